@@ -1,0 +1,349 @@
+//! The `deadbolt` command line (SPEC §8): one async function per subcommand. A bad
+//! configuration exits with code 2 and a one-line message naming the key.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError, FlagOverrides};
+use crate::domain::account::{validate_new_account, Role};
+use crate::domain::ids::{AccountId, Token};
+use crate::domain::password::{hash_password, Password};
+use crate::domain::time::UnixTime;
+use crate::http::metrics::Metrics;
+use crate::http::AppState;
+use crate::keyring::Keyring;
+use crate::password_pool::PasswordPool;
+use crate::store::{self, Constraint, NewAccount, PoolSettings, Store, StoreError};
+
+/// How long a first-start setup link works.
+const SETUP_LINK_TTL: Duration = Duration::from_secs(60 * 60);
+/// How often ended sessions are swept from the database.
+const PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// Deadbolt: accounts and two-factor authentication.
+#[derive(Debug, Parser)]
+#[command(name = "deadbolt", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML); accepted before or after the subcommand.
+    #[arg(long, global = true, value_name = "FILE", env = "DEADBOLT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (sqlite://FILE or postgres://…), overriding the configuration.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (applies migrations first).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The URL people reach this server at.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. Without --password-stdin a strong password is generated and
+    /// printed once.
+    Create {
+        /// E-mail address.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the account an instance administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+}
+
+/// Runs the command and turns its outcome into an exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("deadbolt: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => match error.downcast_ref::<ConfigError>() {
+            Some(config_error) => {
+                eprintln!("deadbolt: invalid configuration: {config_error}");
+                ExitCode::from(2)
+            }
+            None => {
+                eprintln!("deadbolt: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Dispatches a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut flags = FlagOverrides {
+        database: cli.database.clone(),
+        ..FlagOverrides::default()
+    };
+    if let Command::Serve(args) = &cli.command {
+        flags.listen.clone_from(&args.listen);
+        flags.public_url.clone_from(&args.public_url);
+    }
+    let config = Config::load(
+        cli.config.as_deref(),
+        |name| std::env::var(name).ok(),
+        &flags,
+    )?;
+    match cli.command {
+        Command::Serve(_) => serve(config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::User(UserCommand::Create {
+            email,
+            name,
+            admin,
+            password_stdin,
+        }) => {
+            let role = if admin { Role::Admin } else { Role::User };
+            create_user(&config, &email, name.as_deref(), role, password_stdin).await
+        }
+        Command::User(UserCommand::List) => list_users(&config).await,
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let settings = PoolSettings {
+        max_connections: config.database_pool_size,
+        ..PoolSettings::default()
+    };
+    let store = store::connect(config.database.expose(), settings)
+        .await
+        .with_context(|| format!("cannot open the database {:?}", config.database))?;
+    store.migrate().await.context("cannot apply migrations")?;
+    Ok(store)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEADBOLT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if std::env::var("DEADBOLT_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    // A second init (tests in one process) keeps the first subscriber.
+    drop(result);
+}
+
+/// Resolves when SIGTERM or Ctrl-C arrives.
+async fn shutdown_signal() {
+    {
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = interrupt => {},
+            () = terminate => {},
+        }
+        tracing::info!("shutting down");
+    }
+}
+
+/// `deadbolt serve`.
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing();
+    let store = open_store(&config).await?;
+    let (keys, created) = Keyring::load_or_create(&config.master_key_file)?;
+    if created {
+        tracing::info!(path = %config.master_key_file.display(), "created the master key file");
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    if store.count_accounts().await? == 0 {
+        print_setup_link(store.as_ref(), &config, now).await?;
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let state = AppState {
+        config: Arc::new(config),
+        store: Arc::clone(&store),
+        clock: Arc::clone(&clock),
+        passwords: PasswordPool::for_this_machine()?,
+        keys: Arc::new(keys),
+        metrics: Arc::new(Metrics::new()),
+    };
+    tokio::spawn(purge_sessions(store, clock));
+    tracing::info!(%address, "listening");
+    println!("Deadbolt listening on http://{address}");
+    crate::http::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn print_setup_link(store: &dyn Store, config: &Config, now: UnixTime) -> anyhow::Result<()> {
+    let token = Token::generate();
+    store
+        .create_setup_token(&token.hash(), now.plus(SETUP_LINK_TTL))
+        .await?;
+    // The link is printed to standard output, once, and never logged.
+    println!(
+        "No account exists yet. Create the first administrator here (works once, for one hour):\n  {}",
+        config.public_url.join(&format!("/setup/{}", token.expose()))
+    );
+    Ok(())
+}
+
+async fn purge_sessions(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        match store.purge_expired_sessions(clock.now()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "purged ended sessions"),
+            Err(error) => tracing::warn!(%error, "session purge failed"),
+        }
+    }
+}
+
+/// `deadbolt migrate`.
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    open_store(config).await?;
+    println!("Migrations applied to {:?}", config.database);
+    Ok(())
+}
+
+/// `deadbolt user create`.
+async fn create_user(
+    config: &Config,
+    email: &str,
+    name: Option<&str>,
+    role: Role,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        if line.is_empty() {
+            bail!("no password on standard input");
+        }
+        (Password::new(line), false)
+    } else {
+        (Password::new(Token::generate().expose().to_owned()), true)
+    };
+    let valid =
+        validate_new_account(email, name, &password).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let store = open_store(config).await?;
+    let hashing_input = password.clone();
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&hashing_input))
+        .await
+        .context("hashing worker failed")??;
+    let account = NewAccount {
+        id: AccountId::generate(),
+        email: valid.email,
+        name: valid.name,
+        password_hash,
+        is_admin: role == Role::Admin,
+        created_at: SystemClock.now(),
+    };
+    match store.create_account(&account).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(Constraint::AccountEmail)) => {
+            bail!(
+                "an account with the e-mail address {} already exists",
+                account.email.as_str()
+            )
+        }
+        Err(other) => return Err(other.into()),
+    }
+    let kind = if account.is_admin {
+        "administrator"
+    } else {
+        "account"
+    };
+    println!("Created {kind} {} ({})", account.email.as_str(), account.id);
+    if generated {
+        println!("Password (shown once): {}", password.expose());
+    }
+    Ok(())
+}
+
+/// `deadbolt user list`.
+async fn list_users(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let accounts = store.list_accounts().await?;
+    println!(
+        "{:<40} {:<6} {:<21} LAST SIGN-IN",
+        "EMAIL", "ADMIN", "CREATED"
+    );
+    for account in &accounts {
+        println!(
+            "{:<40} {:<6} {:<21} {}",
+            account.email.as_str(),
+            if account.is_admin { "yes" } else { "no" },
+            account.created_at.to_rfc3339(),
+            account
+                .last_sign_in_at
+                .map_or_else(|| "never".to_owned(), UnixTime::to_rfc3339),
+        );
+    }
+    println!("{} account(s)", accounts.len());
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Pure rules of the product: no I/O, no clock, no database. Everything here takes `now`
+//! as an argument and is unit-tested beside the code.
+
+pub mod account;
+pub mod email;
+pub mod ids;
+pub mod password;
+pub mod throttle;
+pub mod time;

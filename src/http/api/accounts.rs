@@ -1,0 +1,94 @@
+//! `POST /api/v1/accounts`: sign-up.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::config::SignupMode;
+use crate::domain::account::{validate_new_account, NewAccountError};
+use crate::domain::ids::AccountId;
+use crate::domain::password::Password;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::AppJson;
+use crate::http::AppState;
+use crate::store::{Constraint, NewAccount, StoreError};
+
+/// Sign-up details.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountRequest {
+    /// E-mail address; trimmed and compared case-insensitively.
+    pub email: String,
+    /// At least 8 characters and hard to guess.
+    #[schema(value_type = String, format = Password)]
+    pub password: Password,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// The new account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedAccount {
+    /// Account id.
+    pub id: String,
+    /// Normalized e-mail.
+    pub email: String,
+}
+
+impl From<NewAccountError> for ApiError {
+    fn from(error: NewAccountError) -> Self {
+        match error {
+            NewAccountError::InvalidEmail => ApiError::InvalidEmail,
+            NewAccountError::InvalidName => {
+                ApiError::InvalidBody("name: at most 100 characters, no control characters".into())
+            }
+            NewAccountError::WeakPassword(reason) => ApiError::WeakPassword(reason),
+        }
+    }
+}
+
+/// Creates an account (when sign-up is open).
+#[utoipa::path(post, path = "/accounts", tag = "accounts",
+    request_body = CreateAccountRequest,
+    responses(
+        (status = 201, body = CreatedAccount),
+        (status = 403, description = "`signup_closed`", body = ErrorBody),
+        (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 422, description = "`invalid_email`, `weak_password`, `invalid_body`",
+         body = ErrorBody)))]
+pub async fn create_account(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<CreateAccountRequest>,
+) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
+    let now = state.clock.now();
+    if state.config.signup == SignupMode::Closed {
+        return Err(ApiError::SignupClosed);
+    }
+    let valid = validate_new_account(&request.email, request.name.as_deref(), &request.password)?;
+    if state.store.account_by_email(&valid.email).await?.is_some() {
+        return Err(ApiError::EmailTaken);
+    }
+    let password_hash = state.passwords.hash(request.password).await?;
+    let account = NewAccount {
+        id: AccountId::generate(),
+        email: valid.email,
+        name: valid.name,
+        password_hash,
+        is_admin: false,
+        created_at: now,
+    };
+    match state.store.create_account(&account).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(Constraint::AccountEmail)) => return Err(ApiError::EmailTaken),
+        Err(other) => return Err(other.into()),
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAccount {
+            id: account.id.0,
+            email: account.email.as_str().to_owned(),
+        }),
+    ))
+}

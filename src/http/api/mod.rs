@@ -1,0 +1,62 @@
+//! The JSON API under `/api/v1` (SPEC §6) and the operations endpoints, registered through
+//! `utoipa-axum` so that every route is in the OpenAPI document by construction.
+
+pub mod accounts;
+pub mod me;
+pub mod ops;
+pub mod sessions;
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::http::AppState;
+
+/// Prefix of every API route.
+pub const API_PREFIX: &str = "/api/v1";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Deadbolt",
+        description = "Account and two-factor authentication server. Errors are \
+                       `{\"error\": {\"code\": …, \"message\": …}}` with a stable `code`."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Creating accounts"),
+        (name = "sessions", description = "Signing in and out"),
+        (name = "me", description = "The signed-in account"),
+        (name = "operations", description = "Health, readiness, metrics")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every documented route.
+pub fn router() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(accounts::create_account))
+        .routes(routes!(sessions::create_session, sessions::list_sessions))
+        .routes(routes!(sessions::delete_current_session))
+        .routes(routes!(sessions::delete_session))
+        .routes(routes!(me::get_me))
+        .routes(routes!(ops::openapi_document));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest(API_PREFIX, v1)
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+}

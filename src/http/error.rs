@@ -1,0 +1,249 @@
+//! The one error type of the HTTP layer. Each variant yields a status, a stable
+//! `snake_case` code and a sentence for people; the body is always
+//! `{"error": {"code": …, "message": …}}`.
+//!
+//! Codes (stable API): `malformed_json`, `invalid_body`, `unsupported_media_type`,
+//! `body_too_large`, `not_found`, `method_not_allowed`, `unauthenticated`,
+//! `invalid_credentials`, `too_many_attempts`, `email_taken`, `invalid_email`,
+//! `weak_password`, `signup_closed`, `forbidden`, `not_ready`, `internal_error`.
+//!
+//! Internal errors answer "internal error"; their source rides in the response
+//! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::password::{HashError, WeakPassword};
+use crate::store::StoreError;
+
+/// Every error the API can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not valid JSON.
+    #[error("malformed JSON")]
+    MalformedJson(String),
+    /// The JSON has the wrong shape: unknown field, wrong type, missing field.
+    #[error("invalid body")]
+    InvalidBody(String),
+    /// The body is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The body is over the limit.
+    #[error("body too large")]
+    BodyTooLarge,
+    /// No such resource (or not yours).
+    #[error("not found")]
+    NotFound,
+    /// The path exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// No valid session.
+    #[error("unauthenticated")]
+    Unauthenticated,
+    /// Unknown e-mail or wrong password (deliberately indistinguishable).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Throttled; retry after this many seconds.
+    #[error("too many attempts")]
+    TooManyAttempts {
+        /// Seconds until another attempt is allowed.
+        retry_after: u64,
+    },
+    /// An account with this e-mail exists.
+    #[error("email taken")]
+    EmailTaken,
+    /// Not an acceptable e-mail address.
+    #[error("invalid email")]
+    InvalidEmail,
+    /// The new password is too weak.
+    #[error("weak password")]
+    WeakPassword(WeakPassword),
+    /// Signup is closed on this instance.
+    #[error("signup closed")]
+    SignupClosed,
+    /// Signed in, but not allowed to do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// The database cannot be reached.
+    #[error("not ready")]
+    NotReady,
+    /// Anything else; the detail is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code and message of an error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, `snake_case`.
+    pub code: &'static str,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// The source of an internal error, carried to the logging middleware.
+#[derive(Debug, Clone)]
+pub struct InternalErrorSource(pub String);
+
+/// The `code` of a response, carried to the metrics and logging middleware.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
+impl ApiError {
+    /// Status, code and message.
+    pub fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::MalformedJson(detail) => (
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("The request body is not valid JSON: {detail}"),
+            ),
+            ApiError::InvalidBody(detail) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("The request body has the wrong shape: {detail}"),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON with `Content-Type: application/json`.".to_owned(),
+            ),
+            ApiError::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "The request body is larger than 64 KiB.".to_owned(),
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "There is nothing here.".to_owned(),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This path does not accept that method.".to_owned(),
+            ),
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Sign in first.".to_owned(),
+            ),
+            ApiError::InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Incorrect e-mail address or password.".to_owned(),
+            ),
+            ApiError::TooManyAttempts { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("Too many failed attempts. Try again in {retry_after} seconds."),
+            ),
+            ApiError::EmailTaken => (
+                StatusCode::CONFLICT,
+                "email_taken",
+                "An account with this e-mail address already exists.".to_owned(),
+            ),
+            ApiError::InvalidEmail => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_email",
+                "Enter a valid e-mail address, like name@example.com.".to_owned(),
+            ),
+            ApiError::WeakPassword(reason) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "weak_password",
+                reason.to_string(),
+            ),
+            ApiError::SignupClosed => (
+                StatusCode::FORBIDDEN,
+                "signup_closed",
+                "Sign-up is closed on this server; ask an administrator for an invitation."
+                    .to_owned(),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "You are not allowed to do this.".to_owned(),
+            ),
+            ApiError::NotReady => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "The database cannot be reached.".to_owned(),
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error".to_owned(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        let body = ErrorBody {
+            error: ErrorDetail { code, message },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooManyAttempts { retry_after } = &self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after.max(&1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        if let ApiError::Internal(source) = self {
+            response
+                .extensions_mut()
+                .insert(InternalErrorSource(source));
+        }
+        response.extensions_mut().insert(ErrorCode(code));
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(error: HashError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_source() {
+        let (status, code, message) = ApiError::Internal("disk on fire".into()).parts();
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(code, "internal_error");
+        assert!(!message.contains("disk"));
+    }
+
+    #[test]
+    fn throttling_sets_retry_after_of_at_least_one_second() {
+        let response = ApiError::TooManyAttempts { retry_after: 0 }.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! The HTTP layer: shared state, the router with its middleware, and the server loop.
+//! Handlers follow one shape: extract → load → decide (domain) → persist → respond.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod pages;
+pub mod throttling;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::error::ApiError;
+use crate::http::metrics::Metrics;
+use crate::keyring::Keyring;
+use crate::password_pool::PasswordPool;
+use crate::store::Store;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// Where argon2 runs.
+    pub passwords: PasswordPool,
+    /// Master keys.
+    pub keys: Arc<Keyring>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The whole application: API, pages, operations endpoints and middleware.
+pub fn router(state: AppState) -> Router {
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    let (api, openapi) = api::router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .merge(api)
+        .merge(pages::router())
+        .layer(axum::Extension(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".to_owned()).into_response()
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight
+/// requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// A plain-text response with a status, for the operations endpoints.
+pub fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (status, body.into()).into_response()
+}

@@ -1,0 +1,52 @@
+//! Applies the throttling rules of [`crate::domain::throttle`] to counters in the store.
+//! Each attempt is counted before it is checked, with a compare-and-swap, so concurrent
+//! guesses on any number of nodes can never check more than the limit allows.
+
+use crate::domain::throttle::{Attempt, Backoff, Window};
+use crate::domain::time::UnixTime;
+use crate::http::error::ApiError;
+use crate::store::Store;
+
+/// Retries of the compare-and-swap before a hot counter answers "try again in a second".
+const SWAP_ATTEMPTS: usize = 16;
+
+/// A rule over one counter key.
+#[derive(Debug, Clone, Copy)]
+pub enum Rule {
+    /// Consecutive failures with growing back-off.
+    Backoff(Backoff),
+    /// Failures within a fixed window.
+    Window(Window),
+}
+
+impl Rule {
+    fn begin(&self, current: Option<&crate::domain::throttle::Counter>, now: UnixTime) -> Attempt {
+        match self {
+            Rule::Backoff(backoff) => backoff.begin(current, now),
+            Rule::Window(window) => window.begin(current, now),
+        }
+    }
+}
+
+/// Counts an attempt under `key`, or answers `429 too_many_attempts` when the rule refuses.
+pub async fn begin_attempt(
+    store: &dyn Store,
+    key: &str,
+    rule: Rule,
+    now: UnixTime,
+) -> Result<(), ApiError> {
+    for _ in 0..SWAP_ATTEMPTS {
+        let current = store.throttle_counter(key).await?;
+        match rule.begin(current.as_ref(), now) {
+            Attempt::Throttled { retry_after } => {
+                return Err(ApiError::TooManyAttempts { retry_after })
+            }
+            Attempt::Allowed(next) => {
+                if store.swap_counter(key, current.as_ref(), &next).await? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Err(ApiError::TooManyAttempts { retry_after: 1 })
+}

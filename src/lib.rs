@@ -1,0 +1,16 @@
+//! Deadbolt: a self-hosted account and two-factor authentication server.
+//!
+//! Layout: `domain` holds the pure rules, `store` the SQL (SQLite and PostgreSQL behind one
+//! trait), `http` the API and pages, `cli` the `deadbolt` command. Dependencies point
+//! inward: `http` → `domain` + `store`; `store` → `domain`; `domain` → nothing.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod keyring;
+pub mod password_pool;
+pub mod store;
+
+pub use http::{router as app, AppState};

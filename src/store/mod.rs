@@ -1,0 +1,302 @@
+//! Storage: one [`Store`] trait in domain words, implemented for SQLite (the embedded
+//! default) and PostgreSQL (many nodes). All SQL lives below this module; `sqlite.rs` and
+//! `postgres.rs` keep the same method order so that a diff between them shows only dialect.
+//!
+//! Invariants:
+//! - Times are unix seconds (`i64`), ids `TEXT`, secrets and digests `BLOB`/`BYTEA`.
+//! - Single-use and counted state changes with one conditional statement whose affected
+//!   rows are checked; never read-then-write.
+//! - A named uniqueness violation becomes [`StoreError::Conflict`] here, and nowhere else.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::account::{Account, Session};
+use crate::domain::email::Email;
+use crate::domain::ids::{AccountId, SessionId, TokenHash};
+use crate::domain::throttle::Counter;
+use crate::domain::time::UnixTime;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// A uniqueness rule the database enforces, named so callers can react to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    /// Two accounts with one e-mail address.
+    AccountEmail,
+}
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule refused the write.
+    #[error("conflict on {0:?}")]
+    Conflict(Constraint),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Backend(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL names no supported backend.
+    #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
+    UnsupportedUrl,
+}
+
+/// A new account to insert.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Its id.
+    pub id: AccountId,
+    /// Normalized e-mail.
+    pub email: Email,
+    /// Display name.
+    pub name: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Instance administrator.
+    pub is_admin: bool,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+/// A new session to insert.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session as it starts.
+    pub session: Session,
+    /// Digest of its bearer token.
+    pub token_hash: TokenHash,
+}
+
+/// The outcome of redeeming a first-start setup link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstAdmin {
+    /// The admin was created and every setup link is now dead.
+    Created,
+    /// The link is unknown, used, or expired.
+    InvalidToken,
+    /// An admin exists already; setup links are dead.
+    AdminExists,
+}
+
+/// Connection settings that do not come from the URL.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Most connections held open.
+    pub max_connections: u32,
+    /// How long to wait for a connection or a lock.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything the server keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies the embedded migrations for this backend.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Answers when the database is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Inserts an account; `Conflict(AccountEmail)` when the address is taken.
+    async fn create_account(&self, account: &NewAccount) -> Result<(), StoreError>;
+    /// The account with this id.
+    async fn account_by_id(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
+    /// The account with this (normalized) address.
+    async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, StoreError>;
+    /// How many accounts exist.
+    async fn count_accounts(&self) -> Result<u64, StoreError>;
+    /// Every account, by e-mail.
+    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError>;
+
+    /// Remembers a first-start setup link until `expires_at`.
+    async fn create_setup_token(
+        &self,
+        token: &TokenHash,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Whether a setup link is unused and unexpired.
+    async fn setup_token_is_live(
+        &self,
+        token: &TokenHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Redeems a setup link: consumes it and creates `account` as an admin, unless an
+    /// admin exists. On success every other setup link dies too.
+    async fn create_first_admin(
+        &self,
+        token: &TokenHash,
+        account: &NewAccount,
+        now: UnixTime,
+    ) -> Result<FirstAdmin, StoreError>;
+
+    /// Inserts a session and records the sign-in time on its account.
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// The session holding this token digest, with its account, in one query.
+    async fn session_by_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(Session, Account)>, StoreError>;
+    /// Records use of a session.
+    async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError>;
+    /// The account's sessions, newest first.
+    async fn list_sessions(&self, account: &AccountId) -> Result<Vec<Session>, StoreError>;
+    /// Deletes one of the account's sessions; false when there was none.
+    async fn delete_session(&self, account: &AccountId, id: &SessionId)
+        -> Result<bool, StoreError>;
+    /// Deletes every session that ended before `now` (absolute lifetime).
+    async fn purge_expired_sessions(&self, now: UnixTime) -> Result<u64, StoreError>;
+
+    /// The failure counter stored under `key`.
+    async fn throttle_counter(&self, key: &str) -> Result<Option<Counter>, StoreError>;
+    /// Replaces the counter under `key` with `new` if it still equals `expected` (`None`:
+    /// no counter yet). False when another request changed it first.
+    async fn swap_counter(
+        &self,
+        key: &str,
+        expected: Option<&Counter>,
+        new: &Counter,
+    ) -> Result<bool, StoreError>;
+    /// Takes back one provisionally counted failure (the attempt succeeded).
+    async fn refund_failure(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets the failures under `key` (after a success).
+    async fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Opens the database named by `url` (`sqlite:…` or `postgres://…`) without migrating.
+pub async fn connect(url: &str, settings: PoolSettings) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, settings).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url, settings).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+/// Row shapes shared by both backends (both decode `i64`, `bool`, `TEXT` and blobs alike).
+mod rows {
+    use super::*;
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct AccountRow {
+        pub id: String,
+        pub email: String,
+        pub name: Option<String>,
+        pub password_hash: String,
+        pub is_admin: bool,
+        pub created_at: i64,
+        pub last_sign_in_at: Option<i64>,
+    }
+
+    impl From<AccountRow> for Account {
+        fn from(row: AccountRow) -> Self {
+            Account {
+                id: AccountId(row.id),
+                email: Email::from_stored(row.email),
+                name: row.name,
+                password_hash: row.password_hash,
+                is_admin: row.is_admin,
+                created_at: UnixTime(row.created_at),
+                last_sign_in_at: row.last_sign_in_at.map(UnixTime),
+            }
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct SessionRow {
+        pub id: String,
+        pub account_id: String,
+        pub created_at: i64,
+        pub last_seen_at: i64,
+        pub expires_at: i64,
+        pub ip: Option<String>,
+        pub user_agent: Option<String>,
+    }
+
+    impl From<SessionRow> for Session {
+        fn from(row: SessionRow) -> Self {
+            Session {
+                id: SessionId(row.id),
+                account_id: AccountId(row.account_id),
+                created_at: UnixTime(row.created_at),
+                last_seen_at: UnixTime(row.last_seen_at),
+                expires_at: UnixTime(row.expires_at),
+                ip: row.ip,
+                user_agent: row.user_agent,
+            }
+        }
+    }
+
+    /// A session joined with its account (columns of the account prefixed `a_`).
+    #[derive(sqlx::FromRow)]
+    pub(super) struct SessionAccountRow {
+        #[sqlx(flatten)]
+        pub session: SessionRow,
+        pub a_email: String,
+        pub a_name: Option<String>,
+        pub a_password_hash: String,
+        pub a_is_admin: bool,
+        pub a_created_at: i64,
+        pub a_last_sign_in_at: Option<i64>,
+    }
+
+    impl From<SessionAccountRow> for (Session, Account) {
+        fn from(row: SessionAccountRow) -> Self {
+            let account = Account {
+                id: AccountId(row.session.account_id.clone()),
+                email: Email::from_stored(row.a_email),
+                name: row.a_name,
+                password_hash: row.a_password_hash,
+                is_admin: row.a_is_admin,
+                created_at: UnixTime(row.a_created_at),
+                last_sign_in_at: row.a_last_sign_in_at.map(UnixTime),
+            };
+            (row.session.into(), account)
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct CounterRow {
+        pub failures: i64,
+        pub window_start: i64,
+        pub locked_until: i64,
+    }
+
+    impl From<CounterRow> for Counter {
+        fn from(row: CounterRow) -> Self {
+            Counter {
+                failures: u32::try_from(row.failures).unwrap_or(u32::MAX),
+                window_start: UnixTime(row.window_start),
+                locked_until: UnixTime(row.locked_until),
+            }
+        }
+    }
+
+    /// Maps a unique violation to the named constraint the caller expected.
+    pub(super) fn conflict_as(error: sqlx::Error, constraint: Constraint) -> StoreError {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(constraint)
+            }
+            _ => StoreError::Backend(error),
+        }
+    }
+}
