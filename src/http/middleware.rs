@@ -68,15 +68,23 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let latency_ms = elapsed.as_secs_f64() * 1_000.0;
     match response.extensions().get::<InternalErrorSource>() {
         Some(InternalErrorSource(source)) => tracing::error!(
-            request_id,
-            method,
-            route,
+            request_id = %request_id,
+            method = %method,
+            route = %route,
             status,
             latency_ms,
             error = %source,
             "request failed"
         ),
-        None => tracing::info!(request_id, method, route, status, latency_ms, code, "request"),
+        None => tracing::info!(
+            request_id = %request_id,
+            method = %method,
+            route = %route,
+            status,
+            latency_ms,
+            code = code.unwrap_or("-"),
+            "request"
+        ),
     }
     response
 }

@@ -1,0 +1,360 @@
+//! The `deadbolt` binary itself: configuration errors, first start in an empty folder,
+//! the one-time setup link, `user create`/`user list`, and graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::PASSWORD;
+
+fn deadbolt(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_deadbolt"));
+    command.current_dir(dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("DEADBOLT_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_bad_config_file_exits_2_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[two_factor]\nskew_steps = \"one\"\n",
+    )
+    .unwrap();
+    let output = deadbolt(dir.path())
+        .args(["migrate", "--config", "bad.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("two_factor.skew_steps"), "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+
+    std::fs::write(dir.path().join("typo.toml"), "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let output = deadbolt(dir.path())
+        .args(["--config", "typo.toml", "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8(output.stderr).unwrap().contains("lisen"));
+
+    let output = deadbolt(dir.path())
+        .args(["migrate"])
+        .env("DEADBOLT_SIGNUP", "sometimes")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8(output.stderr)
+        .unwrap()
+        .contains("DEADBOLT_SIGNUP"));
+
+    let output = deadbolt(dir.path())
+        .args(["migrate", "--config", "missing.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn config_is_accepted_after_the_subcommand_and_env_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("deadbolt.toml"),
+        "database = \"sqlite://from-file.db\"\n",
+    )
+    .unwrap();
+    let output = deadbolt(dir.path())
+        .args(["migrate", "--config", "deadbolt.toml"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.path().join("from-file.db").exists());
+
+    let output = deadbolt(dir.path())
+        .args(["migrate", "--config", "deadbolt.toml"])
+        .env("DEADBOLT_DATABASE", "sqlite://from-env.db")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.path().join("from-env.db").exists());
+
+    let output = deadbolt(dir.path())
+        .args([
+            "migrate",
+            "--config",
+            "deadbolt.toml",
+            "--database",
+            "sqlite://from-flag.db",
+        ])
+        .env("DEADBOLT_DATABASE", "sqlite://from-env.db")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.path().join("from-flag.db").exists());
+}
+
+#[test]
+fn user_create_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = deadbolt(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "Root@Example.com",
+            "--admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("administrator root@example.com"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(PASSWORD));
+
+    // Without --password-stdin a strong password is generated and shown once.
+    let output = deadbolt(dir.path())
+        .args(["user", "create", "--email", "ada@example.com"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8(output.stdout)
+        .unwrap()
+        .contains("Password (shown once): "));
+
+    let output = deadbolt(dir.path())
+        .args(["user", "create", "--email", "ADA@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8(output.stderr)
+        .unwrap()
+        .contains("already exists"));
+
+    let output = deadbolt(dir.path())
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let ada = stdout
+        .lines()
+        .find(|l| l.starts_with("ada@example.com"))
+        .unwrap();
+    assert!(ada.contains(" no "), "{stdout}");
+    let root = stdout
+        .lines()
+        .find(|l| l.starts_with("root@example.com"))
+        .unwrap();
+    assert!(root.contains(" yes "), "{stdout}");
+    assert!(stdout.contains("2 account(s)"), "{stdout}");
+}
+
+struct Server {
+    child: Child,
+    stdout_lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(dir: &Path, port: u16) -> Server {
+        let mut child = deadbolt(dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (send, stdout_lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Server {
+            child,
+            stdout_lines,
+        }
+    }
+
+    /// Lines printed up to and including the "listening" line.
+    fn wait_until_listening(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(line) = self.stdout_lines.recv_timeout(Duration::from_millis(200)) {
+                let done = line.contains("listening on");
+                lines.push(line);
+                if done {
+                    return lines;
+                }
+            }
+        }
+        panic!("server did not start: {lines:?}");
+    }
+
+    fn terminate(mut self) -> (Option<i32>, String) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut stderr)
+                    .unwrap();
+                return (status.code(), stderr);
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_in_an_empty_folder_prints_a_one_time_setup_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Server::start(dir.path(), port);
+    let lines = server.wait_until_listening();
+    let link = lines
+        .iter()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix(&format!("http://127.0.0.1:{port}/setup/"))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no setup link in {lines:?}"));
+    let setup_token = link;
+
+    // The embedded defaults: deadbolt.db and a 0600 deadbolt.key in the working folder.
+    assert!(dir.path().join("deadbolt.db").exists());
+    let key = dir.path().join("deadbolt.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{base}/setup/{setup_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("name=\"email\"") && html.contains("name=\"password\""),
+        "{html}"
+    );
+
+    // A weak password is refused on the page, and the link survives.
+    let weak = client
+        .post(format!("{base}/setup/{setup_token}"))
+        .form(&[("email", "root@example.com"), ("password", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), 422);
+    let created = client
+        .post(format!("{base}/setup/{setup_token}"))
+        .form(&[
+            ("email", "Root@Example.com"),
+            ("name", "Root"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert!(created.text().await.unwrap().contains("root@example.com"));
+
+    // The link is dead now.
+    let again = client
+        .get(format!("{base}/setup/{setup_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    let reuse = client
+        .post(format!("{base}/setup/{setup_token}"))
+        .form(&[("email", "eve@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reuse.status(), 404);
+
+    // The admin signs in.
+    let signed_in: serde_json::Value = client
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&json!({"email": "root@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["token"].as_str().unwrap().to_owned();
+    let me: serde_json::Value = client
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["is_admin"], true);
+
+    let (code, stderr) = server.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    // Logs are structured and hold no secret: no password, session token or setup token.
+    assert!(stderr.contains("route=/api/v1/sessions"), "{stderr}");
+    for secret in [PASSWORD, token.as_str(), setup_token.as_str()] {
+        assert!(
+            !stderr.contains(secret),
+            "a secret reached the log: {stderr}"
+        );
+    }
+
+    // A second start on the same database prints no setup link.
+    let server = Server::start(dir.path(), port);
+    let lines = server.wait_until_listening();
+    assert!(!lines.iter().any(|l| l.contains("/setup/")), "{lines:?}");
+    let (code, _) = server.terminate();
+    assert_eq!(code, Some(0));
+}

@@ -1,0 +1,280 @@
+//! `spawn_app`: a fresh database (SQLite file or a new PostgreSQL database), the real
+//! router on `127.0.0.1:0`, a manual clock, and one helper per endpoint.
+
+use std::sync::Arc;
+
+use deadbolt::clock::ManualClock;
+use deadbolt::config::{Config, FileConfig};
+use deadbolt::domain::time::UnixTime;
+use deadbolt::http::metrics::Metrics;
+use deadbolt::keyring::Keyring;
+use deadbolt::password_pool::PasswordPool;
+use deadbolt::store::{self, PoolSettings, Store};
+use deadbolt::AppState;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A password zxcvbn rates strong.
+pub const PASSWORD: &str = "violet anchor drifts seven lanterns";
+
+/// Where the clock of every test app starts (2027-01-15T08:00:00Z).
+pub const START: UnixTime = UnixTime(1_800_000_000);
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The PostgreSQL backend when `DEADBOLT_TEST_PG_URL` is set. Without it the test is
+    /// skipped with a printed notice; under CI a missing server is a failure.
+    pub fn postgres() -> Option<Backend> {
+        if std::env::var("DEADBOLT_TEST_PG_URL").is_ok() {
+            return Some(Backend::Postgres);
+        }
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the PostgreSQL half: set DEADBOLT_TEST_PG_URL (scripts/test does)"
+        );
+        eprintln!("NOTICE: DEADBOLT_TEST_PG_URL is not set; skipping the PostgreSQL variant");
+        None
+    }
+}
+
+/// Runs each named `async fn(Backend)` as two tests: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::helpers::Backend::postgres() {
+                        super::$name(backend).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A fresh, empty PostgreSQL database; returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let admin_url = std::env::var("DEADBOLT_TEST_PG_URL").expect("DEADBOLT_TEST_PG_URL");
+    let name = format!("deadbolt_test_{}", deadbolt::domain::ids::new_id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to DEADBOLT_TEST_PG_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url.as_str(), String::new()),
+    };
+    let prefix = &base[..base.rfind('/').expect("database URL has a path")];
+    format!("{prefix}/{name}{query}")
+}
+
+/// A fresh database URL for `backend`, inside `dir` for SQLite.
+pub async fn fresh_database(backend: Backend, dir: &TempDir) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("deadbolt.db").display()),
+        Backend::Postgres => fresh_postgres_database().await,
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub store: Arc<dyn Store>,
+    pub dir: TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// Spawns the app with default configuration.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Spawns the app after `configure` adjusts the file configuration.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut FileConfig)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = FileConfig {
+        database: Some(fresh_database(backend, &dir).await),
+        master_key_file: Some(dir.path().join("deadbolt.key")),
+        ..FileConfig::default()
+    };
+    configure(&mut file);
+    let config: Config = file.validate("test").unwrap();
+    let store = store::connect(config.database.expose(), PoolSettings::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let (keys, _) = Keyring::load_or_create(&config.master_key_file).unwrap();
+    let clock = ManualClock::new(START);
+    let state = AppState {
+        config: Arc::new(config),
+        store: Arc::clone(&store),
+        clock: Arc::new(clock.clone()),
+        passwords: PasswordPool::new(2).unwrap(),
+        keys: Arc::new(keys),
+        metrics: Arc::new(Metrics::new()),
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = deadbolt::http::serve(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base,
+        client,
+        clock,
+        store,
+        dir,
+        _shutdown: shutdown,
+    }
+}
+
+/// A response read whole: status, headers and JSON body (`Value::Null` when not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// The `error.code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts an error status and code, and that the message is a sentence.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(self.code(), code, "{}", self.text);
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.text
+        );
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    /// The app's current (manual) time.
+    pub fn clock_now(&self) -> UnixTime {
+        use deadbolt::clock::Clock;
+        self.clock.now()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Any request; `token` as bearer, `body` as JSON.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::read(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// `POST /api/v1/accounts`.
+    pub async fn create_account(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/accounts",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/sessions`.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/sessions",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Creates an account and signs it in; returns its bearer token.
+    pub async fn signed_in(&self, email: &str) -> String {
+        let created = self.create_account(email, PASSWORD).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let signed_in = self.sign_in(email, PASSWORD).await;
+        assert_eq!(signed_in.status, 201, "{}", signed_in.text);
+        signed_in.body["token"].as_str().unwrap().to_owned()
+    }
+}

@@ -1,0 +1,14 @@
+//! The integration suite: one test binary (like kanidm's and zero-to-production's), each
+//! test against the real server on a random port, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod helpers;
+
+mod accounts;
+mod cli;
+mod hygiene;
+mod ops;
+mod sessions;
+mod store;
+mod throttling;

@@ -1,0 +1,271 @@
+//! Store conformance: the same checks, written once against `&dyn Store`, on SQLite and on
+//! PostgreSQL.
+
+use std::sync::Arc;
+
+use crate::helpers::*;
+use deadbolt::domain::account::Session;
+use deadbolt::domain::email::Email;
+use deadbolt::domain::ids::{AccountId, SessionId, Token};
+use deadbolt::domain::throttle::Counter;
+use deadbolt::domain::time::UnixTime;
+use deadbolt::store::{
+    self, Constraint, FirstAdmin, NewAccount, NewSession, PoolSettings, Store, StoreError,
+};
+use futures::future::join_all;
+
+async fn open(backend: Backend) -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(backend, &dir).await;
+    let store = store::connect(&url, PoolSettings::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    // Migrating twice is harmless.
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+fn account(email: &str, is_admin: bool) -> NewAccount {
+    NewAccount {
+        id: AccountId::generate(),
+        email: Email::parse(email).unwrap(),
+        name: Some("Ada".into()),
+        password_hash: "$argon2id$stand-in".into(),
+        is_admin,
+        created_at: START,
+    }
+}
+
+async fn accounts_round_trip_and_emails_are_unique(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let ada = account("ada@example.com", true);
+    store.create_account(&ada).await.unwrap();
+    let by_id = store.account_by_id(&ada.id).await.unwrap().unwrap();
+    assert_eq!(by_id.email, ada.email);
+    assert_eq!(by_id.name.as_deref(), Some("Ada"));
+    assert!(by_id.is_admin);
+    assert_eq!(by_id.created_at, START);
+    assert_eq!(by_id.last_sign_in_at, None);
+    let by_email = store.account_by_email(&ada.email).await.unwrap().unwrap();
+    assert_eq!(by_email.id, ada.id);
+    match store
+        .create_account(&account("ada@example.com", false))
+        .await
+    {
+        Err(StoreError::Conflict(Constraint::AccountEmail)) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.count_accounts().await.unwrap(), 1);
+    assert!(store
+        .account_by_id(&AccountId::generate())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn sessions_join_their_account_and_delete_only_for_their_owner(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let ada = account("ada@example.com", false);
+    let bob = account("bob@example.com", false);
+    store.create_account(&ada).await.unwrap();
+    store.create_account(&bob).await.unwrap();
+    let token = Token::generate();
+    let session = Session {
+        id: SessionId::generate(),
+        account_id: ada.id.clone(),
+        created_at: START,
+        last_seen_at: START,
+        expires_at: START.plus_seconds(100),
+        ip: Some("192.0.2.1".into()),
+        user_agent: Some("test".into()),
+    };
+    store
+        .create_session(&NewSession {
+            session: session.clone(),
+            token_hash: token.hash(),
+        })
+        .await
+        .unwrap();
+    let (found, owner) = store
+        .session_by_token(&token.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, session);
+    assert_eq!(owner.id, ada.id);
+    assert_eq!(owner.last_sign_in_at, Some(START));
+
+    store
+        .touch_session(&session.id, START.plus_seconds(70))
+        .await
+        .unwrap();
+    // Touching never moves last_seen backwards.
+    store
+        .touch_session(&session.id, START.plus_seconds(10))
+        .await
+        .unwrap();
+    let listed = store.list_sessions(&ada.id).await.unwrap();
+    assert_eq!(listed[0].last_seen_at, START.plus_seconds(70));
+
+    assert!(!store.delete_session(&bob.id, &session.id).await.unwrap());
+    assert!(store.delete_session(&ada.id, &session.id).await.unwrap());
+    assert!(store
+        .session_by_token(&token.hash())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn counters_swap_only_from_the_expected_value(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let first = Counter {
+        failures: 1,
+        window_start: START,
+        locked_until: UnixTime(0),
+    };
+    assert!(store.swap_counter("k", None, &first).await.unwrap());
+    // A second insert from "nothing" loses: the counter exists now.
+    assert!(!store.swap_counter("k", None, &first).await.unwrap());
+    let second = Counter {
+        failures: 2,
+        ..first
+    };
+    assert!(store
+        .swap_counter("k", Some(&first), &second)
+        .await
+        .unwrap());
+    // A stale expectation loses.
+    assert!(!store
+        .swap_counter("k", Some(&first), &second)
+        .await
+        .unwrap());
+    assert_eq!(store.throttle_counter("k").await.unwrap(), Some(second));
+    store.refund_failure("k").await.unwrap();
+    assert_eq!(
+        store.throttle_counter("k").await.unwrap().unwrap().failures,
+        1
+    );
+    store.clear_failures("k").await.unwrap();
+    assert_eq!(store.throttle_counter("k").await.unwrap(), None);
+}
+
+async fn concurrent_swaps_from_one_value_have_exactly_one_winner(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let base = Counter {
+        failures: 5,
+        window_start: START,
+        locked_until: UnixTime(0),
+    };
+    store.swap_counter("hot", None, &base).await.unwrap();
+    let next = Counter {
+        failures: 6,
+        ..base
+    };
+    let swaps = (0..16).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.swap_counter("hot", Some(&base), &next).await.unwrap() })
+    });
+    let winners = join_all(swaps)
+        .await
+        .into_iter()
+        .filter(|won| *won.as_ref().unwrap())
+        .count();
+    assert_eq!(winners, 1);
+}
+
+async fn a_setup_link_makes_exactly_one_admin(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let token = Token::generate();
+    let other = Token::generate();
+    store
+        .create_setup_token(&token.hash(), START.plus_seconds(3_600))
+        .await
+        .unwrap();
+    store
+        .create_setup_token(&other.hash(), START.plus_seconds(3_600))
+        .await
+        .unwrap();
+    assert!(store
+        .setup_token_is_live(&token.hash(), START)
+        .await
+        .unwrap());
+    assert!(!store
+        .setup_token_is_live(&token.hash(), START.plus_seconds(3_600))
+        .await
+        .unwrap());
+    // Expired: refused.
+    let late = store
+        .create_first_admin(
+            &token.hash(),
+            &account("ada@example.com", true),
+            START.plus_seconds(3_600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(late, FirstAdmin::InvalidToken);
+    let created = store
+        .create_first_admin(&token.hash(), &account("ada@example.com", true), START)
+        .await
+        .unwrap();
+    assert_eq!(created, FirstAdmin::Created);
+    // The same link, and every other link, is dead now.
+    let again = store
+        .create_first_admin(&token.hash(), &account("eve@example.com", true), START)
+        .await
+        .unwrap();
+    assert_eq!(again, FirstAdmin::InvalidToken);
+    assert!(!store
+        .setup_token_is_live(&other.hash(), START)
+        .await
+        .unwrap());
+    let accounts = store.list_accounts().await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert!(accounts[0].is_admin);
+}
+
+async fn concurrent_setup_links_make_one_admin(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let tokens: Vec<Token> = (0..6).map(|_| Token::generate()).collect();
+    for token in &tokens {
+        store
+            .create_setup_token(&token.hash(), START.plus_seconds(3_600))
+            .await
+            .unwrap();
+    }
+    let redemptions = tokens.iter().enumerate().map(|(i, token)| {
+        let store = Arc::clone(&store);
+        let hash = token.hash();
+        tokio::spawn(async move {
+            store
+                .create_first_admin(
+                    &hash,
+                    &account(&format!("admin{i}@example.com"), true),
+                    START,
+                )
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes: Vec<FirstAdmin> = join_all(redemptions)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == FirstAdmin::Created)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(store.count_accounts().await.unwrap(), 1);
+}
+
+backend_tests!(
+    accounts_round_trip_and_emails_are_unique,
+    sessions_join_their_account_and_delete_only_for_their_owner,
+    counters_swap_only_from_the_expected_value,
+    concurrent_swaps_from_one_value_have_exactly_one_winner,
+    a_setup_link_makes_exactly_one_admin,
+    concurrent_setup_links_make_one_admin,
+);
