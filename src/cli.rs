@@ -175,31 +175,18 @@ fn init_tracing() {
     drop(result);
 }
 
-/// Resolves when SIGTERM or Ctrl-C arrives.
-async fn shutdown_signal() {
-    {
-        let interrupt = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        #[cfg(unix)]
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
+/// Resolves when SIGTERM or Ctrl-C arrives. The handlers are installed here, before the
+/// server says it is listening, so an early SIGTERM still shuts down gracefully.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
-            () = interrupt => {},
-            () = terminate => {},
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
         tracing::info!("shutting down");
-    }
+    })
 }
 
 /// `deadbolt serve`.
@@ -215,6 +202,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if store.count_accounts().await? == 0 {
         print_setup_link(store.as_ref(), &config, now).await?;
     }
+    let recovery_key = crate::secrets::recovery_code_key(store.as_ref(), &keys).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -226,11 +214,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         passwords: PasswordPool::for_this_machine()?,
         keys: Arc::new(keys),
         metrics: Arc::new(Metrics::new()),
+        recovery_key: Arc::new(recovery_key),
     };
     tokio::spawn(purge_sessions(store, clock));
+    let shutdown = shutdown_signal()?;
     tracing::info!(%address, "listening");
     println!("Deadbolt listening on http://{address}");
-    crate::http::serve(listener, state, shutdown_signal()).await?;
+    crate::http::serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! The master key file. It holds one or more 256-bit keys, one per line as
 //! `KEY_ID BASE64`, the first line being the key new secrets are sealed under; older lines
 //! stay readable until re-encryption is complete. Created with mode 0600 on first start.
-//! Purpose keys (e.g. for keyed hashes) are derived from a master key with HMAC-SHA256, so
-//! the raw master key is used for one thing only.
+//! Purpose keys are derived from a master key with HMAC-SHA256, so the raw master key is
+//! used for nothing directly. Secrets are sealed with XChaCha20-Poly1305 (random 192-bit
+//! nonces, so random nonces never collide in practice) under the current key, with the
+//! owner's id as associated data: a sealed secret copied to another account does not open.
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -11,14 +13,13 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::domain::ids::random_bytes;
-
-/// A key's id, stored beside everything sealed under it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct KeyId(pub String);
+pub use crate::domain::sealed::{KeyId, Sealed};
 
 /// A 256-bit key; `Debug` is redacted.
 #[derive(Clone)]
@@ -75,6 +76,24 @@ pub enum KeyringError {
     /// The file holds no key.
     #[error("master key file {0}: holds no key")]
     Empty(PathBuf),
+}
+
+/// Nonce length of XChaCha20-Poly1305.
+const NONCE_BYTES: usize = 24;
+
+/// A sealed secret could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The key it names is not in the key file.
+    #[error("sealed under key {0:?}, which the master key file does not hold")]
+    UnknownKey(String),
+    /// Tampered with, or sealed for another owner.
+    #[error("sealed secret failed authentication")]
+    Corrupt,
+}
+
+fn cipher(key: &MasterKey) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(&key.derive("seal").into())
 }
 
 /// The keys of the master key file, current first.
@@ -154,6 +173,96 @@ impl Keyring {
     pub fn get(&self, id: &KeyId) -> Option<&MasterKey> {
         self.keys.iter().find(|key| &key.id == id)
     }
+
+    /// Every key, current first.
+    pub fn keys(&self) -> &[MasterKey] {
+        &self.keys
+    }
+
+    /// Seals `secret` under the current key, bound to `owner`.
+    pub fn seal(&self, secret: &[u8], owner: &[u8]) -> Sealed {
+        let key = self.current();
+        let nonce = random_bytes::<NONCE_BYTES>();
+        let payload = Payload {
+            msg: secret,
+            aad: owner,
+        };
+        let mut blob = nonce.to_vec();
+        // Encryption with a valid key and nonce cannot fail for inputs this small.
+        if let Ok(ciphertext) = cipher(key).encrypt(XNonce::from_slice(&nonce), payload) {
+            blob.extend(ciphertext);
+        }
+        Sealed {
+            key_id: key.id.clone(),
+            blob,
+        }
+    }
+
+    /// Opens a sealed secret bound to `owner`.
+    pub fn open(&self, sealed: &Sealed, owner: &[u8]) -> Result<Vec<u8>, SealError> {
+        let key = self
+            .get(&sealed.key_id)
+            .ok_or_else(|| SealError::UnknownKey(sealed.key_id.0.clone()))?;
+        if sealed.blob.len() < NONCE_BYTES {
+            return Err(SealError::Corrupt);
+        }
+        let (nonce, ciphertext) = sealed.blob.split_at(NONCE_BYTES);
+        let payload = Payload {
+            msg: ciphertext,
+            aad: owner,
+        };
+        cipher(key)
+            .decrypt(XNonce::from_slice(nonce), payload)
+            .map_err(|_| SealError::Corrupt)
+    }
+
+    /// This keyring with a fresh key in front (the first step of a rotation).
+    pub fn with_new_key(&self) -> Keyring {
+        let mut keys = vec![MasterKey {
+            id: KeyId(format!("k{}", hex::encode(random_bytes::<4>()))),
+            bytes: random_bytes::<32>(),
+        }];
+        keys.extend(self.keys.iter().cloned());
+        Keyring { keys }
+    }
+
+    /// This keyring with only its current key (the last step of a rotation).
+    pub fn current_only(&self) -> Keyring {
+        Keyring {
+            keys: vec![self.current().clone()],
+        }
+    }
+
+    /// Writes the keyring to `path` atomically (temporary file, fsync, rename), mode 0600.
+    pub fn write(&self, path: &Path) -> Result<(), KeyringError> {
+        let io = |source| KeyringError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let text: String = self
+            .keys
+            .iter()
+            .map(|key| format!("{} {}\n", key.id.0, STANDARD.encode(key.bytes)))
+            .collect();
+        let temporary = path.with_extension("key.tmp");
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&temporary).map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&temporary, path).map_err(io)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Ok(directory) = std::fs::File::open(parent) {
+                directory.sync_all().map_err(io)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +310,45 @@ mod tests {
         ));
         let short = format!("k1 {}\n", STANDARD.encode([1u8; 16]));
         assert!(Keyring::parse(&short, path).is_err());
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_owner_and_survive_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let (ring, _) = Keyring::load_or_create(&path).unwrap();
+        let sealed = ring.seal(b"twenty byte secret!!", b"account-1");
+        assert!(!sealed
+            .blob
+            .windows(20)
+            .any(|w| w == b"twenty byte secret!!"));
+        assert_eq!(
+            ring.open(&sealed, b"account-1").unwrap(),
+            b"twenty byte secret!!"
+        );
+        assert_eq!(ring.open(&sealed, b"account-2"), Err(SealError::Corrupt));
+        let mut tampered = sealed.clone();
+        let last = tampered.blob.len() - 1;
+        tampered.blob[last] ^= 1;
+        assert_eq!(ring.open(&tampered, b"account-1"), Err(SealError::Corrupt));
+
+        // Rotation: the new key seals, the old still opens, until it is dropped.
+        let rotated = ring.with_new_key();
+        rotated.write(&path).unwrap();
+        let (reloaded, _) = Keyring::load_or_create(&path).unwrap();
+        assert_ne!(reloaded.current().id, ring.current().id);
+        assert_eq!(
+            reloaded.open(&sealed, b"account-1").unwrap(),
+            b"twenty byte secret!!"
+        );
+        let resealed = reloaded.seal(b"twenty byte secret!!", b"account-1");
+        assert_eq!(resealed.key_id, reloaded.current().id);
+        let pruned = reloaded.current_only();
+        assert!(matches!(
+            pruned.open(&sealed, b"account-1"),
+            Err(SealError::UnknownKey(_))
+        ));
+        assert!(pruned.open(&resealed, b"account-1").is_ok());
     }
 
     #[test]

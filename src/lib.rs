@@ -11,6 +11,7 @@ pub mod domain;
 pub mod http;
 pub mod keyring;
 pub mod password_pool;
+pub mod secrets;
 pub mod store;
 
 pub use http::{router as app, AppState};

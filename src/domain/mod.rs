@@ -3,7 +3,13 @@
 
 pub mod account;
 pub mod email;
+pub mod event;
 pub mod ids;
+pub mod otpauth;
 pub mod password;
+pub mod recovery;
+pub mod sealed;
 pub mod throttle;
 pub mod time;
+pub mod totp;
+pub mod two_factor;

@@ -45,6 +45,14 @@ pub const PASSWORD_BACKOFF: Backoff = Backoff {
     max_lock_seconds: 3_600,
 };
 
+/// Second-factor guesses against one account: 10 consecutive failures lock its second
+/// factor for a minute, doubling with each further failure up to an hour.
+pub const SECOND_FACTOR_BACKOFF: Backoff = Backoff {
+    threshold: 10,
+    first_lock_seconds: 60,
+    max_lock_seconds: 3_600,
+};
+
 /// Failures from one client address within a fixed window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {

@@ -5,7 +5,9 @@
 //! Codes (stable API): `malformed_json`, `invalid_body`, `unsupported_media_type`,
 //! `body_too_large`, `not_found`, `method_not_allowed`, `unauthenticated`,
 //! `invalid_credentials`, `too_many_attempts`, `email_taken`, `invalid_email`,
-//! `weak_password`, `signup_closed`, `forbidden`, `not_ready`, `internal_error`.
+//! `weak_password`, `signup_closed`, `forbidden`, `not_ready`, `internal_error`,
+//! `invalid_code`, `code_reused`, `invalid_recovery_code`, `invalid_challenge`,
+//! `no_pending_enrollment`, `not_enabled`, `confirmation_failed`.
 //!
 //! Internal errors answer "internal error"; their source rides in the response
 //! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.
@@ -17,6 +19,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::password::{HashError, WeakPassword};
+use crate::keyring::SealError;
 use crate::store::StoreError;
 
 /// Every error the API can answer with.
@@ -70,6 +73,30 @@ pub enum ApiError {
     /// The database cannot be reached.
     #[error("not ready")]
     NotReady,
+    /// A wrong or malformed authenticator code at sign-in.
+    #[error("invalid code")]
+    InvalidCode,
+    /// A wrong or malformed code when confirming an enrolment.
+    #[error("invalid code")]
+    WrongEnrollmentCode,
+    /// A code that was already used.
+    #[error("code reused")]
+    CodeReused,
+    /// A wrong, malformed or used recovery code.
+    #[error("invalid recovery code")]
+    InvalidRecoveryCode,
+    /// The sign-in challenge is unknown, used, voided or expired.
+    #[error("invalid challenge")]
+    InvalidChallenge,
+    /// No live pending enrolment to confirm.
+    #[error("no pending enrollment")]
+    NoPendingEnrollment,
+    /// Two-factor is not enabled.
+    #[error("not enabled")]
+    NotEnabled,
+    /// A sensitive change was not confirmed by an accepted proof.
+    #[error("confirmation failed")]
+    ConfirmationFailed(String),
     /// Anything else; the detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -179,6 +206,48 @@ impl ApiError {
                 "not_ready",
                 "The database cannot be reached.".to_owned(),
             ),
+            ApiError::InvalidCode => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "That code did not match. Check your authenticator app and try again.".to_owned(),
+            ),
+            ApiError::WrongEnrollmentCode => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_code",
+                "That code did not match. Two-factor is not enabled yet; try the current code."
+                    .to_owned(),
+            ),
+            ApiError::CodeReused => (
+                StatusCode::UNAUTHORIZED,
+                "code_reused",
+                "That code was already used. Wait for your authenticator to show a new one."
+                    .to_owned(),
+            ),
+            ApiError::InvalidRecoveryCode => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_recovery_code",
+                "That recovery code is not valid or was already used.".to_owned(),
+            ),
+            ApiError::InvalidChallenge => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_challenge",
+                "This sign-in has expired or was cancelled. Enter your password again.".to_owned(),
+            ),
+            ApiError::NoPendingEnrollment => (
+                StatusCode::CONFLICT,
+                "no_pending_enrollment",
+                "No pending enrollment. Click \"Enable\" to start over.".to_owned(),
+            ),
+            ApiError::NotEnabled => (
+                StatusCode::CONFLICT,
+                "not_enabled",
+                "Two-factor authentication is not enabled on this account.".to_owned(),
+            ),
+            ApiError::ConfirmationFailed(message) => (
+                StatusCode::FORBIDDEN,
+                "confirmation_failed",
+                message.clone(),
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -212,6 +281,12 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<SealError> for ApiError {
+    fn from(error: SealError) -> Self {
         ApiError::Internal(error.to_string())
     }
 }

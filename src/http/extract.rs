@@ -36,22 +36,55 @@ where
         if !has_json_content_type(request.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::BodyTooLarge
-                } else {
-                    ApiError::MalformedJson(rejection.body_text())
-                }
-            })?;
-        let Json(value) = Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
-        // serde accepts an array for a struct (fields by position); the API takes objects.
-        if bytes.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ApiError::InvalidBody("expected a JSON object".to_owned()));
-        }
-        Ok(AppJson(value))
+        let bytes = read_body(request, state).await?;
+        parse_object(&bytes).map(AppJson)
     }
+}
+
+/// An optional JSON body: no body at all is `None`; anything else follows [`AppJson`].
+#[derive(Debug, Clone, Default)]
+pub struct MaybeJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for MaybeJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json_type = has_json_content_type(request.headers());
+        let typed = request.headers().contains_key(header::CONTENT_TYPE);
+        let bytes = read_body(request, state).await?;
+        if bytes.is_empty() && !typed {
+            return Ok(MaybeJson(None));
+        }
+        if !json_type {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_object(&bytes).map(|value| MaybeJson(Some(value)))
+    }
+}
+
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::BodyTooLarge
+            } else {
+                ApiError::MalformedJson(rejection.body_text())
+            }
+        })
+}
+
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let Json(value) = Json::<T>::from_bytes(bytes).map_err(json_rejection)?;
+    // serde accepts an array for a struct (fields by position); the API takes objects.
+    if bytes.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::InvalidBody("expected a JSON object".to_owned()));
+    }
+    Ok(value)
 }
 
 /// `application/json`, or any `application/…+json`, with any parameters.

@@ -7,6 +7,8 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;
+pub mod qr;
+pub mod second_factor;
 pub mod throttling;
 
 use std::future::Future;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub keys: Arc<Keyring>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// The recovery-code HMAC key (see [`crate::secrets`]).
+    pub recovery_key: Arc<[u8; 32]>,
 }
 
 /// The whole application: API, pages, operations endpoints and middleware.

@@ -2,7 +2,7 @@
 //! Each attempt is counted before it is checked, with a compare-and-swap, so concurrent
 //! guesses on any number of nodes can never check more than the limit allows.
 
-use crate::domain::throttle::{Attempt, Backoff, Window};
+use crate::domain::throttle::{Attempt, Backoff, Counter, Window};
 use crate::domain::time::UnixTime;
 use crate::http::error::ApiError;
 use crate::store::Store;
@@ -29,12 +29,13 @@ impl Rule {
 }
 
 /// Counts an attempt under `key`, or answers `429 too_many_attempts` when the rule refuses.
+/// Returns the stored counter (this attempt included, provisionally as a failure).
 pub async fn begin_attempt(
     store: &dyn Store,
     key: &str,
     rule: Rule,
     now: UnixTime,
-) -> Result<(), ApiError> {
+) -> Result<Counter, ApiError> {
     for _ in 0..SWAP_ATTEMPTS {
         let current = store.throttle_counter(key).await?;
         match rule.begin(current.as_ref(), now) {
@@ -43,7 +44,7 @@ pub async fn begin_attempt(
             }
             Attempt::Allowed(next) => {
                 if store.swap_counter(key, current.as_ref(), &next).await? {
-                    return Ok(());
+                    return Ok(next);
                 }
             }
         }

@@ -18,9 +18,12 @@ use async_trait::async_trait;
 
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
+use crate::domain::event::{Event, NewEvent};
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
+use crate::domain::sealed::Sealed;
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
+use crate::domain::two_factor::TwoFactorRecord;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -87,6 +90,28 @@ pub enum FirstAdmin {
     InvalidToken,
     /// An admin exists already; setup links are dead.
     AdminExists,
+}
+
+/// A sign-in challenge: the password was right, a second factor is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// Whose sign-in.
+    pub account_id: AccountId,
+    /// When it lapses.
+    pub expires_at: UnixTime,
+    /// Wrong second factors presented so far.
+    pub failures: u32,
+}
+
+/// Where a sealed secret lives, for re-sealing under a new master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedSlot {
+    /// An account's confirmed TOTP secret.
+    TotpSecret(AccountId),
+    /// An account's pending TOTP secret.
+    PendingSecret(AccountId),
+    /// A named instance secret.
+    Instance(String),
 }
 
 /// Connection settings that do not come from the URL.
@@ -178,6 +203,96 @@ pub trait Store: Send + Sync + 'static {
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError>;
     /// Forgets the failures under `key` (after a success).
     async fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
+
+    /// The account's authenticator (default: nothing configured).
+    async fn two_factor(&self, account: &AccountId) -> Result<TwoFactorRecord, StoreError>;
+    /// Starts (or restarts) an enrolment with a new sealed secret, replacing any pending one.
+    async fn start_enrollment(
+        &self,
+        account: &AccountId,
+        secret: &Sealed,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Drops a pending enrolment; an enabled secret stays.
+    async fn abandon_enrollment(&self, account: &AccountId) -> Result<(), StoreError>;
+    /// Confirms the pending enrolment `pending` (if still pending and live): it becomes the
+    /// secret, `step` the last accepted step, and `recovery_hashes` the only recovery codes.
+    /// False when that enrolment is no longer pending.
+    async fn confirm_enrollment(
+        &self,
+        account: &AccountId,
+        pending: &Sealed,
+        step: i64,
+        now: UnixTime,
+        recovery_hashes: &[Vec<u8>],
+    ) -> Result<bool, StoreError>;
+    /// Accepts TOTP `step` if it is later than the last accepted one (one conditional
+    /// update). False when it is not: the code was already used.
+    async fn accept_step(&self, account: &AccountId, step: i64) -> Result<bool, StoreError>;
+    /// Turns two-factor off: deletes the secret, any pending enrolment and the recovery
+    /// codes. False when it was not enabled.
+    async fn disable_two_factor(&self, account: &AccountId) -> Result<bool, StoreError>;
+
+    /// Unused recovery codes left.
+    async fn recovery_codes_remaining(&self, account: &AccountId) -> Result<u32, StoreError>;
+    /// Uses a recovery code (one conditional delete). False when it is not (or no longer)
+    /// one of the account's codes.
+    async fn consume_recovery_code(
+        &self,
+        account: &AccountId,
+        code_hash: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// Replaces every recovery code of the account with these, at once.
+    async fn replace_recovery_codes(
+        &self,
+        account: &AccountId,
+        code_hashes: &[Vec<u8>],
+    ) -> Result<(), StoreError>;
+    /// Adds one recovery code (rotation on use).
+    async fn add_recovery_code(
+        &self,
+        account: &AccountId,
+        code_hash: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Stores a sign-in challenge under the digest of its token.
+    async fn create_challenge(
+        &self,
+        token: &TokenHash,
+        account: &AccountId,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// The challenge with this token digest.
+    async fn challenge(&self, token: &TokenHash) -> Result<Option<Challenge>, StoreError>;
+    /// Counts a wrong second factor on the challenge; returns the new count (0 when the
+    /// challenge is gone).
+    async fn count_challenge_failure(&self, token: &TokenHash) -> Result<u32, StoreError>;
+    /// Deletes the challenge; true for exactly one caller (single use).
+    async fn consume_challenge(&self, token: &TokenHash) -> Result<bool, StoreError>;
+
+    /// Appends a security event.
+    async fn record_event(&self, event: &NewEvent) -> Result<(), StoreError>;
+    /// The account's events, newest first, with ids below `before` when given.
+    async fn account_events(
+        &self,
+        account: &AccountId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// A named instance secret.
+    async fn instance_secret(&self, name: &str) -> Result<Option<Sealed>, StoreError>;
+    /// Stores a named instance secret unless one exists (the first node to start wins).
+    async fn insert_instance_secret(&self, name: &str, sealed: &Sealed) -> Result<(), StoreError>;
+    /// Every sealed secret, for re-sealing under a new master key.
+    async fn sealed_secrets(&self) -> Result<Vec<(SealedSlot, Sealed)>, StoreError>;
+    /// Replaces a sealed secret if it is still `old`; false when it changed meanwhile.
+    async fn reseal(
+        &self,
+        slot: &SealedSlot,
+        old: &Sealed,
+        new: &Sealed,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Opens the database named by `url` (`sqlite:…` or `postgres://…`) without migrating.
@@ -194,6 +309,8 @@ pub async fn connect(url: &str, settings: PoolSettings) -> Result<Arc<dyn Store>
 /// Row shapes shared by both backends (both decode `i64`, `bool`, `TEXT` and blobs alike).
 mod rows {
     use super::*;
+    use crate::domain::sealed::KeyId;
+    use crate::domain::two_factor::PendingEnrollment;
 
     #[derive(sqlx::FromRow)]
     pub(super) struct AccountRow {
@@ -270,6 +387,119 @@ mod rows {
                 last_sign_in_at: row.a_last_sign_in_at.map(UnixTime),
             };
             (row.session.into(), account)
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct TwoFactorRow {
+        pub key_id: Option<String>,
+        pub secret: Option<Vec<u8>>,
+        pub enabled_at: Option<i64>,
+        pub last_step: i64,
+        pub pending_key_id: Option<String>,
+        pub pending_secret: Option<Vec<u8>>,
+        pub pending_expires_at: Option<i64>,
+    }
+
+    fn sealed(key_id: Option<String>, blob: Option<Vec<u8>>) -> Option<Sealed> {
+        match (key_id, blob) {
+            (Some(key_id), Some(blob)) => Some(Sealed {
+                key_id: KeyId(key_id),
+                blob,
+            }),
+            _ => None,
+        }
+    }
+
+    impl From<TwoFactorRow> for TwoFactorRecord {
+        fn from(row: TwoFactorRow) -> Self {
+            let pending = match (
+                sealed(row.pending_key_id, row.pending_secret),
+                row.pending_expires_at,
+            ) {
+                (Some(secret), Some(expires_at)) => Some(PendingEnrollment {
+                    secret,
+                    expires_at: UnixTime(expires_at),
+                }),
+                _ => None,
+            };
+            TwoFactorRecord {
+                secret: sealed(row.key_id, row.secret),
+                enabled_at: row.enabled_at.map(UnixTime),
+                last_step: (row.last_step >= 0).then_some(row.last_step),
+                pending,
+            }
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct ChallengeRow {
+        pub account_id: String,
+        pub expires_at: i64,
+        pub failures: i64,
+    }
+
+    impl From<ChallengeRow> for Challenge {
+        fn from(row: ChallengeRow) -> Self {
+            Challenge {
+                account_id: AccountId(row.account_id),
+                expires_at: UnixTime(row.expires_at),
+                failures: u32::try_from(row.failures).unwrap_or(u32::MAX),
+            }
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct EventRow {
+        pub id: i64,
+        pub account_id: Option<String>,
+        pub actor_id: Option<String>,
+        pub kind: String,
+        pub at: i64,
+        pub ip: Option<String>,
+        pub user_agent: Option<String>,
+        pub details: String,
+    }
+
+    impl From<EventRow> for Event {
+        fn from(row: EventRow) -> Self {
+            Event {
+                id: row.id,
+                account_id: row.account_id.map(AccountId),
+                actor_id: row.actor_id.map(AccountId),
+                kind: row.kind,
+                at: UnixTime(row.at),
+                ip: row.ip,
+                user_agent: row.user_agent,
+                details: serde_json::from_str(&row.details).unwrap_or_default(),
+            }
+        }
+    }
+
+    /// One row of the sealed-secret inventory: slot kind, owner or name, key id, blob.
+    #[derive(sqlx::FromRow)]
+    pub(super) struct SealedRow {
+        pub slot: String,
+        pub owner: String,
+        pub key_id: String,
+        pub blob: Vec<u8>,
+    }
+
+    impl SealedRow {
+        pub(super) fn into_pair(self) -> Option<(SealedSlot, Sealed)> {
+            let slot = match self.slot.as_str() {
+                "totp" => SealedSlot::TotpSecret(AccountId(self.owner)),
+                "pending" => SealedSlot::PendingSecret(AccountId(self.owner)),
+                "instance" => SealedSlot::Instance(self.owner),
+                _ => return None,
+            };
+            Some((
+                slot,
+                Sealed {
+                    key_id: KeyId(self.key_id),
+                    blob: self.blob,
+                },
+            ))
         }
     }
 

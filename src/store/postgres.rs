@@ -7,13 +7,22 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
-use super::rows::{conflict_as, AccountRow, CounterRow, SessionAccountRow, SessionRow};
-use super::{Constraint, FirstAdmin, NewAccount, NewSession, PoolSettings, Store, StoreError};
+use super::rows::{
+    conflict_as, AccountRow, ChallengeRow, CounterRow, EventRow, SealedRow, SessionAccountRow,
+    SessionRow, TwoFactorRow,
+};
+use super::{
+    Challenge, Constraint, FirstAdmin, NewAccount, NewSession, PoolSettings, SealedSlot, Store,
+    StoreError,
+};
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
+use crate::domain::event::{Event, NewEvent};
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
+use crate::domain::sealed::{KeyId, Sealed};
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
+use crate::domain::two_factor::TwoFactorRecord;
 
 const ACCOUNT_COLUMNS: &str =
     "id, email, name, password_hash, is_admin, created_at, last_sign_in_at";
@@ -332,5 +341,344 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn two_factor(&self, account: &AccountId) -> Result<TwoFactorRecord, StoreError> {
+        let row: Option<TwoFactorRow> = sqlx::query_as(
+            "SELECT key_id, secret, enabled_at, last_step, pending_key_id, pending_secret,
+                    pending_expires_at
+             FROM two_factor WHERE account_id = $1",
+        )
+        .bind(account.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(TwoFactorRecord::from).unwrap_or_default())
+    }
+
+    async fn start_enrollment(
+        &self,
+        account: &AccountId,
+        secret: &Sealed,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO two_factor (account_id, pending_key_id, pending_secret, pending_expires_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (account_id) DO UPDATE SET
+                 pending_key_id = excluded.pending_key_id,
+                 pending_secret = excluded.pending_secret,
+                 pending_expires_at = excluded.pending_expires_at",
+        )
+        .bind(account.as_str())
+        .bind(&secret.key_id.0)
+        .bind(&secret.blob)
+        .bind(expires_at.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn abandon_enrollment(&self, account: &AccountId) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE two_factor
+             SET pending_key_id = NULL, pending_secret = NULL, pending_expires_at = NULL
+             WHERE account_id = $1",
+        )
+        .bind(account.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn confirm_enrollment(
+        &self,
+        account: &AccountId,
+        pending: &Sealed,
+        step: i64,
+        now: UnixTime,
+        recovery_hashes: &[Vec<u8>],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let swapped = sqlx::query(
+            "UPDATE two_factor
+             SET key_id = pending_key_id, secret = pending_secret, enabled_at = $3,
+                 last_step = $4, pending_key_id = NULL, pending_secret = NULL,
+                 pending_expires_at = NULL
+             WHERE account_id = $1 AND pending_secret = $2 AND pending_expires_at > $3",
+        )
+        .bind(account.as_str())
+        .bind(&pending.blob)
+        .bind(now.0)
+        .bind(step)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if swapped != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for hash in recovery_hashes {
+            sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES ($1, $2)")
+                .bind(account.as_str())
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn accept_step(&self, account: &AccountId, step: i64) -> Result<bool, StoreError> {
+        // Security: one conditional update decides, so two requests (on any nodes) with
+        // the same code cannot both be accepted.
+        let accepted = sqlx::query(
+            "UPDATE two_factor SET last_step = $2
+             WHERE account_id = $1 AND secret IS NOT NULL AND last_step < $2",
+        )
+        .bind(account.as_str())
+        .bind(step)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(accepted == 1)
+    }
+
+    async fn disable_two_factor(&self, account: &AccountId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let deleted =
+            sqlx::query("DELETE FROM two_factor WHERE account_id = $1 AND secret IS NOT NULL")
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        sqlx::query("DELETE FROM two_factor WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+
+    async fn recovery_codes_remaining(&self, account: &AccountId) -> Result<u32, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1")
+                .bind(account.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u32::try_from(count).unwrap_or(0))
+    }
+
+    async fn consume_recovery_code(
+        &self,
+        account: &AccountId,
+        code_hash: &[u8],
+    ) -> Result<bool, StoreError> {
+        let deleted =
+            sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1 AND code_hash = $2")
+                .bind(account.as_str())
+                .bind(code_hash)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        account: &AccountId,
+        code_hashes: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for hash in code_hashes {
+            sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES ($1, $2)")
+                .bind(account.as_str())
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_recovery_code(
+        &self,
+        account: &AccountId,
+        code_hash: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES ($1, $2)")
+            .bind(account.as_str())
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_challenge(
+        &self,
+        token: &TokenHash,
+        account: &AccountId,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO challenges (token_hash, account_id, expires_at, failures)
+             VALUES ($1, $2, $3, 0)",
+        )
+        .bind(&token.0)
+        .bind(account.as_str())
+        .bind(expires_at.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn challenge(&self, token: &TokenHash) -> Result<Option<Challenge>, StoreError> {
+        let row: Option<ChallengeRow> = sqlx::query_as(
+            "SELECT account_id, expires_at, failures FROM challenges WHERE token_hash = $1",
+        )
+        .bind(&token.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Challenge::from))
+    }
+
+    async fn count_challenge_failure(&self, token: &TokenHash) -> Result<u32, StoreError> {
+        let failures: Option<i64> = sqlx::query_scalar(
+            "UPDATE challenges SET failures = failures + 1 WHERE token_hash = $1
+             RETURNING failures",
+        )
+        .bind(&token.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(failures.map_or(0, |f| u32::try_from(f).unwrap_or(u32::MAX)))
+    }
+
+    async fn consume_challenge(&self, token: &TokenHash) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM challenges WHERE token_hash = $1")
+            .bind(&token.0)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    async fn record_event(&self, event: &NewEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO security_events (account_id, actor_id, kind, at, ip, user_agent, details)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(event.account_id.as_ref().map(AccountId::as_str))
+        .bind(event.actor_id.as_ref().map(AccountId::as_str))
+        .bind(event.kind.as_str())
+        .bind(event.at.0)
+        .bind(&event.ip)
+        .bind(&event.user_agent)
+        .bind(event.details.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn account_events(
+        &self,
+        account: &AccountId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, account_id, actor_id, kind, at, ip, user_agent, details
+             FROM security_events WHERE account_id = $1 AND id < $2
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(account.as_str())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Event::from).collect())
+    }
+
+    async fn instance_secret(&self, name: &str) -> Result<Option<Sealed>, StoreError> {
+        let row: Option<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT key_id, sealed FROM instance_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(key_id, blob)| Sealed {
+            key_id: KeyId(key_id),
+            blob,
+        }))
+    }
+
+    async fn insert_instance_secret(&self, name: &str, sealed: &Sealed) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO instance_secrets (name, key_id, sealed) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(&sealed.key_id.0)
+        .bind(&sealed.blob)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn sealed_secrets(&self) -> Result<Vec<(SealedSlot, Sealed)>, StoreError> {
+        let rows: Vec<SealedRow> = sqlx::query_as(
+            "SELECT 'totp' AS slot, account_id AS owner, key_id, secret AS blob
+             FROM two_factor WHERE secret IS NOT NULL AND key_id IS NOT NULL
+             UNION ALL
+             SELECT 'pending', account_id, pending_key_id, pending_secret
+             FROM two_factor WHERE pending_secret IS NOT NULL AND pending_key_id IS NOT NULL
+             UNION ALL
+             SELECT 'instance', name, key_id, sealed FROM instance_secrets",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().filter_map(SealedRow::into_pair).collect())
+    }
+
+    async fn reseal(
+        &self,
+        slot: &SealedSlot,
+        old: &Sealed,
+        new: &Sealed,
+    ) -> Result<bool, StoreError> {
+        let (sql, owner) = match slot {
+            SealedSlot::TotpSecret(account) => (
+                "UPDATE two_factor SET key_id = $3, secret = $4
+                 WHERE account_id = $1 AND secret = $2",
+                account.as_str(),
+            ),
+            SealedSlot::PendingSecret(account) => (
+                "UPDATE two_factor SET pending_key_id = $3, pending_secret = $4
+                 WHERE account_id = $1 AND pending_secret = $2",
+                account.as_str(),
+            ),
+            SealedSlot::Instance(name) => (
+                "UPDATE instance_secrets SET key_id = $3, sealed = $4
+                 WHERE name = $1 AND sealed = $2",
+                name.as_str(),
+            ),
+        };
+        let changed = sqlx::query(sql)
+            .bind(owner)
+            .bind(&old.blob)
+            .bind(&new.key_id.0)
+            .bind(&new.blob)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
     }
 }

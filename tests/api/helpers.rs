@@ -128,6 +128,9 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut FileCo
         .unwrap();
     store.migrate().await.unwrap();
     let (keys, _) = Keyring::load_or_create(&config.master_key_file).unwrap();
+    let recovery_key = deadbolt::secrets::recovery_code_key(store.as_ref(), &keys)
+        .await
+        .unwrap();
     let clock = ManualClock::new(START);
     let state = AppState {
         config: Arc::new(config),
@@ -136,6 +139,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut FileCo
         passwords: PasswordPool::new(2).unwrap(),
         keys: Arc::new(keys),
         metrics: Arc::new(Metrics::new()),
+        recovery_key: Arc::new(recovery_key),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

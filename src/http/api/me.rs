@@ -1,12 +1,16 @@
 //! `GET /api/v1/me`: the signed-in account, its two-factor state and what is required of it.
 
+use axum::extract::{Query, State};
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::event::Event;
 use crate::domain::time::UnixTime;
+use crate::domain::two_factor;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Authenticated;
+use crate::http::AppState;
 
 /// The authenticator's state.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
@@ -79,23 +83,127 @@ pub struct MeResponse {
     responses(
         (status = 200, body = MeResponse),
         (status = 401, description = "`unauthenticated`", body = ErrorBody)))]
-pub async fn get_me(auth: Authenticated) -> Result<Json<MeResponse>, ApiError> {
+pub async fn get_me(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<MeResponse>, ApiError> {
     let account = auth.account;
+    let record = state.store.two_factor(&account.id).await?;
+    let remaining = if record.is_enabled() {
+        state.store.recovery_codes_remaining(&account.id).await?
+    } else {
+        0
+    };
+    let two_factor_state = match record.state(auth.now) {
+        two_factor::TwoFactorState::NotConfigured => TwoFactorState::NotConfigured,
+        two_factor::TwoFactorState::Pending => TwoFactorState::Pending,
+        two_factor::TwoFactorState::Enabled => TwoFactorState::Enabled,
+    };
     Ok(Json(MeResponse {
         id: account.id.0,
         email: account.email.as_str().to_owned(),
         name: account.name,
         is_admin: account.is_admin,
-        // Two-factor arrives with issue #4, requirements with issue #5.
         two_factor: TwoFactorSummary {
-            state: TwoFactorState::NotConfigured,
-            enabled_at: None,
-            recovery_codes_remaining: 0,
+            state: two_factor_state,
+            enabled_at: record.enabled_at,
+            recovery_codes_remaining: remaining,
         },
+        // Requirements (workspace and instance policy) arrive with issue #5.
         requirement: Requirement {
             required: false,
             access: Access::Ok,
             deadline: None,
         },
+    }))
+}
+
+/// Most events returned per page.
+pub const MAX_EVENTS_PAGE: u32 = 100;
+
+/// Paging through events, newest first.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events with an id below this (the previous page's `next_before`).
+    pub before: Option<i64>,
+    /// Page size, 1–100 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// One security event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    /// Event id.
+    pub id: i64,
+    /// What happened (`sign_in_succeeded`, `code_reused`, …).
+    pub kind: String,
+    /// When.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: UnixTime,
+    /// Client address.
+    pub ip: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Extra facts; never a secret.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// A page of events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventsResponse {
+    /// Newest first.
+    pub events: Vec<EventView>,
+    /// Pass as `before` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+impl From<Event> for EventView {
+    fn from(event: Event) -> Self {
+        EventView {
+            id: event.id,
+            kind: event.kind,
+            at: event.at,
+            ip: event.ip,
+            user_agent: event.user_agent,
+            details: event.details,
+        }
+    }
+}
+
+/// The caller's security events, newest first.
+#[utoipa::path(get, path = "/me/events", tag = "me",
+    security(("bearer" = [])),
+    params(EventsQuery),
+    responses(
+        (status = 200, body = EventsResponse),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 422, description = "`invalid_body`: bad paging parameters", body = ErrorBody)))]
+pub async fn list_my_events(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<EventsResponse>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
+        return Err(ApiError::InvalidBody("limit: between 1 and 100".to_owned()));
+    }
+    let mut events = state
+        .store
+        .account_events(&auth.account.id, query.before, limit + 1)
+        .await?;
+    let more = events.len() > limit as usize;
+    events.truncate(limit as usize);
+    let next_before = if more {
+        events.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(Json(EventsResponse {
+        events: events.into_iter().map(EventView::from).collect(),
+        next_before,
     }))
 }

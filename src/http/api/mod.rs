@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod me;
 pub mod ops;
 pub mod sessions;
+pub mod two_factor;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +28,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "accounts", description = "Creating accounts"),
         (name = "sessions", description = "Signing in and out"),
         (name = "me", description = "The signed-in account"),
+        (name = "two-factor", description = "Authenticator, recovery codes"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -52,7 +54,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::create_session, sessions::list_sessions))
         .routes(routes!(sessions::delete_current_session))
         .routes(routes!(sessions::delete_session))
+        .routes(routes!(
+            sessions::answer_challenge,
+            sessions::cancel_challenge
+        ))
         .routes(routes!(me::get_me))
+        .routes(routes!(me::list_my_events))
+        .routes(routes!(
+            two_factor::start_enrollment,
+            two_factor::abandon_enrollment
+        ))
+        .routes(routes!(two_factor::enrollment_qr_png))
+        .routes(routes!(two_factor::confirm_enrollment))
+        .routes(routes!(two_factor::check_code))
+        .routes(routes!(two_factor::regenerate_recovery_codes))
+        .routes(routes!(two_factor::disable_two_factor))
         .routes(routes!(ops::openapi_document));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)

@@ -9,17 +9,22 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
+use crate::domain::event::EventKind;
 use crate::domain::ids::{SessionId, Token};
 use crate::domain::password::Password;
+use crate::domain::recovery::RecoveryCode;
 use crate::domain::throttle::{ADDRESS_WINDOW, PASSWORD_BACKOFF};
 use crate::domain::time::UnixTime;
+use crate::domain::two_factor::{CHALLENGE_MAX_FAILURES, CHALLENGE_TTL_SECONDS};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo};
 use crate::http::metrics::SignInOutcome;
+use crate::http::second_factor::{record_event, verify_second_factor, Factor, Verified};
 use crate::http::throttling::{begin_attempt, Rule};
 use crate::http::AppState;
 use crate::store::NewSession;
@@ -45,17 +50,72 @@ pub struct SessionSummary {
     pub expires_at: UnixTime,
 }
 
+/// A second factor is due: answer the challenge at `POST /sessions/challenge`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChallengeView {
+    /// Single-use challenge token.
+    pub token: String,
+    /// When it lapses (five minutes).
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: UnixTime,
+    /// Accepted second factors: `totp`, `recovery_code`.
+    pub methods: Vec<&'static str>,
+}
+
 /// The result of a sign-in.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum SignInResponse {
-    /// Signed in.
+    /// Signed in (201).
     Authenticated {
         /// Bearer token: send as `Authorization: Bearer TOKEN`. Shown once.
         token: String,
         /// The session.
         session: SessionSummary,
     },
+    /// The password was right; two-factor is enabled (200).
+    TwoFactorRequired {
+        /// The challenge to answer.
+        challenge: ChallengeView,
+    },
+}
+
+/// A second factor for a challenge: `code` or `recovery_code`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    /// The token from `two_factor_required`.
+    pub challenge_token: String,
+    /// A code from the authenticator app.
+    pub code: Option<String>,
+    /// A recovery code.
+    pub recovery_code: Option<String>,
+}
+
+/// Cancels a challenge ("sign in as a different user").
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelChallengeRequest {
+    /// The token from `two_factor_required`.
+    pub challenge_token: String,
+}
+
+/// Signed in after the second factor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChallengeResponse {
+    /// Always `authenticated`.
+    pub status: &'static str,
+    /// Bearer token. Shown once.
+    pub token: String,
+    /// The session.
+    pub session: SessionSummary,
+    /// Unused recovery codes left.
+    pub recovery_codes_remaining: u32,
+    /// Whether using a recovery code turned two-factor off (`recovery.use_disables_two_factor`).
+    pub two_factor_disabled: bool,
+    /// The replacement for a used recovery code (`recovery.rotate_on_use`); shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_recovery_code: Option<String>,
 }
 
 /// One of the caller's sessions.
@@ -170,7 +230,8 @@ pub async fn create_session(
     AppJson(request): AppJson<SignInRequest>,
 ) -> Result<(StatusCode, Json<SignInResponse>), ApiError> {
     let now = state.clock.now();
-    let account = match check_password(&state, &request.email, request.password, &client, now).await
+    let request_email = request.email;
+    let account = match check_password(&state, &request_email, request.password, &client, now).await
     {
         Ok(account) => account,
         Err(error) => {
@@ -179,11 +240,54 @@ pub async fn create_session(
                 _ => SignInOutcome::invalid_credentials,
             };
             state.metrics.sign_in(outcome);
+            // The failure goes to the account's log when the address is an account's.
+            if let Ok(email) = Email::parse(&request_email) {
+                if let Some(account) = state.store.account_by_email(&email).await? {
+                    let details = json!({"reason": outcome_name(outcome)});
+                    record_event(
+                        &state,
+                        &account.id,
+                        EventKind::SignInFailed,
+                        &client,
+                        now,
+                        details,
+                    )
+                    .await?;
+                }
+            }
             return Err(error);
         }
     };
+    if state.store.two_factor(&account.id).await?.is_enabled() {
+        let token = Token::generate();
+        let expires_at = now.plus_seconds(CHALLENGE_TTL_SECONDS);
+        state
+            .store
+            .create_challenge(&token.hash(), &account.id, expires_at)
+            .await?;
+        state.metrics.sign_in(SignInOutcome::two_factor_required);
+        let challenge = ChallengeView {
+            token: token.expose().to_owned(),
+            expires_at,
+            methods: vec!["totp", "recovery_code"],
+        };
+        return Ok((
+            StatusCode::OK,
+            Json(SignInResponse::TwoFactorRequired { challenge }),
+        ));
+    }
     let (token, session) = start_session(&state, &account, &client, now).await?;
     state.metrics.sign_in(SignInOutcome::success);
+    let details = json!({"method": "password"});
+    record_event(
+        &state,
+        &account.id,
+        EventKind::SignInSucceeded,
+        &client,
+        now,
+        details,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(SignInResponse::Authenticated {
@@ -194,6 +298,169 @@ pub async fn create_session(
             },
         }),
     ))
+}
+
+/// Answers a sign-in challenge with an authenticator code or a recovery code.
+#[utoipa::path(post, path = "/sessions/challenge", tag = "sessions",
+    request_body = ChallengeRequest,
+    responses(
+        (status = 201, description = "Signed in", body = ChallengeResponse),
+        (status = 401, description = "`invalid_code`, `code_reused`, `invalid_recovery_code`, \
+                                      `invalid_challenge`", body = ErrorBody),
+        (status = 422, description = "`invalid_body`: neither or both of code and recovery_code",
+         body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody)))]
+pub async fn answer_challenge(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(request): AppJson<ChallengeRequest>,
+) -> Result<(StatusCode, Json<ChallengeResponse>), ApiError> {
+    let now = state.clock.now();
+    let factor = match (request.code, request.recovery_code) {
+        (Some(code), None) => Factor::Code(code),
+        (None, Some(code)) => Factor::RecoveryCode(code),
+        _ => {
+            return Err(ApiError::InvalidBody(
+                "give exactly one of `code` and `recovery_code`".to_owned(),
+            ))
+        }
+    };
+    let token = Token::from_presented(&request.challenge_token).hash();
+    let challenge = match state.store.challenge(&token).await? {
+        Some(challenge) if now < challenge.expires_at => challenge,
+        _ => return Err(ApiError::InvalidChallenge),
+    };
+    let account = state
+        .store
+        .account_by_id(&challenge.account_id)
+        .await?
+        .ok_or(ApiError::InvalidChallenge)?;
+    let record = state.store.two_factor(&account.id).await?;
+    if !record.is_enabled() {
+        // Two-factor was turned off (e.g. reset) after the password step.
+        state.store.consume_challenge(&token).await?;
+        return Err(ApiError::InvalidChallenge);
+    }
+    let verified =
+        match verify_second_factor(&state, &account, &record, &factor, &client, now).await {
+            Ok(verified) => verified,
+            Err(error) => {
+                if matches!(
+                    error,
+                    ApiError::InvalidCode | ApiError::CodeReused | ApiError::InvalidRecoveryCode
+                ) {
+                    let failures = state.store.count_challenge_failure(&token).await?;
+                    if failures >= CHALLENGE_MAX_FAILURES {
+                        state.store.consume_challenge(&token).await?;
+                    }
+                    let details = json!({"failures": failures});
+                    record_event(
+                        &state,
+                        &account.id,
+                        EventKind::ChallengeFailed,
+                        &client,
+                        now,
+                        details,
+                    )
+                    .await?;
+                }
+                return Err(error);
+            }
+        };
+    // Single use: of two answers racing on one challenge, one signs in.
+    if !state.store.consume_challenge(&token).await? {
+        return Err(ApiError::InvalidChallenge);
+    }
+    let mut two_factor_disabled = false;
+    let mut new_recovery_code = None;
+    if verified == Verified::RecoveryCode {
+        let policy = state.config.recovery;
+        if policy.use_disables_two_factor {
+            state.store.disable_two_factor(&account.id).await?;
+            two_factor_disabled = true;
+        } else if policy.rotate_on_use {
+            let code = RecoveryCode::generate();
+            state
+                .store
+                .add_recovery_code(&account.id, &code.hash(&state.recovery_key))
+                .await?;
+            new_recovery_code = Some(code.display());
+        }
+        let remaining = state.store.recovery_codes_remaining(&account.id).await?;
+        let details = json!({"remaining": remaining, "rotated": new_recovery_code.is_some()});
+        record_event(
+            &state,
+            &account.id,
+            EventKind::RecoveryCodeUsed,
+            &client,
+            now,
+            details,
+        )
+        .await?;
+        if two_factor_disabled {
+            let details = json!({"by": "recovery_code"});
+            record_event(
+                &state,
+                &account.id,
+                EventKind::TwoFactorDisabled,
+                &client,
+                now,
+                details,
+            )
+            .await?;
+        }
+    }
+    let (session_token, session) = start_session(&state, &account, &client, now).await?;
+    let method = match verified {
+        Verified::Totp => "totp",
+        Verified::RecoveryCode => "recovery_code",
+    };
+    record_event(
+        &state,
+        &account.id,
+        EventKind::SignInSucceeded,
+        &client,
+        now,
+        json!({"method": method}),
+    )
+    .await?;
+    state.metrics.sign_in(SignInOutcome::success);
+    Ok((
+        StatusCode::CREATED,
+        Json(ChallengeResponse {
+            status: "authenticated",
+            token: session_token.expose().to_owned(),
+            session: SessionSummary {
+                id: session.id.0,
+                expires_at: session.expires_at,
+            },
+            recovery_codes_remaining: state.store.recovery_codes_remaining(&account.id).await?,
+            two_factor_disabled,
+            new_recovery_code,
+        }),
+    ))
+}
+
+/// Cancels a challenge ("sign in as a different user"); the token dies.
+#[utoipa::path(delete, path = "/sessions/challenge", tag = "sessions",
+    request_body = CancelChallengeRequest,
+    responses((status = 204, description = "Cancelled (or already gone)")))]
+pub async fn cancel_challenge(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<CancelChallengeRequest>,
+) -> Result<StatusCode, ApiError> {
+    let token = Token::from_presented(&request.challenge_token).hash();
+    state.store.consume_challenge(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn outcome_name(outcome: SignInOutcome) -> &'static str {
+    match outcome {
+        SignInOutcome::throttled => "throttled",
+        SignInOutcome::invalid_credentials => "invalid_credentials",
+        SignInOutcome::success => "success",
+        SignInOutcome::two_factor_required => "two_factor_required",
+    }
 }
 
 /// Lists the caller's sessions.
@@ -254,13 +521,24 @@ pub async fn delete_current_session(
 pub async fn delete_session(
     State(state): State<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if state
         .store
-        .delete_session(&auth.account.id, &SessionId(id))
+        .delete_session(&auth.account.id, &SessionId(id.clone()))
         .await?
     {
+        let details = json!({"session_id": id});
+        record_event(
+            &state,
+            &auth.account.id,
+            EventKind::SessionRevoked,
+            &client,
+            auth.now,
+            details,
+        )
+        .await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

@@ -1,0 +1,91 @@
+//! Security events: what happened to an account, when, from where. Append-only; never a
+//! secret, code or token in `details`.
+
+use crate::domain::ids::AccountId;
+use crate::domain::time::UnixTime;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A session was created.
+    SignInSucceeded,
+    /// A password sign-in failed.
+    SignInFailed,
+    /// A second factor was wrong at the challenge.
+    ChallengeFailed,
+    /// An already-used TOTP code was presented.
+    CodeReused,
+    /// The second factor was locked by too many failures.
+    LockedOut,
+    /// An enrolment (or a replacement) started.
+    EnrollmentStarted,
+    /// An enrolment was confirmed; two-factor is on (or moved to a new device).
+    EnrollmentConfirmed,
+    /// A recovery code was used.
+    RecoveryCodeUsed,
+    /// A fresh set of recovery codes replaced the old.
+    RecoveryCodesRegenerated,
+    /// Two-factor was turned off by its owner (or by a recovery sign-in).
+    TwoFactorDisabled,
+    /// A session was revoked by its owner.
+    SessionRevoked,
+}
+
+impl EventKind {
+    /// The stable `snake_case` name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::SignInSucceeded => "sign_in_succeeded",
+            EventKind::SignInFailed => "sign_in_failed",
+            EventKind::ChallengeFailed => "challenge_failed",
+            EventKind::CodeReused => "code_reused",
+            EventKind::LockedOut => "locked_out",
+            EventKind::EnrollmentStarted => "enrollment_started",
+            EventKind::EnrollmentConfirmed => "enrollment_confirmed",
+            EventKind::RecoveryCodeUsed => "recovery_code_used",
+            EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            EventKind::TwoFactorDisabled => "two_factor_disabled",
+            EventKind::SessionRevoked => "session_revoked",
+        }
+    }
+}
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Whose account it concerns.
+    pub account_id: Option<AccountId>,
+    /// Who did it, when not the account itself (an admin).
+    pub actor_id: Option<AccountId>,
+    /// What happened.
+    pub kind: EventKind,
+    /// When.
+    pub at: UnixTime,
+    /// Client address.
+    pub ip: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Extra facts (never secrets), as a JSON object.
+    pub details: serde_json::Value,
+}
+
+/// A recorded event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Increasing id (the pagination cursor).
+    pub id: i64,
+    /// Whose account.
+    pub account_id: Option<AccountId>,
+    /// Who did it.
+    pub actor_id: Option<AccountId>,
+    /// `snake_case` kind.
+    pub kind: String,
+    /// When.
+    pub at: UnixTime,
+    /// Client address.
+    pub ip: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Extra facts.
+    pub details: serde_json::Value,
+}

@@ -1,0 +1,105 @@
+//! An account's authenticator as stored, and the state it is in at a given time:
+//! `not_configured` → `pending` → `enabled`. An enabled account may also hold a pending
+//! replacement (moving to a new device); the old secret works until that is confirmed.
+
+use crate::domain::sealed::Sealed;
+use crate::domain::time::UnixTime;
+
+/// How long a sign-in challenge (password accepted, second factor due) lives, in seconds.
+pub const CHALLENGE_TTL_SECONDS: i64 = 5 * 60;
+/// Wrong second factors that void a challenge (the password is then needed again).
+pub const CHALLENGE_MAX_FAILURES: u32 = 5;
+
+/// An enrolment awaiting its first code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEnrollment {
+    /// The new secret, sealed.
+    pub secret: Sealed,
+    /// When it lapses.
+    pub expires_at: UnixTime,
+}
+
+/// The stored authenticator of one account.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TwoFactorRecord {
+    /// The confirmed secret, when two-factor is enabled.
+    pub secret: Option<Sealed>,
+    /// When two-factor was (last) confirmed.
+    pub enabled_at: Option<UnixTime>,
+    /// The last accepted TOTP step.
+    pub last_step: Option<i64>,
+    /// A pending enrolment or replacement, possibly lapsed.
+    pub pending: Option<PendingEnrollment>,
+}
+
+/// The authenticator's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoFactorState {
+    /// No authenticator.
+    NotConfigured,
+    /// Enrolment started, not confirmed.
+    Pending,
+    /// Two-factor is on.
+    Enabled,
+}
+
+impl TwoFactorRecord {
+    /// Whether two-factor protects the account.
+    pub fn is_enabled(&self) -> bool {
+        self.secret.is_some()
+    }
+
+    /// The pending enrolment, unless it has lapsed by `now`.
+    pub fn live_pending(&self, now: UnixTime) -> Option<&PendingEnrollment> {
+        self.pending
+            .as_ref()
+            .filter(|pending| now < pending.expires_at)
+    }
+
+    /// The state at `now`.
+    pub fn state(&self, now: UnixTime) -> TwoFactorState {
+        if self.is_enabled() {
+            TwoFactorState::Enabled
+        } else if self.live_pending(now).is_some() {
+            TwoFactorState::Pending
+        } else {
+            TwoFactorState::NotConfigured
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::sealed::KeyId;
+
+    fn sealed() -> Sealed {
+        Sealed {
+            key_id: KeyId("k".into()),
+            blob: vec![1, 2, 3],
+        }
+    }
+
+    #[test]
+    fn states_follow_the_record_and_the_clock() {
+        let none = TwoFactorRecord::default();
+        assert_eq!(none.state(UnixTime(0)), TwoFactorState::NotConfigured);
+        let pending = TwoFactorRecord {
+            pending: Some(PendingEnrollment {
+                secret: sealed(),
+                expires_at: UnixTime(600),
+            }),
+            ..TwoFactorRecord::default()
+        };
+        assert_eq!(pending.state(UnixTime(599)), TwoFactorState::Pending);
+        // A lapsed enrolment protects nothing and shows as not configured.
+        assert_eq!(pending.state(UnixTime(600)), TwoFactorState::NotConfigured);
+        let enabled = TwoFactorRecord {
+            secret: Some(sealed()),
+            enabled_at: Some(UnixTime(10)),
+            ..pending
+        };
+        assert_eq!(enabled.state(UnixTime(0)), TwoFactorState::Enabled);
+        assert!(enabled.live_pending(UnixTime(0)).is_some());
+    }
+}

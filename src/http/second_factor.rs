@@ -1,0 +1,258 @@
+//! Checking a second factor (an authenticator code or a recovery code) for an account, and
+//! confirmation proofs for sensitive changes. Shared by the sign-in challenge, enrolment
+//! and the settings endpoints, so that throttling and the once-only rules live in one place.
+//!
+//! Security: every attempt is counted against the account's second factor before it is
+//! checked (10 consecutive failures lock it with growing back-off), a TOTP step is accepted
+//! by one conditional update, and a recovery code is consumed by one conditional delete.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::config::ProofKind;
+use crate::domain::account::Account;
+use crate::domain::event::{EventKind, NewEvent};
+use crate::domain::ids::AccountId;
+use crate::domain::password::Password;
+use crate::domain::recovery::RecoveryCode;
+use crate::domain::throttle::SECOND_FACTOR_BACKOFF;
+use crate::domain::time::UnixTime;
+use crate::domain::totp::{self, Code, TotpSecret, Verdict};
+use crate::domain::two_factor::TwoFactorRecord;
+use crate::http::api::sessions::check_password;
+use crate::http::error::ApiError;
+use crate::http::extract::ClientInfo;
+use crate::http::throttling::{begin_attempt, Rule};
+use crate::http::AppState;
+use crate::keyring::Sealed;
+
+/// A second factor as presented.
+#[derive(Debug, Clone)]
+pub enum Factor {
+    /// A code from the authenticator app.
+    Code(String),
+    /// A recovery code.
+    RecoveryCode(String),
+}
+
+/// Which kind of factor succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// An authenticator code.
+    Totp,
+    /// A recovery code (now used up).
+    RecoveryCode,
+}
+
+fn throttle_key(account: &AccountId) -> String {
+    format!("second-factor:{account}")
+}
+
+/// Records a security event about `account`.
+pub async fn record_event(
+    state: &AppState,
+    account: &AccountId,
+    kind: EventKind,
+    client: &ClientInfo,
+    now: UnixTime,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .record_event(&NewEvent {
+            account_id: Some(account.clone()),
+            actor_id: None,
+            kind,
+            at: now,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            details,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Opens a sealed TOTP secret of `account`.
+pub fn open_secret(
+    state: &AppState,
+    account: &AccountId,
+    sealed: &Sealed,
+) -> Result<TotpSecret, ApiError> {
+    let bytes = state.keys.open(sealed, account.as_str().as_bytes())?;
+    TotpSecret::from_bytes(&bytes)
+        .ok_or_else(|| ApiError::Internal("stored TOTP secret has the wrong length".into()))
+}
+
+/// Checks `factor` for an account with two-factor enabled, consuming what it uses.
+pub async fn verify_second_factor(
+    state: &AppState,
+    account: &Account,
+    record: &TwoFactorRecord,
+    factor: &Factor,
+    client: &ClientInfo,
+    now: UnixTime,
+) -> Result<Verified, ApiError> {
+    let store = state.store.as_ref();
+    let key = throttle_key(&account.id);
+    let counter = begin_attempt(store, &key, Rule::Backoff(SECOND_FACTOR_BACKOFF), now).await?;
+    let outcome = check_factor(state, account, record, factor, now).await?;
+    match outcome {
+        Ok(verified) => {
+            store.clear_failures(&key).await?;
+            Ok(verified)
+        }
+        Err(error) => {
+            if matches!(error, ApiError::CodeReused) {
+                record_event(
+                    state,
+                    &account.id,
+                    EventKind::CodeReused,
+                    client,
+                    now,
+                    serde_json::json!({}),
+                )
+                .await?;
+            }
+            if counter.failures == SECOND_FACTOR_BACKOFF.threshold {
+                let details = serde_json::json!({"until": counter.locked_until.to_rfc3339()});
+                record_event(
+                    state,
+                    &account.id,
+                    EventKind::LockedOut,
+                    client,
+                    now,
+                    details,
+                )
+                .await?;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The check itself: `Ok(Err(..))` is a wrong factor, `Err(..)` an internal failure.
+async fn check_factor(
+    state: &AppState,
+    account: &Account,
+    record: &TwoFactorRecord,
+    factor: &Factor,
+    now: UnixTime,
+) -> Result<Result<Verified, ApiError>, ApiError> {
+    match factor {
+        Factor::Code(typed) => {
+            let Ok(code) = Code::parse(typed) else {
+                return Ok(Err(ApiError::InvalidCode));
+            };
+            let Some(sealed) = &record.secret else {
+                return Ok(Err(ApiError::NotEnabled));
+            };
+            let secret = open_secret(state, &account.id, sealed)?;
+            let skew = state.config.two_factor.skew_steps;
+            match totp::verify(&secret, code, now, skew, record.last_step) {
+                Verdict::Accepted { step } => {
+                    if state.store.accept_step(&account.id, step).await? {
+                        Ok(Ok(Verified::Totp))
+                    } else {
+                        // Another request accepted this step first.
+                        Ok(Err(ApiError::CodeReused))
+                    }
+                }
+                Verdict::Replayed => Ok(Err(ApiError::CodeReused)),
+                Verdict::Invalid => Ok(Err(ApiError::InvalidCode)),
+            }
+        }
+        Factor::RecoveryCode(typed) => {
+            let Some(code) = RecoveryCode::parse(typed) else {
+                return Ok(Err(ApiError::InvalidRecoveryCode));
+            };
+            let hash = code.hash(&state.recovery_key);
+            if state
+                .store
+                .consume_recovery_code(&account.id, &hash)
+                .await?
+            {
+                Ok(Ok(Verified::RecoveryCode))
+            } else {
+                Ok(Err(ApiError::InvalidRecoveryCode))
+            }
+        }
+    }
+}
+
+/// A confirmation proof: exactly one of the fields, of a kind `two_factor.confirm_with`
+/// accepts.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Proof {
+    /// The account password.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<Password>,
+    /// A current authenticator code.
+    pub code: Option<String>,
+    /// An unused recovery code (it is used up).
+    pub recovery_code: Option<String>,
+}
+
+fn proof_kind_name(kind: ProofKind) -> &'static str {
+    match kind {
+        ProofKind::Password => "password",
+        ProofKind::Code => "code",
+        ProofKind::RecoveryCode => "recovery_code",
+    }
+}
+
+/// Checks a proof for `account`. A wrong proof is `403 confirmation_failed` and changes
+/// nothing (but counts towards throttling); `unchanged` says so in the message, e.g.
+/// "Two-factor remains enabled."
+pub async fn confirm_proof(
+    state: &AppState,
+    account: &Account,
+    record: &TwoFactorRecord,
+    proof: Proof,
+    unchanged: &str,
+    client: &ClientInfo,
+    now: UnixTime,
+) -> Result<(), ApiError> {
+    let accepted = &state.config.two_factor.confirm_with;
+    let accepted_names: Vec<&str> = accepted.iter().map(|k| proof_kind_name(*k)).collect();
+    let ask = || {
+        ApiError::ConfirmationFailed(format!(
+            "Confirm this change with one of: {}.",
+            accepted_names.join(", ")
+        ))
+    };
+    let (kind, factor_or_password) = match (proof.password, proof.code, proof.recovery_code) {
+        (Some(password), None, None) => (ProofKind::Password, Err(password)),
+        (None, Some(code), None) => (ProofKind::Code, Ok(Factor::Code(code))),
+        (None, None, Some(code)) => (ProofKind::RecoveryCode, Ok(Factor::RecoveryCode(code))),
+        _ => return Err(ask()),
+    };
+    if !accepted.contains(&kind) {
+        return Err(ask());
+    }
+    match factor_or_password {
+        Err(password) => {
+            match check_password(state, account.email.as_str(), password, client, now).await {
+                Ok(_) => Ok(()),
+                Err(ApiError::InvalidCredentials) => Err(ApiError::ConfirmationFailed(format!(
+                    "Password did not match. {unchanged}"
+                ))),
+                Err(other) => Err(other),
+            }
+        }
+        Ok(factor) => {
+            if !record.is_enabled() {
+                return Err(ask());
+            }
+            match verify_second_factor(state, account, record, &factor, client, now).await {
+                Ok(_) => Ok(()),
+                Err(
+                    ApiError::InvalidCode | ApiError::CodeReused | ApiError::InvalidRecoveryCode,
+                ) => Err(ApiError::ConfirmationFailed(format!(
+                    "That code did not match. {unchanged}"
+                ))),
+                Err(other) => Err(other),
+            }
+        }
+    }
+}
