@@ -53,6 +53,17 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the master key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a new master key and re-seal every secret under it (resumes an interrupted
+    /// rotation). Restart running servers afterwards.
+    Rotate,
 }
 
 /// `serve` flags.
@@ -144,6 +155,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             create_user(&config, &email, name.as_deref(), role, password_stdin).await
         }
         Command::User(UserCommand::List) => list_users(&config).await,
+        Command::Keys(KeysCommand::Rotate) => rotate_keys(&config).await,
     }
 }
 
@@ -313,6 +325,24 @@ async fn create_user(
     if generated {
         println!("Password (shown once): {}", password.expose());
     }
+    Ok(())
+}
+
+/// `deadbolt keys rotate`.
+async fn rotate_keys(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let rotation = crate::secrets::rotate_master_key(store.as_ref(), &config.master_key_file)
+        .await
+        .context("key rotation failed; run it again to resume")?;
+    let verb = if rotation.resumed {
+        "Resumed and completed"
+    } else {
+        "Completed"
+    };
+    println!(
+        "{verb} the rotation: {} secret(s) re-sealed under key {}. Restart running servers.",
+        rotation.resealed, rotation.key_id.0
+    );
     Ok(())
 }
 

@@ -64,3 +64,90 @@ pub async fn recovery_code_key(store: &dyn Store, keys: &Keyring) -> Result<[u8;
         source: SealError::Corrupt,
     })
 }
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// The key everything is now sealed under.
+    pub key_id: crate::keyring::KeyId,
+    /// Secrets re-sealed.
+    pub resealed: usize,
+    /// Whether an interrupted rotation was resumed instead of starting a new one.
+    pub resumed: bool,
+}
+
+/// Problems rotating the master key.
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    /// The key file.
+    #[error(transparent)]
+    Keyring(#[from] crate::keyring::KeyringError),
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A secret did not open under any key in the file.
+    #[error("a sealed secret ({slot:?}) does not open: {source}")]
+    Seal {
+        /// Which secret.
+        slot: SealedSlot,
+        /// Why.
+        source: SealError,
+    },
+}
+
+/// `deadbolt keys rotate`: puts a new master key in front of the key file, re-seals every
+/// secret under it, then drops the old keys. Each step leaves every secret readable:
+/// 1. the file is rewritten atomically with the new key first and the old ones after;
+/// 2. each secret is re-sealed by a conditional update (a concurrent change wins and is
+///    looked at again);
+/// 3. only when no secret is sealed under an old key is the file rewritten with the new key
+///    alone.
+///
+/// A crash leaves a file with several keys; the next run resumes at step 2 instead of adding
+/// yet another key. Running nodes read the key file at start: restart them after a rotation.
+pub async fn rotate_master_key(
+    store: &dyn Store,
+    path: &std::path::Path,
+) -> Result<Rotation, RotationError> {
+    let (current, _) = Keyring::load_or_create(path)?;
+    let resumed = current.keys().len() > 1;
+    let keys = if resumed {
+        current
+    } else {
+        let rotated = current.with_new_key();
+        rotated.write(path)?;
+        rotated
+    };
+    let new_id = keys.current().id.clone();
+    let mut resealed = 0;
+    loop {
+        let stale: Vec<_> = store
+            .sealed_secrets()
+            .await?
+            .into_iter()
+            .filter(|(_, sealed)| sealed.key_id != new_id)
+            .collect();
+        if stale.is_empty() {
+            break;
+        }
+        for (slot, sealed) in stale {
+            let aad = associated_data(&slot);
+            let secret = keys
+                .open(&sealed, &aad)
+                .map_err(|source| RotationError::Seal {
+                    slot: slot.clone(),
+                    source,
+                })?;
+            let fresh = keys.seal(&secret, &aad);
+            if store.reseal(&slot, &sealed, &fresh).await? {
+                resealed += 1;
+            }
+        }
+    }
+    keys.current_only().write(path)?;
+    Ok(Rotation {
+        key_id: new_id,
+        resealed,
+        resumed,
+    })
+}

@@ -282,3 +282,121 @@ impl TestApp {
         signed_in.body["token"].as_str().unwrap().to_owned()
     }
 }
+
+/// The code an authenticator app shows for `secret` (base32) at `at`.
+pub fn totp_code(secret: &str, at: UnixTime) -> String {
+    use deadbolt::domain::totp::{code_at_step, step_at, TotpSecret};
+    let bytes = data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .unwrap();
+    let secret = TotpSecret::from_bytes(&bytes).unwrap();
+    format!("{:06}", code_at_step(&secret, step_at(at)))
+}
+
+/// An account with two-factor enabled.
+pub struct Enrolled {
+    pub email: String,
+    pub token: String,
+    pub secret: String,
+    pub recovery_codes: Vec<String>,
+}
+
+impl TestApp {
+    /// The current code for `secret` on this app's clock.
+    pub fn code(&self, secret: &str) -> String {
+        totp_code(secret, self.clock_now())
+    }
+
+    /// `POST /me/two-factor/enrollment` without a body.
+    pub async fn enroll(&self, token: &str) -> Reply {
+        let response = self
+            .client
+            .post(self.url("/api/v1/me/two-factor/enrollment"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        Reply::read(response).await
+    }
+
+    /// `POST /me/two-factor/enrollment/confirm`.
+    pub async fn confirm(&self, token: &str, code: &str) -> Reply {
+        self.post(
+            "/api/v1/me/two-factor/enrollment/confirm",
+            Some(token),
+            json!({"code": code}),
+        )
+        .await
+    }
+
+    /// Signs up, signs in, enrols and confirms; moves the clock past the confirming step
+    /// so the next code is fresh.
+    pub async fn enrolled(&self, email: &str) -> Enrolled {
+        let token = self.signed_in(email).await;
+        let enrollment = self.enroll(&token).await;
+        assert_eq!(enrollment.status, 201, "{}", enrollment.text);
+        let secret = enrollment.body["secret"].as_str().unwrap().to_owned();
+        let confirmed = self.confirm(&token, &self.code(&secret)).await;
+        assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+        let recovery_codes = confirmed.body["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        self.clock.advance(30);
+        Enrolled {
+            email: email.to_owned(),
+            token,
+            secret,
+            recovery_codes,
+        }
+    }
+
+    /// Signs in with the password and returns the challenge token.
+    pub async fn challenge(&self, email: &str) -> String {
+        let reply = self.sign_in(email, PASSWORD).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(
+            reply.body["status"], "two_factor_required",
+            "{}",
+            reply.text
+        );
+        reply.body["challenge"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `POST /sessions/challenge` with a code.
+    pub async fn answer_code(&self, challenge: &str, code: &str) -> Reply {
+        self.post(
+            "/api/v1/sessions/challenge",
+            None,
+            json!({"challenge_token": challenge, "code": code}),
+        )
+        .await
+    }
+
+    /// `POST /sessions/challenge` with a recovery code.
+    pub async fn answer_recovery(&self, challenge: &str, recovery_code: &str) -> Reply {
+        self.post(
+            "/api/v1/sessions/challenge",
+            None,
+            json!({"challenge_token": challenge, "recovery_code": recovery_code}),
+        )
+        .await
+    }
+
+    /// The kinds of the account's events, newest first.
+    pub async fn event_kinds(&self, token: &str) -> Vec<String> {
+        let reply = self.get("/api/v1/me/events?limit=100", Some(token)).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}

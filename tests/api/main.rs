@@ -6,9 +6,11 @@
 mod helpers;
 
 mod accounts;
+mod challenge;
 mod cli;
 mod hygiene;
 mod ops;
 mod sessions;
 mod store;
 mod throttling;
+mod two_factor;

@@ -1,0 +1,336 @@
+//! The sign-in challenge: codes accepted once (also under concurrency), recovery codes used
+//! once, throttling with the injected clock, expiry and cancel.
+
+use crate::helpers::*;
+use futures::future::join_all;
+use serde_json::json;
+
+async fn a_password_sign_in_with_two_factor_gets_a_challenge(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let reply = app.sign_in(&user.email, PASSWORD).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["status"], "two_factor_required");
+    assert!(
+        reply.body.get("token").is_none(),
+        "no session before the second factor"
+    );
+    let challenge = &reply.body["challenge"];
+    assert_eq!(challenge["methods"], json!(["totp", "recovery_code"]));
+    assert_eq!(
+        challenge["expires_at"],
+        app.clock_now().plus_seconds(300).to_rfc3339()
+    );
+    let token = challenge["token"].as_str().unwrap();
+
+    let signed_in = app.answer_code(token, &app.code(&user.secret)).await;
+    assert_eq!(signed_in.status, 201, "{}", signed_in.text);
+    assert_eq!(signed_in.body["status"], "authenticated");
+    assert_eq!(signed_in.body["recovery_codes_remaining"], 8);
+    assert_eq!(signed_in.body["two_factor_disabled"], false);
+    let session = signed_in.body["token"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/me", Some(session)).await.status, 200);
+    // The challenge was single use.
+    app.clock.advance(30);
+    app.answer_code(token, &app.code(&user.secret))
+        .await
+        .assert_error(401, "invalid_challenge");
+}
+
+async fn a_used_code_is_refused_and_recorded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let code = app.code(&user.secret);
+    let first = app.challenge(&user.email).await;
+    assert_eq!(app.answer_code(&first, &code).await.status, 201);
+    let second = app.challenge(&user.email).await;
+    app.answer_code(&second, &code)
+        .await
+        .assert_error(401, "code_reused");
+    // An earlier step is refused too once a later one was accepted.
+    app.clock.advance(30);
+    let next = app.code(&user.secret);
+    let third = app.challenge(&user.email).await;
+    assert_eq!(app.answer_code(&third, &next).await.status, 201);
+    let previous = totp_code(&user.secret, app.clock_now().plus_seconds(-30));
+    let fourth = app.challenge(&user.email).await;
+    app.answer_code(&fourth, &previous)
+        .await
+        .assert_error(401, "code_reused");
+    let kinds = app.event_kinds(&user.token).await;
+    assert!(kinds.contains(&"code_reused".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"challenge_failed".to_owned()), "{kinds:?}");
+}
+
+async fn codes_within_a_minute_of_drift_are_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    app.clock.advance(60);
+    let behind = totp_code(&user.secret, app.clock_now().plus_seconds(-30));
+    let challenge = app.challenge(&user.email).await;
+    assert_eq!(app.answer_code(&challenge, &behind).await.status, 201);
+    app.clock.advance(120);
+    let ahead = totp_code(&user.secret, app.clock_now().plus_seconds(30));
+    let challenge = app.challenge(&user.email).await;
+    assert_eq!(app.answer_code(&challenge, &ahead).await.status, 201);
+    app.clock.advance(120);
+    let too_old = totp_code(&user.secret, app.clock_now().plus_seconds(-60));
+    let challenge = app.challenge(&user.email).await;
+    app.answer_code(&challenge, &too_old)
+        .await
+        .assert_error(401, "invalid_code");
+}
+
+async fn one_code_raced_by_sixteen_requests_is_accepted_exactly_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let mut challenges = Vec::new();
+    for _ in 0..16 {
+        challenges.push(app.challenge(&user.email).await);
+    }
+    let code = app.code(&user.secret);
+    let replies = join_all(challenges.iter().map(|c| app.answer_code(c, &code))).await;
+    let accepted = replies.iter().filter(|r| r.status == 201).count();
+    assert_eq!(
+        accepted,
+        1,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    // The others were told the code is used, or (past ten attempts in flight, which the
+    // second-factor throttle counts before checking) to wait.
+    let mut reused = 0;
+    for reply in replies.iter().filter(|r| r.status != 201) {
+        match reply.code() {
+            "code_reused" => reused += 1,
+            _ => reply.assert_error(429, "too_many_attempts"),
+        }
+    }
+    assert!(reused >= 1, "some losers saw code_reused");
+}
+
+async fn one_recovery_code_raced_by_sixteen_requests_is_used_exactly_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let mut challenges = Vec::new();
+    for _ in 0..16 {
+        challenges.push(app.challenge(&user.email).await);
+    }
+    let code = &user.recovery_codes[3];
+    let replies = join_all(challenges.iter().map(|c| app.answer_recovery(c, code))).await;
+    let accepted: Vec<_> = replies.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].body["recovery_codes_remaining"], 7);
+    let mut refused = 0;
+    for reply in replies.iter().filter(|r| r.status != 201) {
+        match reply.code() {
+            "invalid_recovery_code" => refused += 1,
+            _ => reply.assert_error(429, "too_many_attempts"),
+        }
+    }
+    assert!(refused >= 1, "some losers saw invalid_recovery_code");
+    let me = app.get("/api/v1/me", Some(&user.token)).await;
+    assert_eq!(me.body["two_factor"]["recovery_codes_remaining"], 7);
+}
+
+async fn recovery_codes_sign_in_once_each_in_any_spelling(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let code = &user.recovery_codes[0];
+    let typed = format!(" {} ", code.to_lowercase().replace('-', ""));
+    let challenge = app.challenge(&user.email).await;
+    let reply = app.answer_recovery(&challenge, &typed).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(reply.body["recovery_codes_remaining"], 7);
+    let challenge = app.challenge(&user.email).await;
+    app.answer_recovery(&challenge, code)
+        .await
+        .assert_error(401, "invalid_recovery_code");
+    app.answer_recovery(&challenge, "not-a-code")
+        .await
+        .assert_error(401, "invalid_recovery_code");
+    let me = app.get("/api/v1/me", Some(&user.token)).await;
+    assert_eq!(me.body["two_factor"]["recovery_codes_remaining"], 7);
+    assert!(app
+        .event_kinds(&user.token)
+        .await
+        .contains(&"recovery_code_used".to_owned()));
+}
+
+async fn five_wrong_codes_void_the_challenge(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let challenge = app.challenge(&user.email).await;
+    for wrong in ["000000", "111111", "222222", "333333", "abcdef"] {
+        let reply = app.answer_code(&challenge, wrong).await;
+        assert_eq!(reply.status, 401, "{}", reply.text);
+    }
+    app.answer_code(&challenge, &app.code(&user.secret))
+        .await
+        .assert_error(401, "invalid_challenge");
+    // The password again gives a new challenge that works.
+    let challenge = app.challenge(&user.email).await;
+    assert_eq!(
+        app.answer_code(&challenge, &app.code(&user.secret))
+            .await
+            .status,
+        201
+    );
+}
+
+async fn ten_second_factor_failures_lock_it_with_growing_back_off(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let mut challenge = app.challenge(&user.email).await;
+    for attempt in 0..10 {
+        if attempt % 4 == 0 {
+            challenge = app.challenge(&user.email).await;
+        }
+        app.answer_code(&challenge, "000000")
+            .await
+            .assert_error(401, "invalid_code");
+    }
+    let challenge = app.challenge(&user.email).await;
+    let locked = app.answer_code(&challenge, &app.code(&user.secret)).await;
+    locked.assert_error(429, "too_many_attempts");
+    assert_eq!(locked.header("retry-after"), Some("60"));
+    // Recovery codes are the same second factor: locked too.
+    app.answer_recovery(&challenge, &user.recovery_codes[0])
+        .await
+        .assert_error(429, "too_many_attempts");
+    app.clock.advance(60);
+    app.answer_code(&challenge, "000000")
+        .await
+        .assert_error(401, "invalid_code");
+    let locked = app.answer_code(&challenge, &app.code(&user.secret)).await;
+    assert_eq!(locked.header("retry-after"), Some("120"));
+    app.clock.advance(120);
+    let challenge = app.challenge(&user.email).await;
+    assert_eq!(
+        app.answer_code(&challenge, &app.code(&user.secret))
+            .await
+            .status,
+        201
+    );
+    // The success reset the count.
+    app.clock.advance(30);
+    let challenge = app.challenge(&user.email).await;
+    for _ in 0..4 {
+        app.answer_code(&challenge, "000000").await;
+    }
+    assert_eq!(
+        app.answer_code(&challenge, &app.code(&user.secret))
+            .await
+            .status,
+        201
+    );
+    assert!(app
+        .event_kinds(&user.token)
+        .await
+        .contains(&"locked_out".to_owned()));
+}
+
+async fn a_challenge_expires_after_five_minutes_and_can_be_cancelled(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let challenge = app.challenge(&user.email).await;
+    app.clock.advance(300);
+    app.answer_code(&challenge, &app.code(&user.secret))
+        .await
+        .assert_error(401, "invalid_challenge");
+    let challenge = app.challenge(&user.email).await;
+    let cancelled = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/sessions/challenge",
+            None,
+            Some(json!({"challenge_token": challenge})),
+        )
+        .await;
+    assert_eq!(cancelled.status, 204);
+    app.answer_code(&challenge, &app.code(&user.secret))
+        .await
+        .assert_error(401, "invalid_challenge");
+    app.answer_code("forged", &app.code(&user.secret))
+        .await
+        .assert_error(401, "invalid_challenge");
+}
+
+async fn a_challenge_answer_needs_exactly_one_factor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let challenge = app.challenge(&user.email).await;
+    for body in [
+        json!({"challenge_token": challenge}),
+        json!({"challenge_token": challenge, "code": "123456", "recovery_code": "ABCD-EFGH"}),
+        json!({"challenge_token": challenge, "code": 123456}),
+        json!({"challenge_token": challenge, "code": "123456", "extra": 1}),
+    ] {
+        app.post("/api/v1/sessions/challenge", None, body)
+            .await
+            .assert_error(422, "invalid_body");
+    }
+    assert_eq!(
+        app.answer_code(&challenge, &app.code(&user.secret))
+            .await
+            .status,
+        201
+    );
+}
+
+async fn events_are_listed_newest_first_and_paginated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    for _ in 0..3 {
+        app.clock.advance(30);
+        let challenge = app.challenge(&user.email).await;
+        app.answer_code(&challenge, &app.code(&user.secret)).await;
+    }
+    let page = app
+        .get("/api/v1/me/events?limit=2", Some(&user.token))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let events = page.body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["kind"], "sign_in_succeeded");
+    assert_eq!(events[0]["details"]["method"], "totp");
+    assert_eq!(events[0]["ip"], "127.0.0.1");
+    assert!(events[0]["id"].as_i64() > events[1]["id"].as_i64());
+    let before = page.body["next_before"].as_i64().unwrap();
+    let next = app
+        .get(
+            &format!("/api/v1/me/events?limit=2&before={before}"),
+            Some(&user.token),
+        )
+        .await;
+    let next_events = next.body["events"].as_array().unwrap();
+    assert!(next_events
+        .iter()
+        .all(|e| e["id"].as_i64().unwrap() < before));
+    let all = app.event_kinds(&user.token).await;
+    assert_eq!(all.last().map(String::as_str), Some("sign_in_succeeded"));
+    assert!(all.contains(&"enrollment_started".to_owned()));
+    app.get("/api/v1/me/events?limit=0", Some(&user.token))
+        .await
+        .assert_error(422, "invalid_body");
+    app.get("/api/v1/me/events?limit=x", Some(&user.token))
+        .await
+        .assert_error(422, "invalid_body");
+    app.get("/api/v1/me/events", None)
+        .await
+        .assert_error(401, "unauthenticated");
+}
+
+backend_tests!(
+    a_password_sign_in_with_two_factor_gets_a_challenge,
+    a_used_code_is_refused_and_recorded,
+    codes_within_a_minute_of_drift_are_accepted,
+    one_code_raced_by_sixteen_requests_is_accepted_exactly_once,
+    one_recovery_code_raced_by_sixteen_requests_is_used_exactly_once,
+    recovery_codes_sign_in_once_each_in_any_spelling,
+    five_wrong_codes_void_the_challenge,
+    ten_second_factor_failures_lock_it_with_growing_back_off,
+    a_challenge_expires_after_five_minutes_and_can_be_cancelled,
+    a_challenge_answer_needs_exactly_one_factor,
+    events_are_listed_newest_first_and_paginated,
+);
