@@ -166,4 +166,40 @@ mod tests {
         // 3200 symbols, ~103 each; a biased generator would leave some far off.
         assert!(counts.iter().all(|c| (40..200).contains(c)), "{counts:?}");
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_spelling_of_a_code_parses_to_it(
+                symbols in proptest::collection::vec(0usize..31, 8),
+                lower in proptest::collection::vec(any::<bool>(), 8),
+                separators in proptest::collection::vec("[ -]{0,2}", 9),
+            ) {
+                let canonical: String = symbols.iter().map(|i| char::from(ALPHABET[*i])).collect();
+                let mut typed = String::new();
+                for (i, c) in canonical.chars().enumerate() {
+                    typed.push_str(&separators[i]);
+                    typed.push(if lower[i] { c.to_ascii_lowercase() } else { c });
+                }
+                typed.push_str(&separators[8]);
+                let parsed = RecoveryCode::parse(&typed);
+                prop_assert_eq!(parsed.map(|c| c.display()), Some(format!("{}-{}", &canonical[..4], &canonical[4..])));
+            }
+
+            #[test]
+            fn a_look_alike_or_foreign_symbol_is_refused(
+                symbols in proptest::collection::vec(0usize..31, 7),
+                intruder in "[01ILOilo_+.]",
+                at in 0usize..8,
+            ) {
+                let mut typed: Vec<char> = symbols.iter().map(|i| char::from(ALPHABET[*i])).collect();
+                typed.insert(at, intruder.chars().next().unwrap());
+                let typed: String = typed.into_iter().collect();
+                prop_assert!(RecoveryCode::parse(&typed).is_none());
+            }
+        }
+    }
 }

@@ -326,4 +326,42 @@ mod tests {
         assert!(format!("{secret:?}").contains("redacted"));
         assert!(TotpSecret::from_bytes(&[0; 19]).is_none());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_six_digits_with_spaces_anywhere_parse_to_the_digits(
+                digits in "[0-9]{6}",
+                spaces in proptest::collection::vec(" {0,2}", 7),
+            ) {
+                let mut typed = String::new();
+                for (i, digit) in digits.chars().enumerate() {
+                    typed.push_str(&spaces[i]);
+                    typed.push(digit);
+                }
+                typed.push_str(&spaces[6]);
+                prop_assert_eq!(Code::parse(&typed).map(Code::value), Ok(digits.parse::<u32>().unwrap()));
+            }
+
+            #[test]
+            fn anything_with_a_non_digit_is_refused(
+                digits in "[0-9]{5}",
+                intruder in "[^0-9\\s]",
+                at in 0usize..6,
+            ) {
+                let mut typed: Vec<char> = digits.chars().collect();
+                typed.insert(at, intruder.chars().next().unwrap());
+                let typed: String = typed.into_iter().collect();
+                prop_assert_eq!(Code::parse(&typed), Err(CodeError::Malformed));
+            }
+
+            #[test]
+            fn the_wrong_number_of_digits_is_refused(digits in "[0-9]{0,5}|[0-9]{7,12}") {
+                prop_assert_eq!(Code::parse(&digits), Err(CodeError::Malformed));
+            }
+        }
+    }
 }

@@ -101,6 +101,8 @@ pub async fn fresh_database(backend: Backend, dir: &TempDir) -> String {
 /// A running server.
 pub struct TestApp {
     pub base: String,
+    pub database_url: String,
+    pub recovery_key: [u8; 32],
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
@@ -122,6 +124,20 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut FileCo
         ..FileConfig::default()
     };
     configure(&mut file);
+    spawn_with_config(file, dir).await
+}
+
+/// A second server on the same database and key file (a restart, or another node).
+pub async fn respawn(app: &TestApp) -> TestApp {
+    let file = FileConfig {
+        database: Some(app.database_url.clone()),
+        master_key_file: Some(app.dir.path().join("deadbolt.key")),
+        ..FileConfig::default()
+    };
+    spawn_with_config(file, tempfile::tempdir().unwrap()).await
+}
+
+async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
     let config: Config = file.validate("test").unwrap();
     let store = store::connect(config.database.expose(), PoolSettings::default())
         .await
@@ -132,6 +148,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut FileCo
         .await
         .unwrap();
     let clock = ManualClock::new(START);
+    let database_url = config.database.expose().to_owned();
     let state = AppState {
         config: Arc::new(config),
         store: Arc::clone(&store),
@@ -141,6 +158,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut FileCo
         metrics: Arc::new(Metrics::new()),
         recovery_key: Arc::new(recovery_key),
     };
+    let recovery_key = *state.recovery_key;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -157,6 +175,8 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut FileCo
         .unwrap();
     TestApp {
         base,
+        database_url,
+        recovery_key,
         client,
         clock,
         store,
