@@ -339,22 +339,120 @@ async fn first_start_in_an_empty_folder_prints_a_one_time_setup_link() {
         .unwrap();
     assert_eq!(me["is_admin"], true);
 
-    let (code, stderr) = server.terminate();
-    assert_eq!(code, Some(0), "{stderr}");
+    // Two-factor through the real binary (wall clock: codes come from the system time).
+    let enrollment: serde_json::Value = client
+        .post(format!("{base}/api/v1/me/two-factor/enrollment"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = enrollment["secret"].as_str().unwrap().to_owned();
+    let code = crate::helpers::totp_code(&secret, wall_clock());
+    let confirmed: serde_json::Value = client
+        .post(format!("{base}/api/v1/me/two-factor/enrollment/confirm"))
+        .bearer_auth(&token)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recovery_codes: Vec<String> = confirmed["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery_codes.len(), 8, "{confirmed}");
+    let recovery_sign_in = sign_in_with_recovery_code(&client, &base, &recovery_codes[0]).await;
+    assert_eq!(
+        recovery_sign_in["status"], "authenticated",
+        "{recovery_sign_in}"
+    );
+
+    let (code_status, stderr) = server.terminate();
+    assert_eq!(code_status, Some(0), "{stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
-    // Logs are structured and hold no secret: no password, session token or setup token.
+    // Logs are structured and hold no secret: no password, token, TOTP secret or code,
+    // recovery code or setup token.
     assert!(stderr.contains("route=/api/v1/sessions"), "{stderr}");
-    for secret in [PASSWORD, token.as_str(), setup_token.as_str()] {
+    let mut secrets = vec![
+        PASSWORD.to_owned(),
+        token.clone(),
+        setup_token.clone(),
+        secret,
+        code,
+    ];
+    secrets.extend(recovery_codes.iter().cloned());
+    for secret in &secrets {
         assert!(
-            !stderr.contains(secret),
+            !stderr.contains(secret.as_str()),
             "a secret reached the log: {stderr}"
         );
     }
 
-    // A second start on the same database prints no setup link.
+    // `deadbolt keys rotate` re-seals everything under a new key.
+    let key_before = std::fs::read_to_string(&key).unwrap();
+    let output = deadbolt(dir.path())
+        .args(["keys", "rotate"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("2 secret(s) re-sealed"), "{stdout}");
+    let key_after = std::fs::read_to_string(&key).unwrap();
+    assert_ne!(key_before, key_after);
+    assert_eq!(key_after.lines().count(), 1);
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // A second start on the same database prints no setup link, and after the rotation the
+    // recovery codes still sign in.
     let server = Server::start(dir.path(), port);
     let lines = server.wait_until_listening();
     assert!(!lines.iter().any(|l| l.contains("/setup/")), "{lines:?}");
-    let (code, _) = server.terminate();
-    assert_eq!(code, Some(0));
+    let after_rotation = sign_in_with_recovery_code(&client, &base, &recovery_codes[1]).await;
+    assert_eq!(
+        after_rotation["status"], "authenticated",
+        "{after_rotation}"
+    );
+    let (code_status, _) = server.terminate();
+    assert_eq!(code_status, Some(0));
+}
+
+fn wall_clock() -> deadbolt::domain::time::UnixTime {
+    use deadbolt::clock::Clock;
+    deadbolt::clock::SystemClock.now()
+}
+
+async fn sign_in_with_recovery_code(
+    client: &reqwest::Client,
+    base: &str,
+    recovery_code: &str,
+) -> serde_json::Value {
+    let challenge: serde_json::Value = client
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&json!({"email": "root@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let challenge_token = challenge["challenge"]["token"].as_str().unwrap();
+    client
+        .post(format!("{base}/api/v1/sessions/challenge"))
+        .json(&json!({"challenge_token": challenge_token, "recovery_code": recovery_code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
