@@ -29,6 +29,18 @@ pub enum EventKind {
     TwoFactorDisabled,
     /// A session was revoked by its owner.
     SessionRevoked,
+    /// A workspace's two-factor enforcement changed.
+    EnforcementChanged,
+    /// The instance-wide two-factor requirement changed.
+    InstancePolicyChanged,
+    /// Someone joined a workspace.
+    MemberJoined,
+    /// A member's role changed.
+    MemberRoleChanged,
+    /// A member was removed.
+    MemberRemoved,
+    /// An invitation was sent.
+    InvitationCreated,
 }
 
 impl EventKind {
@@ -46,6 +58,12 @@ impl EventKind {
             EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             EventKind::TwoFactorDisabled => "two_factor_disabled",
             EventKind::SessionRevoked => "session_revoked",
+            EventKind::EnforcementChanged => "enforcement_changed",
+            EventKind::InstancePolicyChanged => "instance_policy_changed",
+            EventKind::MemberJoined => "member_joined",
+            EventKind::MemberRoleChanged => "member_role_changed",
+            EventKind::MemberRemoved => "member_removed",
+            EventKind::InvitationCreated => "invitation_created",
         }
     }
 }
@@ -57,6 +75,8 @@ pub struct NewEvent {
     pub account_id: Option<AccountId>,
     /// Who did it, when not the account itself (an admin).
     pub actor_id: Option<AccountId>,
+    /// The workspace it concerns, if any.
+    pub workspace_id: Option<String>,
     /// What happened.
     pub kind: EventKind,
     /// When.

@@ -13,3 +13,4 @@ pub mod throttle;
 pub mod time;
 pub mod totp;
 pub mod two_factor;
+pub mod workspace;

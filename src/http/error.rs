@@ -7,7 +7,8 @@
 //! `invalid_credentials`, `too_many_attempts`, `email_taken`, `invalid_email`,
 //! `weak_password`, `signup_closed`, `forbidden`, `not_ready`, `internal_error`,
 //! `invalid_code`, `code_reused`, `invalid_recovery_code`, `invalid_challenge`,
-//! `no_pending_enrollment`, `not_enabled`, `confirmation_failed`.
+//! `no_pending_enrollment`, `not_enabled`, `confirmation_failed`, `two_factor_required`
+//! (with the `deadline`), `last_owner`, `enable_two_factor_first`, `invalid_grace_period`.
 //!
 //! Internal errors answer "internal error"; their source rides in the response
 //! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.
@@ -19,6 +20,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::password::{HashError, WeakPassword};
+use crate::domain::time::UnixTime;
 use crate::keyring::SealError;
 use crate::store::StoreError;
 
@@ -97,6 +99,21 @@ pub enum ApiError {
     /// A sensitive change was not confirmed by an accepted proof.
     #[error("confirmation failed")]
     ConfirmationFailed(String),
+    /// A policy requires two-factor and its grace period is over.
+    #[error("two-factor required")]
+    TwoFactorRequired {
+        /// When grace ended.
+        deadline: Option<UnixTime>,
+    },
+    /// The change would leave the workspace without an owner.
+    #[error("last owner")]
+    LastOwner,
+    /// Turning on enforcement needs two-factor on the caller's own account first.
+    #[error("enable two-factor first")]
+    EnableTwoFactorFirst,
+    /// A grace period other than 0, 3, 7, 14 or 30 days.
+    #[error("invalid grace period")]
+    InvalidGracePeriod,
     /// Anything else; the detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -116,6 +133,10 @@ pub struct ErrorDetail {
     pub code: &'static str,
     /// A sentence for people.
     pub message: String,
+    /// For `two_factor_required`: when the grace period ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deadline: Option<UnixTime>,
 }
 
 /// The source of an internal error, carried to the logging middleware.
@@ -248,6 +269,29 @@ impl ApiError {
                 "confirmation_failed",
                 message.clone(),
             ),
+            ApiError::TwoFactorRequired { .. } => (
+                StatusCode::FORBIDDEN,
+                "two_factor_required",
+                "Two-factor authentication is required. Set up an authenticator app to continue."
+                    .to_owned(),
+            ),
+            ApiError::LastOwner => (
+                StatusCode::CONFLICT,
+                "last_owner",
+                "A workspace needs at least one owner. Make someone else an owner first."
+                    .to_owned(),
+            ),
+            ApiError::EnableTwoFactorFirst => (
+                StatusCode::CONFLICT,
+                "enable_two_factor_first",
+                "Enable two-factor authentication on your own account before requiring it of others."
+                    .to_owned(),
+            ),
+            ApiError::InvalidGracePeriod => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_grace_period",
+                "The grace period must be 0, 3, 7, 14 or 30 days.".to_owned(),
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -260,8 +304,16 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
+        let deadline = match &self {
+            ApiError::TwoFactorRequired { deadline } => *deadline,
+            _ => None,
+        };
         let body = ErrorBody {
-            error: ErrorDetail { code, message },
+            error: ErrorDetail {
+                code,
+                message,
+                deadline,
+            },
         };
         let mut response = (status, Json(body)).into_response();
         if let ApiError::TooManyAttempts { retry_after } = &self {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::domain::account::{needs_touch, Account, Session};
 use crate::domain::ids::Token;
 use crate::domain::time::UnixTime;
+use crate::domain::workspace::{access, Access};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 
@@ -156,25 +157,90 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     }
 }
 
-/// The caller's session and account, from `Authorization: Bearer TOKEN`.
-/// `401 unauthenticated` when absent, unknown, or ended.
+/// The browser session cookie; the same session as a bearer token.
+pub const SESSION_COOKIE: &str = "deadbolt_session";
+
+/// Routes a person blocked by the instance policy may still reach: their account, enrolment
+/// and sign-out (the challenge needs no session).
+const REACHABLE_WHEN_BLOCKED: &[&str] = &[
+    "/api/v1/me",
+    "/api/v1/me/two-factor/enrollment",
+    "/api/v1/me/two-factor/enrollment/confirm",
+    "/api/v1/me/two-factor/enrollment/qr.png",
+    "/api/v1/sessions/current",
+];
+
+/// The caller's session and account, from `Authorization: Bearer TOKEN` or the session
+/// cookie. `401 unauthenticated` when absent, unknown, or ended; `403 two_factor_required`
+/// when the instance policy blocks the account and the route is not one it may still reach.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// The session in use.
     pub session: Session,
     /// Its account.
     pub account: Account,
+    /// Whether the account has two-factor enabled.
+    pub has_two_factor: bool,
+    /// What the instance policy allows the account.
+    pub instance_access: Access,
     /// The time the request was authenticated at.
     pub now: UnixTime,
 }
 
-/// The bearer token in the request, if any.
-pub fn bearer_token(parts: &Parts) -> Option<Token> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
-        .then(|| Token::from_presented(token))
+/// The session token in the request: the bearer token, else the session cookie.
+pub fn session_token(headers: &HeaderMap) -> Option<Token> {
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let (scheme, token) = value.split_once(' ')?;
+        let token = token.trim();
+        return (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+            .then(|| Token::from_presented(token));
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| Token::from_presented(value))
+}
+
+/// Resolves the request's session, or `None` when there is no live one.
+pub async fn resolve_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    now: UnixTime,
+) -> Result<Option<Authenticated>, ApiError> {
+    let Some(token) = session_token(headers) else {
+        return Ok(None);
+    };
+    // Security: the lookup is by SHA-256 digest on an indexed column, so the timing of a
+    // miss reveals nothing useful about stored tokens.
+    let Some(found) = state.store.session_by_token(&token.hash()).await? else {
+        return Ok(None);
+    };
+    if !state.config.sessions.is_live(&found.session, now) {
+        state
+            .store
+            .delete_session(&found.session.account_id, &found.session.id)
+            .await?;
+        return Ok(None);
+    }
+    if needs_touch(&found.session, now) {
+        state.store.touch_session(&found.session.id, now).await?;
+    }
+    let policy = state.store.instance_policy().await?;
+    let requirement = policy.and_then(|p| p.requirement_for(found.account.is_admin));
+    Ok(Some(Authenticated {
+        instance_access: access(requirement, found.has_two_factor, now),
+        session: found.session,
+        account: found.account,
+        has_two_factor: found.has_two_factor,
+        now,
+    }))
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -185,28 +251,20 @@ impl FromRequestParts<AppState> for Authenticated {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let now = state.clock.now();
-        let token = bearer_token(parts).ok_or(ApiError::Unauthenticated)?;
-        // Security: the lookup is by SHA-256 digest on an indexed column, so the timing
-        // of a miss reveals nothing useful about stored tokens.
-        let (session, account) = state
-            .store
-            .session_by_token(&token.hash())
+        let auth = resolve_session(state, &parts.headers, now)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
-        if !state.config.sessions.is_live(&session, now) {
-            state
-                .store
-                .delete_session(&session.account_id, &session.id)
-                .await?;
-            return Err(ApiError::Unauthenticated);
+        if let Access::Blocked { deadline } = auth.instance_access {
+            let route = parts
+                .extensions
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str);
+            if !route.is_some_and(|route| REACHABLE_WHEN_BLOCKED.contains(&route)) {
+                return Err(ApiError::TwoFactorRequired {
+                    deadline: Some(deadline),
+                });
+            }
         }
-        if needs_touch(&session, now) {
-            state.store.touch_session(&session.id, now).await?;
-        }
-        Ok(Authenticated {
-            session,
-            account,
-            now,
-        })
+        Ok(auth)
     }
 }

@@ -62,6 +62,7 @@ pub async fn record_event(
         .record_event(&NewEvent {
             account_id: Some(account.clone()),
             actor_id: None,
+            workspace_id: None,
             kind,
             at: now,
             ip: client.ip.clone(),

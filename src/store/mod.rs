@@ -24,6 +24,7 @@ use crate::domain::sealed::Sealed;
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorRecord;
+use crate::domain::workspace::{InstancePolicy, Invitation, Member, Role, Workspace};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -81,6 +82,17 @@ pub struct NewSession {
     pub token_hash: TokenHash,
 }
 
+/// A session found by its token, with what every request needs to know of its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionLookup {
+    /// The session.
+    pub session: Session,
+    /// Its account.
+    pub account: Account,
+    /// Whether the account has two-factor enabled.
+    pub has_two_factor: bool,
+}
+
 /// The outcome of redeeming a first-start setup link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FirstAdmin {
@@ -101,6 +113,17 @@ pub struct Challenge {
     pub expires_at: UnixTime,
     /// Wrong second factors presented so far.
     pub failures: u32,
+}
+
+/// The outcome of changing or removing a membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Done.
+    Done,
+    /// The account is not a member.
+    NotMember,
+    /// Refused: the workspace would be left without an owner.
+    LastOwner,
 }
 
 /// Where a sealed secret lives, for re-sealing under a new master key.
@@ -174,11 +197,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts a session and records the sign-in time on its account.
     async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
-    /// The session holding this token digest, with its account, in one query.
+    /// The session holding this token digest, with its account and whether that has
+    /// two-factor enabled, in one query.
     async fn session_by_token(
         &self,
         token: &TokenHash,
-    ) -> Result<Option<(Session, Account)>, StoreError>;
+    ) -> Result<Option<SessionLookup>, StoreError>;
     /// Records use of a session.
     async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError>;
     /// The account's sessions, newest first.
@@ -284,6 +308,68 @@ pub trait Store: Send + Sync + 'static {
     async fn instance_secret(&self, name: &str) -> Result<Option<Sealed>, StoreError>;
     /// Stores a named instance secret unless one exists (the first node to start wins).
     async fn insert_instance_secret(&self, name: &str, sealed: &Sealed) -> Result<(), StoreError>;
+    /// Creates a workspace with `owner` as its first owner.
+    async fn create_workspace(
+        &self,
+        workspace: &Workspace,
+        owner: &AccountId,
+    ) -> Result<(), StoreError>;
+    /// The account's workspaces and its role in each, by name.
+    async fn account_workspaces(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<(Workspace, Role)>, StoreError>;
+    /// The workspace and the account's role in it, when it is a member.
+    async fn membership(
+        &self,
+        workspace: &str,
+        account: &AccountId,
+    ) -> Result<Option<(Workspace, Role)>, StoreError>;
+    /// Every member, with whether each has two-factor enabled.
+    async fn members(&self, workspace: &str) -> Result<Vec<Member>, StoreError>;
+    /// Stores a workspace's enforcement settings.
+    async fn set_enforcement(&self, workspace: &Workspace) -> Result<(), StoreError>;
+    /// Stores an invitation under the digest of its token.
+    async fn create_invitation(
+        &self,
+        invitation: &Invitation,
+        token: &TokenHash,
+    ) -> Result<(), StoreError>;
+    /// The invitation with this token digest.
+    async fn invitation(&self, token: &TokenHash) -> Result<Option<Invitation>, StoreError>;
+    /// Consumes a live invitation and makes `account` a member with its role, at once.
+    /// `None` when the invitation is unknown, used or expired.
+    async fn accept_invitation(
+        &self,
+        token: &TokenHash,
+        account: &AccountId,
+        now: UnixTime,
+    ) -> Result<Option<Invitation>, StoreError>;
+    /// Changes a member's role, never leaving the workspace without an owner.
+    async fn change_role(
+        &self,
+        workspace: &str,
+        account: &AccountId,
+        role: Role,
+    ) -> Result<MemberChange, StoreError>;
+    /// Removes a member, never leaving the workspace without an owner.
+    async fn remove_member(
+        &self,
+        workspace: &str,
+        account: &AccountId,
+    ) -> Result<MemberChange, StoreError>;
+    /// The workspace's events, newest first.
+    async fn workspace_events(
+        &self,
+        workspace: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+    /// The instance-wide requirement as stored.
+    async fn instance_policy(&self) -> Result<Option<InstancePolicy>, StoreError>;
+    /// Stores the instance-wide requirement.
+    async fn set_instance_policy(&self, policy: &InstancePolicy) -> Result<(), StoreError>;
+
     /// Every sealed secret, for re-sealing under a new master key.
     async fn sealed_secrets(&self) -> Result<Vec<(SealedSlot, Sealed)>, StoreError>;
     /// Replaces a sealed secret if it is still `old`; false when it changed meanwhile.
@@ -311,6 +397,7 @@ mod rows {
     use super::*;
     use crate::domain::sealed::KeyId;
     use crate::domain::two_factor::PendingEnrollment;
+    use crate::domain::workspace::{Enforcement, InstanceScope, PolicySource};
 
     #[derive(sqlx::FromRow)]
     pub(super) struct AccountRow {
@@ -373,9 +460,10 @@ mod rows {
         pub a_is_admin: bool,
         pub a_created_at: i64,
         pub a_last_sign_in_at: Option<i64>,
+        pub a_has_two_factor: bool,
     }
 
-    impl From<SessionAccountRow> for (Session, Account) {
+    impl From<SessionAccountRow> for SessionLookup {
         fn from(row: SessionAccountRow) -> Self {
             let account = Account {
                 id: AccountId(row.session.account_id.clone()),
@@ -386,7 +474,11 @@ mod rows {
                 created_at: UnixTime(row.a_created_at),
                 last_sign_in_at: row.a_last_sign_in_at.map(UnixTime),
             };
-            (row.session.into(), account)
+            SessionLookup {
+                session: row.session.into(),
+                account,
+                has_two_factor: row.a_has_two_factor,
+            }
         }
     }
 
@@ -500,6 +592,113 @@ mod rows {
                     blob: self.blob,
                 },
             ))
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct WorkspaceRow {
+        pub id: String,
+        pub name: String,
+        pub created_at: i64,
+        pub enforcement: String,
+        pub grace_period_days: i64,
+        pub enforced_since: Option<i64>,
+    }
+
+    impl From<WorkspaceRow> for Workspace {
+        fn from(row: WorkspaceRow) -> Self {
+            Workspace {
+                id: row.id,
+                name: row.name,
+                created_at: UnixTime(row.created_at),
+                enforcement: Enforcement::parse(&row.enforcement).unwrap_or(Enforcement::Off),
+                grace_period_days: u32::try_from(row.grace_period_days).unwrap_or(0),
+                enforced_since: row.enforced_since.map(UnixTime),
+            }
+        }
+    }
+
+    /// A workspace with the account's role (column `role`).
+    #[derive(sqlx::FromRow)]
+    pub(super) struct WorkspaceRoleRow {
+        #[sqlx(flatten)]
+        pub workspace: WorkspaceRow,
+        pub role: String,
+    }
+
+    impl From<WorkspaceRoleRow> for (Workspace, Role) {
+        fn from(row: WorkspaceRoleRow) -> Self {
+            (
+                row.workspace.into(),
+                Role::parse(&row.role).unwrap_or(Role::Member),
+            )
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct MemberRow {
+        pub account_id: String,
+        pub email: String,
+        pub role: String,
+        pub has_two_factor: bool,
+    }
+
+    impl From<MemberRow> for Member {
+        fn from(row: MemberRow) -> Self {
+            Member {
+                account_id: AccountId(row.account_id),
+                email: row.email,
+                role: Role::parse(&row.role).unwrap_or(Role::Member),
+                has_two_factor: row.has_two_factor,
+            }
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct InvitationRow {
+        pub id: String,
+        pub workspace_id: String,
+        pub email: String,
+        pub role: String,
+        pub invited_by: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+    }
+
+    impl From<InvitationRow> for Invitation {
+        fn from(row: InvitationRow) -> Self {
+            Invitation {
+                id: row.id,
+                workspace_id: row.workspace_id,
+                email: row.email,
+                role: Role::parse(&row.role).unwrap_or(Role::Member),
+                invited_by: AccountId(row.invited_by),
+                created_at: UnixTime(row.created_at),
+                expires_at: UnixTime(row.expires_at),
+            }
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct PolicyRow {
+        pub require_two_factor: String,
+        pub grace_period_days: i64,
+        pub enforced_since: Option<i64>,
+        pub source: String,
+    }
+
+    impl From<PolicyRow> for InstancePolicy {
+        fn from(row: PolicyRow) -> Self {
+            InstancePolicy {
+                scope: InstanceScope::parse(&row.require_two_factor).unwrap_or(InstanceScope::Off),
+                grace_period_days: u32::try_from(row.grace_period_days).unwrap_or(0),
+                enforced_since: row.enforced_since.map(UnixTime),
+                source: if row.source == "admin" {
+                    PolicySource::Admin
+                } else {
+                    PolicySource::Config
+                },
+            }
         }
     }
 

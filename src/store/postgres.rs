@@ -8,12 +8,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 use super::rows::{
-    conflict_as, AccountRow, ChallengeRow, CounterRow, EventRow, SealedRow, SessionAccountRow,
-    SessionRow, TwoFactorRow,
+    conflict_as, AccountRow, ChallengeRow, CounterRow, EventRow, InvitationRow, MemberRow,
+    PolicyRow, SealedRow, SessionAccountRow, SessionRow, TwoFactorRow, WorkspaceRoleRow,
 };
 use super::{
-    Challenge, Constraint, FirstAdmin, NewAccount, NewSession, PoolSettings, SealedSlot, Store,
-    StoreError,
+    Challenge, Constraint, FirstAdmin, MemberChange, NewAccount, NewSession, PoolSettings,
+    SealedSlot, SessionLookup, Store, StoreError,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
@@ -23,6 +23,7 @@ use crate::domain::sealed::{KeyId, Sealed};
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorRecord;
+use crate::domain::workspace::{InstancePolicy, Invitation, Member, PolicySource, Role, Workspace};
 
 const ACCOUNT_COLUMNS: &str =
     "id, email, name, password_hash, is_admin, created_at, last_sign_in_at";
@@ -43,6 +44,26 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         Ok(Self { pool })
+    }
+
+    /// After a refused membership change: not a member, or the last owner.
+    async fn why_unchanged(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        workspace: &str,
+        account: &AccountId,
+    ) -> Result<MemberChange, StoreError> {
+        let role: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM memberships WHERE workspace_id = $1 AND account_id = $2",
+        )
+        .bind(workspace)
+        .bind(account.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(match role {
+            Some(_) => MemberChange::LastOwner,
+            None => MemberChange::NotMember,
+        })
     }
 }
 
@@ -217,13 +238,15 @@ impl Store for PostgresStore {
     async fn session_by_token(
         &self,
         token: &TokenHash,
-    ) -> Result<Option<(Session, Account)>, StoreError> {
+    ) -> Result<Option<SessionLookup>, StoreError> {
         let row: Option<SessionAccountRow> = sqlx::query_as(
             "SELECT s.id, s.account_id, s.created_at, s.last_seen_at, s.expires_at, s.ip,
                     s.user_agent, a.email AS a_email, a.name AS a_name,
                     a.password_hash AS a_password_hash, a.is_admin AS a_is_admin,
-                    a.created_at AS a_created_at, a.last_sign_in_at AS a_last_sign_in_at
+                    a.created_at AS a_created_at, a.last_sign_in_at AS a_last_sign_in_at,
+                    (t.secret IS NOT NULL) AS a_has_two_factor
              FROM sessions s JOIN accounts a ON a.id = s.account_id
+             LEFT JOIN two_factor t ON t.account_id = s.account_id
              WHERE s.token_hash = $1",
         )
         .bind(&token.0)
@@ -574,8 +597,9 @@ impl Store for PostgresStore {
 
     async fn record_event(&self, event: &NewEvent) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO security_events (account_id, actor_id, kind, at, ip, user_agent, details)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO security_events
+                 (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(event.account_id.as_ref().map(AccountId::as_str))
         .bind(event.actor_id.as_ref().map(AccountId::as_str))
@@ -584,6 +608,7 @@ impl Store for PostgresStore {
         .bind(&event.ip)
         .bind(&event.user_agent)
         .bind(event.details.to_string())
+        .bind(&event.workspace_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -628,6 +653,288 @@ impl Store for PostgresStore {
         .bind(name)
         .bind(&sealed.key_id.0)
         .bind(&sealed.blob)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_workspace(
+        &self,
+        workspace: &Workspace,
+        owner: &AccountId,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO workspaces (id, name, created_at, enforcement, grace_period_days, enforced_since)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&workspace.id)
+        .bind(&workspace.name)
+        .bind(workspace.created_at.0)
+        .bind(workspace.enforcement.as_str())
+        .bind(i64::from(workspace.grace_period_days))
+        .bind(workspace.enforced_since.map(|t| t.0))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO memberships (workspace_id, account_id, role, joined_at)
+             VALUES ($1, $2, 'owner', $3)",
+        )
+        .bind(&workspace.id)
+        .bind(owner.as_str())
+        .bind(workspace.created_at.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account_workspaces(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<(Workspace, Role)>, StoreError> {
+        let rows: Vec<WorkspaceRoleRow> = sqlx::query_as(
+            "SELECT w.id, w.name, w.created_at, w.enforcement, w.grace_period_days,
+                    w.enforced_since, m.role
+             FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+             WHERE m.account_id = $1 ORDER BY w.name, w.id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn membership(
+        &self,
+        workspace: &str,
+        account: &AccountId,
+    ) -> Result<Option<(Workspace, Role)>, StoreError> {
+        let row: Option<WorkspaceRoleRow> = sqlx::query_as(
+            "SELECT w.id, w.name, w.created_at, w.enforcement, w.grace_period_days,
+                    w.enforced_since, m.role
+             FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+             WHERE m.workspace_id = $1 AND m.account_id = $2",
+        )
+        .bind(workspace)
+        .bind(account.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn members(&self, workspace: &str) -> Result<Vec<Member>, StoreError> {
+        let rows: Vec<MemberRow> = sqlx::query_as(
+            "SELECT m.account_id, a.email, m.role,
+                    (t.secret IS NOT NULL) AS has_two_factor
+             FROM memberships m
+             JOIN accounts a ON a.id = m.account_id
+             LEFT JOIN two_factor t ON t.account_id = m.account_id
+             WHERE m.workspace_id = $1 ORDER BY a.email",
+        )
+        .bind(workspace)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Member::from).collect())
+    }
+
+    async fn set_enforcement(&self, workspace: &Workspace) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE workspaces SET enforcement = $2, grace_period_days = $3, enforced_since = $4
+             WHERE id = $1",
+        )
+        .bind(&workspace.id)
+        .bind(workspace.enforcement.as_str())
+        .bind(i64::from(workspace.grace_period_days))
+        .bind(workspace.enforced_since.map(|t| t.0))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_invitation(
+        &self,
+        invitation: &Invitation,
+        token: &TokenHash,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO invitations
+                 (id, workspace_id, email, role, token_hash, invited_by, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&invitation.id)
+        .bind(&invitation.workspace_id)
+        .bind(&invitation.email)
+        .bind(invitation.role.as_str())
+        .bind(&token.0)
+        .bind(invitation.invited_by.as_str())
+        .bind(invitation.created_at.0)
+        .bind(invitation.expires_at.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn invitation(&self, token: &TokenHash) -> Result<Option<Invitation>, StoreError> {
+        let row: Option<InvitationRow> = sqlx::query_as(
+            "SELECT id, workspace_id, email, role, invited_by, created_at, expires_at
+             FROM invitations WHERE token_hash = $1",
+        )
+        .bind(&token.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Invitation::from))
+    }
+
+    async fn accept_invitation(
+        &self,
+        token: &TokenHash,
+        account: &AccountId,
+        now: UnixTime,
+    ) -> Result<Option<Invitation>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<InvitationRow> = sqlx::query_as(
+            "DELETE FROM invitations WHERE token_hash = $1 AND expires_at > $2
+             RETURNING id, workspace_id, email, role, invited_by, created_at, expires_at",
+        )
+        .bind(&token.0)
+        .bind(now.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let invitation = Invitation::from(row);
+        sqlx::query(
+            "INSERT INTO memberships (workspace_id, account_id, role, joined_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (workspace_id, account_id) DO NOTHING",
+        )
+        .bind(&invitation.workspace_id)
+        .bind(account.as_str())
+        .bind(invitation.role.as_str())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(invitation))
+    }
+
+    async fn change_role(
+        &self,
+        workspace: &str,
+        account: &AccountId,
+        role: Role,
+    ) -> Result<MemberChange, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Two demotions of different owners must not both see "another owner exists".
+        sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind(workspace)
+            .execute(&mut *tx)
+            .await?;
+        // Demoting the last owner is refused inside the same statement.
+        let changed = sqlx::query(
+            "UPDATE memberships SET role = $3
+             WHERE workspace_id = $1 AND account_id = $2
+               AND (role <> 'owner' OR $3 = 'owner'
+                    OR (SELECT COUNT(*) FROM memberships
+                        WHERE workspace_id = $1 AND role = 'owner') > 1)",
+        )
+        .bind(workspace)
+        .bind(account.as_str())
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if changed == 1 {
+            MemberChange::Done
+        } else {
+            self.why_unchanged(&mut tx, workspace, account).await?
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn remove_member(
+        &self,
+        workspace: &str,
+        account: &AccountId,
+    ) -> Result<MemberChange, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Two demotions of different owners must not both see "another owner exists".
+        sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind(workspace)
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query(
+            "DELETE FROM memberships
+             WHERE workspace_id = $1 AND account_id = $2
+               AND (role <> 'owner'
+                    OR (SELECT COUNT(*) FROM memberships
+                        WHERE workspace_id = $1 AND role = 'owner') > 1)",
+        )
+        .bind(workspace)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if removed == 1 {
+            MemberChange::Done
+        } else {
+            self.why_unchanged(&mut tx, workspace, account).await?
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn workspace_events(
+        &self,
+        workspace: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, account_id, actor_id, kind, at, ip, user_agent, details
+             FROM security_events WHERE workspace_id = $1 AND id < $2
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(workspace)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Event::from).collect())
+    }
+
+    async fn instance_policy(&self) -> Result<Option<InstancePolicy>, StoreError> {
+        let row: Option<PolicyRow> = sqlx::query_as(
+            "SELECT require_two_factor, grace_period_days, enforced_since, source
+             FROM instance_policy WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(InstancePolicy::from))
+    }
+
+    async fn set_instance_policy(&self, policy: &InstancePolicy) -> Result<(), StoreError> {
+        let source = match policy.source {
+            PolicySource::Config => "config",
+            PolicySource::Admin => "admin",
+        };
+        sqlx::query(
+            "INSERT INTO instance_policy
+                 (id, require_two_factor, grace_period_days, enforced_since, source)
+             VALUES (1, $1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET
+                 require_two_factor = excluded.require_two_factor,
+                 grace_period_days = excluded.grace_period_days,
+                 enforced_since = excluded.enforced_since,
+                 source = excluded.source",
+        )
+        .bind(policy.scope.as_str())
+        .bind(i64::from(policy.grace_period_days))
+        .bind(policy.enforced_since.map(|t| t.0))
+        .bind(source)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -85,14 +85,15 @@ async fn sessions_join_their_account_and_delete_only_for_their_owner(backend: Ba
         })
         .await
         .unwrap();
-    let (found, owner) = store
+    let found = store
         .session_by_token(&token.hash())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found, session);
-    assert_eq!(owner.id, ada.id);
-    assert_eq!(owner.last_sign_in_at, Some(START));
+    assert_eq!(found.session, session);
+    assert_eq!(found.account.id, ada.id);
+    assert_eq!(found.account.last_sign_in_at, Some(START));
+    assert!(!found.has_two_factor);
 
     store
         .touch_session(&session.id, START.plus_seconds(70))

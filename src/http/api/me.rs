@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::domain::event::Event;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor;
+use crate::domain::workspace::{self, access};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Authenticated;
 use crate::http::AppState;
@@ -94,6 +95,26 @@ pub async fn get_me(
     } else {
         0
     };
+    // The instance policy and every workspace's enforcement: the strictest applies.
+    let policy = state.store.instance_policy().await?;
+    let mut required = policy
+        .and_then(|p| p.requirement_for(account.is_admin))
+        .is_some();
+    let mut combined = auth.instance_access;
+    for (workspace, role) in state.store.account_workspaces(&account.id).await? {
+        let requirement = workspace.requirement_for(role);
+        required |= requirement.is_some();
+        combined = combined.stricter(access(requirement, auth.has_two_factor, auth.now));
+    }
+    let requirement = Requirement {
+        required,
+        access: match combined {
+            workspace::Access::Ok => Access::Ok,
+            workspace::Access::Grace { .. } => Access::Grace,
+            workspace::Access::Blocked { .. } => Access::Blocked,
+        },
+        deadline: combined.deadline(),
+    };
     let two_factor_state = match record.state(auth.now) {
         two_factor::TwoFactorState::NotConfigured => TwoFactorState::NotConfigured,
         two_factor::TwoFactorState::Pending => TwoFactorState::Pending,
@@ -109,12 +130,7 @@ pub async fn get_me(
             enabled_at: record.enabled_at,
             recovery_codes_remaining: remaining,
         },
-        // Requirements (workspace and instance policy) arrive with issue #5.
-        requirement: Requirement {
-            required: false,
-            access: Access::Ok,
-            deadline: None,
-        },
+        requirement,
     }))
 }
 

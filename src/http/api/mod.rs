@@ -2,10 +2,13 @@
 //! `utoipa-axum` so that every route is in the OpenAPI document by construction.
 
 pub mod accounts;
+pub mod admin;
+pub mod authz;
 pub mod me;
 pub mod ops;
 pub mod sessions;
 pub mod two_factor;
+pub mod workspaces;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,6 +32,9 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "sessions", description = "Signing in and out"),
         (name = "me", description = "The signed-in account"),
         (name = "two-factor", description = "Authenticator, recovery codes"),
+        (name = "workspaces", description = "Workspaces, members, enforcement"),
+        (name = "authz", description = "Forward-auth for reverse proxies"),
+        (name = "admin", description = "Instance administration"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -69,6 +75,25 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(two_factor::check_code))
         .routes(routes!(two_factor::regenerate_recovery_codes))
         .routes(routes!(two_factor::disable_two_factor))
+        .routes(routes!(
+            workspaces::create_workspace,
+            workspaces::list_workspaces
+        ))
+        .routes(routes!(workspaces::get_workspace))
+        .routes(routes!(workspaces::list_members))
+        .routes(routes!(workspaces::create_invitation))
+        .routes(routes!(workspaces::accept_invitation))
+        .routes(routes!(
+            workspaces::change_member_role,
+            workspaces::remove_member
+        ))
+        .routes(routes!(workspaces::get_security, workspaces::put_security))
+        .routes(routes!(workspaces::list_workspace_events))
+        .routes(routes!(authz::authorize))
+        .routes(routes!(
+            admin::get_instance_security,
+            admin::put_instance_security
+        ))
         .routes(routes!(ops::openapi_document));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)

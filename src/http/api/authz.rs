@@ -1,0 +1,99 @@
+//! Forward-auth for reverse proxies (SPEC §10): nginx `auth_request`, Traefik `ForwardAuth`,
+//! Caddy `forward_auth` ask `GET /api/v1/authz?workspace=ID` before every request of the
+//! protected application. One session lookup, one policy read, one membership read.
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::domain::workspace::{access, Access};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::resolve_session;
+use crate::http::AppState;
+
+/// Which workspace's rules apply.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzQuery {
+    /// Workspace id.
+    pub workspace: String,
+}
+
+/// The URL the person was going to, as the proxy reports it.
+fn original_url(headers: &HeaderMap) -> Option<String> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(url) = get("x-original-url") {
+        return Some(url.to_owned());
+    }
+    let uri = get("x-forwarded-uri")?;
+    match (get("x-forwarded-proto"), get("x-forwarded-host")) {
+        (Some(proto), Some(host)) => Some(format!("{proto}://{host}{uri}")),
+        _ => Some(uri.to_owned()),
+    }
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// Decides whether the caller may reach the workspace's application.
+#[utoipa::path(get, path = "/authz", tag = "authz",
+    params(AuthzQuery),
+    responses(
+        (status = 200, description = "Allowed: `Remote-User`, `Remote-Email`, \
+            `Remote-Workspace-Role` headers; in grace also `Deadbolt-Access: grace` and \
+            `Deadbolt-Deadline`"),
+        (status = 401, description = "Not signed in: `Location` is the sign-in URL, with the \
+            original URL as `next`", body = ErrorBody),
+        (status = 403, description = "`two_factor_required` (blocked) or `forbidden` (not a \
+            member)", body = ErrorBody)))]
+pub async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AuthzQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+    let Some(auth) = resolve_session(&state, &headers, now).await? else {
+        let mut login = state.config.public_url.join("/login");
+        if let Some(next) = original_url(&headers) {
+            login.push_str("?next=");
+            login.extend(utf8_percent_encode(&next, NON_ALPHANUMERIC));
+        }
+        let mut response = ApiError::Unauthenticated.into_response();
+        response
+            .headers_mut()
+            .insert(header::LOCATION, header_value(&login));
+        return Ok(response);
+    };
+    if let Access::Blocked { deadline } = auth.instance_access {
+        return Err(ApiError::TwoFactorRequired {
+            deadline: Some(deadline),
+        });
+    }
+    let (workspace, role) = state
+        .store
+        .membership(&query.workspace, &auth.account.id)
+        .await?
+        .ok_or(ApiError::Forbidden)?;
+    let workspace_access = access(workspace.requirement_for(role), auth.has_two_factor, now)
+        .stricter(auth.instance_access);
+    if let Access::Blocked { deadline } = workspace_access {
+        return Err(ApiError::TwoFactorRequired {
+            deadline: Some(deadline),
+        });
+    }
+    let mut response = StatusCode::OK.into_response();
+    let headers = response.headers_mut();
+    headers.insert("remote-user", header_value(auth.account.id.as_str()));
+    headers.insert("remote-email", header_value(auth.account.email.as_str()));
+    headers.insert("remote-workspace-role", header_value(role.as_str()));
+    if let Access::Grace { deadline } = workspace_access {
+        headers.insert("deadbolt-access", HeaderValue::from_static("grace"));
+        headers.insert("deadbolt-deadline", header_value(&deadline.to_rfc3339()));
+    }
+    Ok(response)
+}
