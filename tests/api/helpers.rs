@@ -423,3 +423,87 @@ impl TestApp {
             .collect()
     }
 }
+
+impl TestApp {
+    /// Creates an instance admin directly in the store and signs it in.
+    pub async fn admin_signed_in(&self, email: &str) -> String {
+        use deadbolt::domain::password::{hash_password, Password};
+        let account = deadbolt::store::NewAccount {
+            id: deadbolt::domain::ids::AccountId::generate(),
+            email: deadbolt::domain::email::Email::parse(email).unwrap(),
+            name: None,
+            password_hash: hash_password(&Password::new(PASSWORD)).unwrap(),
+            is_admin: true,
+            created_at: self.clock_now(),
+        };
+        self.store.create_account(&account).await.unwrap();
+        let reply = self.sign_in(email, PASSWORD).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /workspaces`; returns its id.
+    pub async fn create_workspace(&self, token: &str, name: &str) -> String {
+        let reply = self
+            .post("/api/v1/workspaces", Some(token), json!({"name": name}))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Invites `email` with `role` and has `invitee_token` accept; returns the accept reply.
+    pub async fn invite_and_accept(
+        &self,
+        workspace: &str,
+        inviter_token: &str,
+        email: &str,
+        role: &str,
+        invitee_token: &str,
+    ) -> Reply {
+        let invitation = self
+            .post(
+                &format!("/api/v1/workspaces/{workspace}/invitations"),
+                Some(inviter_token),
+                json!({"email": email, "role": role}),
+            )
+            .await;
+        assert_eq!(invitation.status, 201, "{}", invitation.text);
+        let token = invitation.body["token"].as_str().unwrap();
+        self.post(
+            &format!("/api/v1/invitations/{token}/accept"),
+            Some(invitee_token),
+            json!({}),
+        )
+        .await
+    }
+
+    /// `PUT /workspaces/{id}/security`.
+    pub async fn enforce(
+        &self,
+        workspace: &str,
+        token: &str,
+        enforcement: &str,
+        grace: u32,
+    ) -> Reply {
+        self.request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/workspaces/{workspace}/security"),
+            Some(token),
+            Some(json!({"enforcement": enforcement, "grace_period_days": grace})),
+        )
+        .await
+    }
+
+    /// The configured public URL (defaults to http://127.0.0.1:8080).
+    pub fn state_public_url(&self) -> String {
+        "http://127.0.0.1:8080".to_owned()
+    }
+
+    /// The account id behind a token.
+    pub async fn account_id(&self, token: &str) -> String {
+        self.get("/api/v1/me", Some(token)).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
