@@ -10,6 +10,7 @@ mod at_rest;
 mod challenge;
 mod cli;
 mod hygiene;
+mod nginx;
 mod ops;
 mod policy;
 mod sessions;
