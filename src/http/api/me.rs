@@ -176,6 +176,24 @@ pub struct EventsResponse {
     pub next_before: Option<i64>,
 }
 
+impl EventsResponse {
+    /// A page of at most `limit` events from `events`, fetched with one extra to tell
+    /// whether more follow.
+    pub fn page(mut events: Vec<Event>, limit: u32) -> EventsResponse {
+        let more = events.len() > limit as usize;
+        events.truncate(limit as usize);
+        let next_before = if more {
+            events.last().map(|e| e.id)
+        } else {
+            None
+        };
+        EventsResponse {
+            events: events.into_iter().map(EventView::from).collect(),
+            next_before,
+        }
+    }
+}
+
 impl From<Event> for EventView {
     fn from(event: Event) -> Self {
         EventView {
@@ -207,19 +225,9 @@ pub async fn list_my_events(
     if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
         return Err(ApiError::InvalidBody("limit: between 1 and 100".to_owned()));
     }
-    let mut events = state
+    let events = state
         .store
         .account_events(&auth.account.id, query.before, limit + 1)
         .await?;
-    let more = events.len() > limit as usize;
-    events.truncate(limit as usize);
-    let next_before = if more {
-        events.last().map(|e| e.id)
-    } else {
-        None
-    };
-    Ok(Json(EventsResponse {
-        events: events.into_iter().map(EventView::from).collect(),
-        next_before,
-    }))
+    Ok(Json(EventsResponse::page(events, limit)))
 }

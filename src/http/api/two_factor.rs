@@ -313,6 +313,30 @@ pub async fn check_code(
     Ok(Json(CheckResponse { valid }))
 }
 
+/// For changes to an enabled authenticator: `409 not_enabled` without one, then the proof.
+async fn confirm_enabled(
+    state: &AppState,
+    auth: &Authenticated,
+    proof: Proof,
+    unchanged: &str,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let record = state.store.two_factor(&auth.account.id).await?;
+    if !record.is_enabled() {
+        return Err(ApiError::NotEnabled);
+    }
+    confirm_proof(
+        state,
+        &auth.account,
+        &record,
+        proof,
+        unchanged,
+        client,
+        auth.now,
+    )
+    .await
+}
+
 /// Replaces the recovery codes with a fresh set (after a proof); the old set dies at once.
 #[utoipa::path(post, path = "/me/two-factor/recovery-codes", tag = "two-factor",
     security(("bearer" = [])),
@@ -329,12 +353,8 @@ pub async fn regenerate_recovery_codes(
 ) -> Result<Json<RecoveryCodesResponse>, ApiError> {
     let now = auth.now;
     let account = &auth.account;
-    let record = state.store.two_factor(&account.id).await?;
-    if !record.is_enabled() {
-        return Err(ApiError::NotEnabled);
-    }
     let unchanged = "Your recovery codes were not changed.";
-    confirm_proof(&state, account, &record, proof, unchanged, &client, now).await?;
+    confirm_enabled(&state, &auth, proof, unchanged, &client).await?;
     let (codes, hashes) = new_recovery_codes(&state);
     state
         .store
@@ -371,12 +391,8 @@ pub async fn disable_two_factor(
 ) -> Result<Json<DisabledResponse>, ApiError> {
     let now = auth.now;
     let account = &auth.account;
-    let record = state.store.two_factor(&account.id).await?;
-    if !record.is_enabled() {
-        return Err(ApiError::NotEnabled);
-    }
     let unchanged = "Two-factor remains enabled.";
-    confirm_proof(&state, account, &record, proof, unchanged, &client, now).await?;
+    confirm_enabled(&state, &auth, proof, unchanged, &client).await?;
     state.store.disable_two_factor(&account.id).await?;
     let details = json!({"by": "owner"});
     record_event(

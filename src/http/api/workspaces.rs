@@ -17,7 +17,7 @@ use crate::domain::time::UnixTime;
 use crate::domain::workspace::{
     access, valid_grace_period, Access, Enforcement, Invitation, Role, Workspace,
 };
-use crate::http::api::me::{EventView, EventsQuery, EventsResponse, MAX_EVENTS_PAGE};
+use crate::http::api::me::{EventsQuery, EventsResponse, MAX_EVENTS_PAGE};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo};
 use crate::http::AppState;
@@ -466,6 +466,20 @@ pub async fn accept_invitation(
     }))
 }
 
+/// Another member's role; `404` when not a member.
+async fn role_of(
+    state: &AppState,
+    workspace: &Workspace,
+    member: &AccountId,
+) -> Result<Role, ApiError> {
+    state
+        .store
+        .membership(&workspace.id, member)
+        .await?
+        .map(|(_, role)| role)
+        .ok_or(ApiError::NotFound)
+}
+
 fn member_change(outcome: MemberChange) -> Result<(), ApiError> {
     match outcome {
         MemberChange::Done => Ok(()),
@@ -494,12 +508,7 @@ pub async fn change_member_role(
     let (workspace, caller_role) = manager_of(&state, &auth, &id).await?;
     let role = parse_role(&request.role)?;
     let member = AccountId(account_id);
-    let current = state
-        .store
-        .membership(&workspace.id, &member)
-        .await?
-        .map(|(_, role)| role)
-        .ok_or(ApiError::NotFound)?;
+    let current = role_of(&state, &workspace, &member).await?;
     if caller_role != Role::Owner && (role == Role::Owner || current == Role::Owner) {
         return Err(ApiError::Forbidden);
     }
@@ -546,12 +555,7 @@ pub async fn remove_member(
     let (workspace, caller_role, _) = member_of(&state, &auth, &id).await?;
     if !leaving {
         let (_, caller_role) = manager_of(&state, &auth, &id).await?;
-        let current = state
-            .store
-            .membership(&workspace.id, &member)
-            .await?
-            .map(|(_, role)| role)
-            .ok_or(ApiError::NotFound)?;
+        let current = role_of(&state, &workspace, &member).await?;
         if current == Role::Owner && caller_role != Role::Owner {
             return Err(ApiError::Forbidden);
         }
@@ -662,19 +666,9 @@ pub async fn list_workspace_events(
 ) -> Result<Json<EventsResponse>, ApiError> {
     let (workspace, _) = manager_of(&state, &auth, &id).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, MAX_EVENTS_PAGE);
-    let mut events = state
+    let events = state
         .store
         .workspace_events(&workspace.id, query.before, limit + 1)
         .await?;
-    let more = events.len() > limit as usize;
-    events.truncate(limit as usize);
-    let next_before = if more {
-        events.last().map(|e| e.id)
-    } else {
-        None
-    };
-    Ok(Json(EventsResponse {
-        events: events.into_iter().map(EventView::from).collect(),
-        next_before,
-    }))
+    Ok(Json(EventsResponse::page(events, limit)))
 }
