@@ -228,6 +228,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         keys: Arc::new(keys),
         metrics: Arc::new(Metrics::new()),
         recovery_key: Arc::new(recovery_key),
+        policy: Arc::default(),
     };
     tokio::spawn(purge_sessions(store, clock));
     let shutdown = shutdown_signal()?;

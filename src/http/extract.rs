@@ -232,7 +232,7 @@ pub async fn resolve_session(
     if needs_touch(&found.session, now) {
         state.store.touch_session(&found.session.id, now).await?;
     }
-    let policy = state.store.instance_policy().await?;
+    let policy = state.policy.get(state.store.as_ref()).await?;
     let requirement = policy.and_then(|p| p.requirement_for(found.account.is_admin));
     Ok(Some(Authenticated {
         instance_access: access(requirement, found.has_two_factor, now),

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;
+pub mod policy_cache;
 pub mod qr;
 pub mod second_factor;
 pub mod throttling;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The recovery-code HMAC key (see [`crate::secrets`]).
     pub recovery_key: Arc<[u8; 32]>,
+    /// This node's copy of the instance policy.
+    pub policy: Arc<policy_cache::PolicyCache>,
 }
 
 /// The whole application: API, pages, operations endpoints and middleware.

@@ -160,6 +160,7 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
         keys: Arc::new(keys),
         metrics: Arc::new(Metrics::new()),
         recovery_key: Arc::new(recovery_key),
+        policy: Arc::default(),
     };
     let recovery_key = *state.recovery_key;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -147,6 +147,7 @@ pub async fn put_instance_security(
         auth.now,
     );
     state.store.set_instance_policy(&policy).await?;
+    state.policy.put(Some(policy));
     state
         .store
         .record_event(&NewEvent {

@@ -96,7 +96,7 @@ pub async fn get_me(
         0
     };
     // The instance policy and every workspace's enforcement: the strictest applies.
-    let policy = state.store.instance_policy().await?;
+    let policy = state.policy.get(state.store.as_ref()).await?;
     let mut required = policy
         .and_then(|p| p.requirement_for(account.is_admin))
         .is_some();
