@@ -96,8 +96,17 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// List accounts.
+    /// List accounts with their two-factor state and last sign-in.
     List,
+    /// Reset an account's two-factor (lost device): deletes its authenticator and recovery
+    /// codes and ends its sessions. Audited with the reason.
+    ResetTwoFactor {
+        /// The account's e-mail address.
+        email: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// Runs the command and turns its outcome into an exit code.
@@ -155,6 +164,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             create_user(&config, &email, name.as_deref(), role, password_stdin).await
         }
         Command::User(UserCommand::List) => list_users(&config).await,
+        Command::User(UserCommand::ResetTwoFactor { email, reason }) => {
+            reset_two_factor(&config, &email, &reason).await
+        }
         Command::Keys(KeysCommand::Rotate) => rotate_keys(&config).await,
     }
 }
@@ -351,16 +363,22 @@ async fn rotate_keys(config: &Config) -> anyhow::Result<()> {
 /// `deadbolt user list`.
 async fn list_users(config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let accounts = store.list_accounts().await?;
+    let accounts = store.search_accounts(None, None, u32::MAX).await?;
     println!(
-        "{:<40} {:<6} {:<21} LAST SIGN-IN",
-        "EMAIL", "ADMIN", "CREATED"
+        "{:<40} {:<6} {:<15} {:<21} LAST SIGN-IN",
+        "EMAIL", "ADMIN", "TWO-FACTOR", "CREATED"
     );
-    for account in &accounts {
+    for summary in &accounts {
+        let account = &summary.account;
         println!(
-            "{:<40} {:<6} {:<21} {}",
+            "{:<40} {:<6} {:<15} {:<21} {}",
             account.email.as_str(),
             if account.is_admin { "yes" } else { "no" },
+            if summary.two_factor_enabled {
+                "enabled"
+            } else {
+                "not_configured"
+            },
             account.created_at.to_rfc3339(),
             account
                 .last_sign_in_at
@@ -368,5 +386,41 @@ async fn list_users(config: &Config) -> anyhow::Result<()> {
         );
     }
     println!("{} account(s)", accounts.len());
+    Ok(())
+}
+
+/// `deadbolt user reset-two-factor`.
+async fn reset_two_factor(config: &Config, email: &str, reason: &str) -> anyhow::Result<()> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        bail!("a reason is required (--reason), for the audit trail");
+    }
+    let email = crate::domain::email::Email::parse(email)
+        .map_err(|_| anyhow::anyhow!("not a valid e-mail address: {email}"))?;
+    let store = open_store(config).await?;
+    let account = store
+        .account_by_email(&email)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no account with the e-mail address {}", email.as_str()))?;
+    let outcome = crate::http::api::admin::reset_account_two_factor(
+        store.as_ref(),
+        &account,
+        None,
+        reason,
+        (None, Some("deadbolt-cli".to_owned())),
+        SystemClock.now(),
+    )
+    .await?;
+    println!(
+        "Reset two-factor of {} (was {}); {} session(s) ended, {} request(s) closed.",
+        email.as_str(),
+        if outcome.was_enabled {
+            "enabled"
+        } else {
+            "not enabled"
+        },
+        outcome.sessions_revoked,
+        outcome.requests_closed
+    );
     Ok(())
 }

@@ -41,6 +41,10 @@ pub enum EventKind {
     MemberRemoved,
     /// An invitation was sent.
     InvitationCreated,
+    /// An instance admin reset the account's two-factor.
+    TwoFactorReset,
+    /// Someone with neither device nor recovery code asked for a reset.
+    ResetRequested,
 }
 
 impl EventKind {
@@ -64,6 +68,8 @@ impl EventKind {
             EventKind::MemberRoleChanged => "member_role_changed",
             EventKind::MemberRemoved => "member_removed",
             EventKind::InvitationCreated => "invitation_created",
+            EventKind::TwoFactorReset => "two_factor_reset",
+            EventKind::ResetRequested => "reset_requested",
         }
     }
 }
@@ -87,6 +93,21 @@ pub struct NewEvent {
     pub user_agent: Option<String>,
     /// Extra facts (never secrets), as a JSON object.
     pub details: serde_json::Value,
+}
+
+/// Which events an instance admin asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only this kind (`snake_case`).
+    pub kind: Option<String>,
+    /// Only about this account.
+    pub account: Option<AccountId>,
+    /// At or after.
+    pub since: Option<UnixTime>,
+    /// Before.
+    pub until: Option<UnixTime>,
+    /// Ids below this (the cursor).
+    pub before: Option<i64>,
 }
 
 /// A recorded event.

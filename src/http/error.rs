@@ -8,7 +8,8 @@
 //! `weak_password`, `signup_closed`, `forbidden`, `not_ready`, `internal_error`,
 //! `invalid_code`, `code_reused`, `invalid_recovery_code`, `invalid_challenge`,
 //! `no_pending_enrollment`, `not_enabled`, `confirmation_failed`, `two_factor_required`
-//! (with the `deadline`), `last_owner`, `enable_two_factor_first`, `invalid_grace_period`.
+//! (with the `deadline`), `last_owner`, `enable_two_factor_first`, `invalid_grace_period`,
+//! `reason_required`.
 //!
 //! Internal errors answer "internal error"; their source rides in the response
 //! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.
@@ -114,6 +115,9 @@ pub enum ApiError {
     /// A grace period other than 0, 3, 7, 14 or 30 days.
     #[error("invalid grace period")]
     InvalidGracePeriod,
+    /// An admin reset needs a reason.
+    #[error("reason required")]
+    ReasonRequired,
     /// Anything else; the detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -291,6 +295,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_grace_period",
                 "The grace period must be 0, 3, 7, 14 or 30 days.".to_owned(),
+            ),
+            ApiError::ReasonRequired => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "reason_required",
+                "Give a reason (up to 1000 characters); it goes into the audit trail.".to_owned(),
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
-use crate::domain::event::{Event, NewEvent};
+use crate::domain::event::{Event, EventFilter, NewEvent};
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::sealed::Sealed;
 use crate::domain::throttle::Counter;
@@ -113,6 +113,30 @@ pub struct Challenge {
     pub expires_at: UnixTime,
     /// Wrong second factors presented so far.
     pub failures: u32,
+}
+
+/// An open lost-device reset request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRequest {
+    /// Its id.
+    pub id: String,
+    /// Whose account.
+    pub account_id: AccountId,
+    /// That account's e-mail.
+    pub email: String,
+    /// What the person wrote.
+    pub message: String,
+    /// When.
+    pub created_at: UnixTime,
+}
+
+/// An account as an instance admin sees it in a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    /// The account.
+    pub account: Account,
+    /// Whether two-factor is enabled.
+    pub two_factor_enabled: bool,
 }
 
 /// The outcome of changing or removing a membership.
@@ -369,6 +393,34 @@ pub trait Store: Send + Sync + 'static {
     async fn instance_policy(&self) -> Result<Option<InstancePolicy>, StoreError>;
     /// Stores the instance-wide requirement.
     async fn set_instance_policy(&self, policy: &InstancePolicy) -> Result<(), StoreError>;
+
+    /// Ends every session of the account; returns how many.
+    async fn delete_account_sessions(&self, account: &AccountId) -> Result<u64, StoreError>;
+    /// Files a lost-device reset request.
+    async fn create_reset_request(
+        &self,
+        id: &str,
+        account: &AccountId,
+        message: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Open reset requests, oldest first.
+    async fn open_reset_requests(&self) -> Result<Vec<ResetRequest>, StoreError>;
+    /// Closes the account's open reset requests; returns how many.
+    async fn close_reset_requests(
+        &self,
+        account: &AccountId,
+        now: UnixTime,
+    ) -> Result<u64, StoreError>;
+    /// Accounts whose e-mail contains `query` (all when `None`), by e-mail, after `after`.
+    async fn search_accounts(
+        &self,
+        query: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AccountSummary>, StoreError>;
+    /// Events matching `filter`, newest first.
+    async fn events(&self, filter: &EventFilter, limit: u32) -> Result<Vec<Event>, StoreError>;
 
     /// Every sealed secret, for re-sealing under a new master key.
     async fn sealed_secrets(&self) -> Result<Vec<(SealedSlot, Sealed)>, StoreError>;
@@ -698,6 +750,44 @@ mod rows {
                 } else {
                     PolicySource::Config
                 },
+            }
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct ResetRequestRow {
+        pub id: String,
+        pub account_id: String,
+        pub email: String,
+        pub message: String,
+        pub created_at: i64,
+    }
+
+    impl From<ResetRequestRow> for ResetRequest {
+        fn from(row: ResetRequestRow) -> Self {
+            ResetRequest {
+                id: row.id,
+                account_id: AccountId(row.account_id),
+                email: row.email,
+                message: row.message,
+                created_at: UnixTime(row.created_at),
+            }
+        }
+    }
+
+    /// An account with `has_two_factor`.
+    #[derive(sqlx::FromRow)]
+    pub(super) struct AccountSummaryRow {
+        #[sqlx(flatten)]
+        pub account: AccountRow,
+        pub has_two_factor: bool,
+    }
+
+    impl From<AccountSummaryRow> for AccountSummary {
+        fn from(row: AccountSummaryRow) -> Self {
+            AccountSummary {
+                account: row.account.into(),
+                two_factor_enabled: row.has_two_factor,
             }
         }
     }

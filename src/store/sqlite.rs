@@ -9,16 +9,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, SqlitePool};
 
 use super::rows::{
-    conflict_as, AccountRow, ChallengeRow, CounterRow, EventRow, InvitationRow, MemberRow,
-    PolicyRow, SealedRow, SessionAccountRow, SessionRow, TwoFactorRow, WorkspaceRoleRow,
+    conflict_as, AccountRow, AccountSummaryRow, ChallengeRow, CounterRow, EventRow, InvitationRow,
+    MemberRow, PolicyRow, ResetRequestRow, SealedRow, SessionAccountRow, SessionRow, TwoFactorRow,
+    WorkspaceRoleRow,
 };
 use super::{
-    Challenge, Constraint, FirstAdmin, MemberChange, NewAccount, NewSession, PoolSettings,
-    SealedSlot, SessionLookup, Store, StoreError,
+    AccountSummary, Challenge, Constraint, FirstAdmin, MemberChange, NewAccount, NewSession,
+    PoolSettings, ResetRequest, SealedSlot, SessionLookup, Store, StoreError,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
-use crate::domain::event::{Event, NewEvent};
+use crate::domain::event::{Event, EventFilter, NewEvent};
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::sealed::{KeyId, Sealed};
 use crate::domain::throttle::Counter;
@@ -936,6 +937,103 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn delete_account_sessions(&self, account: &AccountId) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM sessions WHERE account_id = ?1")
+            .bind(account.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
+
+    async fn create_reset_request(
+        &self,
+        id: &str,
+        account: &AccountId,
+        message: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO reset_requests (id, account_id, message, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(id)
+        .bind(account.as_str())
+        .bind(message)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn open_reset_requests(&self) -> Result<Vec<ResetRequest>, StoreError> {
+        let rows: Vec<ResetRequestRow> = sqlx::query_as(
+            "SELECT r.id, r.account_id, a.email, r.message, r.created_at
+             FROM reset_requests r JOIN accounts a ON a.id = r.account_id
+             WHERE r.closed_at IS NULL ORDER BY r.created_at, r.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(ResetRequest::from).collect())
+    }
+
+    async fn close_reset_requests(
+        &self,
+        account: &AccountId,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let closed = sqlx::query(
+            "UPDATE reset_requests SET closed_at = ?2 WHERE account_id = ?1 AND closed_at IS NULL",
+        )
+        .bind(account.as_str())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(closed)
+    }
+
+    async fn search_accounts(
+        &self,
+        query: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AccountSummary>, StoreError> {
+        // `instr` / `strpos` rather than LIKE, so `%` and `_` in a query match themselves.
+        let rows: Vec<AccountSummaryRow> = sqlx::query_as(&format!(
+            "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
+                    a.last_sign_in_at, (t.secret IS NOT NULL) AS has_two_factor
+             FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
+             WHERE (?1 IS NULL OR instr(a.email, ?1) > 0) AND a.email > ?2
+             ORDER BY a.email LIMIT ?3"
+        ))
+        .bind(query.map(str::to_lowercase))
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(AccountSummary::from).collect())
+    }
+
+    async fn events(&self, filter: &EventFilter, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, account_id, actor_id, kind, at, ip, user_agent, details
+             FROM security_events
+             WHERE id < ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR account_id = ?3)
+               AND at >= ?4 AND at < ?5
+             ORDER BY id DESC LIMIT ?6",
+        )
+        .bind(filter.before.unwrap_or(i64::MAX))
+        .bind(&filter.kind)
+        .bind(filter.account.as_ref().map(AccountId::as_str))
+        .bind(filter.since.map_or(i64::MIN, |t| t.0))
+        .bind(filter.until.map_or(i64::MAX, |t| t.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Event::from).collect())
     }
 
     async fn sealed_secrets(&self) -> Result<Vec<(SealedSlot, Sealed)>, StoreError> {

@@ -171,6 +171,7 @@ fn user_create_and_list() {
         .find(|l| l.starts_with("ada@example.com"))
         .unwrap();
     assert!(ada.contains(" no "), "{stdout}");
+    assert!(ada.contains("not_configured"), "{stdout}");
     let root = stdout
         .lines()
         .find(|l| l.starts_with("root@example.com"))

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod accounts;
+mod admin;
 mod at_rest;
 mod challenge;
 mod cli;

@@ -163,3 +163,321 @@ pub async fn put_instance_security(
         .await?;
     Ok(Json(view(Some(policy))))
 }
+
+/// What an admin reset did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetOutcome {
+    /// Whether two-factor was enabled before.
+    pub was_enabled: bool,
+    /// Sessions ended.
+    pub sessions_revoked: u64,
+    /// Reset requests closed.
+    pub requests_closed: u64,
+}
+
+/// The audited reset, shared by the API and `deadbolt user reset-two-factor`: deletes the
+/// secret, any pending enrolment and the recovery codes, ends every session of the account,
+/// closes its reset requests, and records who did it and why.
+pub async fn reset_account_two_factor(
+    store: &dyn Store,
+    account: &crate::domain::account::Account,
+    actor: Option<&crate::domain::ids::AccountId>,
+    reason: &str,
+    origin: (Option<String>, Option<String>),
+    now: UnixTime,
+) -> Result<ResetOutcome, StoreError> {
+    let was_enabled = store.disable_two_factor(&account.id).await?;
+    let sessions_revoked = store.delete_account_sessions(&account.id).await?;
+    let requests_closed = store.close_reset_requests(&account.id, now).await?;
+    let (ip, user_agent) = origin;
+    store
+        .record_event(&NewEvent {
+            account_id: Some(account.id.clone()),
+            actor_id: actor.cloned(),
+            workspace_id: None,
+            kind: EventKind::TwoFactorReset,
+            at: now,
+            ip,
+            user_agent,
+            details: json!({
+                "reason": reason,
+                "by": if actor.is_some() { "admin" } else { "cli" },
+                "was_enabled": was_enabled,
+                "sessions_revoked": sessions_revoked,
+            }),
+        })
+        .await?;
+    Ok(ResetOutcome {
+        was_enabled,
+        sessions_revoked,
+        requests_closed,
+    })
+}
+
+/// Longest reason or message accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 1_000;
+
+/// Why an admin resets an account's two-factor.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequestBody {
+    /// Mandatory, recorded in the audit trail (1–1000 characters).
+    pub reason: Option<String>,
+}
+
+/// The reset's effect.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetView {
+    /// The account.
+    pub account_id: String,
+    /// Always `not_configured` after a reset.
+    pub two_factor: &'static str,
+    /// Whether two-factor had been enabled.
+    pub was_enabled: bool,
+    /// Sessions ended.
+    pub sessions_revoked: u64,
+    /// Reset requests answered.
+    pub requests_closed: u64,
+}
+
+fn admin_only(auth: &Authenticated) -> Result<(), ApiError> {
+    if auth.account.is_admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Resets an account's two-factor (instance admins; a reason is mandatory).
+#[utoipa::path(post, path = "/admin/accounts/{id}/two-factor/reset", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    request_body = ResetRequestBody,
+    responses((status = 200, body = ResetView),
+              (status = 403, description = "`forbidden`", body = ErrorBody),
+              (status = 404, description = "`not_found`", body = ErrorBody),
+              (status = 422, description = "`reason_required`", body = ErrorBody)))]
+pub async fn reset_two_factor(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    AppJson(body): AppJson<ResetRequestBody>,
+) -> Result<Json<ResetView>, ApiError> {
+    admin_only(&auth)?;
+    let reason = body.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.is_empty() || reason.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::ReasonRequired);
+    }
+    let account = state
+        .store
+        .account_by_id(&crate::domain::ids::AccountId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let origin = (client.ip.clone(), client.user_agent.clone());
+    let outcome = reset_account_two_factor(
+        state.store.as_ref(),
+        &account,
+        Some(&auth.account.id),
+        reason,
+        origin,
+        auth.now,
+    )
+    .await?;
+    Ok(Json(ResetView {
+        account_id: account.id.0,
+        two_factor: "not_configured",
+        was_enabled: outcome.was_enabled,
+        sessions_revoked: outcome.sessions_revoked,
+        requests_closed: outcome.requests_closed,
+    }))
+}
+
+/// An open reset request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetRequestView {
+    /// Request id.
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// Its e-mail.
+    pub email: String,
+    /// What the person wrote.
+    pub message: String,
+    /// When.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: UnixTime,
+}
+
+/// Open reset requests.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetRequestList {
+    /// Oldest first.
+    pub requests: Vec<ResetRequestView>,
+}
+
+/// Open lost-device reset requests (instance admins).
+#[utoipa::path(get, path = "/admin/reset-requests", tag = "admin",
+    security(("bearer" = [])),
+    responses((status = 200, body = ResetRequestList),
+              (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn list_reset_requests(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<ResetRequestList>, ApiError> {
+    admin_only(&auth)?;
+    let requests = state
+        .store
+        .open_reset_requests()
+        .await?
+        .into_iter()
+        .map(|r| ResetRequestView {
+            id: r.id,
+            account_id: r.account_id.0,
+            email: r.email,
+            message: r.message,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(Json(ResetRequestList { requests }))
+}
+
+/// Searching accounts.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsQuery {
+    /// Part of the e-mail address (case-insensitive).
+    pub query: Option<String>,
+    /// The previous page's `next_after`.
+    pub after: Option<String>,
+    /// Page size, 1–100 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// An account as an instance admin sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminAccountView {
+    /// Account id.
+    pub id: String,
+    /// E-mail.
+    pub email: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Instance admin.
+    pub is_admin: bool,
+    /// `enabled` or `not_configured`.
+    pub two_factor: &'static str,
+    /// Created.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: UnixTime,
+    /// Last sign-in.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_sign_in_at: Option<UnixTime>,
+}
+
+/// A page of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminAccountList {
+    /// By e-mail.
+    pub accounts: Vec<AdminAccountView>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// Accounts with their two-factor state and last sign-in (instance admins).
+#[utoipa::path(get, path = "/admin/accounts", tag = "admin",
+    security(("bearer" = [])),
+    params(AccountsQuery),
+    responses((status = 200, body = AdminAccountList),
+              (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Result<axum::extract::Query<AccountsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AdminAccountList>, ApiError> {
+    admin_only(&auth)?;
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    let search = query
+        .query
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty());
+    let mut found = state
+        .store
+        .search_accounts(search, query.after.as_deref(), limit + 1)
+        .await?;
+    let more = found.len() > limit as usize;
+    found.truncate(limit as usize);
+    let next_after = if more {
+        found.last().map(|s| s.account.email.as_str().to_owned())
+    } else {
+        None
+    };
+    let accounts = found
+        .into_iter()
+        .map(|s| AdminAccountView {
+            id: s.account.id.0,
+            email: s.account.email.as_str().to_owned(),
+            name: s.account.name,
+            is_admin: s.account.is_admin,
+            two_factor: if s.two_factor_enabled {
+                "enabled"
+            } else {
+                "not_configured"
+            },
+            created_at: s.account.created_at,
+            last_sign_in_at: s.account.last_sign_in_at,
+        })
+        .collect();
+    Ok(Json(AdminAccountList {
+        accounts,
+        next_after,
+    }))
+}
+
+/// Filtering the audit trail.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AdminEventsQuery {
+    /// Only this kind, e.g. `two_factor_reset`.
+    pub kind: Option<String>,
+    /// Only about this account id.
+    pub account: Option<String>,
+    /// At or after (unix seconds).
+    pub since: Option<i64>,
+    /// Before (unix seconds).
+    pub until: Option<i64>,
+    /// The previous page's `next_before`.
+    pub before: Option<i64>,
+    /// Page size, 1–100 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// The whole audit trail, newest first, filtered (instance admins).
+#[utoipa::path(get, path = "/admin/events", tag = "admin",
+    security(("bearer" = [])),
+    params(AdminEventsQuery),
+    responses((status = 200, body = crate::http::api::me::EventsResponse),
+              (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Result<axum::extract::Query<AdminEventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<crate::http::api::me::EventsResponse>, ApiError> {
+    admin_only(&auth)?;
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    let filter = crate::domain::event::EventFilter {
+        kind: query.kind,
+        account: query.account.map(crate::domain::ids::AccountId),
+        since: query.since.map(UnixTime),
+        until: query.until.map(UnixTime),
+        before: query.before,
+    };
+    let events = state.store.events(&filter, limit + 1).await?;
+    Ok(Json(crate::http::api::me::EventsResponse::page(
+        events, limit,
+    )))
+}

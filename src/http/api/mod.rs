@@ -94,6 +94,11 @@ pub fn router() -> OpenApiRouter<AppState> {
             admin::get_instance_security,
             admin::put_instance_security
         ))
+        .routes(routes!(admin::reset_two_factor))
+        .routes(routes!(admin::list_reset_requests))
+        .routes(routes!(admin::list_accounts))
+        .routes(routes!(admin::list_events))
+        .routes(routes!(sessions::request_reset))
         .routes(routes!(ops::openapi_document));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)

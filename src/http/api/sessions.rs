@@ -544,3 +544,71 @@ pub async fn delete_session(
         Err(ApiError::NotFound)
     }
 }
+
+/// A request for an admin reset, from someone stuck at the challenge with neither device
+/// nor recovery code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequestForm {
+    /// The token from `two_factor_required` (proves the password step).
+    pub challenge_token: String,
+    /// What happened, for the admin (1–1000 characters).
+    pub message: String,
+}
+
+/// The filed request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetRequestFiled {
+    /// Request id.
+    pub id: String,
+}
+
+/// Files a lost-device reset request for the account behind a live challenge; one open
+/// request per account (asking again returns it).
+#[utoipa::path(post, path = "/sessions/challenge/reset-request", tag = "sessions",
+    request_body = ResetRequestForm,
+    responses((status = 202, body = ResetRequestFiled),
+              (status = 401, description = "`invalid_challenge`", body = ErrorBody),
+              (status = 422, description = "`invalid_body`", body = ErrorBody)))]
+pub async fn request_reset(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(form): AppJson<ResetRequestForm>,
+) -> Result<(StatusCode, Json<ResetRequestFiled>), ApiError> {
+    let now = state.clock.now();
+    let message = form.message.trim();
+    if message.is_empty() || message.chars().count() > crate::http::api::admin::MAX_TEXT_CHARS {
+        return Err(ApiError::InvalidBody(
+            "message: 1 to 1000 characters".to_owned(),
+        ));
+    }
+    let token = Token::from_presented(&form.challenge_token).hash();
+    let challenge = match state.store.challenge(&token).await? {
+        Some(challenge) if now < challenge.expires_at => challenge,
+        _ => return Err(ApiError::InvalidChallenge),
+    };
+    let open = state.store.open_reset_requests().await?;
+    if let Some(existing) = open.iter().find(|r| r.account_id == challenge.account_id) {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(ResetRequestFiled {
+                id: existing.id.clone(),
+            }),
+        ));
+    }
+    let id = crate::domain::ids::new_id();
+    state
+        .store
+        .create_reset_request(&id, &challenge.account_id, message, now)
+        .await?;
+    record_event(
+        &state,
+        &challenge.account_id,
+        EventKind::ResetRequested,
+        &client,
+        now,
+        json!({"request_id": id}),
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(ResetRequestFiled { id })))
+}

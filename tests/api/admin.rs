@@ -1,0 +1,256 @@
+//! Instance administration: the audited two-factor reset, lost-device reset requests,
+//! account search and the filtered audit trail.
+
+use crate::helpers::*;
+use serde_json::json;
+
+async fn an_admin_reset_turns_two_factor_off_ends_sessions_and_is_audited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_signed_in("root@example.com").await;
+    let user = app.enrolled("ada@example.com").await;
+    let ada_id = app.account_id(&user.token).await;
+    let path = format!("/api/v1/admin/accounts/{ada_id}/two-factor/reset");
+    app.post(&path, Some(&admin), json!({}))
+        .await
+        .assert_error(422, "reason_required");
+    app.post(&path, Some(&admin), json!({"reason": "   "}))
+        .await
+        .assert_error(422, "reason_required");
+    app.post(&path, Some(&user.token), json!({"reason": "me"}))
+        .await
+        .assert_error(403, "forbidden");
+    app.post(
+        "/api/v1/admin/accounts/nobody/two-factor/reset",
+        Some(&admin),
+        json!({"reason": "x"}),
+    )
+    .await
+    .assert_error(404, "not_found");
+
+    let reset = app
+        .post(
+            &path,
+            Some(&admin),
+            json!({"reason": "Lost phone, verified by video call"}),
+        )
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.text);
+    assert_eq!(reset.body["was_enabled"], true);
+    assert_eq!(reset.body["sessions_revoked"], 1);
+    // Her sessions are gone; the password alone signs her in; she can re-enrol.
+    app.get("/api/v1/me", Some(&user.token))
+        .await
+        .assert_error(401, "unauthenticated");
+    let signed_in = app.sign_in(&user.email, PASSWORD).await;
+    assert_eq!(
+        signed_in.body["status"], "authenticated",
+        "{}",
+        signed_in.text
+    );
+    let token = signed_in.body["token"].as_str().unwrap();
+    let me = app.get("/api/v1/me", Some(token)).await;
+    assert_eq!(me.body["two_factor"]["state"], "not_configured");
+    assert_eq!(app.event_kinds(token).await[1], "two_factor_reset");
+
+    // The audit trail names the actor and the reason.
+    let events = app
+        .get("/api/v1/admin/events?kind=two_factor_reset", Some(&admin))
+        .await;
+    assert_eq!(events.status, 200, "{}", events.text);
+    let event = &events.body["events"][0];
+    assert_eq!(
+        event["details"]["reason"],
+        "Lost phone, verified by video call"
+    );
+    assert_eq!(event["details"]["by"], "admin");
+    assert_eq!(events.body["events"].as_array().unwrap().len(), 1);
+}
+
+async fn a_stuck_person_files_a_reset_request_that_a_reset_answers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_signed_in("root@example.com").await;
+    let user = app.enrolled("ada@example.com").await;
+    let challenge = app.challenge(&user.email).await;
+    let path = "/api/v1/sessions/challenge/reset-request";
+    app.post(
+        path,
+        None,
+        json!({"challenge_token": "forged", "message": "help"}),
+    )
+    .await
+    .assert_error(401, "invalid_challenge");
+    app.post(
+        path,
+        None,
+        json!({"challenge_token": challenge, "message": " "}),
+    )
+    .await
+    .assert_error(422, "invalid_body");
+    let filed = app
+        .post(
+            path,
+            None,
+            json!({"challenge_token": challenge, "message": "Phone fell in the sea"}),
+        )
+        .await;
+    assert_eq!(filed.status, 202, "{}", filed.text);
+    let again = app
+        .post(
+            path,
+            None,
+            json!({"challenge_token": challenge, "message": "Still stuck"}),
+        )
+        .await;
+    assert_eq!(
+        again.body["id"], filed.body["id"],
+        "one open request per account"
+    );
+
+    let listed = app.get("/api/v1/admin/reset-requests", Some(&admin)).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let requests = listed.body["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["email"], "ada@example.com");
+    assert_eq!(requests[0]["message"], "Phone fell in the sea");
+    app.get("/api/v1/admin/reset-requests", Some(&user.token))
+        .await
+        .assert_error(403, "forbidden");
+
+    let account_id = requests[0]["account_id"].as_str().unwrap();
+    let reset = app
+        .post(
+            &format!("/api/v1/admin/accounts/{account_id}/two-factor/reset"),
+            Some(&admin),
+            json!({"reason": "Request answered"}),
+        )
+        .await;
+    assert_eq!(reset.body["requests_closed"], 1, "{}", reset.text);
+    let listed = app.get("/api/v1/admin/reset-requests", Some(&admin)).await;
+    assert_eq!(listed.body["requests"], json!([]));
+}
+
+async fn admins_search_accounts_with_their_two_factor_state(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_signed_in("root@example.com").await;
+    app.enrolled("ada@example.com").await;
+    for name in ["bob", "carol", "dave"] {
+        app.create_account(&format!("{name}@Example.org"), PASSWORD)
+            .await;
+    }
+    let found = app
+        .get(
+            "/api/v1/admin/accounts?query=EXAMPLE.ORG&limit=2",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    let emails: Vec<_> = found.body["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["email"].clone())
+        .collect();
+    assert_eq!(
+        emails,
+        [json!("bob@example.org"), json!("carol@example.org")]
+    );
+    let next = found.body["next_after"].as_str().unwrap();
+    let rest = app
+        .get(
+            &format!("/api/v1/admin/accounts?query=example.org&after={next}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(rest.body["accounts"][0]["email"], "dave@example.org");
+    assert!(rest.body.get("next_after").is_none());
+    let ada = app
+        .get("/api/v1/admin/accounts?query=ada", Some(&admin))
+        .await;
+    assert_eq!(ada.body["accounts"][0]["two_factor"], "enabled");
+    assert!(ada.body["accounts"][0]["last_sign_in_at"].is_string());
+    let percent = app
+        .get("/api/v1/admin/accounts?query=%25", Some(&admin))
+        .await;
+    assert_eq!(
+        percent.body["accounts"],
+        json!([]),
+        "% matches itself, not everything"
+    );
+    let everyone = app.get("/api/v1/admin/accounts", Some(&admin)).await;
+    assert_eq!(everyone.body["accounts"].as_array().unwrap().len(), 5);
+    let user = app.sign_in("bob@example.org", PASSWORD).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get("/api/v1/admin/accounts", Some(&user))
+        .await
+        .assert_error(403, "forbidden");
+}
+
+async fn admins_filter_the_audit_trail(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_signed_in("root@example.com").await;
+    let user = app.enrolled("ada@example.com").await;
+    let ada_id = app.account_id(&user.token).await;
+    app.clock.advance(3_600);
+    let later = app.clock_now();
+    app.sign_in(&user.email, "wrong password entirely").await;
+    let by_account = app
+        .get(
+            &format!("/api/v1/admin/events?account={ada_id}&limit=100"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(by_account.status, 200, "{}", by_account.text);
+    let events = by_account.body["events"].as_array().unwrap();
+    assert!(events.len() >= 4, "{}", by_account.text);
+    assert!(events
+        .iter()
+        .all(|e| e["kind"] != "sign_in_succeeded" || e["details"]["method"].is_string()));
+    let since = app
+        .get(
+            &format!("/api/v1/admin/events?account={ada_id}&since={}", later.0),
+            Some(&admin),
+        )
+        .await;
+    let kinds: Vec<_> = since.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].clone())
+        .collect();
+    assert_eq!(kinds, [json!("sign_in_failed")]);
+    let until = app
+        .get(
+            &format!("/api/v1/admin/events?account={ada_id}&until={}", later.0),
+            Some(&admin),
+        )
+        .await;
+    assert!(until.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["kind"] != "sign_in_failed"));
+    let page = app.get("/api/v1/admin/events?limit=1", Some(&admin)).await;
+    let before = page.body["next_before"].as_i64().unwrap();
+    let next = app
+        .get(
+            &format!("/api/v1/admin/events?limit=1&before={before}"),
+            Some(&admin),
+        )
+        .await;
+    assert!(next.body["events"][0]["id"].as_i64().unwrap() < before);
+    app.get("/api/v1/admin/events", Some(&user.token))
+        .await
+        .assert_error(403, "forbidden");
+    app.get("/api/v1/admin/events?since=yesterday", Some(&admin))
+        .await
+        .assert_error(422, "invalid_body");
+}
+
+backend_tests!(
+    an_admin_reset_turns_two_factor_off_ends_sessions_and_is_audited,
+    a_stuck_person_files_a_reset_request_that_a_reset_answers,
+    admins_search_accounts_with_their_two_factor_state,
+    admins_filter_the_audit_trail,
+);
