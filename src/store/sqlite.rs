@@ -1002,13 +1002,13 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<AccountSummary>, StoreError> {
         // `instr` / `strpos` rather than LIKE, so `%` and `_` in a query match themselves.
-        let rows: Vec<AccountSummaryRow> = sqlx::query_as(&format!(
+        let rows: Vec<AccountSummaryRow> = sqlx::query_as(
             "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
                     a.last_sign_in_at, (t.secret IS NOT NULL) AS has_two_factor
              FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
              WHERE (?1 IS NULL OR instr(a.email, ?1) > 0) AND a.email > ?2
-             ORDER BY a.email LIMIT ?3"
-        ))
+             ORDER BY a.email LIMIT ?3",
+        )
         .bind(query.map(str::to_lowercase))
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
