@@ -99,6 +99,8 @@ pub struct FileConfig {
     pub policy: Option<FilePolicy>,
     /// Notifications by e-mail and webhook.
     pub notify: Option<FileNotify>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: addresses or CIDR ranges.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// `[session]`.
@@ -298,6 +300,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Notifications.
     pub notify: NotifyConfig,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The public base URL.
@@ -526,6 +530,20 @@ impl FileConfig {
             }
         }
 
+        let mut trusted_proxies = Vec::new();
+        for entry in self.trusted_proxies.unwrap_or_default() {
+            let parsed = entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    err(
+                        "trusted_proxies",
+                        &format!("{entry:?} is not an IP address or CIDR range"),
+                    )
+                })?;
+            trusted_proxies.push(parsed);
+        }
+
         Ok(Config {
             listen,
             public_url: PublicUrl(public_url),
@@ -559,6 +577,7 @@ impl FileConfig {
                 webhook_url: notify.webhook_url,
                 webhook_secret_file: notify.webhook_secret_file,
             },
+            trusted_proxies,
         })
     }
 }
@@ -766,6 +785,19 @@ mod tests {
         let shown = format!("{:?}", config.database);
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("@db/deadbolt"), "{shown}");
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        let config = parse("trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\", \"::1\"]")
+            .unwrap()
+            .validate("t")
+            .unwrap();
+        assert_eq!(config.trusted_proxies.len(), 3);
+        let error = parse("trusted_proxies = [\"nginx\"]")
+            .and_then(|f| f.validate("t"))
+            .unwrap_err();
+        assert_eq!(error.key, "trusted_proxies");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Extractors that own request-shape errors: a JSON body whose rejections become
 //! [`ApiError`]s, the signed-in session, and who is calling (address, user agent).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
@@ -134,20 +136,48 @@ fn inner_message(text: String) -> String {
 /// Who is calling: for throttling and the security log.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    /// The peer address (trusted proxies are honoured later, issue #6).
+    /// The client address: the peer, or, when the peer is a trusted proxy, the right-most
+    /// `X-Forwarded-For` entry that is not itself a trusted proxy.
     pub ip: Option<String>,
     /// The `User-Agent` header, cut to a sane length.
     pub user_agent: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+/// The client address behind `peer`, believing `X-Forwarded-For` only from trusted proxies.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    // Security: walk from the right (the entries our proxies appended) and stop at the
+    // first address no trusted proxy vouches for; entries left of it are client-supplied.
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|text| text.split(','))
+        .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+        .collect();
+    match hops.iter().rev().find(|ip| !is_trusted(ip)) {
+        Some(ip) => *ip,
+        // Every hop is a trusted proxy: the first is as far back as anyone vouches for.
+        None => hops.first().copied().unwrap_or(peer),
+    }
+}
+
+impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+            .map(|ConnectInfo(addr)| {
+                client_address(addr.ip(), &parts.headers, &state.config.trusted_proxies).to_string()
+            });
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -266,5 +296,44 @@ impl FromRequestParts<AppState> for Authenticated {
             }
         }
         Ok(auth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(forwarded: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for value in forwarded {
+            map.append("x-forwarded-for", value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        // Untrusted peer: its header is ignored.
+        assert_eq!(
+            client_address(stranger, &headers(&["203.0.113.9"]), &trusted),
+            stranger
+        );
+        // Trusted peer: the right-most untrusted hop, not a spoofed left-most one.
+        let spoofed = headers(&["1.2.3.4, 203.0.113.9", "10.0.0.7"]);
+        assert_eq!(client_address(proxy, &spoofed, &trusted), client);
+        // Only proxies on the path: the first one; no header at all: the peer.
+        assert_eq!(
+            client_address(proxy, &headers(&["10.0.0.9"]), &trusted),
+            "10.0.0.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &trusted), proxy);
+        assert_eq!(
+            client_address(proxy, &headers(&["garbage"]), &trusted),
+            proxy
+        );
     }
 }

@@ -134,3 +134,64 @@ backend_tests!(
     concurrent_guesses_never_check_more_than_ten_passwords,
     one_address_gets_at_most_a_hundred_failures_in_fifteen_minutes,
 );
+
+async fn behind_a_trusted_proxy_each_client_is_counted_apart(backend: Backend) {
+    let app = spawn_app_with(backend, |file| {
+        file.trusted_proxies = Some(vec!["127.0.0.1".to_owned()])
+    })
+    .await;
+    app.create_account("ada@example.com", PASSWORD).await;
+    let from = |client: &'static str, email: String, password: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url("/api/v1/sessions"))
+                .header("X-Forwarded-For", client)
+                .json(&serde_json::json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            Reply::read(response).await
+        }
+    };
+    for i in 0..100 {
+        from("203.0.113.9", format!("u{i}@example.com"), WRONG).await;
+    }
+    from("203.0.113.9", "ada@example.com".into(), PASSWORD)
+        .await
+        .assert_error(429, "too_many_attempts");
+    // Another client behind the same proxy is not blocked, and is recorded as itself.
+    let other = from("198.51.100.1", "ada@example.com".into(), PASSWORD).await;
+    assert_eq!(other.status, 201, "{}", other.text);
+    let token = other.body["token"].as_str().unwrap();
+    let sessions = app.get("/api/v1/sessions", Some(token)).await;
+    assert_eq!(sessions.body["sessions"][0]["ip"], "198.51.100.1");
+}
+
+async fn without_a_trusted_proxy_forwarded_for_is_ignored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_account("ada@example.com", PASSWORD).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/sessions"))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .json(&serde_json::json!({"email": "ada@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let token = Reply::read(response).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sessions = app.get("/api/v1/sessions", Some(&token)).await;
+    assert_eq!(sessions.body["sessions"][0]["ip"], "127.0.0.1");
+}
+
+mod proxies {
+    use super::*;
+    backend_tests!(
+        behind_a_trusted_proxy_each_client_is_counted_apart,
+        without_a_trusted_proxy_forwarded_for_is_ignored,
+    );
+}
