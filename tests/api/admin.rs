@@ -203,7 +203,9 @@ async fn admins_filter_the_audit_trail(backend: Backend) {
         .await;
     assert_eq!(by_account.status, 200, "{}", by_account.text);
     let events = by_account.body["events"].as_array().unwrap();
-    assert!(events.len() >= 4, "{}", by_account.text);
+    // Sign-in, enrolment started and confirmed (the failed sign-in is recorded off the
+    // request path and waited for below).
+    assert!(events.len() >= 3, "{}", by_account.text);
     assert!(events
         .iter()
         .all(|e| e["kind"] != "sign_in_succeeded" || e["details"]["method"].is_string()));
