@@ -1,6 +1,7 @@
 //! The `deadbolt` command line (SPEC §8): one async function per subcommand. A bad
 //! configuration exits with code 2 and a one-line message naming the key.
 
+use crate::notify::Dispatch;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -232,15 +233,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::new());
+    let dispatch = Dispatch::new(
+        &config.notify,
+        config.public_url.as_str(),
+        Arc::clone(&clock),
+        Arc::clone(&metrics),
+    )
+    .map_err(|error| ConfigError::new("configuration", error.key, error.message))?;
+    let (notifier, _workers) =
+        crate::notify::start(Arc::clone(&store), Arc::clone(&clock), dispatch);
     let state = AppState {
         config: Arc::new(config),
         store: Arc::clone(&store),
         clock: Arc::clone(&clock),
         passwords: PasswordPool::for_this_machine()?,
         keys: Arc::new(keys),
-        metrics: Arc::new(Metrics::new()),
+        metrics,
         recovery_key: Arc::new(recovery_key),
         policy: Arc::default(),
+        notifier,
     };
     tokio::spawn(purge_sessions(store, clock));
     let shutdown = shutdown_signal()?;
@@ -409,6 +421,7 @@ async fn reset_two_factor(config: &Config, email: &str, reason: &str) -> anyhow:
         reason,
         (None, Some("deadbolt-cli".to_owned())),
         SystemClock.now(),
+        config.notify.channels(),
     )
     .await?;
     println!(

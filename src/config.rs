@@ -3,6 +3,7 @@
 //! ([`ENV_OVERRIDES`]), then command-line flags. The merged [`FileConfig`] is validated once
 //! into a typed [`Config`]; every error names the key it is about.
 
+use crate::domain::notification::Channels;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(source_name: &str, key: &str, message: impl Into<String>) -> Self {
+    /// An error about `key` from `source_name`.
+    pub fn new(source_name: &str, key: &str, message: impl Into<String>) -> Self {
         Self {
             source_name: source_name.to_owned(),
             key: key.to_owned(),
@@ -394,6 +396,16 @@ pub struct NotifyConfig {
     pub webhook_secret_file: Option<PathBuf>,
 }
 
+impl NotifyConfig {
+    /// The channels configured.
+    pub fn channels(&self) -> Channels {
+        Channels {
+            email: self.smtp_url.is_some(),
+            webhook: self.webhook_url.is_some(),
+        }
+    }
+}
+
 fn parse_duration(source: &str, key: &str, text: &str) -> Result<Duration, ConfigError> {
     let duration = humantime::parse_duration(text).map_err(|e| {
         ConfigError::new(source, key, format!("{e} (expected e.g. \"10m\", \"7d\")"))
@@ -515,6 +527,14 @@ impl FileConfig {
                 return Err(err(
                     "notify.smtp_url",
                     "expected smtp://host:port or smtps://…",
+                ));
+            }
+        }
+        if let Some(from) = &notify.from {
+            if from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(err(
+                    "notify.from",
+                    "expected an address, e.g. \"Deadbolt <security@example.com>\"",
                 ));
             }
         }
@@ -740,6 +760,7 @@ mod tests {
                 "[notify]\nwebhook_url = \"https://h\"",
                 "notify.webhook_secret_file",
             ),
+            ("[notify]\nfrom = \"not an address\"", "notify.from"),
         ] {
             let error = parse(text).and_then(|f| f.validate("t")).unwrap_err();
             assert_eq!(error.key, key, "{text}");

@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod keyring;
+pub mod notify;
 pub mod password_pool;
 pub mod secrets;
 pub mod store;

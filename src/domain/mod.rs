@@ -5,6 +5,7 @@ pub mod account;
 pub mod email;
 pub mod event;
 pub mod ids;
+pub mod notification;
 pub mod otpauth;
 pub mod password;
 pub mod recovery;

@@ -9,7 +9,7 @@
 //! `invalid_code`, `code_reused`, `invalid_recovery_code`, `invalid_challenge`,
 //! `no_pending_enrollment`, `not_enabled`, `confirmation_failed`, `two_factor_required`
 //! (with the `deadline`), `last_owner`, `enable_two_factor_first`, `invalid_grace_period`,
-//! `reason_required`.
+//! `reason_required`, `not_abandoned`.
 //!
 //! Internal errors answer "internal error"; their source rides in the response
 //! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.
@@ -118,6 +118,9 @@ pub enum ApiError {
     /// An admin reset needs a reason.
     #[error("reason required")]
     ReasonRequired,
+    /// Only an abandoned notification delivery can be retried.
+    #[error("not abandoned")]
+    NotAbandoned,
     /// Anything else; the detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -300,6 +303,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "reason_required",
                 "Give a reason (up to 1000 characters); it goes into the audit trail.".to_owned(),
+            ),
+            ApiError::NotAbandoned => (
+                StatusCode::CONFLICT,
+                "not_abandoned",
+                "Only a delivery that was given up can be retried; this one is delivered or still being tried.".to_owned(),
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -40,6 +40,24 @@ struct OutcomeLabels {
     outcome: SignInOutcome,
 }
 
+/// How one notification attempt ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum NotificationOutcome {
+    /// The receiver took it.
+    delivered,
+    /// It failed and will be retried.
+    failed,
+    /// It failed for the last time; given up.
+    abandoned,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    channel: &'static str,
+    outcome: NotificationOutcome,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.25 ms … ~8 s.
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
@@ -51,6 +69,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     sign_ins: Family<OutcomeLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -68,6 +87,7 @@ impl Metrics {
             latency_histogram,
         );
         let sign_ins = Family::<OutcomeLabels, Counter>::default();
+        let notifications = Family::<NotificationLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by method, route and status",
@@ -83,11 +103,17 @@ impl Metrics {
             "Password sign-in attempts by outcome",
             sign_ins.clone(),
         );
+        registry.register(
+            "notification_attempts",
+            "Notification delivery attempts by channel and outcome",
+            notifications.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             sign_ins,
+            notifications,
         }
     }
 
@@ -115,6 +141,13 @@ impl Metrics {
             .inc();
     }
 
+    /// Records one notification delivery attempt.
+    pub fn notification_attempt(&self, channel: &'static str, outcome: NotificationOutcome) {
+        self.notifications
+            .get_or_create(&NotificationLabels { channel, outcome })
+            .inc();
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -134,7 +167,14 @@ mod tests {
         let metrics = Metrics::new();
         metrics.observe_request("GET", "/healthz", 200, 0.001);
         metrics.sign_in(SignInOutcome::invalid_credentials);
+        metrics.notification_attempt("webhook", NotificationOutcome::failed);
         let text = metrics.render();
+        assert!(
+            text.contains(
+                "deadbolt_notification_attempts_total{channel=\"webhook\",outcome=\"failed\"} 1"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "deadbolt_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"

@@ -54,6 +54,24 @@ pub struct AppState {
     pub recovery_key: Arc<[u8; 32]>,
     /// This node's copy of the instance policy.
     pub policy: Arc<policy_cache::PolicyCache>,
+    /// The notification channels, and this node's outbox workers.
+    pub notifier: crate::notify::Notifier,
+}
+
+impl AppState {
+    /// Records a security event with the deliveries it calls for, and wakes the outbox
+    /// workers when there are any.
+    pub async fn record_event(
+        &self,
+        event: &crate::domain::event::NewEvent,
+    ) -> Result<(), crate::store::StoreError> {
+        let channels = self.notifier.channels();
+        self.store.record_event(event, channels).await?;
+        if crate::store::notifies(event, channels) {
+            self.notifier.wake();
+        }
+        Ok(())
+    }
 }
 
 /// The whole application: API, pages, operations endpoints and middleware.

@@ -58,7 +58,6 @@ pub async fn record_event(
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
     state
-        .store
         .record_event(&NewEvent {
             account_id: Some(account.clone()),
             actor_id: None,

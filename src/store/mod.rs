@@ -8,6 +8,7 @@
 //!   rows are checked; never read-then-write.
 //! - A named uniqueness violation becomes [`StoreError::Conflict`] here, and nowhere else.
 
+pub mod outbox;
 mod postgres;
 mod sqlite;
 
@@ -20,12 +21,14 @@ use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
 use crate::domain::event::{Event, EventFilter, NewEvent};
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
+use crate::domain::notification::{audience, Channels};
 use crate::domain::sealed::Sealed;
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorRecord;
 use crate::domain::workspace::{InstancePolicy, Invitation, Member, Role, Workspace};
 
+pub use outbox::Outbox;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -179,9 +182,14 @@ impl Default for PoolSettings {
     }
 }
 
+/// Whether recording `event` queues any delivery on `channels`.
+pub fn notifies(event: &NewEvent, channels: Channels) -> bool {
+    audience(event.kind).is_some() && channels.enabled().next().is_some()
+}
+
 /// Everything the server keeps.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Outbox + Send + Sync + 'static {
     /// Applies the embedded migrations for this backend.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Answers when the database is reachable.
@@ -318,8 +326,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the challenge; true for exactly one caller (single use).
     async fn consume_challenge(&self, token: &TokenHash) -> Result<bool, StoreError>;
 
-    /// Appends a security event.
-    async fn record_event(&self, event: &NewEvent) -> Result<(), StoreError>;
+    /// Appends a security event and, in the same transaction, the deliveries it calls for
+    /// on the configured `channels` (see [`notifies`]).
+    async fn record_event(&self, event: &NewEvent, channels: Channels) -> Result<(), StoreError>;
     /// The account's events, newest first, with ids below `before` when given.
     async fn account_events(
         &self,

@@ -2,6 +2,8 @@
 //! so that an acknowledged write survives a power cut (a rolled-back "used" mark would let
 //! a code be accepted twice).
 
+mod outbox;
+
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -14,13 +16,14 @@ use super::rows::{
     WorkspaceRoleRow,
 };
 use super::{
-    AccountSummary, Challenge, Constraint, FirstAdmin, MemberChange, NewAccount, NewSession,
-    PoolSettings, ResetRequest, SealedSlot, SessionLookup, Store, StoreError,
+    notifies, AccountSummary, Challenge, Constraint, FirstAdmin, MemberChange, NewAccount,
+    NewSession, PoolSettings, ResetRequest, SealedSlot, SessionLookup, Store, StoreError,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
 use crate::domain::event::{Event, EventFilter, NewEvent};
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
+use crate::domain::notification::Channels;
 use crate::domain::sealed::{KeyId, Sealed};
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
@@ -604,11 +607,12 @@ impl Store for SqliteStore {
         Ok(deleted == 1)
     }
 
-    async fn record_event(&self, event: &NewEvent) -> Result<(), StoreError> {
-        sqlx::query(
+    async fn record_event(&self, event: &NewEvent, channels: Channels) -> Result<(), StoreError> {
+        let insert = sqlx::query_scalar(
             "INSERT INTO security_events
                  (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             RETURNING id",
         )
         .bind(event.account_id.as_ref().map(AccountId::as_str))
         .bind(event.actor_id.as_ref().map(AccountId::as_str))
@@ -617,9 +621,17 @@ impl Store for SqliteStore {
         .bind(&event.ip)
         .bind(&event.user_agent)
         .bind(event.details.to_string())
-        .bind(&event.workspace_id)
-        .execute(&self.pool)
-        .await?;
+        .bind(&event.workspace_id);
+        if !notifies(event, channels) {
+            let _: i64 = insert.fetch_one(&self.pool).await?;
+            return Ok(());
+        }
+        // The event and its deliveries commit together: no notification without its
+        // event, and no notifiable event without its notifications.
+        let mut tx = self.pool.begin().await?;
+        let event_id: i64 = insert.fetch_one(&mut *tx).await?;
+        outbox::enqueue(&mut tx, event_id, event, channels).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use deadbolt::config::{Config, FileConfig};
 use deadbolt::domain::time::UnixTime;
 use deadbolt::http::metrics::Metrics;
 use deadbolt::keyring::Keyring;
+use deadbolt::notify::{Dispatch, Notifier, Workers};
 use deadbolt::password_pool::PasswordPool;
 use deadbolt::store::{self, PoolSettings, Store};
 use deadbolt::AppState;
@@ -107,7 +108,18 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
     pub dir: TempDir,
-    _shutdown: oneshot::Sender<()>,
+    pub notifier: Notifier,
+    workers: Option<Workers>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    /// Stops the server and its outbox workers, keeping its database and key file (as a
+    /// process that exits would).
+    pub fn stop(&mut self) {
+        self.workers.take();
+        self.shutdown.take();
+    }
 }
 
 /// Spawns the app with default configuration.
@@ -129,11 +141,17 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut FileCo
 
 /// A second server on the same database and key file (a restart, or another node).
 pub async fn respawn(app: &TestApp) -> TestApp {
-    let file = FileConfig {
+    respawn_with(app, |_| {}).await
+}
+
+/// Like [`respawn`], after `configure` adjusts the file configuration.
+pub async fn respawn_with(app: &TestApp, configure: impl FnOnce(&mut FileConfig)) -> TestApp {
+    let mut file = FileConfig {
         database: Some(app.database_url.clone()),
         master_key_file: Some(app.dir.path().join("deadbolt.key")),
         ..FileConfig::default()
     };
+    configure(&mut file);
     spawn_with_config(file, tempfile::tempdir().unwrap()).await
 }
 
@@ -152,15 +170,26 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
         .unwrap();
     let clock = ManualClock::new(START);
     let database_url = config.database.expose().to_owned();
+    let metrics = Arc::new(Metrics::new());
+    let dispatch = Dispatch::new(
+        &config.notify,
+        config.public_url.as_str(),
+        Arc::new(clock.clone()),
+        Arc::clone(&metrics),
+    )
+    .unwrap();
+    let (notifier, workers) =
+        deadbolt::notify::start(Arc::clone(&store), Arc::new(clock.clone()), dispatch);
     let state = AppState {
         config: Arc::new(config),
         store: Arc::clone(&store),
         clock: Arc::new(clock.clone()),
         passwords: PasswordPool::new(2).unwrap(),
         keys: Arc::new(keys),
-        metrics: Arc::new(Metrics::new()),
+        metrics,
         recovery_key: Arc::new(recovery_key),
         policy: Arc::default(),
+        notifier: notifier.clone(),
     };
     let recovery_key = *state.recovery_key;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -185,7 +214,9 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
         clock,
         store,
         dir,
-        _shutdown: shutdown,
+        notifier,
+        workers: Some(workers),
+        shutdown: Some(shutdown),
     }
 }
 

@@ -94,6 +94,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/reset-requests"),
     ("get", "/api/v1/admin/accounts"),
     ("get", "/api/v1/admin/events"),
+    ("get", "/api/v1/admin/notifications"),
+    ("post", "/api/v1/admin/notifications/{id}/retry"),
     ("post", "/api/v1/sessions/challenge/reset-request"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/healthz"),

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::config::{PolicyConfig, RequireTwoFactor};
 use crate::domain::event::{EventKind, NewEvent};
+use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::domain::workspace::{valid_grace_period, InstancePolicy, InstanceScope, PolicySource};
 use crate::http::error::{ApiError, ErrorBody};
@@ -149,7 +150,6 @@ pub async fn put_instance_security(
     state.store.set_instance_policy(&policy).await?;
     state.policy.put(Some(policy));
     state
-        .store
         .record_event(&NewEvent {
             account_id: Some(auth.account.id.clone()),
             actor_id: Some(auth.account.id.clone()),
@@ -185,27 +185,31 @@ pub async fn reset_account_two_factor(
     reason: &str,
     origin: (Option<String>, Option<String>),
     now: UnixTime,
+    channels: Channels,
 ) -> Result<ResetOutcome, StoreError> {
     let was_enabled = store.disable_two_factor(&account.id).await?;
     let sessions_revoked = store.delete_account_sessions(&account.id).await?;
     let requests_closed = store.close_reset_requests(&account.id, now).await?;
     let (ip, user_agent) = origin;
     store
-        .record_event(&NewEvent {
-            account_id: Some(account.id.clone()),
-            actor_id: actor.cloned(),
-            workspace_id: None,
-            kind: EventKind::TwoFactorReset,
-            at: now,
-            ip,
-            user_agent,
-            details: json!({
-                "reason": reason,
-                "by": if actor.is_some() { "admin" } else { "cli" },
-                "was_enabled": was_enabled,
-                "sessions_revoked": sessions_revoked,
-            }),
-        })
+        .record_event(
+            &NewEvent {
+                account_id: Some(account.id.clone()),
+                actor_id: actor.cloned(),
+                workspace_id: None,
+                kind: EventKind::TwoFactorReset,
+                at: now,
+                ip,
+                user_agent,
+                details: json!({
+                    "reason": reason,
+                    "by": if actor.is_some() { "admin" } else { "cli" },
+                    "was_enabled": was_enabled,
+                    "sessions_revoked": sessions_revoked,
+                }),
+            },
+            channels,
+        )
         .await?;
     Ok(ResetOutcome {
         was_enabled,
@@ -240,7 +244,8 @@ pub struct ResetView {
     pub requests_closed: u64,
 }
 
-fn admin_only(auth: &Authenticated) -> Result<(), ApiError> {
+/// Refuses anyone but an instance admin.
+pub(crate) fn admin_only(auth: &Authenticated) -> Result<(), ApiError> {
     if auth.account.is_admin {
         Ok(())
     } else {
@@ -282,8 +287,10 @@ pub async fn reset_two_factor(
         reason,
         origin,
         auth.now,
+        state.notifier.channels(),
     )
     .await?;
+    state.notifier.wake();
     Ok(Json(ResetView {
         account_id: account.id.0,
         two_factor: "not_configured",

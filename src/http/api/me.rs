@@ -154,6 +154,10 @@ pub struct EventView {
     pub id: i64,
     /// What happened (`sign_in_succeeded`, `code_reused`, …).
     pub kind: String,
+    /// The account it concerns.
+    pub account_id: Option<String>,
+    /// Who did it, when not the account itself (an admin).
+    pub actor_id: Option<String>,
     /// When.
     #[schema(value_type = String, format = DateTime)]
     pub at: UnixTime,
@@ -199,6 +203,8 @@ impl From<Event> for EventView {
         EventView {
             id: event.id,
             kind: event.kind,
+            account_id: event.account_id.map(|id| id.0),
+            actor_id: event.actor_id.map(|id| id.0),
             at: event.at,
             ip: event.ip,
             user_agent: event.user_agent,

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod authz;
 pub mod me;
+pub mod notifications;
 pub mod ops;
 pub mod sessions;
 pub mod two_factor;
@@ -98,6 +99,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_reset_requests))
         .routes(routes!(admin::list_accounts))
         .routes(routes!(admin::list_events))
+        .routes(routes!(notifications::list_notifications))
+        .routes(routes!(notifications::retry_notification))
         .routes(routes!(sessions::request_reset))
         .routes(routes!(ops::openapi_document));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

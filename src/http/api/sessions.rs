@@ -612,7 +612,7 @@ pub async fn request_reset(
         EventKind::ResetRequested,
         &client,
         now,
-        json!({"request_id": id}),
+        json!({"request_id": id, "message": message}),
     )
     .await?;
     Ok((StatusCode::ACCEPTED, Json(ResetRequestFiled { id })))

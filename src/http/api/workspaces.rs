@@ -230,7 +230,6 @@ async fn record_workspace_event(
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
     state
-        .store
         .record_event(&NewEvent {
             account_id: Some(subject.unwrap_or(&auth.account.id).clone()),
             actor_id: Some(auth.account.id.clone()),
