@@ -263,4 +263,98 @@ backend_tests!(
     a_stuck_person_files_a_reset_request_that_a_reset_answers,
     admins_search_accounts_with_their_two_factor_state,
     admins_filter_the_audit_trail,
+    each_role_sees_exactly_the_events_it_may,
 );
+
+/// The ids of the accounts a page of events is about.
+fn subjects(reply: &Reply) -> std::collections::BTreeSet<String> {
+    reply.body["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", reply.text))
+        .iter()
+        .map(|e| e["account_id"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+async fn each_role_sees_exactly_the_events_it_may(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let root = app.admin_signed_in("root@example.com").await;
+    let owner = app.enrolled("owner@example.com").await;
+    let carol = app.enrolled("carol@example.com").await;
+    let bob = app.signed_in("bob@example.com").await;
+    let dave = app.signed_in("dave@example.com").await;
+    let ids = [
+        app.account_id(&owner.token).await,
+        app.account_id(&carol.token).await,
+        app.account_id(&bob).await,
+        app.account_id(&dave).await,
+    ];
+    let [owner_id, carol_id, bob_id, dave_id] = &ids;
+    let acme = app.create_workspace(&owner.token, "Acme").await;
+    app.invite_and_accept(&acme, &owner.token, "carol@example.com", "admin", &carol.token)
+        .await;
+    app.invite_and_accept(&acme, &owner.token, "bob@example.com", "member", &bob)
+        .await;
+    app.enforce(&acme, &owner.token, "all", 7).await;
+    // Dave, outside the workspace, has a personal event nobody but he and admins see.
+    app.sign_in("dave@example.com", "not dave's password at all").await;
+
+    // Users: their own events, and only theirs.
+    for (token, id) in [(&bob, bob_id), (&dave, dave_id), (&owner.token, owner_id)] {
+        let mine = app.get("/api/v1/me/events?limit=100", Some(token)).await;
+        assert_eq!(subjects(&mine), [id.clone()].into(), "{}", mine.text);
+    }
+
+    // Workspace owners and admins: the workspace's events; members and outsiders: none.
+    let path = format!("/api/v1/workspaces/{acme}/events?limit=100");
+    for token in [&owner.token, &carol.token] {
+        let seen = app.get(&path, Some(token)).await;
+        assert_eq!(seen.status, 200, "{}", seen.text);
+        let kinds: Vec<&str> = seen.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert!(kinds.contains(&"enforcement_changed"), "{kinds:?}");
+        assert!(kinds.contains(&"member_joined"), "{kinds:?}");
+        assert!(
+            !kinds.iter().any(|k| k.starts_with("sign_in") || k.starts_with("enrollment")),
+            "personal events stay personal: {kinds:?}"
+        );
+        let about = subjects(&seen);
+        assert!(about.contains(carol_id) && about.contains(bob_id), "{about:?}");
+        assert!(!about.contains(dave_id));
+    }
+    for token in [&bob, &dave] {
+        let refused = app.get(&path, Some(token)).await;
+        assert!(
+            refused.status == 403 || refused.status == 404,
+            "{}",
+            refused.text
+        );
+    }
+
+    // Instance admins: everything, including Dave's failed sign-in.
+    let mut all = Reply::read(
+        app.client
+            .get(app.url("/api/v1/admin/events?limit=100"))
+            .bearer_auth(&root)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    for _ in 0..200 {
+        if subjects(&all).contains(dave_id) {
+            break;
+        }
+        // The failed sign-in is recorded off the request path.
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        all = app.get("/api/v1/admin/events?limit=100", Some(&root)).await;
+    }
+    let everyone = subjects(&all);
+    for id in &ids {
+        assert!(everyone.contains(id), "{id} missing from {everyone:?}");
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::helpers::PASSWORD;
 
-fn deadbolt(dir: &Path) -> Command {
+pub(crate) fn deadbolt(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_deadbolt"));
     command.current_dir(dir);
     for (name, _) in std::env::vars() {
@@ -21,7 +21,7 @@ fn deadbolt(dir: &Path) -> Command {
     command
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -180,15 +180,21 @@ fn user_create_and_list() {
     assert!(stdout.contains("2 account(s)"), "{stdout}");
 }
 
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     stdout_lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
-    fn start(dir: &Path, port: u16) -> Server {
+    pub(crate) fn start(dir: &Path, port: u16) -> Server {
+        Self::start_with(dir, port, &[])
+    }
+
+    /// Starts `deadbolt serve` with `extra` arguments (e.g. `--config FILE`).
+    pub(crate) fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Server {
         let mut child = deadbolt(dir)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -209,7 +215,7 @@ impl Server {
     }
 
     /// Lines printed up to and including the "listening" line.
-    fn wait_until_listening(&self) -> Vec<String> {
+    pub(crate) fn wait_until_listening(&self) -> Vec<String> {
         let mut lines = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -224,7 +230,7 @@ impl Server {
         panic!("server did not start: {lines:?}");
     }
 
-    fn terminate(mut self) -> (Option<i32>, String) {
+    pub(crate) fn terminate(mut self) -> (Option<i32>, String) {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()

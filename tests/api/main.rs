@@ -10,6 +10,7 @@ mod admin;
 mod at_rest;
 mod challenge;
 mod cli;
+mod crash;
 mod hygiene;
 mod nginx;
 mod notifications;
