@@ -291,13 +291,20 @@ async fn each_role_sees_exactly_the_events_it_may(backend: Backend) {
     ];
     let [owner_id, carol_id, bob_id, dave_id] = &ids;
     let acme = app.create_workspace(&owner.token, "Acme").await;
-    app.invite_and_accept(&acme, &owner.token, "carol@example.com", "admin", &carol.token)
-        .await;
+    app.invite_and_accept(
+        &acme,
+        &owner.token,
+        "carol@example.com",
+        "admin",
+        &carol.token,
+    )
+    .await;
     app.invite_and_accept(&acme, &owner.token, "bob@example.com", "member", &bob)
         .await;
     app.enforce(&acme, &owner.token, "all", 7).await;
     // Dave, outside the workspace, has a personal event nobody but he and admins see.
-    app.sign_in("dave@example.com", "not dave's password at all").await;
+    app.sign_in("dave@example.com", "not dave's password at all")
+        .await;
 
     // Users: their own events, and only theirs.
     for (token, id) in [(&bob, bob_id), (&dave, dave_id), (&owner.token, owner_id)] {
@@ -319,11 +326,16 @@ async fn each_role_sees_exactly_the_events_it_may(backend: Backend) {
         assert!(kinds.contains(&"enforcement_changed"), "{kinds:?}");
         assert!(kinds.contains(&"member_joined"), "{kinds:?}");
         assert!(
-            !kinds.iter().any(|k| k.starts_with("sign_in") || k.starts_with("enrollment")),
+            !kinds
+                .iter()
+                .any(|k| k.starts_with("sign_in") || k.starts_with("enrollment")),
             "personal events stay personal: {kinds:?}"
         );
         let about = subjects(&seen);
-        assert!(about.contains(carol_id) && about.contains(bob_id), "{about:?}");
+        assert!(
+            about.contains(carol_id) && about.contains(bob_id),
+            "{about:?}"
+        );
         assert!(!about.contains(dave_id));
     }
     for token in [&bob, &dave] {

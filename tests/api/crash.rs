@@ -77,7 +77,13 @@ async fn a_kill_9_in_the_middle_of_a_delivery_loses_nothing(backend: Backend) {
     write_config(dir.path(), &database, &dead_url);
     run(
         dir.path(),
-        &["user", "create", "--email", "ada@example.com", "--password-stdin"],
+        &[
+            "user",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--password-stdin",
+        ],
         Some(&format!("{PASSWORD}\n")),
     );
 
@@ -88,7 +94,13 @@ async fn a_kill_9_in_the_middle_of_a_delivery_loses_nothing(backend: Backend) {
     // up and hangs on the receiver that never answers.
     run(
         dir.path(),
-        &["user", "reset-two-factor", "ada@example.com", "--reason", "lost phone"],
+        &[
+            "user",
+            "reset-two-factor",
+            "ada@example.com",
+            "--reason",
+            "lost phone",
+        ],
         None,
     );
     eventually("the worker to reach the receiver", || {
@@ -108,9 +120,7 @@ async fn a_kill_9_in_the_middle_of_a_delivery_loses_nothing(backend: Backend) {
     assert_eq!(body["event"]["kind"], "two_factor_reset");
     assert_eq!(body["event"]["account"]["email"], "ada@example.com");
     assert_eq!(body["event"]["details"]["reason"], "lost phone");
-    assert!(posted[0]
-        .header("deadbolt-signature")
-        .starts_with("t="));
+    assert!(posted[0].header("deadbolt-signature").starts_with("t="));
     let (code, _) = server.terminate();
     assert_eq!(code, Some(0));
     assert_eq!(hook.posted().len(), 1, "delivered once");
