@@ -12,6 +12,7 @@ mod challenge;
 mod cli;
 mod crash;
 mod hygiene;
+mod multinode;
 mod nginx;
 mod notifications;
 mod ops;
