@@ -1,0 +1,573 @@
+//! The load tool (SPEC §9, BENCHMARKS.md). Run it with `bash scripts/load [sqlite|postgres|both]
+//! [seconds]`, which builds the release server and this tool and installs `wrk` when absent.
+//!
+//! Every figure is a ratio against a baseline measured in the same run, because the machines
+//! are shared and noisy:
+//! 1. password sign-in throughput with 4 × cores clients ÷ (cores × the raw argon2id verify
+//!    rate measured here with the server's own parameters);
+//! 2. `/healthz` p99 latency while sign-in is saturated;
+//! 3. `GET /api/v1/me` and `GET /api/v1/authz` throughput ÷ `/healthz` (wrk, same
+//!    connections);
+//! 4. TOTP challenge completions per second for many accounts ÷ the database's own rate of
+//!    the conditional used-step update, measured on the same database with 16 connections;
+//! 5. resident memory idle and at the peak of the load.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deadbolt::domain::password::{hash_password, verify_password, Password};
+use deadbolt::domain::time::UnixTime;
+use deadbolt::domain::totp::{code_at_step, step_at, TotpSecret};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "violet anchor drifts seven lanterns";
+/// Accounts that complete a TOTP challenge in figure 4.
+const TOTP_ACCOUNTS: usize = 600;
+const CONNECTIONS: usize = 16;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    database: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let mut args = std::env::args().skip(1);
+    let mut server_binary = PathBuf::from("target/release/deadbolt");
+    let mut backends = vec![Backend::Sqlite, Backend::Postgres];
+    let mut seconds = 10u64;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--server" => server_binary = PathBuf::from(args.next().ok_or("--server PATH")?),
+            "sqlite" => backends = vec![Backend::Sqlite],
+            "postgres" => backends = vec![Backend::Postgres],
+            "both" => backends = vec![Backend::Sqlite, Backend::Postgres],
+            other => {
+                seconds = other
+                    .parse()
+                    .map_err(|_| format!("unknown argument {other}"))?
+            }
+        }
+    }
+    let server_binary = std::fs::canonicalize(&server_binary)
+        .map_err(|e| format!("{}: {e}", server_binary.display()))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "deadbolt load: {cores} cores, {seconds} s per phase, {} UTC",
+        UnixTime(unix_now()).to_rfc3339()
+    );
+    for backend in backends {
+        run(backend, &server_binary, seconds, cores).await?;
+    }
+    Ok(())
+}
+
+fn unix_now() -> i64 {
+    // A tool, not the server: the wall clock is what the spawned server reads too.
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Result<(), Error> {
+    println!("\n== {backend:?}");
+    let server = start(backend, binary).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = server.memory_kib("VmRSS:");
+
+    // 1 and 2: password sign-in against the argon2 bound, with /healthz probed meanwhile.
+    let verify_rate = argon2_verify_rate(Duration::from_secs(3));
+    let bound = verify_rate * cores as f64;
+    let parallel: f64 = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..cores)
+            .map(|_| scope.spawn(|| argon2_verify_rate(Duration::from_secs(3))))
+            .collect();
+        threads.into_iter().filter_map(|t| t.join().ok()).sum()
+    });
+    let clients = 4 * cores;
+    for n in 0..clients {
+        sign_up(&client, &server.base, &format!("signin{n}@example.com")).await?;
+    }
+    let (sign_ins, probe) = sign_in_load(&client, &server.base, clients, seconds).await?;
+    let p99 = percentile(&probe, 0.99);
+    let sign_in_peak = server.memory_kib("VmHWM:");
+
+    // 3: authenticated reads against /healthz, with wrk over the same 16 connections.
+    let token = sign_in(&client, &server.base, "signin0@example.com").await?;
+    let workspace: Value = client
+        .post(format!("{}/api/v1/workspaces", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Load"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let workspace = workspace["id"]
+        .as_str()
+        .ok_or("no workspace id")?
+        .to_owned();
+    let healthz = wrk(&format!("{}/healthz", server.base), &token, seconds)?;
+    let me = wrk(&format!("{}/api/v1/me", server.base), &token, seconds)?;
+    let authz = wrk(
+        &format!("{}/api/v1/authz?workspace={workspace}", server.base),
+        &token,
+        seconds,
+    )?;
+    let healthz_after = wrk(&format!("{}/healthz", server.base), &token, seconds)?;
+    let baseline = (healthz + healthz_after) / 2.0;
+
+    // 4: TOTP completions for many accounts against the raw conditional-update rate.
+    let completions = totp_load(&client, &server.base).await?;
+    let peak = server.memory_kib("VmHWM:");
+    let raw_updates = raw_update_rate(backend, &server.database, seconds).await?;
+
+    println!(
+        "raw argon2id verify          {verify_rate:8.1} /s per core; bound {bound:.1} /s on {cores} cores"
+    );
+    println!(
+        "   (all {cores} cores verifying at once reach {parallel:.1} /s: {:.2} of the bound)",
+        parallel / bound
+    );
+    println!(
+        "1. password sign-in          {sign_ins:8.1} /s with {clients} clients   ratio {:.2} of the argon2 bound (target >= 0.85)",
+        sign_ins / bound
+    );
+    println!(
+        "2. /healthz p99 under sign-in {:7.1} ms ({} probes)              (target < 20 ms)",
+        p99.as_secs_f64() * 1000.0,
+        probe.len()
+    );
+    println!("   /healthz                  {healthz:8.0} req/s (again after: {healthz_after:.0})");
+    println!(
+        "3. GET /api/v1/me            {me:8.0} req/s   ratio {:.2} of /healthz (target >= 0.5)",
+        me / baseline
+    );
+    println!(
+        "   GET /api/v1/authz         {authz:8.0} req/s   ratio {:.2} of /healthz (target >= 0.5)",
+        authz / baseline
+    );
+    println!("   raw used-step UPDATE      {raw_updates:8.0} /s with {CONNECTIONS} connections");
+    println!(
+        "4. TOTP completions          {completions:8.0} /s for {TOTP_ACCOUNTS} accounts   ratio {:.2} of the raw update rate (target >= 0.4)",
+        completions / raw_updates
+    );
+    println!(
+        "5. RSS idle {:.1} MiB (target < 30); peak {:.1} MiB after sign-in, {:.1} MiB overall (target < 150)",
+        idle_rss as f64 / 1024.0,
+        sign_in_peak as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    Ok(())
+}
+
+async fn start(backend: Backend, binary: &Path) -> Result<Server, Error> {
+    let dir = tempfile::tempdir()?;
+    let database = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("deadbolt.db").display()),
+        Backend::Postgres => fresh_postgres().await?,
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(binary)
+        .current_dir(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database", &database])
+        .env("DEADBOLT_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let server = Server {
+        child,
+        base,
+        database,
+        _dir: dir,
+    };
+    for _ in 0..200 {
+        if reqwest::get(format!("{}/healthz", server.base))
+            .await
+            .is_ok()
+        {
+            return Ok(server);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("the server did not start".into())
+}
+
+async fn fresh_postgres() -> Result<String, Error> {
+    use sqlx::Connection;
+    let admin = std::env::var("DEADBOLT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let name = format!("deadbolt_load_{}", deadbolt::domain::ids::new_id());
+    let mut connection = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await?;
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    Ok(format!("{base}/{name}"))
+}
+
+fn argon2_verify_rate(duration: Duration) -> f64 {
+    let password = Password::new(PASSWORD);
+    let Ok(phc) = hash_password(&password) else {
+        return f64::NAN;
+    };
+    let started = Instant::now();
+    let mut count = 0u32;
+    while started.elapsed() < duration {
+        if verify_password(&password, &phc) {
+            count += 1;
+        }
+    }
+    f64::from(count) / started.elapsed().as_secs_f64()
+}
+
+async fn sign_up(client: &reqwest::Client, base: &str, email: &str) -> Result<(), Error> {
+    let response = client
+        .post(format!("{base}/api/v1/accounts"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await?;
+    if response.status() != 201 {
+        return Err(format!("sign-up answered {}", response.status()).into());
+    }
+    Ok(())
+}
+
+async fn sign_in(client: &reqwest::Client, base: &str, email: &str) -> Result<String, Error> {
+    let body: Value = client
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(body["token"]
+        .as_str()
+        .or(body["challenge"]["token"].as_str())
+        .ok_or_else(|| format!("no token in {body}"))?
+        .to_owned())
+}
+
+/// Runs `clients` sign-in loops for `seconds`; returns sign-ins per second and the
+/// `/healthz` latencies probed meanwhile.
+async fn sign_in_load(
+    client: &reqwest::Client,
+    base: &str,
+    clients: usize,
+    seconds: u64,
+) -> Result<(f64, Vec<Duration>), Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let probes = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for n in 0..clients {
+        let (client, base, stop, done) = (
+            client.clone(),
+            base.to_owned(),
+            Arc::clone(&stop),
+            Arc::clone(&done),
+        );
+        tasks.push(tokio::spawn(async move {
+            let email = format!("signin{n}@example.com");
+            while !stop.load(Ordering::Relaxed) {
+                let response = client
+                    .post(format!("{base}/api/v1/sessions"))
+                    .json(&json!({"email": email, "password": PASSWORD}))
+                    .send()
+                    .await;
+                if matches!(response, Ok(r) if r.status() == 201) {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let probe = {
+        let (client, base, stop, probes) = (
+            client.clone(),
+            base.to_owned(),
+            Arc::clone(&stop),
+            Arc::clone(&probes),
+        );
+        tokio::spawn(async move {
+            // Let the sign-in queue fill before probing.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                if client.get(format!("{base}/healthz")).send().await.is_ok() {
+                    if let Ok(mut probes) = probes.lock() {
+                        probes.push(started.elapsed());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let count = done.load(Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let _ = probe.await;
+    let probes = probes.lock().map(|p| p.clone()).unwrap_or_default();
+    Ok((count as f64 / elapsed, probes))
+}
+
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+/// Requests per second that `wrk` reaches on `url` with 16 connections and 2 threads.
+fn wrk(url: &str, token: &str, seconds: u64) -> Result<f64, Error> {
+    let output = Command::new("wrk")
+        .args(["-t2", &format!("-c{CONNECTIONS}"), &format!("-d{seconds}s")])
+        .args(["-H", &format!("Authorization: Bearer {token}"), url])
+        .output()
+        .map_err(|e| format!("wrk: {e} (scripts/load installs it)"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if text.contains("Non-2xx") {
+        return Err(format!("wrk saw errors on {url}:\n{text}").into());
+    }
+    text.lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|rate| rate.trim().parse().ok())
+        .ok_or_else(|| format!("no rate in wrk's output:\n{text}").into())
+}
+
+struct Enrolled {
+    email: String,
+    secret: TotpSecret,
+    step: i64,
+}
+
+async fn enroll(client: &reqwest::Client, base: &str, email: &str) -> Result<Enrolled, Error> {
+    sign_up(client, base, email).await?;
+    let token = sign_in(client, base, email).await?;
+    let enrollment: Value = client
+        .post(format!("{base}/api/v1/me/two-factor/enrollment"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let secret = enrollment["secret"].as_str().ok_or("no secret")?;
+    let bytes = data_encoding::BASE32_NOPAD.decode(secret.as_bytes())?;
+    let secret = TotpSecret::from_bytes(&bytes).ok_or("bad secret")?;
+    let step = step_at(UnixTime(unix_now()));
+    let confirmed = client
+        .post(format!("{base}/api/v1/me/two-factor/enrollment/confirm"))
+        .bearer_auth(&token)
+        .json(&json!({"code": format!("{:06}", code_at_step(&secret, step))}))
+        .send()
+        .await?;
+    if confirmed.status() != 200 {
+        return Err(format!("confirm answered {}", confirmed.status()).into());
+    }
+    Ok(Enrolled {
+        email: email.to_owned(),
+        secret,
+        step,
+    })
+}
+
+/// Enrols many accounts, opens one challenge each, then answers them all with 16
+/// concurrent clients; returns completions per second of the answering phase.
+async fn totp_load(client: &reqwest::Client, base: &str) -> Result<f64, Error> {
+    let mut accounts = Vec::new();
+    let mut pending = Vec::new();
+    for n in 0..TOTP_ACCOUNTS {
+        let (client, base) = (client.clone(), base.to_owned());
+        pending.push(tokio::spawn(async move {
+            enroll(&client, &base, &format!("totp{n}@example.com")).await
+        }));
+        if pending.len() == 8 {
+            for task in pending.drain(..) {
+                accounts.push(task.await??);
+            }
+        }
+    }
+    for task in pending {
+        accounts.push(task.await??);
+    }
+    let mut challenges = Vec::new();
+    for account in &accounts {
+        challenges.push(sign_in(client, base, &account.email).await?);
+    }
+    let work: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(
+        accounts
+            .iter()
+            .zip(challenges)
+            // The step after the confirming one: fresh, and inside the skew window.
+            .map(|(a, c)| (c, format!("{:06}", code_at_step(&a.secret, a.step + 1))))
+            .collect(),
+    ));
+    let completed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (client, base, work, completed) = (
+            client.clone(),
+            base.to_owned(),
+            Arc::clone(&work),
+            Arc::clone(&completed),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = work.lock().ok().and_then(|mut w| w.pop());
+                let Some((challenge, code)) = next else { break };
+                let response = client
+                    .post(format!("{base}/api/v1/sessions/challenge"))
+                    .json(&json!({"challenge_token": challenge, "code": code}))
+                    .send()
+                    .await;
+                if matches!(response, Ok(r) if r.status() == 201) {
+                    completed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let completed = completed.load(Ordering::Relaxed);
+    if completed < TOTP_ACCOUNTS as u64 {
+        return Err(format!("only {completed} of {TOTP_ACCOUNTS} challenges completed").into());
+    }
+    Ok(completed as f64 / elapsed)
+}
+
+/// The database's own rate of the used-step update (`UPDATE two_factor SET last_step = …
+/// WHERE account_id = … AND last_step < …`), with the server's durability settings and
+/// 16 connections, on the accounts the TOTP phase enrolled.
+async fn raw_update_rate(backend: Backend, database: &str, seconds: u64) -> Result<f64, Error> {
+    let ids: Vec<String>;
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    match backend {
+        Backend::Sqlite => {
+            use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+            use std::str::FromStr;
+            let options = SqliteConnectOptions::from_str(database)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(CONNECTIONS as u32)
+                .connect_with(options)
+                .await?;
+            ids = sqlx::query_scalar("SELECT account_id FROM two_factor")
+                .fetch_all(&pool)
+                .await?;
+            for worker in 0..CONNECTIONS {
+                let (pool, ids, done) = (pool.clone(), ids.clone(), Arc::clone(&done));
+                tasks.push(tokio::spawn(async move {
+                    let mut n = worker;
+                    while Instant::now() < deadline {
+                        let id = &ids[n % ids.len()];
+                        n += CONNECTIONS;
+                        let updated = sqlx::query(
+                            "UPDATE two_factor SET last_step = last_step + 1
+                             WHERE account_id = ?1 AND last_step < ?2",
+                        )
+                        .bind(id)
+                        .bind(i64::MAX)
+                        .execute(&pool)
+                        .await;
+                        if matches!(updated, Ok(r) if r.rows_affected() == 1) {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }));
+            }
+        }
+        Backend::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(CONNECTIONS as u32)
+                .connect(database)
+                .await?;
+            ids = sqlx::query_scalar("SELECT account_id FROM two_factor")
+                .fetch_all(&pool)
+                .await?;
+            for worker in 0..CONNECTIONS {
+                let (pool, ids, done) = (pool.clone(), ids.clone(), Arc::clone(&done));
+                tasks.push(tokio::spawn(async move {
+                    let mut n = worker;
+                    while Instant::now() < deadline {
+                        let id = &ids[n % ids.len()];
+                        n += CONNECTIONS;
+                        let updated = sqlx::query(
+                            "UPDATE two_factor SET last_step = last_step + 1
+                             WHERE account_id = $1 AND last_step < $2",
+                        )
+                        .bind(id)
+                        .bind(i64::MAX)
+                        .execute(&pool)
+                        .await;
+                        if matches!(updated, Ok(r) if r.rows_affected() == 1) {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }));
+            }
+        }
+    }
+    let started = Instant::now();
+    for task in tasks {
+        task.await?;
+    }
+    if ids.is_empty() {
+        return Err("no enrolled accounts to update".into());
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
