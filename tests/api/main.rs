@@ -8,6 +8,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod at_rest;
+mod browser;
 mod challenge;
 mod cli;
 mod hygiene;
