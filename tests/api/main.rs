@@ -14,6 +14,7 @@ mod cli;
 mod hygiene;
 mod nginx;
 mod ops;
+mod pages;
 mod policy;
 mod sessions;
 mod store;
