@@ -365,7 +365,9 @@ async fn enrol_sign_in_with_a_code_and_a_recovery_code_then_disable() {
         .contains("Password did not match. Two-factor remains enabled."));
     assert_eq!(browser.card_state().await, "enabled");
     browser.snap("security-disable-wrong-password").await;
-    browser.click("#disable summary").await;
+    // The form stays open to try again.
+    let open = browser.find("#disable").await.attr("open").await.unwrap();
+    assert!(open.is_some());
     browser.fill("#disable-password", PASSWORD).await;
     browser.submit("#disable button.danger").await;
     assert_eq!(browser.card_state().await, "not_configured");
@@ -479,5 +481,72 @@ async fn a_covered_user_is_sent_to_setup_on_a_phone_in_the_dark() {
     browser.snap("security-pending-phone-dark").await;
     browser.goto("/admin").await;
     assert_eq!(browser.path().await, "/account/security");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_with_nothing_left_asks_and_an_admin_resets() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let Some(browser) = Browser::open(&app, 1100, false).await else {
+        return;
+    };
+    let lost = app.enrolled("eve@example.com").await;
+    browser.sign_in(&lost.email).await;
+    browser
+        .submit("a[href^='/login/two-factor?method=recovery']")
+        .await;
+    browser.click("details.alt summary").await;
+    browser
+        .fill(
+            "#message",
+            "My phone fell in a lake and the codes were on it.",
+        )
+        .await;
+    browser
+        .submit("form[action='/login/two-factor/reset-request'] button")
+        .await;
+    assert!(browser
+        .body()
+        .await
+        .contains("Your request was sent to the administrators."));
+    browser.snap("challenge-reset-requested").await;
+    browser
+        .submit("form[action='/login/two-factor/cancel'] button")
+        .await;
+    assert_eq!(browser.path().await, "/login");
+
+    app.admin_signed_in("root@example.com").await;
+    browser.sign_in("root@example.com").await;
+    browser.goto("/admin").await;
+    assert!(browser
+        .text("#reset-requests")
+        .await
+        .contains("My phone fell in a lake"));
+    browser.snap("admin").await;
+    // The reason is mandatory: the browser will not send an empty one, the server neither.
+    browser
+        .fill(
+            "#reset-requests input[name=reason]",
+            "Identity checked by phone call",
+        )
+        .await;
+    browser.submit("#reset-requests button.danger").await;
+    assert!(browser.body().await.contains("Two-factor was reset"));
+    assert!(browser
+        .text("#reset-requests")
+        .await
+        .contains("No open requests."));
+    assert!(browser.text("#events").await.contains("two_factor_reset"));
+    browser.snap("admin-after-reset").await;
+
+    browser.goto("/account/sessions").await;
+    assert!(browser.text("#sessions").await.contains("This browser"));
+    browser.snap("sessions").await;
+    browser.sign_out().await;
+
+    // Reset: the password alone signs in, and the authenticator can be set up again.
+    browser.sign_in(&lost.email).await;
+    assert_eq!(browser.path().await, "/account/security");
+    assert_eq!(browser.card_state().await, "not_configured");
     browser.close().await;
 }

@@ -66,6 +66,7 @@ struct SecurityPage {
     ask_password: bool,
     ask_code: bool,
     ask_recovery: bool,
+    open: &'static str,
 }
 
 /// What a form just did: the page's message and, once, new recovery codes.
@@ -75,14 +76,17 @@ pub struct Outcome {
     pub flash: Option<Flash>,
     /// Recovery codes to show this once.
     pub new_codes: Vec<String>,
+    /// The action (`check`, `replace`, `disable`, `regenerate`) to show open, to try again.
+    pub open: &'static str,
 }
 
 impl Outcome {
     /// An API error's sentence.
-    pub fn error(error: &ApiError) -> Outcome {
+    pub fn error(error: &ApiError, open: &'static str) -> Outcome {
         Outcome {
             flash: Some(Flash::from_error(error)),
             new_codes: Vec::new(),
+            open,
         }
     }
 }
@@ -176,6 +180,7 @@ pub async fn render_page(
         ask_password: confirm_with.contains(&ProofKind::Password),
         ask_code: confirm_with.contains(&ProofKind::Code),
         ask_recovery: confirm_with.contains(&ProofKind::RecoveryCode),
+        open: outcome.open,
     };
     Ok(render_with(status, &page)?)
 }
@@ -188,7 +193,7 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let outcome = Outcome {
         flash: query.done.as_deref().and_then(done_message),
-        new_codes: Vec::new(),
+        ..Outcome::default()
     };
     render_page(&state, &viewer, StatusCode::OK, outcome).await
 }

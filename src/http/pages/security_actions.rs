@@ -54,13 +54,18 @@ impl ProofForm {
     }
 }
 
-async fn failed(state: &AppState, viewer: &Viewer, error: ApiError) -> Result<Response, PageError> {
+async fn failed(
+    state: &AppState,
+    viewer: &Viewer,
+    error: ApiError,
+    open: &'static str,
+) -> Result<Response, PageError> {
     match error {
         // Internal errors get the error page; the rest are sentences for this page.
         ApiError::Internal(_) => Err(error.into()),
         error => {
             let (status, _, _) = error.parts();
-            render_page(state, viewer, status, Outcome::error(&error)).await
+            render_page(state, viewer, status, Outcome::error(&error, open)).await
         }
     }
 }
@@ -81,7 +86,7 @@ pub async fn enable(
     .await;
     match started {
         Ok(_) => Ok(see_other("/account/security")),
-        Err(error) => failed(&state, &viewer, error).await,
+        Err(error) => failed(&state, &viewer, error, "").await,
     }
 }
 
@@ -110,10 +115,11 @@ pub async fn confirm(
                         .to_owned(),
                 )),
                 new_codes: confirmed.recovery_codes,
+                open: "",
             };
             render_page(&state, &viewer, StatusCode::OK, outcome).await
         }
-        Err(error) => failed(&state, &viewer, error).await,
+        Err(error) => failed(&state, &viewer, error, "").await,
     }
 }
 
@@ -147,10 +153,11 @@ pub async fn check(
             let outcome = Outcome {
                 flash: Some(flash),
                 new_codes: Vec::new(),
+                open: "check",
             };
             render_page(&state, &viewer, StatusCode::OK, outcome).await
         }
-        Err(error) => failed(&state, &viewer, error).await,
+        Err(error) => failed(&state, &viewer, error, "check").await,
     }
 }
 
@@ -170,10 +177,11 @@ pub async fn regenerate(
                     "New recovery codes. Your old codes no longer work; save these now.".to_owned(),
                 )),
                 new_codes: fresh.recovery_codes,
+                open: "",
             };
             render_page(&state, &viewer, StatusCode::OK, outcome).await
         }
-        Err(error) => failed(&state, &viewer, error).await,
+        Err(error) => failed(&state, &viewer, error, "regenerate").await,
     }
 }
 
@@ -187,7 +195,7 @@ pub async fn replace(
     let proof = MaybeJson(Some(form.into_proof()));
     match start_enrollment(State(state.clone()), viewer.auth.clone(), client, proof).await {
         Ok(_) => Ok(see_other("/account/security?done=replacing")),
-        Err(error) => failed(&state, &viewer, error).await,
+        Err(error) => failed(&state, &viewer, error, "replace").await,
     }
 }
 
@@ -201,6 +209,6 @@ pub async fn disable(
     let proof = AppJson(form.into_proof());
     match disable_two_factor(State(state.clone()), viewer.auth.clone(), client, proof).await {
         Ok(_) => Ok(see_other("/account/security?done=disabled")),
-        Err(error) => failed(&state, &viewer, error).await,
+        Err(error) => failed(&state, &viewer, error, "disable").await,
     }
 }
