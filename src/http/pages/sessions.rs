@@ -24,8 +24,42 @@ pub struct SessionRow {
     created_at: String,
     last_seen_at: String,
     ip: String,
+    device: String,
     user_agent: String,
     current: bool,
+}
+
+/// "Firefox on Windows" from a user agent, for people; the full string stays in a tooltip.
+fn describe_agent(agent: &str) -> String {
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(token, _)| agent.contains(token))
+    .map(|(_, name)| *name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(token, _)| agent.contains(token))
+    .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(name), None) | (None, Some(name)) => name.to_owned(),
+        (None, None) if agent.is_empty() => "Unknown browser or app".to_owned(),
+        (None, None) => agent.chars().take(40).collect(),
+    }
 }
 
 #[derive(Template)]
@@ -51,7 +85,8 @@ async fn render_page(
             created_at: when(s.created_at),
             last_seen_at: when(s.last_seen_at),
             ip: s.ip.unwrap_or_else(|| "unknown address".to_owned()),
-            user_agent: s.user_agent.unwrap_or_else(|| "unknown browser".to_owned()),
+            device: describe_agent(s.user_agent.as_deref().unwrap_or_default()),
+            user_agent: s.user_agent.unwrap_or_default(),
             current: s.current,
         })
         .collect();
@@ -97,5 +132,22 @@ pub async fn revoke(
             render_page(&state, &viewer, error.parts().0, flash).await
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_agent;
+
+    #[test]
+    fn user_agents_read_as_browser_on_system() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      Chrome/156.0.0.0 Safari/537.36";
+        assert_eq!(describe_agent(chrome), "Chrome on Linux");
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
+                      (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(describe_agent(safari), "Safari on iPhone");
+        assert_eq!(describe_agent("curl/8.5.0"), "curl");
+        assert_eq!(describe_agent(""), "Unknown browser or app");
     }
 }
