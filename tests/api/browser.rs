@@ -550,3 +550,66 @@ async fn someone_with_nothing_left_asks_and_an_admin_resets() {
     assert_eq!(browser.card_state().await, "not_configured");
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_regenerate_and_move_to_a_new_device() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let Some(browser) = Browser::open(&app, 1100, false).await else {
+        return;
+    };
+    let user = app.enrolled("fay@example.com").await;
+    browser.sign_in(&user.email).await;
+    browser.enter("#code", &app.code(&user.secret)).await;
+    app.clock.advance(30);
+
+    // Check: the current code is valid, and checking does not use it up.
+    browser.click("#check summary").await;
+    browser.fill("#check-code", &app.code(&user.secret)).await;
+    browser.submit("#check button").await;
+    assert!(browser.body().await.contains("That code is valid"));
+
+    // Regenerate behind a code: a fresh set, the old one dead.
+    browser.click("#regenerate summary").await;
+    browser.click("#regenerate details.alt summary").await;
+    browser
+        .fill("#regenerate-code", &app.code(&user.secret))
+        .await;
+    browser.submit("#regenerate button[type=submit]").await;
+    assert!(browser.body().await.contains("New recovery codes."));
+    let fresh = browser.text("#recovery-codes-list").await;
+    assert!(!fresh.contains(&user.recovery_codes[0]));
+    browser.snap("security-regenerated").await;
+    app.clock.advance(30);
+
+    // Move to a new device: the old secret works until the new one is confirmed.
+    browser.click("#replace summary").await;
+    browser.fill("#replace-password", PASSWORD).await;
+    browser.submit("#replace button[type=submit]").await;
+    assert_eq!(browser.card_state().await, "enabled");
+    assert!(browser
+        .text("#authenticator")
+        .await
+        .contains("Moving to a new device"));
+    let new_secret = browser.text("#totp-secret").await;
+    assert_ne!(new_secret, user.secret);
+    browser.snap("security-moving").await;
+    browser.fill("#confirm-code", &app.code(&new_secret)).await;
+    browser
+        .submit("form[action='/account/security/confirm'] button")
+        .await;
+    assert_eq!(
+        browser
+            .client
+            .find_all(Locator::Css(".recovery-code"))
+            .await
+            .unwrap()
+            .len(),
+        8
+    );
+    assert!(browser
+        .client
+        .find(Locator::Css("#totp-secret"))
+        .await
+        .is_err());
+    browser.close().await;
+}
