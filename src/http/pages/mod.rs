@@ -1,36 +1,113 @@
-//! Server-rendered pages (askama templates embedded in the binary) and their static
-//! assets. Pages make no external request of any kind.
+//! Server-rendered pages (SPEC §7): askama templates, CSS and a little JavaScript, all
+//! embedded in the binary; pages make no external request of any kind and work without
+//! JavaScript (except the copy buttons).
+//!
+//! Pages are a second face of the API: each page handler calls the same API handler (or the
+//! same domain and store functions) and renders its answer or its [`ApiError`]'s message,
+//! so throttling, events and every rule live in one place. Pages are not in the OpenAPI
+//! document.
+//!
+//! Invariants: every POST form carries a CSRF token checked by [`csrf::PageForm`]; the
+//! browser session is the `deadbolt_session` cookie (HttpOnly, SameSite=Lax, Secure behind
+//! https), replaced by a new token on every sign-in.
 
+pub mod admin;
+pub mod challenge;
+pub mod cookies;
+pub mod csrf;
+pub mod error;
+pub mod login;
+pub mod security;
+pub mod security_actions;
+pub mod sessions;
 pub mod setup;
+pub mod viewer;
+pub mod workspaces;
 
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::Router;
 
+use crate::domain::time::UnixTime;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 
 /// The stylesheet, embedded.
 const STYLESHEET: &str = include_str!("../../../assets/deadbolt.css");
+/// The script (copy buttons only), embedded; the CSP forbids inline script.
+const SCRIPT: &str = include_str!("../../../assets/deadbolt.js");
 
 /// Every page route.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(home))
         .route("/assets/deadbolt.css", get(stylesheet))
+        .route("/assets/deadbolt.js", get(script))
         .route("/setup/{token}", get(setup::show).post(setup::submit))
+        .route("/login", get(login::show).post(login::submit))
+        .route(
+            "/signup",
+            get(login::show_signup).post(login::submit_signup),
+        )
+        .route("/logout", post(login::sign_out))
+        .route(
+            "/login/two-factor",
+            get(challenge::show).post(challenge::submit),
+        )
+        .route("/login/two-factor/cancel", post(challenge::cancel))
+        .route(
+            "/login/two-factor/reset-request",
+            post(challenge::request_reset),
+        )
+        .route("/account/security", get(security::show))
+        .route("/account/security/enable", post(security_actions::enable))
+        .route("/account/security/confirm", post(security_actions::confirm))
+        .route("/account/security/cancel", post(security_actions::cancel))
+        .route("/account/security/check", post(security_actions::check))
+        .route(
+            "/account/security/recovery-codes",
+            post(security_actions::regenerate),
+        )
+        .route("/account/security/replace", post(security_actions::replace))
+        .route("/account/security/disable", post(security_actions::disable))
+        .route("/account/sessions", get(sessions::show))
+        .route("/account/sessions/{id}/revoke", post(sessions::revoke))
+        .route(
+            "/workspaces",
+            get(workspaces::list).post(workspaces::create),
+        )
+        .route(
+            "/workspaces/{id}/settings/security",
+            get(workspaces::show_security).post(workspaces::save_security),
+        )
+        .route("/admin", get(admin::show))
+        .route("/admin/policy", post(admin::save_policy))
+        .route("/admin/accounts/{id}/reset", post(admin::reset))
 }
 
-async fn stylesheet() -> Response {
+async fn home() -> Redirect {
+    Redirect::to("/account/security")
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        STYLESHEET,
+        body,
     )
         .into_response()
+}
+
+async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
 /// Renders a template, or an internal error if rendering fails.
@@ -39,4 +116,72 @@ pub fn render(template: &impl askama::Template) -> Result<Response, ApiError> {
         .render()
         .map(|html| Html(html).into_response())
         .map_err(|e| ApiError::Internal(format!("template: {e}")))
+}
+
+/// Renders a template with a status other than 200.
+pub fn render_with(
+    status: StatusCode,
+    template: &impl askama::Template,
+) -> Result<Response, ApiError> {
+    let mut response = render(template)?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// A `303 See Other` to `path` (after a form, so a reload does not post again).
+pub fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+/// A message above a page's content.
+#[derive(Debug, Clone)]
+pub enum Flash {
+    /// Something worked.
+    Ok(String),
+    /// Something did not; the sentence says what to do.
+    Error(String),
+}
+
+impl Flash {
+    /// The page message of an API error (the same sentence the API gives).
+    pub fn from_error(error: &ApiError) -> Flash {
+        Flash::Error(error.parts().2)
+    }
+
+    /// `ok` or `error`, for the CSS class.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Flash::Ok(_) => "ok",
+            Flash::Error(_) => "error",
+        }
+    }
+
+    /// The sentence.
+    pub fn text(&self) -> &str {
+        match self {
+            Flash::Ok(text) | Flash::Error(text) => text,
+        }
+    }
+
+    /// `alert` for errors (read out at once), `status` otherwise.
+    pub fn role(&self) -> &'static str {
+        match self {
+            Flash::Ok(_) => "status",
+            Flash::Error(_) => "alert",
+        }
+    }
+}
+
+/// A time for people: `2027-01-15 08:00 UTC`.
+pub fn when(at: UnixTime) -> String {
+    let text = at.to_rfc3339();
+    match (text.get(..10), text.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => text,
+    }
+}
+
+/// An optional time for people, or a dash.
+pub fn when_or_dash(at: Option<UnixTime>) -> String {
+    at.map_or_else(|| "—".to_owned(), when)
 }

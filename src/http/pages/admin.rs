@@ -1,0 +1,243 @@
+//! `/admin` (instance admins): the instance-wide requirement, open lost-device requests,
+//! accounts (search, and the audited reset with a mandatory reason) and the latest events.
+//! Each part is the API's admin handler; non-admins get its `403`.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+
+use crate::http::api::admin::{
+    get_instance_security, list_accounts, list_events, list_reset_requests, put_instance_security,
+    reset_two_factor, AccountsQuery, AdminEventsQuery, InstanceSecurityRequest, ResetRequestBody,
+};
+use crate::http::error::ApiError;
+use crate::http::extract::{AppJson, ClientInfo};
+use crate::http::pages::csrf::PageForm;
+use crate::http::pages::error::PageError;
+use crate::http::pages::viewer::{Nav, Viewer};
+use crate::http::pages::workspaces::GRACE_CHOICES;
+use crate::http::pages::{render_with, see_other, when, when_or_dash, Flash};
+use crate::http::AppState;
+
+/// Rows of each list on the page (it stays well under 50 KB).
+const PAGE_ROWS: u32 = 25;
+
+/// `?query=` (accounts by e-mail) and `?done=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AdminQuery {
+    #[serde(default)]
+    query: String,
+    done: Option<String>,
+}
+
+/// An account row.
+pub struct AccountRow {
+    id: String,
+    email: String,
+    is_admin: bool,
+    two_factor: bool,
+    last_sign_in_at: String,
+}
+
+/// A reset request row.
+pub struct RequestRow {
+    account_id: String,
+    email: String,
+    message: String,
+    created_at: String,
+}
+
+/// An event row.
+pub struct EventRow {
+    kind: String,
+    at: String,
+    ip: String,
+    details: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    nav: Nav,
+    flash: Option<Flash>,
+    require_two_factor: &'static str,
+    grace_period_days: u32,
+    grace_choices: [(u32, &'static str); 5],
+    source: &'static str,
+    deadline: String,
+    requests: Vec<RequestRow>,
+    query: String,
+    accounts: Vec<AccountRow>,
+    events: Vec<EventRow>,
+}
+
+/// The instance requirement form.
+#[derive(Debug, Deserialize)]
+pub struct PolicyForm {
+    #[serde(default)]
+    require_two_factor: String,
+    #[serde(default)]
+    grace_period_days: u32,
+}
+
+/// The reset form.
+#[derive(Debug, Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn render_page(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    flash: Option<Flash>,
+    query: String,
+) -> Result<Response, PageError> {
+    let auth = || viewer.auth.clone();
+    let Json(policy) = get_instance_security(State(state.clone()), auth()).await?;
+    let Json(requests) = list_reset_requests(State(state.clone()), auth()).await?;
+    let accounts_query = AccountsQuery {
+        query: Some(query.clone()),
+        after: None,
+        limit: Some(PAGE_ROWS),
+    };
+    let Json(accounts) =
+        list_accounts(State(state.clone()), auth(), Ok(Query(accounts_query))).await?;
+    let events_query = AdminEventsQuery {
+        kind: None,
+        account: None,
+        since: None,
+        until: None,
+        before: None,
+        limit: Some(PAGE_ROWS),
+    };
+    let Json(events) = list_events(State(state.clone()), auth(), Ok(Query(events_query))).await?;
+    let page = AdminPage {
+        nav: viewer.nav("admin"),
+        flash,
+        require_two_factor: policy.require_two_factor,
+        grace_period_days: policy.grace_period_days,
+        grace_choices: GRACE_CHOICES,
+        source: policy.source,
+        deadline: policy.deadline.map(when).unwrap_or_default(),
+        requests: requests
+            .requests
+            .into_iter()
+            .map(|r| RequestRow {
+                account_id: r.account_id,
+                email: r.email,
+                message: r.message,
+                created_at: when(r.created_at),
+            })
+            .collect(),
+        query,
+        accounts: accounts
+            .accounts
+            .into_iter()
+            .map(|a| AccountRow {
+                id: a.id,
+                email: a.email,
+                is_admin: a.is_admin,
+                two_factor: a.two_factor == "enabled",
+                last_sign_in_at: when_or_dash(a.last_sign_in_at),
+            })
+            .collect(),
+        events: events
+            .events
+            .into_iter()
+            .map(|e| EventRow {
+                kind: e.kind,
+                at: when(e.at),
+                ip: e.ip.unwrap_or_default(),
+                details: e.details.to_string(),
+            })
+            .collect(),
+    };
+    Ok(render_with(status, &page)?)
+}
+
+/// `GET /admin`.
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<AdminQuery>,
+) -> Result<Response, PageError> {
+    let flash = match query.done.as_deref() {
+        Some("policy") => Some(Flash::Ok("Instance requirement saved.".to_owned())),
+        Some("reset") => Some(Flash::Ok(
+            "Two-factor was reset: the account's authenticator, recovery codes and sessions \
+             are gone, and the reset is in the audit trail."
+                .to_owned(),
+        )),
+        _ => None,
+    };
+    render_page(&state, &viewer, StatusCode::OK, flash, query.query).await
+}
+
+async fn failed(state: &AppState, viewer: &Viewer, error: ApiError) -> Result<Response, PageError> {
+    match error {
+        ApiError::EnableTwoFactorFirst
+        | ApiError::InvalidGracePeriod
+        | ApiError::InvalidBody(_)
+        | ApiError::ReasonRequired
+        | ApiError::NotFound => {
+            let (status, _, _) = error.parts();
+            let flash = Some(Flash::from_error(&error));
+            render_page(state, viewer, status, flash, String::new()).await
+        }
+        other => Err(other.into()),
+    }
+}
+
+/// `POST /admin/policy`.
+pub async fn save_policy(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    PageForm(form): PageForm<PolicyForm>,
+) -> Result<Response, PageError> {
+    let request = InstanceSecurityRequest {
+        require_two_factor: form.require_two_factor,
+        grace_period_days: form.grace_period_days,
+    };
+    let saved = put_instance_security(
+        State(state.clone()),
+        viewer.auth.clone(),
+        client,
+        AppJson(request),
+    )
+    .await;
+    match saved {
+        Ok(_) => Ok(see_other("/admin?done=policy")),
+        Err(error) => failed(&state, &viewer, error).await,
+    }
+}
+
+/// `POST /admin/accounts/{id}/reset`: the audited reset, with its reason.
+pub async fn reset(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<ResetForm>,
+) -> Result<Response, PageError> {
+    let body = ResetRequestBody {
+        reason: Some(form.reason),
+    };
+    let done = reset_two_factor(
+        State(state.clone()),
+        viewer.auth.clone(),
+        client,
+        Path(id),
+        AppJson(body),
+    )
+    .await;
+    match done {
+        Ok(_) => Ok(see_other("/admin?done=reset")),
+        Err(error) => failed(&state, &viewer, error).await,
+    }
+}

@@ -1,0 +1,262 @@
+//! `/login/two-factor`: the second step of signing in, through the API's own handlers
+//! (`POST/DELETE /api/v1/sessions/challenge`, `…/reset-request`), so the challenge's five
+//! tries, the account's second-factor lock and every event are the API's. The challenge
+//! token rides in an HttpOnly cookie scoped to `/login`.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+
+use crate::http::api::sessions::{
+    answer_challenge, cancel_challenge, request_reset as file_reset_request,
+    CancelChallengeRequest, ChallengeRequest, ResetRequestForm,
+};
+use crate::http::error::ApiError;
+use crate::http::extract::{AppJson, ClientInfo};
+use crate::http::pages::cookies::{self, CHALLENGE_COOKIE};
+use crate::http::pages::csrf::{self, PageForm};
+use crate::http::pages::error::PageError;
+use crate::http::pages::login::{login_page, signed_in};
+use crate::http::pages::{render_with, see_other, Flash};
+use crate::http::AppState;
+
+/// `?next=` and `?method=recovery`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChallengeQuery {
+    #[serde(default)]
+    next: String,
+    method: Option<String>,
+}
+
+/// An answer: a `code` or a `recovery_code`.
+#[derive(Debug, Deserialize)]
+pub struct AnswerForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    recovery_code: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// What happened, for an administrator.
+#[derive(Debug, Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "challenge.html")]
+struct ChallengePage {
+    flash: Option<Flash>,
+    csrf: String,
+    next: String,
+    recovery: bool,
+    replacement_code: Option<String>,
+    continue_to: String,
+}
+
+fn page(
+    headers: &HeaderMap,
+    status: StatusCode,
+    flash: Option<Flash>,
+    next: String,
+    recovery: bool,
+) -> Result<Response, PageError> {
+    // The challenge page is only reached with a challenge cookie, set by the sign-in form,
+    // whose double-submit cookie is already there.
+    let (token, _) = csrf::pre_session(headers);
+    let page = ChallengePage {
+        flash,
+        csrf: token,
+        next,
+        recovery,
+        replacement_code: None,
+        continue_to: String::new(),
+    };
+    Ok(render_with(status, &page)?)
+}
+
+fn expired(state: &AppState, headers: &HeaderMap, next: String) -> Result<Response, PageError> {
+    let error = ApiError::InvalidChallenge;
+    let flash = Some(Flash::from_error(&error));
+    let mut response = login_page(
+        state,
+        headers,
+        StatusCode::UNAUTHORIZED,
+        flash,
+        String::new(),
+        next,
+    )?;
+    cookies::clear_challenge(&mut response, &state.config.public_url);
+    Ok(response)
+}
+
+/// `GET /login/two-factor`.
+pub async fn show(
+    headers: HeaderMap,
+    Query(query): Query<ChallengeQuery>,
+) -> Result<Response, PageError> {
+    if cookies::read(&headers, CHALLENGE_COOKIE).is_none() {
+        return Ok(see_other("/login"));
+    }
+    let recovery = query.method.as_deref() == Some("recovery");
+    page(&headers, StatusCode::OK, None, query.next, recovery)
+}
+
+/// `POST /login/two-factor`.
+pub async fn submit(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    PageForm(form): PageForm<AnswerForm>,
+) -> Result<Response, PageError> {
+    let Some(challenge_token) = cookies::read(&headers, CHALLENGE_COOKIE) else {
+        return expired(&state, &headers, form.next);
+    };
+    let recovery = form.code.trim().is_empty();
+    let filled = |text: &str| (!text.trim().is_empty()).then(|| text.to_owned());
+    let request = ChallengeRequest {
+        challenge_token,
+        code: filled(&form.code),
+        recovery_code: if recovery {
+            filled(&form.recovery_code)
+        } else {
+            None
+        },
+    };
+    if request.code.is_none() && request.recovery_code.is_none() {
+        let message = if recovery {
+            "Enter one of your recovery codes."
+        } else {
+            "Enter the 6-digit code from your authenticator app."
+        };
+        let flash = Some(Flash::Error(message.to_owned()));
+        return page(
+            &headers,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            flash,
+            form.next,
+            recovery,
+        );
+    }
+    match answer_challenge(State(state.clone()), client, AppJson(request)).await {
+        Ok((_, Json(answer))) => {
+            let next = if answer.two_factor_disabled {
+                "/account/security".to_owned()
+            } else {
+                form.next.clone()
+            };
+            let mut response = signed_in(
+                &state,
+                &headers,
+                &answer.token,
+                answer.session.expires_at,
+                &next,
+            )
+            .await?;
+            if let Some(code) = answer.new_recovery_code {
+                // Shown once: the replacement for the code just used.
+                let (token, _) = csrf::pre_session(&headers);
+                let page = ChallengePage {
+                    flash: None,
+                    csrf: token,
+                    next: String::new(),
+                    recovery: true,
+                    replacement_code: Some(code),
+                    continue_to: crate::http::pages::login::safe_next(&state, &next),
+                };
+                let cookies_set = response.headers().clone();
+                response = render_with(StatusCode::OK, &page)?;
+                for cookie in cookies_set.get_all(axum::http::header::SET_COOKIE) {
+                    response
+                        .headers_mut()
+                        .append(axum::http::header::SET_COOKIE, cookie.clone());
+                }
+            }
+            Ok(response)
+        }
+        Err(ApiError::InvalidChallenge) => expired(&state, &headers, form.next),
+        Err(
+            error @ (ApiError::InvalidCode
+            | ApiError::CodeReused
+            | ApiError::InvalidRecoveryCode
+            | ApiError::TooManyAttempts { .. }),
+        ) => {
+            let (status, _, _) = error.parts();
+            let flash = Some(Flash::from_error(&error));
+            page(&headers, status, flash, form.next, recovery)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `POST /login/two-factor/cancel`: "sign in as a different user".
+pub async fn cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(_): PageForm<crate::http::pages::login::EmptyForm>,
+) -> Result<Response, PageError> {
+    if let Some(challenge_token) = cookies::read(&headers, CHALLENGE_COOKIE) {
+        let request = CancelChallengeRequest { challenge_token };
+        cancel_challenge(State(state.clone()), AppJson(request)).await?;
+    }
+    let mut response = see_other("/login");
+    cookies::clear_challenge(&mut response, &state.config.public_url);
+    Ok(response)
+}
+
+/// `POST /login/two-factor/reset-request`: no device and no recovery code left.
+pub async fn request_reset(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ResetForm>,
+) -> Result<Response, PageError> {
+    let Some(challenge_token) = cookies::read(&headers, CHALLENGE_COOKIE) else {
+        return expired(&state, &headers, String::new());
+    };
+    let message = form.message.trim();
+    if message.is_empty() {
+        let flash = Flash::Error(
+            "Tell the administrators what happened (a sentence is enough).".to_owned(),
+        );
+        return page(
+            &headers,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(flash),
+            String::new(),
+            true,
+        );
+    }
+    let request = ResetRequestForm {
+        challenge_token,
+        message: message.to_owned(),
+    };
+    match file_reset_request(State(state.clone()), client, AppJson(request)).await {
+        Ok(_) => {
+            let flash = Flash::Ok(
+                "Your request was sent to the administrators. Once they reset two-factor on your \
+                 account, sign in with your password and set up a new authenticator."
+                    .to_owned(),
+            );
+            page(&headers, StatusCode::OK, Some(flash), String::new(), true)
+        }
+        Err(ApiError::InvalidChallenge) => expired(&state, &headers, String::new()),
+        Err(ApiError::InvalidBody(_)) => {
+            let flash = Flash::Error("Keep the message under 1000 characters.".to_owned());
+            page(
+                &headers,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(flash),
+                String::new(),
+                true,
+            )
+        }
+        Err(other) => Err(other.into()),
+    }
+}

@@ -1,0 +1,312 @@
+//! `/login`, `/signup` and `/logout`. Signing in goes through the API's own handler
+//! (`POST /api/v1/sessions`): the same throttles, the same uniform cost for an unknown
+//! address and a wrong password, the same challenge and events. On success the browser
+//! gets a new session cookie and any session it held before is ended.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+
+use crate::config::SignupMode;
+use crate::domain::password::Password;
+use crate::domain::time::UnixTime;
+use crate::http::api::accounts::{create_account, CreateAccountRequest};
+use crate::http::api::sessions::{self, SignInRequest, SignInResponse};
+use crate::http::error::ApiError;
+use crate::http::extract::{resolve_session, session_token, AppJson, ClientInfo};
+use crate::http::pages::csrf::{self, PageForm};
+use crate::http::pages::error::{PageError, SETUP_PAGE};
+use crate::http::pages::viewer::Viewer;
+use crate::http::pages::{cookies, render_with, see_other, Flash};
+use crate::http::AppState;
+
+/// `?next=` (where to go after signing in) and `?signed_out`.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    flash: Option<Flash>,
+    csrf: String,
+    next: String,
+    email: String,
+    signup_open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    flash: Option<Flash>,
+    csrf: String,
+    email: String,
+    name: String,
+    open: bool,
+}
+
+/// The sign-in form's fields.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// The sign-up form's fields.
+#[derive(Debug, Deserialize)]
+pub struct SignupForm {
+    email: String,
+    #[serde(default)]
+    name: String,
+    password: String,
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct EmptyForm {}
+
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    Some(host.rsplit_once(':').map_or(host, |(host, _)| host))
+}
+
+/// Where to go after signing in: a path on this server, or a URL on this server's host
+/// (an application behind forward-auth, SPEC §10); anything else is the security page.
+pub fn safe_next(state: &AppState, next: &str) -> String {
+    // Security: no open redirect; `//evil` and `/\evil` are other hosts to a browser.
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
+    let same_host = host_of(next).is_some_and(|host| {
+        !host.is_empty() && host_of(state.config.public_url.as_str()) == Some(host)
+    });
+    if (local && !next.starts_with("/login")) || same_host {
+        next.to_owned()
+    } else {
+        SETUP_PAGE.to_owned()
+    }
+}
+
+/// Completes a sign-in: ends the browser's previous session, sets the new session's
+/// cookie, drops the challenge cookie and goes on to `next`.
+pub async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    expires_at: UnixTime,
+    next: &str,
+) -> Result<Response, PageError> {
+    if let Some(previous) = session_token(headers) {
+        if let Some(found) = state.store.session_by_token(&previous.hash()).await? {
+            let session = found.session;
+            state
+                .store
+                .delete_session(&session.account_id, &session.id)
+                .await?;
+        }
+    }
+    let public_url = &state.config.public_url;
+    let mut response = see_other(&safe_next(state, next));
+    cookies::set_session(
+        &mut response,
+        public_url,
+        token,
+        state.clock.now(),
+        expires_at,
+    );
+    cookies::clear_challenge(&mut response, public_url);
+    Ok(response)
+}
+
+/// Continues after a password was accepted: signed in, or on to the challenge.
+async fn after_password(
+    state: &AppState,
+    headers: &HeaderMap,
+    answer: SignInResponse,
+    next: &str,
+) -> Result<Response, PageError> {
+    match answer {
+        SignInResponse::Authenticated { token, session } => {
+            signed_in(state, headers, &token, session.expires_at, next).await
+        }
+        SignInResponse::TwoFactorRequired { challenge } => {
+            let path = if next.is_empty() {
+                "/login/two-factor".to_owned()
+            } else {
+                format!(
+                    "/login/two-factor?next={}",
+                    percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+                )
+            };
+            let mut response = see_other(&path);
+            cookies::set_challenge(&mut response, &state.config.public_url, &challenge.token);
+            Ok(response)
+        }
+    }
+}
+
+fn with_csrf_cookie(
+    state: &AppState,
+    mut response: Response,
+    token: &str,
+    fresh: bool,
+) -> Response {
+    if fresh {
+        cookies::set_csrf(&mut response, &state.config.public_url, token);
+    }
+    response
+}
+
+pub fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    flash: Option<Flash>,
+    email: String,
+    next: String,
+) -> Result<Response, PageError> {
+    let (token, fresh) = csrf::pre_session(headers);
+    let page = LoginPage {
+        flash,
+        csrf: token.clone(),
+        next,
+        email,
+        signup_open: state.config.signup == SignupMode::Open,
+    };
+    Ok(with_csrf_cookie(
+        state,
+        render_with(status, &page)?,
+        &token,
+        fresh,
+    ))
+}
+
+/// `GET /login`; someone already signed in goes straight on.
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, PageError> {
+    let next = query.next.unwrap_or_default();
+    if resolve_session(&state, &headers, state.clock.now())
+        .await?
+        .is_some()
+    {
+        return Ok(see_other(&safe_next(&state, &next)));
+    }
+    let flash = query
+        .signed_out
+        .map(|_| Flash::Ok("You are signed out.".to_owned()));
+    login_page(&state, &headers, StatusCode::OK, flash, String::new(), next)
+}
+
+/// `POST /login`.
+pub async fn submit(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    PageForm(form): PageForm<LoginForm>,
+) -> Result<Response, PageError> {
+    let request = SignInRequest {
+        email: form.email.clone(),
+        password: Password::new(form.password),
+    };
+    match sessions::create_session(State(state.clone()), client, AppJson(request)).await {
+        Ok((_, Json(answer))) => after_password(&state, &headers, answer, &form.next).await,
+        Err(error @ (ApiError::InvalidCredentials | ApiError::TooManyAttempts { .. })) => {
+            let (status, _, _) = error.parts();
+            let flash = Some(Flash::from_error(&error));
+            login_page(&state, &headers, status, flash, form.email, form.next)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn signup_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    flash: Option<Flash>,
+    email: String,
+    name: String,
+) -> Result<Response, PageError> {
+    let (token, fresh) = csrf::pre_session(headers);
+    let page = SignupPage {
+        flash,
+        csrf: token.clone(),
+        email,
+        name,
+        open: state.config.signup == SignupMode::Open,
+    };
+    Ok(with_csrf_cookie(
+        state,
+        render_with(status, &page)?,
+        &token,
+        fresh,
+    ))
+}
+
+/// `GET /signup`.
+pub async fn show_signup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    signup_page(
+        &state,
+        &headers,
+        StatusCode::OK,
+        None,
+        String::new(),
+        String::new(),
+    )
+}
+
+/// `POST /signup`: creates the account (the API's handler) and signs it in.
+pub async fn submit_signup(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    PageForm(form): PageForm<SignupForm>,
+) -> Result<Response, PageError> {
+    let name = form.name.trim();
+    let request = CreateAccountRequest {
+        email: form.email.clone(),
+        password: Password::new(form.password.clone()),
+        name: (!name.is_empty()).then(|| name.to_owned()),
+    };
+    if let Err(error) = create_account(State(state.clone()), AppJson(request)).await {
+        let (status, _, _) = error.parts();
+        let flash = Some(Flash::from_error(&error));
+        return signup_page(&state, &headers, status, flash, form.email, form.name);
+    }
+    let request = SignInRequest {
+        email: form.email,
+        password: Password::new(form.password),
+    };
+    let (_, Json(answer)) =
+        sessions::create_session(State(state.clone()), client, AppJson(request)).await?;
+    after_password(&state, &headers, answer, "").await
+}
+
+/// `POST /logout`: ends the session on the server and drops the cookie.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PageForm(_): PageForm<EmptyForm>,
+) -> Result<Response, PageError> {
+    sessions::delete_current_session(State(state.clone()), viewer.auth).await?;
+    let mut response = see_other("/login?signed_out=1");
+    cookies::clear_session(&mut response, &state.config.public_url);
+    Ok(response)
+}

@@ -1,0 +1,214 @@
+//! The forms of `/account/security`, each a call of the API's two-factor handler:
+//! enable, confirm, cancel, check, regenerate recovery codes, move to a new device and
+//! disable (the last three behind a proof: password, code or recovery code, as
+//! `two_factor.confirm_with` allows). Errors re-render the page with the API's sentence.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+
+use crate::domain::password::Password;
+use crate::http::api::two_factor::{
+    abandon_enrollment, check_code, confirm_enrollment, disable_two_factor,
+    regenerate_recovery_codes, start_enrollment, CodeRequest,
+};
+use crate::http::error::ApiError;
+use crate::http::extract::{AppJson, ClientInfo, MaybeJson};
+use crate::http::pages::csrf::PageForm;
+use crate::http::pages::error::PageError;
+use crate::http::pages::login::EmptyForm;
+use crate::http::pages::security::{render_page, Outcome};
+use crate::http::pages::viewer::Viewer;
+use crate::http::pages::{see_other, Flash};
+use crate::http::second_factor::Proof;
+use crate::http::AppState;
+
+/// A code typed into a form.
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// A confirmation proof: whichever field was filled in.
+#[derive(Debug, Deserialize)]
+pub struct ProofForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    recovery_code: String,
+}
+
+impl ProofForm {
+    fn into_proof(self) -> Proof {
+        let filled = |text: String| (!text.trim().is_empty()).then_some(text);
+        Proof {
+            password: filled(self.password).map(Password::new),
+            code: filled(self.code),
+            recovery_code: filled(self.recovery_code),
+        }
+    }
+}
+
+async fn failed(
+    state: &AppState,
+    viewer: &Viewer,
+    error: ApiError,
+    open: &'static str,
+) -> Result<Response, PageError> {
+    match error {
+        // Internal errors get the error page; the rest are sentences for this page.
+        ApiError::Internal(_) => Err(error.into()),
+        error => {
+            let (status, _, _) = error.parts();
+            render_page(state, viewer, status, Outcome::error(&error, open)).await
+        }
+    }
+}
+
+/// `POST /account/security/enable`: a new secret, pending until confirmed.
+pub async fn enable(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    PageForm(_): PageForm<EmptyForm>,
+) -> Result<Response, PageError> {
+    let started = start_enrollment(
+        State(state.clone()),
+        viewer.auth.clone(),
+        client,
+        MaybeJson(None),
+    )
+    .await;
+    match started {
+        Ok(_) => Ok(see_other("/account/security")),
+        Err(error) => failed(&state, &viewer, error, "").await,
+    }
+}
+
+/// `POST /account/security/confirm`: the first code turns two-factor on; the recovery
+/// codes are shown this once.
+pub async fn confirm(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    PageForm(form): PageForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let request = CodeRequest { code: form.code };
+    match confirm_enrollment(
+        State(state.clone()),
+        viewer.auth.clone(),
+        client,
+        AppJson(request),
+    )
+    .await
+    {
+        Ok(Json(confirmed)) => {
+            let outcome = Outcome {
+                flash: Some(Flash::Ok(
+                    "Two-factor authentication is on. Save your recovery codes now: they are \
+                     shown only this once."
+                        .to_owned(),
+                )),
+                new_codes: confirmed.recovery_codes,
+                open: "",
+            };
+            render_page(&state, &viewer, StatusCode::OK, outcome).await
+        }
+        Err(error) => failed(&state, &viewer, error, "").await,
+    }
+}
+
+/// `POST /account/security/cancel`: abandons a pending enrolment.
+pub async fn cancel(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PageForm(_): PageForm<EmptyForm>,
+) -> Result<Response, PageError> {
+    abandon_enrollment(State(state.clone()), viewer.auth.clone()).await?;
+    Ok(see_other("/account/security?done=cancelled"))
+}
+
+/// `POST /account/security/check`: is this code valid now? Uses nothing up.
+pub async fn check(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PageForm(form): PageForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let request = CodeRequest { code: form.code };
+    match check_code(State(state.clone()), viewer.auth.clone(), AppJson(request)).await {
+        Ok(Json(answer)) => {
+            let flash = if answer.valid {
+                Flash::Ok("That code is valid: your authenticator app is set up right.".to_owned())
+            } else {
+                Flash::Error(
+                    "That code did not match. Check that your phone's clock is set automatically."
+                        .to_owned(),
+                )
+            };
+            let outcome = Outcome {
+                flash: Some(flash),
+                new_codes: Vec::new(),
+                open: "check",
+            };
+            render_page(&state, &viewer, StatusCode::OK, outcome).await
+        }
+        Err(error) => failed(&state, &viewer, error, "check").await,
+    }
+}
+
+/// `POST /account/security/recovery-codes`: a fresh set after a proof; the old set dies.
+pub async fn regenerate(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    PageForm(form): PageForm<ProofForm>,
+) -> Result<Response, PageError> {
+    let proof = AppJson(form.into_proof());
+    match regenerate_recovery_codes(State(state.clone()), viewer.auth.clone(), client, proof).await
+    {
+        Ok(Json(fresh)) => {
+            let outcome = Outcome {
+                flash: Some(Flash::Ok(
+                    "New recovery codes. Your old codes no longer work; save these now.".to_owned(),
+                )),
+                new_codes: fresh.recovery_codes,
+                open: "",
+            };
+            render_page(&state, &viewer, StatusCode::OK, outcome).await
+        }
+        Err(error) => failed(&state, &viewer, error, "regenerate").await,
+    }
+}
+
+/// `POST /account/security/replace`: moving to a new device, after a proof.
+pub async fn replace(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    PageForm(form): PageForm<ProofForm>,
+) -> Result<Response, PageError> {
+    let proof = MaybeJson(Some(form.into_proof()));
+    match start_enrollment(State(state.clone()), viewer.auth.clone(), client, proof).await {
+        Ok(_) => Ok(see_other("/account/security?done=replacing")),
+        Err(error) => failed(&state, &viewer, error, "replace").await,
+    }
+}
+
+/// `POST /account/security/disable`: two-factor off, after a proof.
+pub async fn disable(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    PageForm(form): PageForm<ProofForm>,
+) -> Result<Response, PageError> {
+    let proof = AppJson(form.into_proof());
+    match disable_two_factor(State(state.clone()), viewer.auth.clone(), client, proof).await {
+        Ok(_) => Ok(see_other("/account/security?done=disabled")),
+        Err(error) => failed(&state, &viewer, error, "disable").await,
+    }
+}

@@ -1,0 +1,259 @@
+//! `/workspaces` (yours, and a form for a new one) and
+//! `/workspaces/{id}/settings/security`: the enforcement toggle, its scope and grace
+//! period, "3 of 8 members have two-factor" and each member's status. Every call is the
+//! API's workspace handler, so membership, roles and the caller's own two-factor rule are
+//! checked there.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+
+use crate::http::api::workspaces::{
+    create_workspace, get_security, get_workspace, list_members, list_workspaces, put_security,
+    CreateWorkspaceRequest, SecurityRequest,
+};
+use crate::http::error::ApiError;
+use crate::http::extract::{AppJson, ClientInfo};
+use crate::http::pages::csrf::PageForm;
+use crate::http::pages::error::PageError;
+use crate::http::pages::security::DoneQuery;
+use crate::http::pages::viewer::{Nav, Viewer};
+use crate::http::pages::{render_with, see_other, when, when_or_dash, Flash};
+use crate::http::AppState;
+
+/// The grace periods offered, with their labels.
+pub const GRACE_CHOICES: [(u32, &str); 5] = [
+    (0, "Immediately"),
+    (3, "3 days"),
+    (7, "7 days"),
+    (14, "14 days"),
+    (30, "30 days"),
+];
+
+/// A workspace in the list.
+pub struct WorkspaceRow {
+    id: String,
+    name: String,
+    role: &'static str,
+    access: &'static str,
+    deadline: String,
+    manages: bool,
+}
+
+/// A member in the security settings.
+pub struct MemberRow {
+    email: String,
+    role: &'static str,
+    two_factor: bool,
+    access: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "workspaces.html")]
+struct WorkspacesPage {
+    nav: Nav,
+    flash: Option<Flash>,
+    workspaces: Vec<WorkspaceRow>,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "workspace_security.html")]
+struct WorkspaceSecurityPage {
+    nav: Nav,
+    flash: Option<Flash>,
+    id: String,
+    name: String,
+    enforcement: &'static str,
+    grace_period_days: u32,
+    grace_choices: [(u32, &'static str); 5],
+    enforced_since: String,
+    deadline: String,
+    enrolled_count: usize,
+    member_count: usize,
+    members: Vec<MemberRow>,
+    has_two_factor: bool,
+}
+
+/// A new workspace's name.
+#[derive(Debug, Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    name: String,
+}
+
+/// The enforcement form: the toggle, the scope and the grace period.
+#[derive(Debug, Deserialize)]
+pub struct SecurityForm {
+    enforce: Option<String>,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    grace_period_days: u32,
+}
+
+async fn render_list(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    flash: Option<Flash>,
+    name: String,
+) -> Result<Response, PageError> {
+    let Json(list) = list_workspaces(State(state.clone()), viewer.auth.clone()).await?;
+    let workspaces = list
+        .workspaces
+        .into_iter()
+        .map(|w| WorkspaceRow {
+            manages: w.role != "member",
+            deadline: when_or_dash(w.deadline),
+            id: w.id,
+            name: w.name,
+            role: w.role,
+            access: w.access,
+        })
+        .collect();
+    let page = WorkspacesPage {
+        nav: viewer.nav("workspaces"),
+        flash,
+        workspaces,
+        name,
+    };
+    Ok(render_with(status, &page)?)
+}
+
+/// `GET /workspaces`.
+pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
+    render_list(&state, &viewer, StatusCode::OK, None, String::new()).await
+}
+
+/// `POST /workspaces`: creates one; on to its security settings.
+pub async fn create(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PageForm(form): PageForm<CreateForm>,
+) -> Result<Response, PageError> {
+    let request = CreateWorkspaceRequest {
+        name: form.name.clone(),
+    };
+    match create_workspace(State(state.clone()), viewer.auth.clone(), AppJson(request)).await {
+        Ok((_, Json(created))) => Ok(see_other(&format!(
+            "/workspaces/{}/settings/security?done=created",
+            created.id
+        ))),
+        Err(ApiError::InvalidBody(_)) => {
+            let flash = Some(Flash::Error(
+                "Give the workspace a name of 1 to 100 characters.".to_owned(),
+            ));
+            render_list(
+                &state,
+                &viewer,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                flash,
+                form.name,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn render_security(
+    state: &AppState,
+    viewer: &Viewer,
+    id: String,
+    status: StatusCode,
+    flash: Option<Flash>,
+) -> Result<Response, PageError> {
+    let auth = || viewer.auth.clone();
+    let Json(workspace) = get_workspace(State(state.clone()), auth(), Path(id.clone())).await?;
+    let Json(security) = get_security(State(state.clone()), auth(), Path(id.clone())).await?;
+    let Json(members) = list_members(State(state.clone()), auth(), Path(id.clone())).await?;
+    let members = members
+        .members
+        .into_iter()
+        .map(|m| MemberRow {
+            email: m.email,
+            role: m.role,
+            two_factor: m.two_factor_enabled,
+            access: m.access,
+        })
+        .collect();
+    let page = WorkspaceSecurityPage {
+        nav: viewer.nav("workspaces"),
+        flash,
+        id,
+        name: workspace.name,
+        enforcement: security.enforcement,
+        grace_period_days: security.grace_period_days,
+        grace_choices: GRACE_CHOICES,
+        enforced_since: when_or_dash(security.enforced_since),
+        deadline: security.deadline.map(when).unwrap_or_default(),
+        enrolled_count: security.enrolled_count,
+        member_count: security.member_count,
+        members,
+        has_two_factor: viewer.auth.has_two_factor,
+    };
+    Ok(render_with(status, &page)?)
+}
+
+/// `GET /workspaces/{id}/settings/security`.
+pub async fn show_security(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, PageError> {
+    let flash = match query.done() {
+        Some("saved") => Some(Flash::Ok("Enforcement saved.".to_owned())),
+        Some("created") => Some(Flash::Ok(
+            "Workspace created. You are its owner.".to_owned(),
+        )),
+        _ => None,
+    };
+    render_security(&state, &viewer, id, StatusCode::OK, flash).await
+}
+
+/// `POST /workspaces/{id}/settings/security`.
+pub async fn save_security(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<SecurityForm>,
+) -> Result<Response, PageError> {
+    let enforcement = match (form.enforce.is_some(), form.scope.as_str()) {
+        (false, _) => "off",
+        (true, "admins") => "admins",
+        (true, _) => "all",
+    };
+    let request = SecurityRequest {
+        enforcement: enforcement.to_owned(),
+        grace_period_days: form.grace_period_days,
+    };
+    let saved = put_security(
+        State(state.clone()),
+        viewer.auth.clone(),
+        client,
+        Path(id.clone()),
+        AppJson(request),
+    )
+    .await;
+    match saved {
+        Ok(_) => Ok(see_other(&format!(
+            "/workspaces/{id}/settings/security?done=saved"
+        ))),
+        Err(
+            error @ (ApiError::EnableTwoFactorFirst
+            | ApiError::InvalidGracePeriod
+            | ApiError::InvalidBody(_)),
+        ) => {
+            let (status, _, _) = error.parts();
+            let flash = Some(Flash::from_error(&error));
+            render_security(&state, &viewer, id, status, flash).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
