@@ -21,6 +21,7 @@ backend_tests!(
     a_pending_delivery_survives_a_restart,
     a_hanging_smtp_server_never_delays_a_request,
     only_sensitive_events_are_delivered,
+    the_admin_page_shows_deliveries_and_retries_an_abandoned_one,
 );
 
 mod postgres_only {
@@ -459,4 +460,59 @@ async fn several_nodes_deliver_each_notification_exactly_once(backend: Backend) 
         .collect();
     assert_eq!(posted.len(), 12, "no delivery was sent twice");
     assert_eq!(distinct.len(), 12);
+}
+
+async fn the_admin_page_shows_deliveries_and_retries_an_abandoned_one(backend: Backend) {
+    use crate::pages::{csrf_of, page_sign_in};
+    let hook = WebhookReceiver::failing().await;
+    let notify = Notify::new(None, Some(&hook));
+    let app = notify.spawn(backend).await;
+    let (admin, ada) = admin_and_user(&app, "ada@example.com").await;
+    reset(&app, &admin, &ada, "lost phone").await;
+    for attempt in 1..=8 {
+        hook.wait_for(attempt).await;
+        app.clock.advance(3_600);
+        app.notifier.wake();
+    }
+    let listed = eventually_listed(&app, &admin, "abandoned").await;
+    let id = listed["id"].as_i64().unwrap();
+
+    let (signed_in, _) = page_sign_in(&app, "root@example.com", "/admin").await;
+    assert_eq!(signed_in.status(), 303);
+    let html = app
+        .client
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("0 delivered, 0 waiting, 0 being retried, 1 given up"),
+        "{html}"
+    );
+    assert!(html.contains(r#"data-status="abandoned""#), "{html}");
+    assert!(html.contains("the receiver answered 500"), "{html}");
+    let action = format!("/admin/notifications/{id}/retry");
+    assert!(html.contains(&action), "{html}");
+    let retried = app
+        .client
+        .post(app.url(&action))
+        .form(&[("csrf", csrf_of(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 303);
+    assert_eq!(retried.headers()["location"], "/admin?done=retry");
+    hook.wait_for(9).await;
+    // Without the form's token, nothing is retried.
+    let forged = app
+        .client
+        .post(app.url(&action))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
 }

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp, PASSWORD};
 
 /// The `csrf` hidden field of the first form in `html`.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).expect("a csrf field") + marker.len();
     let end = start + html[start..].find('"').unwrap();
@@ -45,7 +45,11 @@ async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwes
 }
 
 /// Signs in through the sign-in page; returns the new session token.
-async fn page_sign_in(app: &TestApp, email: &str, next: &str) -> (reqwest::Response, String) {
+pub(crate) async fn page_sign_in(
+    app: &TestApp,
+    email: &str,
+    next: &str,
+) -> (reqwest::Response, String) {
     // `/login` sends someone signed in straight on; the sign-up page always has a form.
     let (_, html) = get_html(app, "/signup").await;
     let fields = [

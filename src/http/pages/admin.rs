@@ -1,5 +1,6 @@
 //! `/admin` (instance admins): the instance-wide requirement, open lost-device requests,
-//! accounts (search, and the audited reset with a mandatory reason) and the latest events.
+//! accounts (search, and the audited reset with a mandatory reason), notification
+//! deliveries (with a retry for abandoned ones) and the latest events.
 //! Each part is the API's admin handler; non-admins get its `403`.
 
 use askama::Template;
@@ -13,6 +14,7 @@ use crate::http::api::admin::{
     get_instance_security, list_accounts, list_events, list_reset_requests, put_instance_security,
     reset_two_factor, AccountsQuery, AdminEventsQuery, InstanceSecurityRequest, ResetRequestBody,
 };
+use crate::http::api::notifications::{list_notifications, retry_notification, DeliveriesQuery};
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, ClientInfo};
 use crate::http::pages::csrf::PageForm;
@@ -21,6 +23,7 @@ use crate::http::pages::viewer::{Nav, Viewer};
 use crate::http::pages::workspaces::GRACE_CHOICES;
 use crate::http::pages::{render_with, see_other, when, when_or_dash, Flash};
 use crate::http::AppState;
+use crate::store::outbox::DeliveryStatus;
 
 /// Rows of each list on the page (it stays well under 50 KB).
 const PAGE_ROWS: u32 = 25;
@@ -50,6 +53,18 @@ pub struct RequestRow {
     created_at: String,
 }
 
+/// A notification delivery row.
+pub struct DeliveryRow {
+    id: i64,
+    channel: &'static str,
+    event_kind: String,
+    recipient: String,
+    status: &'static str,
+    attempts: u32,
+    last_error: String,
+    next_attempt_at: String,
+}
+
 /// An event row.
 pub struct EventRow {
     kind: String,
@@ -72,6 +87,8 @@ struct AdminPage {
     query: String,
     accounts: Vec<AccountRow>,
     events: Vec<EventRow>,
+    deliveries: Vec<DeliveryRow>,
+    delivery_counts: crate::store::outbox::DeliveryCounts,
 }
 
 /// The instance requirement form.
@@ -116,6 +133,13 @@ async fn render_page(
         limit: Some(PAGE_ROWS),
     };
     let Json(events) = list_events(State(state.clone()), auth(), Ok(Query(events_query))).await?;
+    let deliveries_query = DeliveriesQuery {
+        status: None,
+        before: None,
+        limit: Some(10),
+    };
+    let Json(deliveries) =
+        list_notifications(State(state.clone()), auth(), Ok(Query(deliveries_query))).await?;
     let page = AdminPage {
         nav: viewer.nav("admin"),
         flash,
@@ -156,6 +180,26 @@ async fn render_page(
                 details: e.details.to_string(),
             })
             .collect(),
+        delivery_counts: deliveries.counts,
+        deliveries: deliveries
+            .deliveries
+            .into_iter()
+            .map(|d| DeliveryRow {
+                id: d.id,
+                channel: d.channel,
+                event_kind: d.event_kind,
+                recipient: d.recipient.unwrap_or_default(),
+                status: match d.status {
+                    DeliveryStatus::Pending => "pending",
+                    DeliveryStatus::Retrying => "retrying",
+                    DeliveryStatus::Delivered => "delivered",
+                    DeliveryStatus::Abandoned => "abandoned",
+                },
+                attempts: d.attempts,
+                last_error: d.last_error.unwrap_or_default(),
+                next_attempt_at: d.next_attempt_at.map(when).unwrap_or_default(),
+            })
+            .collect(),
     };
     Ok(render_with(status, &page)?)
 }
@@ -168,6 +212,9 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let flash = match query.done.as_deref() {
         Some("policy") => Some(Flash::Ok("Instance requirement saved.".to_owned())),
+        Some("retry") => Some(Flash::Ok(
+            "The notification is scheduled again, with a fresh set of attempts.".to_owned(),
+        )),
         Some("reset") => Some(Flash::Ok(
             "Two-factor was reset: the account's authenticator, recovery codes and sessions \
              are gone, and the reset is in the audit trail."
@@ -184,6 +231,7 @@ async fn failed(state: &AppState, viewer: &Viewer, error: ApiError) -> Result<Re
         | ApiError::InvalidGracePeriod
         | ApiError::InvalidBody(_)
         | ApiError::ReasonRequired
+        | ApiError::NotAbandoned
         | ApiError::NotFound => {
             let (status, _, _) = error.parts();
             let flash = Some(Flash::from_error(&error));
@@ -238,6 +286,20 @@ pub async fn reset(
     .await;
     match done {
         Ok(_) => Ok(see_other("/admin?done=reset")),
+        Err(error) => failed(&state, &viewer, error).await,
+    }
+}
+
+/// `POST /admin/notifications/{id}/retry`: sends an abandoned notification again.
+pub async fn retry(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    PageForm(_): PageForm<serde::de::IgnoredAny>,
+) -> Result<Response, PageError> {
+    let done = retry_notification(State(state.clone()), viewer.auth.clone(), Path(id)).await;
+    match done {
+        Ok(_) => Ok(see_other("/admin?done=retry")),
         Err(error) => failed(&state, &viewer, error).await,
     }
 }

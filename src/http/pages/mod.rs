@@ -84,6 +84,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(admin::show))
         .route("/admin/policy", post(admin::save_policy))
         .route("/admin/accounts/{id}/reset", post(admin::reset))
+        .route("/admin/notifications/{id}/retry", post(admin::retry))
 }
 
 async fn home() -> Redirect {
