@@ -17,12 +17,48 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
      base-uri 'none'";
 
+/// The `form-action` of [`CONTENT_SECURITY_POLICY`].
+const FORM_ACTION: &str = "form-action 'self'";
+
+/// One more origin a page's forms may lead to, put in the response's extensions by the
+/// page. Browsers apply `form-action` to the redirects that follow a form too, so the
+/// sign-in and challenge pages allow the origin of their checked `next` (an application
+/// behind forward-auth, SPEC §10), and nothing else changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormActionOrigin(String);
+
+impl FormActionOrigin {
+    /// The origin of an http(s) URL: `scheme://host[:port]`, which holds no space, `;`
+    /// or `,` and so cannot change the rest of the policy.
+    pub fn of(url: &url::Url) -> Option<FormActionOrigin> {
+        let origin = url.origin();
+        let web = matches!(url.scheme(), "http" | "https");
+        (web && origin.is_tuple()).then(|| FormActionOrigin(origin.ascii_serialization()))
+    }
+
+    /// The origin as it appears in the policy.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The policy of a response: [`CONTENT_SECURITY_POLICY`], with the page's extra form origin.
+fn content_security_policy(extra: Option<&FormActionOrigin>) -> HeaderValue {
+    let Some(origin) = extra else {
+        return HeaderValue::from_static(CONTENT_SECURITY_POLICY);
+    };
+    let form_action = format!("{FORM_ACTION} {}", origin.as_str());
+    HeaderValue::from_str(&CONTENT_SECURITY_POLICY.replacen(FORM_ACTION, &form_action, 1))
+        .unwrap_or_else(|_| HeaderValue::from_static(CONTENT_SECURITY_POLICY))
+}
+
 /// Adds the security headers every response carries.
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    let policy = content_security_policy(response.extensions().get::<FormActionOrigin>());
     let headers = response.headers_mut();
-    let fixed: [(HeaderName, &'static str); 6] = [
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    let fixed: [(HeaderName, &'static str); 5] = [
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -87,4 +123,34 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         ),
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_may_add_exactly_one_form_origin() {
+        assert_eq!(
+            content_security_policy(None).to_str().unwrap(),
+            CONTENT_SECURITY_POLICY
+        );
+        let url = url::Url::parse("http://127.0.0.1:9000/reports?x=1").unwrap();
+        let origin = FormActionOrigin::of(&url).unwrap();
+        let policy = content_security_policy(Some(&origin));
+        assert_eq!(
+            policy.to_str().unwrap(),
+            CONTENT_SECURITY_POLICY.replace(
+                "form-action 'self';",
+                "form-action 'self' http://127.0.0.1:9000;"
+            )
+        );
+        let odd = url::Url::parse("http://x;script-src *@127.0.0.1/").unwrap();
+        assert_eq!(
+            FormActionOrigin::of(&odd).unwrap().as_str(),
+            "http://127.0.0.1"
+        );
+        let data = url::Url::parse("data:text/html,hi").unwrap();
+        assert_eq!(FormActionOrigin::of(&data), None);
+    }
 }

@@ -7,12 +7,14 @@
 //! (`scripts/test-services` installs `chromium` and `chromium-driver`).
 
 mod driver;
+mod proxy;
 
 use deadbolt::config::RequireTwoFactor;
 use fantoccini::Locator;
 
 use crate::helpers::{spawn_app, spawn_app_with, totp_code, Backend, PASSWORD};
 use driver::Browser;
+use proxy::{free_port, spawn_application, start_nginx, Ports};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrol_sign_in_with_a_code_and_a_recovery_code_then_disable() {
@@ -400,5 +402,85 @@ async fn check_regenerate_and_move_to_a_new_device() {
         .find(Locator::Css("#totp-secret"))
         .await
         .is_err());
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_auth_brings_people_back_to_the_application_after_signing_in() {
+    // nginx serves Deadbolt at its public URL and the application on another port of the
+    // same host: after the sign-in form (and the challenge form), the browser must follow
+    // the redirect to the application's origin.
+    let ports = Ports {
+        deadbolt: free_port(),
+        application: free_port(),
+    };
+    let public_url = format!("http://127.0.0.1:{}", ports.deadbolt);
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.public_url = Some(public_url.clone());
+    })
+    .await;
+    let owner = app.enrolled("owner@example.com").await;
+    let workspace = app.create_workspace(&owner.token, "Acme").await;
+    let member = app.signed_in("mo@example.com").await;
+    let joined = app
+        .invite_and_accept(
+            &workspace,
+            &owner.token,
+            "mo@example.com",
+            "member",
+            &member,
+        )
+        .await;
+    assert_eq!(joined.status, 200, "{}", joined.text);
+
+    let application = spawn_application().await;
+    let deadbolt = app.base.trim_start_matches("http://").to_owned();
+    let nginx_dir = tempfile::tempdir().unwrap();
+    let Some(_nginx) = start_nginx(
+        nginx_dir.path(),
+        &ports,
+        &deadbolt,
+        &application,
+        &workspace,
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(browser) = Browser::open_at(&public_url, 1100, false).await else {
+        return;
+    };
+    let protected = format!("http://127.0.0.1:{}/reports/7?tab=2", ports.application);
+
+    // Password only.
+    browser.goto_url(&protected).await;
+    assert!(
+        browser
+            .url()
+            .await
+            .starts_with(&format!("{public_url}/login?next=")),
+        "{}",
+        browser.url().await
+    );
+    browser.snap("forward-auth-sign-in").await;
+    browser.fill("#email", "mo@example.com").await;
+    browser.enter("#password", PASSWORD).await;
+    assert_eq!(browser.url().await, protected);
+    assert_eq!(browser.text("#welcome").await, "Reports for mo@example.com");
+
+    // Password, then the authenticator code.
+    browser.client.delete_all_cookies().await.unwrap();
+    browser.goto_url(&protected).await;
+    browser.fill("#email", &owner.email).await;
+    browser.enter("#password", PASSWORD).await;
+    assert_eq!(browser.path().await, "/login/two-factor");
+    browser.snap("forward-auth-challenge").await;
+    browser.enter("#code", &app.code(&owner.secret)).await;
+    assert_eq!(browser.url().await, protected);
+    assert_eq!(
+        browser.text("#welcome").await,
+        "Reports for owner@example.com"
+    );
+    assert_eq!(browser.text("#role").await, "owner");
     browser.close().await;
 }

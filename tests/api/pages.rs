@@ -164,6 +164,10 @@ async fn after_sign_in_only_this_host_is_a_destination() {
         ("/workspaces", "/workspaces"),
         ("https://evil.example/", "/account/security"),
         ("//evil.example/", "/account/security"),
+        ("/\\evil.example/", "/account/security"),
+        ("/\t/evil.example/", "/account/security"),
+        ("http://evil.example\\@127.0.0.1/", "/account/security"),
+        ("http://me:pw@127.0.0.1:9000/", "/account/security"),
         (
             "http://127.0.0.1:9000/app?x=1",
             "http://127.0.0.1:9000/app?x=1",
@@ -171,8 +175,59 @@ async fn after_sign_in_only_this_host_is_a_destination() {
     ] {
         let (response, _) = page_sign_in(&app, "cal@example.com", next).await;
         assert_eq!(response.status(), 303);
-        assert_eq!(location(&response), expected, "next={next}");
+        assert_eq!(location(&response), expected, "next={next:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_forms_may_lead_to_the_origin_of_their_next_and_no_other() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let policy = |response: &reqwest::Response| {
+        response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let plain = app.client.get(app.url("/login")).send().await.unwrap();
+    assert!(
+        policy(&plain).contains("form-action 'self';"),
+        "{}",
+        policy(&plain)
+    );
+    let next = "/login?next=http%3A%2F%2F127.0.0.1%3A9000%2Freports%3Fx%3D1";
+    let forward = app.client.get(app.url(next)).send().await.unwrap();
+    assert!(
+        policy(&forward).contains("form-action 'self' http://127.0.0.1:9000;"),
+        "{}",
+        policy(&forward)
+    );
+    for refused in [
+        "/login?next=https%3A%2F%2Fevil.example%2F",
+        "/login?next=%2Fworkspaces",
+    ] {
+        let response = app.client.get(app.url(refused)).send().await.unwrap();
+        assert!(
+            policy(&response).contains("form-action 'self';"),
+            "{refused}"
+        );
+    }
+
+    // The challenge page, which carries the last form before the redirect, allows it too.
+    let user = app.enrolled("eli@example.com").await;
+    let (answer, _) = page_sign_in(&app, &user.email, "http://127.0.0.1:9000/r").await;
+    assert_eq!(answer.status(), 303);
+    let challenge = app
+        .client
+        .get(app.url(location(&answer)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), 200);
+    assert!(
+        policy(&challenge).contains("form-action 'self' http://127.0.0.1:9000;"),
+        "{}",
+        policy(&challenge)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

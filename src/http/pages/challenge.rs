@@ -19,7 +19,7 @@ use crate::http::extract::{AppJson, ClientInfo};
 use crate::http::pages::cookies::{self, CHALLENGE_COOKIE};
 use crate::http::pages::csrf::{self, PageForm};
 use crate::http::pages::error::PageError;
-use crate::http::pages::login::{login_page, signed_in};
+use crate::http::pages::login::{allow_forms_to, login_page, safe_next, signed_in};
 use crate::http::pages::{render_with, see_other, Flash};
 use crate::http::AppState;
 
@@ -61,6 +61,7 @@ struct ChallengePage {
 }
 
 fn page(
+    state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
     flash: Option<Flash>,
@@ -70,15 +71,19 @@ fn page(
     // The challenge page is only reached with a challenge cookie, set by the sign-in form,
     // whose double-submit cookie is already there.
     let (token, _) = csrf::pre_session(headers);
-    let page = ChallengePage {
-        flash,
-        csrf: token,
-        next,
-        recovery,
-        replacement_code: None,
-        continue_to: String::new(),
-    };
-    Ok(render_with(status, &page)?)
+    let mut response = render_with(
+        status,
+        &ChallengePage {
+            flash,
+            csrf: token,
+            next: next.clone(),
+            recovery,
+            replacement_code: None,
+            continue_to: String::new(),
+        },
+    )?;
+    allow_forms_to(state, &mut response, &next);
+    Ok(response)
 }
 
 fn expired(state: &AppState, headers: &HeaderMap, next: String) -> Result<Response, PageError> {
@@ -98,6 +103,7 @@ fn expired(state: &AppState, headers: &HeaderMap, next: String) -> Result<Respon
 
 /// `GET /login/two-factor`.
 pub async fn show(
+    State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<ChallengeQuery>,
 ) -> Result<Response, PageError> {
@@ -105,7 +111,7 @@ pub async fn show(
         return Ok(see_other("/login"));
     }
     let recovery = query.method.as_deref() == Some("recovery");
-    page(&headers, StatusCode::OK, None, query.next, recovery)
+    page(&state, &headers, StatusCode::OK, None, query.next, recovery)
 }
 
 /// `POST /login/two-factor`.
@@ -137,6 +143,7 @@ pub async fn submit(
         };
         let flash = Some(Flash::Error(message.to_owned()));
         return page(
+            &state,
             &headers,
             StatusCode::UNPROCESSABLE_ENTITY,
             flash,
@@ -168,7 +175,7 @@ pub async fn submit(
                     next: String::new(),
                     recovery: true,
                     replacement_code: Some(code),
-                    continue_to: crate::http::pages::login::safe_next(&state, &next),
+                    continue_to: safe_next(&state, &next).location().to_owned(),
                 };
                 let cookies_set = response.headers().clone();
                 response = render_with(StatusCode::OK, &page)?;
@@ -189,7 +196,7 @@ pub async fn submit(
         ) => {
             let (status, _, _) = error.parts();
             let flash = Some(Flash::from_error(&error));
-            page(&headers, status, flash, form.next, recovery)
+            page(&state, &headers, status, flash, form.next, recovery)
         }
         Err(other) => Err(other.into()),
     }
@@ -226,6 +233,7 @@ pub async fn request_reset(
             "Tell the administrators what happened (a sentence is enough).".to_owned(),
         );
         return page(
+            &state,
             &headers,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(flash),
@@ -244,12 +252,20 @@ pub async fn request_reset(
                  account, sign in with your password and set up a new authenticator."
                     .to_owned(),
             );
-            page(&headers, StatusCode::OK, Some(flash), String::new(), true)
+            page(
+                &state,
+                &headers,
+                StatusCode::OK,
+                Some(flash),
+                String::new(),
+                true,
+            )
         }
         Err(ApiError::InvalidChallenge) => expired(&state, &headers, String::new()),
         Err(ApiError::InvalidBody(_)) => {
             let flash = Flash::Error("Keep the message under 1000 characters.".to_owned());
             page(
+                &state,
                 &headers,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(flash),

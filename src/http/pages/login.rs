@@ -18,7 +18,8 @@ use crate::http::api::sessions::{self, SignInRequest, SignInResponse};
 use crate::http::error::ApiError;
 use crate::http::extract::{resolve_session, session_token, AppJson, ClientInfo};
 use crate::http::pages::csrf::{self, PageForm};
-use crate::http::pages::error::{PageError, SETUP_PAGE};
+use crate::http::pages::destination::Destination;
+use crate::http::pages::error::PageError;
 use crate::http::pages::viewer::Viewer;
 use crate::http::pages::{cookies, render_with, see_other, Flash};
 use crate::http::AppState;
@@ -72,29 +73,16 @@ pub struct SignupForm {
 #[derive(Debug, Deserialize)]
 pub struct EmptyForm {}
 
-fn host_of(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    Some(host.rsplit_once(':').map_or(host, |(host, _)| host))
+/// Where to go after signing in; see [`Destination`].
+pub fn safe_next(state: &AppState, next: &str) -> Destination {
+    Destination::parse(&state.config.public_url, next)
 }
 
-/// Where to go after signing in: a path on this server, or a URL on this server's host
-/// (an application behind forward-auth, SPEC §10); anything else is the security page.
-pub fn safe_next(state: &AppState, next: &str) -> String {
-    // Security: no open redirect; `//evil` and `/\evil` are other hosts to a browser.
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
-    let same_host = host_of(next).is_some_and(|host| {
-        !host.is_empty() && host_of(state.config.public_url.as_str()) == Some(host)
-    });
-    if (local && !next.starts_with("/login")) || same_host {
-        next.to_owned()
-    } else {
-        SETUP_PAGE.to_owned()
+/// Lets the page's forms lead on to `next`'s origin (CSP `form-action`), since the
+/// redirect after the form goes there.
+pub fn allow_forms_to(state: &AppState, response: &mut Response, next: &str) {
+    if let Some(origin) = safe_next(state, next).form_action_origin() {
+        response.extensions_mut().insert(origin);
     }
 }
 
@@ -117,7 +105,7 @@ pub async fn signed_in(
         }
     }
     let public_url = &state.config.public_url;
-    let mut response = see_other(&safe_next(state, next));
+    let mut response = see_other(safe_next(state, next).location());
     cookies::set_session(
         &mut response,
         public_url,
@@ -168,6 +156,7 @@ fn with_csrf_cookie(
     response
 }
 
+/// The sign-in form, with a message and the fields to keep.
 pub fn login_page(
     state: &AppState,
     headers: &HeaderMap,
@@ -177,19 +166,18 @@ pub fn login_page(
     next: String,
 ) -> Result<Response, PageError> {
     let (token, fresh) = csrf::pre_session(headers);
-    let page = LoginPage {
-        flash,
-        csrf: token.clone(),
-        next,
-        email,
-        signup_open: state.config.signup == SignupMode::Open,
-    };
-    Ok(with_csrf_cookie(
-        state,
-        render_with(status, &page)?,
-        &token,
-        fresh,
-    ))
+    let mut response = render_with(
+        status,
+        &LoginPage {
+            flash,
+            csrf: token.clone(),
+            next: next.clone(),
+            email,
+            signup_open: state.config.signup == SignupMode::Open,
+        },
+    )?;
+    allow_forms_to(state, &mut response, &next);
+    Ok(with_csrf_cookie(state, response, &token, fresh))
 }
 
 /// `GET /login`; someone already signed in goes straight on.
@@ -203,7 +191,7 @@ pub async fn show(
         .await?
         .is_some()
     {
-        return Ok(see_other(&safe_next(&state, &next)));
+        return Ok(see_other(safe_next(&state, &next).location()));
     }
     let flash = query
         .signed_out

@@ -15,6 +15,7 @@ pub mod admin;
 pub mod challenge;
 pub mod cookies;
 pub mod csrf;
+pub mod destination;
 pub mod error;
 pub mod login;
 pub mod security;

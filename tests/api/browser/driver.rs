@@ -46,6 +46,11 @@ fn screenshot_dir() -> PathBuf {
 impl Browser {
     /// A browser on `app`, `width` pixels wide, in the light or dark scheme.
     pub async fn open(app: &TestApp, width: u32, dark: bool) -> Option<Browser> {
+        Browser::open_at(&app.base, width, dark).await
+    }
+
+    /// Like [`Browser::open`], with Deadbolt's pages at `base` (a proxy in front of it).
+    pub async fn open_at(base: &str, width: u32, dark: bool) -> Option<Browser> {
         let driver_path = chromedriver()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -95,7 +100,7 @@ impl Browser {
                     return Some(Browser {
                         client,
                         _driver: driver,
-                        base: app.base.clone(),
+                        base: base.to_owned(),
                     })
                 }
                 Err(error) => last_error = error.to_string(),
@@ -111,6 +116,16 @@ impl Browser {
             .goto(&format!("{}{path}", self.base))
             .await
             .unwrap();
+    }
+
+    /// Opens a full URL (another origin than Deadbolt's).
+    pub async fn goto_url(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// The full URL of the page shown.
+    pub async fn url(&self) -> String {
+        self.client.current_url().await.unwrap().to_string()
     }
 
     pub async fn path(&self) -> String {
