@@ -18,6 +18,7 @@ use crate::domain::account::{validate_new_account, Role};
 use crate::domain::ids::{AccountId, Token};
 use crate::domain::password::{hash_password, Password};
 use crate::domain::time::UnixTime;
+use crate::domain::two_factor::TwoFactorState;
 use crate::http::metrics::Metrics;
 use crate::http::AppState;
 use crate::keyring::Keyring;
@@ -376,6 +377,7 @@ async fn rotate_keys(config: &Config) -> anyhow::Result<()> {
 async fn list_users(config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let accounts = store.search_accounts(None, None, u32::MAX).await?;
+    let now = SystemClock.now();
     println!(
         "{:<40} {:<6} {:<15} {:<21} LAST SIGN-IN",
         "EMAIL", "ADMIN", "TWO-FACTOR", "CREATED"
@@ -386,11 +388,7 @@ async fn list_users(config: &Config) -> anyhow::Result<()> {
             "{:<40} {:<6} {:<15} {:<21} {}",
             account.email.as_str(),
             if account.is_admin { "yes" } else { "no" },
-            if summary.two_factor_enabled {
-                "enabled"
-            } else {
-                "not_configured"
-            },
+            TwoFactorState::of(summary.two_factor_enabled, summary.pending_until, now).as_str(),
             account.created_at.to_rfc3339(),
             account
                 .last_sign_in_at
@@ -409,6 +407,11 @@ async fn reset_two_factor(config: &Config, email: &str, reason: &str) -> anyhow:
     }
     let email = crate::domain::email::Email::parse(email)
         .map_err(|_| anyhow::anyhow!("not a valid e-mail address: {email}"))?;
+    // Who ran the command, for the audit trail (the sudo caller first).
+    let operator = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .ok()
+        .filter(|name| !name.is_empty());
     let store = open_store(config).await?;
     let account = store
         .account_by_email(&email)
@@ -417,7 +420,9 @@ async fn reset_two_factor(config: &Config, email: &str, reason: &str) -> anyhow:
     let outcome = crate::http::api::admin::reset_account_two_factor(
         store.as_ref(),
         &account,
-        None,
+        crate::http::api::admin::ResetActor::Cli {
+            operator: operator.as_deref(),
+        },
         reason,
         (None, Some("deadbolt-cli".to_owned())),
         SystemClock.now(),

@@ -226,6 +226,14 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
                 .to_owned(),
             "/account/security",
         ),
+        "locked_out" if detail("factor") == "password" => (
+            "Sign-in locked after repeated wrong passwords".to_owned(),
+            "Too many wrong passwords were entered for your account, so signing in with a \
+             password is locked for a while. If this was not you, someone is guessing your \
+             password; make sure it is long and unique, and turn on two-factor."
+                .to_owned(),
+            "/account/security",
+        ),
         "locked_out" => (
             "Two-factor sign-in locked after repeated failures".to_owned(),
             "Too many wrong two-factor codes were entered for your account, so two-factor \
@@ -248,6 +256,14 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
                  two-factor again.",
                 detail("reason")
             ),
+            "/account/security",
+        ),
+        "recovery_code_used" if detail("purpose") == "proof" => (
+            "A recovery code was used to confirm a change".to_owned(),
+            "One of your recovery codes was used to confirm a change to your two-factor \
+             settings. It cannot be used again. If this was not you, change your password and \
+             generate new recovery codes."
+                .to_owned(),
             "/account/security",
         ),
         "recovery_code_used" => (

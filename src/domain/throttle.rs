@@ -111,6 +111,12 @@ impl Backoff {
         Some(now.plus_seconds(seconds))
     }
 
+    /// Whether the failure that left `counter` as it is locked the subject: every failure
+    /// from the threshold on sets a (longer) lock.
+    pub fn locks(&self, counter: &Counter) -> bool {
+        counter.failures >= self.threshold
+    }
+
     /// Seconds to wait before another attempt, or `None` when one is allowed now.
     pub fn retry_after(&self, counter: Option<&Counter>, now: UnixTime) -> Option<u64> {
         let counter = counter?;

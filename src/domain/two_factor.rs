@@ -43,6 +43,29 @@ pub enum TwoFactorState {
     Enabled,
 }
 
+impl TwoFactorState {
+    /// The state of an account with two-factor `enabled` or not, and an enrolment pending
+    /// until `pending_until` (if any), at `now`.
+    pub fn of(enabled: bool, pending_until: Option<UnixTime>, now: UnixTime) -> Self {
+        if enabled {
+            TwoFactorState::Enabled
+        } else if pending_until.is_some_and(|until| now < until) {
+            TwoFactorState::Pending
+        } else {
+            TwoFactorState::NotConfigured
+        }
+    }
+
+    /// The stable name the API and the CLI show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TwoFactorState::NotConfigured => "not_configured",
+            TwoFactorState::Pending => "pending",
+            TwoFactorState::Enabled => "enabled",
+        }
+    }
+}
+
 impl TwoFactorRecord {
     /// Whether two-factor protects the account.
     pub fn is_enabled(&self) -> bool {
@@ -58,13 +81,8 @@ impl TwoFactorRecord {
 
     /// The state at `now`.
     pub fn state(&self, now: UnixTime) -> TwoFactorState {
-        if self.is_enabled() {
-            TwoFactorState::Enabled
-        } else if self.live_pending(now).is_some() {
-            TwoFactorState::Pending
-        } else {
-            TwoFactorState::NotConfigured
-        }
+        let pending_until = self.pending.as_ref().map(|pending| pending.expires_at);
+        TwoFactorState::of(self.is_enabled(), pending_until, now)
     }
 }
 
@@ -101,5 +119,8 @@ mod tests {
         };
         assert_eq!(enabled.state(UnixTime(0)), TwoFactorState::Enabled);
         assert!(enabled.live_pending(UnixTime(0)).is_some());
+        assert_eq!(TwoFactorState::Pending.as_str(), "pending");
+        assert_eq!(TwoFactorState::Enabled.as_str(), "enabled");
+        assert_eq!(TwoFactorState::NotConfigured.as_str(), "not_configured");
     }
 }

@@ -30,7 +30,7 @@ use crate::http::error::ApiError;
 use crate::http::metrics::Metrics;
 use crate::keyring::Keyring;
 use crate::password_pool::PasswordPool;
-use crate::store::Store;
+use crate::store::{Journal, Store};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -71,6 +71,23 @@ impl AppState {
             self.notifier.wake();
         }
         Ok(())
+    }
+
+    /// `events` as a journal on this instance's notification channels, for a store change
+    /// that appends them in its own transaction.
+    pub fn journal<'a>(&self, events: &'a [crate::domain::event::NewEvent]) -> Journal<'a> {
+        Journal::new(events, self.notifier.channels())
+    }
+
+    /// Wakes the outbox workers when any of `events` (now committed) queued a delivery.
+    pub fn wake_for(&self, events: &[crate::domain::event::NewEvent]) {
+        let channels = self.notifier.channels();
+        if events
+            .iter()
+            .any(|event| crate::store::notifies(event, channels))
+        {
+            self.notifier.wake();
+        }
     }
 }
 

@@ -48,6 +48,26 @@ fn throttle_key(account: &AccountId) -> String {
     format!("second-factor:{account}")
 }
 
+/// A security event about `account`, done by its owner from `client`.
+pub fn new_event(
+    account: &AccountId,
+    kind: EventKind,
+    client: &ClientInfo,
+    now: UnixTime,
+    details: serde_json::Value,
+) -> NewEvent {
+    NewEvent {
+        account_id: Some(account.clone()),
+        actor_id: None,
+        workspace_id: None,
+        kind,
+        at: now,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        details,
+    }
+}
+
 /// Records a security event about `account`.
 pub async fn record_event(
     state: &AppState,
@@ -58,16 +78,7 @@ pub async fn record_event(
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
     state
-        .record_event(&NewEvent {
-            account_id: Some(account.clone()),
-            actor_id: None,
-            workspace_id: None,
-            kind,
-            at: now,
-            ip: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
-            details,
-        })
+        .record_event(&new_event(account, kind, client, now, details))
         .await?;
     Ok(())
 }
@@ -83,6 +94,57 @@ pub fn open_secret(
         .ok_or_else(|| ApiError::Internal("stored TOTP secret has the wrong length".into()))
 }
 
+/// A second-factor attempt, counted against the account before the factor is checked
+/// (so concurrent guesses can never check more than the limit). End it with
+/// [`SecondFactorAttempt::succeeded`] or [`SecondFactorAttempt::failed`].
+#[derive(Debug)]
+#[must_use = "end the attempt with succeeded() or failed()"]
+pub struct SecondFactorAttempt {
+    key: String,
+    counter: crate::domain::throttle::Counter,
+}
+
+impl SecondFactorAttempt {
+    /// Counts an attempt on `account`'s second factor, or answers `429 too_many_attempts`
+    /// while it is locked.
+    pub async fn begin(
+        state: &AppState,
+        account: &AccountId,
+        now: UnixTime,
+    ) -> Result<Self, ApiError> {
+        let key = throttle_key(account);
+        let rule = Rule::Backoff(SECOND_FACTOR_BACKOFF);
+        let counter = begin_attempt(state.store.as_ref(), &key, rule, now).await?;
+        Ok(Self { key, counter })
+    }
+
+    /// The factor was right: the consecutive failures start again from zero.
+    pub async fn succeeded(self, state: &AppState) -> Result<(), ApiError> {
+        state.store.clear_failures(&self.key).await?;
+        Ok(())
+    }
+
+    /// The factor was wrong: the failure stays counted, and when it locked the second
+    /// factor that is recorded (and the owner told).
+    pub async fn failed(
+        self,
+        state: &AppState,
+        account: &AccountId,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<(), ApiError> {
+        if SECOND_FACTOR_BACKOFF.locks(&self.counter) {
+            let details = serde_json::json!({
+                "factor": "second_factor",
+                "failures": self.counter.failures,
+                "until": self.counter.locked_until.to_rfc3339(),
+            });
+            record_event(state, account, EventKind::LockedOut, client, now, details).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Checks `factor` for an account with two-factor enabled, consuming what it uses.
 pub async fn verify_second_factor(
     state: &AppState,
@@ -92,13 +154,11 @@ pub async fn verify_second_factor(
     client: &ClientInfo,
     now: UnixTime,
 ) -> Result<Verified, ApiError> {
-    let store = state.store.as_ref();
-    let key = throttle_key(&account.id);
-    let counter = begin_attempt(store, &key, Rule::Backoff(SECOND_FACTOR_BACKOFF), now).await?;
+    let attempt = SecondFactorAttempt::begin(state, &account.id, now).await?;
     let outcome = check_factor(state, account, record, factor, now).await?;
     match outcome {
         Ok(verified) => {
-            store.clear_failures(&key).await?;
+            attempt.succeeded(state).await?;
             Ok(verified)
         }
         Err(error) => {
@@ -113,18 +173,7 @@ pub async fn verify_second_factor(
                 )
                 .await?;
             }
-            if counter.failures == SECOND_FACTOR_BACKOFF.threshold {
-                let details = serde_json::json!({"until": counter.locked_until.to_rfc3339()});
-                record_event(
-                    state,
-                    &account.id,
-                    EventKind::LockedOut,
-                    client,
-                    now,
-                    details,
-                )
-                .await?;
-            }
+            attempt.failed(state, &account.id, client, now).await?;
             Err(error)
         }
     }
@@ -245,7 +294,15 @@ pub async fn confirm_proof(
                 return Err(ask());
             }
             match verify_second_factor(state, account, record, &factor, client, now).await {
-                Ok(_) => Ok(()),
+                Ok(Verified::Totp) => Ok(()),
+                Ok(Verified::RecoveryCode) => {
+                    // A recovery code spent on a proof is used up like one spent signing
+                    // in, and its owner hears of it the same way.
+                    let remaining = state.store.recovery_codes_remaining(&account.id).await?;
+                    let details = serde_json::json!({"purpose": "proof", "remaining": remaining});
+                    let kind = EventKind::RecoveryCodeUsed;
+                    record_event(state, &account.id, kind, client, now, details).await
+                }
                 Err(
                     ApiError::InvalidCode | ApiError::CodeReused | ApiError::InvalidRecoveryCode,
                 ) => Err(ApiError::ConfirmationFailed(format!(

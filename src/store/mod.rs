@@ -140,6 +140,8 @@ pub struct AccountSummary {
     pub account: Account,
     /// Whether two-factor is enabled.
     pub two_factor_enabled: bool,
+    /// When a pending enrolment lapses, if one was started.
+    pub pending_until: Option<UnixTime>,
 }
 
 /// The outcome of changing or removing a membership.
@@ -180,6 +182,47 @@ impl Default for PoolSettings {
             acquire_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// Events appended in the same transaction as the change they record, and the channels
+/// their notifications go out on: a change is never without its audit row, nor an audit
+/// row (or notification) without its change.
+#[derive(Debug, Clone, Copy)]
+pub struct Journal<'a> {
+    /// The events, in order.
+    pub events: &'a [NewEvent],
+    /// The configured notification channels.
+    pub channels: Channels,
+}
+
+impl<'a> Journal<'a> {
+    /// `events`, notified on `channels`.
+    pub fn new(events: &'a [NewEvent], channels: Channels) -> Self {
+        Self { events, channels }
+    }
+}
+
+/// What an audited two-factor reset did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetOutcome {
+    /// Whether two-factor was enabled before.
+    pub was_enabled: bool,
+    /// Sessions ended.
+    pub sessions_revoked: u64,
+    /// Reset requests closed.
+    pub requests_closed: u64,
+}
+
+/// The event recording a reset, made once its outcome is known (inside the transaction).
+pub type ResetEvent<'a> = &'a (dyn Fn(&ResetOutcome) -> NewEvent + Sync);
+
+/// The open reset request after filing one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiledRequest {
+    /// The open request's id.
+    pub id: String,
+    /// False when the account already had an open request (nothing new was filed).
+    pub created: bool,
 }
 
 /// Whether recording `event` queues any delivery on `channels`.
@@ -272,8 +315,9 @@ pub trait Store: Outbox + Send + Sync + 'static {
     /// Drops a pending enrolment; an enabled secret stays.
     async fn abandon_enrollment(&self, account: &AccountId) -> Result<(), StoreError>;
     /// Confirms the pending enrolment `pending` (if still pending and live): it becomes the
-    /// secret, `step` the last accepted step, and `recovery_hashes` the only recovery codes.
-    /// False when that enrolment is no longer pending.
+    /// secret, `step` the last accepted step, and `recovery_hashes` the only recovery codes;
+    /// `journal` is appended with it. False (and nothing recorded) when that enrolment is no
+    /// longer pending.
     async fn confirm_enrollment(
         &self,
         account: &AccountId,
@@ -281,13 +325,28 @@ pub trait Store: Outbox + Send + Sync + 'static {
         step: i64,
         now: UnixTime,
         recovery_hashes: &[Vec<u8>],
+        journal: Journal<'_>,
     ) -> Result<bool, StoreError>;
     /// Accepts TOTP `step` if it is later than the last accepted one (one conditional
     /// update). False when it is not: the code was already used.
     async fn accept_step(&self, account: &AccountId, step: i64) -> Result<bool, StoreError>;
     /// Turns two-factor off: deletes the secret, any pending enrolment and the recovery
-    /// codes. False when it was not enabled.
-    async fn disable_two_factor(&self, account: &AccountId) -> Result<bool, StoreError>;
+    /// codes, and appends `journal`. False (and nothing recorded) when it was not enabled.
+    async fn disable_two_factor(
+        &self,
+        account: &AccountId,
+        journal: Journal<'_>,
+    ) -> Result<bool, StoreError>;
+    /// The audited reset for a lost device, in one transaction: deletes the secret, any
+    /// pending enrolment and the recovery codes, ends every session of the account, closes
+    /// its reset requests, and appends the event `record` makes of the outcome.
+    async fn reset_two_factor(
+        &self,
+        account: &AccountId,
+        now: UnixTime,
+        record: ResetEvent<'_>,
+        channels: Channels,
+    ) -> Result<ResetOutcome, StoreError>;
 
     /// Unused recovery codes left.
     async fn recovery_codes_remaining(&self, account: &AccountId) -> Result<u32, StoreError>;
@@ -298,11 +357,13 @@ pub trait Store: Outbox + Send + Sync + 'static {
         account: &AccountId,
         code_hash: &[u8],
     ) -> Result<bool, StoreError>;
-    /// Replaces every recovery code of the account with these, at once.
+    /// Replaces every recovery code of the account with these, at once, and appends
+    /// `journal`.
     async fn replace_recovery_codes(
         &self,
         account: &AccountId,
         code_hashes: &[Vec<u8>],
+        journal: Journal<'_>,
     ) -> Result<(), StoreError>;
     /// Adds one recovery code (rotation on use).
     async fn add_recovery_code(
@@ -403,24 +464,20 @@ pub trait Store: Outbox + Send + Sync + 'static {
     /// Stores the instance-wide requirement.
     async fn set_instance_policy(&self, policy: &InstancePolicy) -> Result<(), StoreError>;
 
-    /// Ends every session of the account; returns how many.
-    async fn delete_account_sessions(&self, account: &AccountId) -> Result<u64, StoreError>;
-    /// Files a lost-device reset request.
+    /// Files a lost-device reset request as `id` with its `event`, unless the account has
+    /// an open one already (then that one is returned and nothing is recorded). One open
+    /// request per account holds under concurrency (a unique index decides).
     async fn create_reset_request(
         &self,
         id: &str,
         account: &AccountId,
         message: &str,
         now: UnixTime,
-    ) -> Result<(), StoreError>;
+        event: &NewEvent,
+        channels: Channels,
+    ) -> Result<FiledRequest, StoreError>;
     /// Open reset requests, oldest first.
     async fn open_reset_requests(&self) -> Result<Vec<ResetRequest>, StoreError>;
-    /// Closes the account's open reset requests; returns how many.
-    async fn close_reset_requests(
-        &self,
-        account: &AccountId,
-        now: UnixTime,
-    ) -> Result<u64, StoreError>;
     /// Accounts whose e-mail contains `query` (all when `None`), by e-mail, after `after`.
     async fn search_accounts(
         &self,
@@ -790,6 +847,7 @@ mod rows {
         #[sqlx(flatten)]
         pub account: AccountRow,
         pub has_two_factor: bool,
+        pub pending_until: Option<i64>,
     }
 
     impl From<AccountSummaryRow> for AccountSummary {
@@ -797,6 +855,7 @@ mod rows {
             AccountSummary {
                 account: row.account.into(),
                 two_factor_enabled: row.has_two_factor,
+                pending_until: row.pending_until.map(UnixTime),
             }
         }
     }

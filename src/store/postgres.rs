@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for many stateless nodes over one database. Every single-use
 //! and counted change is one conditional statement, so the guarantees hold across nodes.
 
+mod journal;
 mod outbox;
 
 use std::str::FromStr;
@@ -15,8 +16,9 @@ use super::rows::{
     WorkspaceRoleRow,
 };
 use super::{
-    notifies, AccountSummary, Challenge, Constraint, FirstAdmin, MemberChange, NewAccount,
-    NewSession, PoolSettings, ResetRequest, SealedSlot, SessionLookup, Store, StoreError,
+    notifies, AccountSummary, Challenge, Constraint, FiledRequest, FirstAdmin, Journal,
+    MemberChange, NewAccount, NewSession, PoolSettings, ResetEvent, ResetOutcome, ResetRequest,
+    SealedSlot, SessionLookup, Store, StoreError,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
@@ -427,6 +429,7 @@ impl Store for PostgresStore {
         step: i64,
         now: UnixTime,
         recovery_hashes: &[Vec<u8>],
+        journal: Journal<'_>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let swapped = sqlx::query(
@@ -457,6 +460,7 @@ impl Store for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        journal::append_all(&mut tx, journal).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -476,7 +480,11 @@ impl Store for PostgresStore {
         Ok(accepted == 1)
     }
 
-    async fn disable_two_factor(&self, account: &AccountId) -> Result<bool, StoreError> {
+    async fn disable_two_factor(
+        &self,
+        account: &AccountId,
+        journal: Journal<'_>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let deleted =
             sqlx::query("DELETE FROM two_factor WHERE account_id = $1 AND secret IS NOT NULL")
@@ -492,8 +500,22 @@ impl Store for PostgresStore {
             .bind(account.as_str())
             .execute(&mut *tx)
             .await?;
+        if deleted == 1 {
+            journal::append_all(&mut tx, journal).await?;
+        }
         tx.commit().await?;
         Ok(deleted == 1)
+    }
+
+    async fn reset_two_factor(
+        &self,
+        account: &AccountId,
+        now: UnixTime,
+        record: ResetEvent<'_>,
+        channels: Channels,
+    ) -> Result<ResetOutcome, StoreError> {
+        self.reset_two_factor_now(account, now, record, channels)
+            .await
     }
 
     async fn recovery_codes_remaining(&self, account: &AccountId) -> Result<u32, StoreError> {
@@ -524,6 +546,7 @@ impl Store for PostgresStore {
         &self,
         account: &AccountId,
         code_hashes: &[Vec<u8>],
+        journal: Journal<'_>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
@@ -537,6 +560,7 @@ impl Store for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        journal::append_all(&mut tx, journal).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -603,29 +627,14 @@ impl Store for PostgresStore {
     }
 
     async fn record_event(&self, event: &NewEvent, channels: Channels) -> Result<(), StoreError> {
-        let insert = sqlx::query_scalar(
-            "INSERT INTO security_events
-                 (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             RETURNING id",
-        )
-        .bind(event.account_id.as_ref().map(AccountId::as_str))
-        .bind(event.actor_id.as_ref().map(AccountId::as_str))
-        .bind(event.kind.as_str())
-        .bind(event.at.0)
-        .bind(&event.ip)
-        .bind(&event.user_agent)
-        .bind(event.details.to_string())
-        .bind(&event.workspace_id);
         if !notifies(event, channels) {
-            let _: i64 = insert.fetch_one(&self.pool).await?;
-            return Ok(());
+            let mut conn = self.pool.acquire().await?;
+            return journal::append(&mut conn, event, channels).await;
         }
         // The event and its deliveries commit together: no notification without its
         // event, and no notifiable event without its notifications.
         let mut tx = self.pool.begin().await?;
-        let event_id: i64 = insert.fetch_one(&mut *tx).await?;
-        outbox::enqueue(&mut tx, event_id, event, channels).await?;
+        journal::append(&mut tx, event, channels).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -956,33 +965,17 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn delete_account_sessions(&self, account: &AccountId) -> Result<u64, StoreError> {
-        let deleted = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(account.as_str())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(deleted)
-    }
-
     async fn create_reset_request(
         &self,
         id: &str,
         account: &AccountId,
         message: &str,
         now: UnixTime,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO reset_requests (id, account_id, message, created_at)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id)
-        .bind(account.as_str())
-        .bind(message)
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        event: &NewEvent,
+        channels: Channels,
+    ) -> Result<FiledRequest, StoreError> {
+        self.file_reset_request(id, account, message, now, event, channels)
+            .await
     }
 
     async fn open_reset_requests(&self) -> Result<Vec<ResetRequest>, StoreError> {
@@ -996,22 +989,6 @@ impl Store for PostgresStore {
         Ok(rows.into_iter().map(ResetRequest::from).collect())
     }
 
-    async fn close_reset_requests(
-        &self,
-        account: &AccountId,
-        now: UnixTime,
-    ) -> Result<u64, StoreError> {
-        let closed = sqlx::query(
-            "UPDATE reset_requests SET closed_at = $2 WHERE account_id = $1 AND closed_at IS NULL",
-        )
-        .bind(account.as_str())
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(closed)
-    }
-
     async fn search_accounts(
         &self,
         query: Option<&str>,
@@ -1021,7 +998,8 @@ impl Store for PostgresStore {
         // `instr` / `strpos` rather than LIKE, so `%` and `_` in a query match themselves.
         let rows: Vec<AccountSummaryRow> = sqlx::query_as(
             "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                    a.last_sign_in_at, (t.secret IS NOT NULL) AS has_two_factor
+                    a.last_sign_in_at, (t.secret IS NOT NULL) AS has_two_factor,
+                    t.pending_expires_at AS pending_until
              FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
              WHERE ($1::TEXT IS NULL OR strpos(a.email, $1::TEXT) > 0) AND a.email > $2
              ORDER BY a.email LIMIT $3",

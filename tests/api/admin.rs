@@ -63,7 +63,99 @@ async fn an_admin_reset_turns_two_factor_off_ends_sessions_and_is_audited(backen
         "Lost phone, verified by video call"
     );
     assert_eq!(event["details"]["by"], "admin");
+    assert_eq!(event["details"]["sessions_revoked"], 1);
+    let admin_id = app.account_id(&admin).await;
+    assert_eq!(event["actor_id"], admin_id.as_str(), "{event}");
     assert_eq!(events.body["events"].as_array().unwrap().len(), 1);
+
+    // The old recovery codes died with the secret: after enrolling again they are refused.
+    let enrollment = app.enroll(token).await;
+    let secret = enrollment.body["secret"].as_str().unwrap().to_owned();
+    let confirmed = app.confirm(token, &app.code(&secret)).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    app.clock.advance(30);
+    let challenge = app.challenge(&user.email).await;
+    app.answer_recovery(&challenge, &user.recovery_codes[0])
+        .await
+        .assert_error(401, "invalid_recovery_code");
+}
+
+/// Filings racing on one account leave one open request and one audit row.
+async fn racing_reset_requests_leave_one_open_request(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_signed_in("root@example.com").await;
+    let user = app.enrolled("ada@example.com").await;
+    let challenge = app.challenge(&user.email).await;
+    let filings = (0..8).map(|n| {
+        app.post(
+            "/api/v1/sessions/challenge/reset-request",
+            None,
+            json!({"challenge_token": challenge, "message": format!("attempt {n}")}),
+        )
+    });
+    let replies = futures::future::join_all(filings).await;
+    let ids: std::collections::BTreeSet<String> = replies
+        .iter()
+        .map(|reply| {
+            assert_eq!(reply.status, 202, "{}", reply.text);
+            reply.body["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "every filing answers with the one open request"
+    );
+    let listed = app.get("/api/v1/admin/reset-requests", Some(&admin)).await;
+    assert_eq!(listed.body["requests"].as_array().unwrap().len(), 1);
+    let events = app
+        .get("/api/v1/admin/events?kind=reset_requested", Some(&admin))
+        .await;
+    assert_eq!(events.body["events"].as_array().unwrap().len(), 1);
+}
+
+/// The database itself refuses to change or remove an audit row.
+async fn the_audit_trail_is_append_only_in_the_database(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.signed_in("ada@example.com").await;
+    let statements = [
+        "UPDATE security_events SET kind = 'nothing_happened'",
+        "DELETE FROM security_events",
+    ];
+    for statement in statements {
+        let refused = match backend {
+            Backend::Sqlite => {
+                use sqlx::Connection;
+                let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+                    .await
+                    .unwrap();
+                sqlx::query(statement)
+                    .execute(&mut conn)
+                    .await
+                    .map(|done| done.rows_affected())
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&app.database_url)
+                    .await
+                    .unwrap();
+                sqlx::query(statement)
+                    .execute(&mut conn)
+                    .await
+                    .map(|done| done.rows_affected())
+            }
+        };
+        let error = refused.expect_err(statement).to_string();
+        assert!(error.contains("append-only"), "{statement}: {error}");
+    }
+    let token = app.sign_in("ada@example.com", PASSWORD).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(app
+        .event_kinds(&token)
+        .await
+        .contains(&"sign_in_succeeded".to_owned()));
 }
 
 async fn a_stuck_person_files_a_reset_request_that_a_reset_answers(backend: Backend) {
@@ -168,6 +260,14 @@ async fn admins_search_accounts_with_their_two_factor_state(backend: Backend) {
         .await;
     assert_eq!(ada.body["accounts"][0]["two_factor"], "enabled");
     assert!(ada.body["accounts"][0]["last_sign_in_at"].is_string());
+    // An enrolment under way shows as pending until it lapses.
+    let erin = app.signed_in("erin@example.net").await;
+    assert_eq!(app.enroll(&erin).await.status, 201);
+    let state = |reply: &Reply| reply.body["accounts"][0]["two_factor"].clone();
+    let path = "/api/v1/admin/accounts?query=erin";
+    assert_eq!(state(&app.get(path, Some(&admin)).await), "pending");
+    app.clock.advance(11 * 60);
+    assert_eq!(state(&app.get(path, Some(&admin)).await), "not_configured");
     let percent = app
         .get("/api/v1/admin/accounts?query=%25", Some(&admin))
         .await;
@@ -177,7 +277,7 @@ async fn admins_search_accounts_with_their_two_factor_state(backend: Backend) {
         "% matches itself, not everything"
     );
     let everyone = app.get("/api/v1/admin/accounts", Some(&admin)).await;
-    assert_eq!(everyone.body["accounts"].as_array().unwrap().len(), 5);
+    assert_eq!(everyone.body["accounts"].as_array().unwrap().len(), 6);
     let user = app.sign_in("bob@example.org", PASSWORD).await.body["token"]
         .as_str()
         .unwrap()
@@ -261,6 +361,9 @@ async fn admins_filter_the_audit_trail(backend: Backend) {
 backend_tests!(
     an_admin_reset_turns_two_factor_off_ends_sessions_and_is_audited,
     a_stuck_person_files_a_reset_request_that_a_reset_answers,
+    racing_reset_requests_leave_one_open_request,
+    the_audit_trail_is_append_only_in_the_database,
+    the_command_line_reset_is_audited_with_its_operator,
     admins_search_accounts_with_their_two_factor_state,
     admins_filter_the_audit_trail,
     each_role_sees_exactly_the_events_it_may,
@@ -369,4 +472,46 @@ async fn each_role_sees_exactly_the_events_it_may(backend: Backend) {
     for id in &ids {
         assert!(everyone.contains(id), "{id} missing from {everyone:?}");
     }
+}
+
+/// `deadbolt user reset-two-factor` against the same database: the same reset, audited with
+/// the operator who ran it; no reason, no reset.
+async fn the_command_line_reset_is_audited_with_its_operator(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_signed_in("root@example.com").await;
+    let user = app.enrolled("ada@example.com").await;
+    let reset = |reason: &str| {
+        crate::cli::deadbolt(app.dir.path())
+            .args(["--database", &app.database_url, "user", "reset-two-factor"])
+            .args(["ada@example.com", "--reason", reason])
+            .env("USER", "ops-alice")
+            .env_remove("SUDO_USER")
+            .output()
+            .unwrap()
+    };
+    let refused = reset("  ");
+    assert!(!refused.status.success(), "{refused:?}");
+    assert_eq!(app.get("/api/v1/me", Some(&user.token)).await.status, 200);
+
+    let done = reset("Lost phone, ticket 4711");
+    assert!(done.status.success(), "{done:?}");
+    let stdout = String::from_utf8(done.stdout).unwrap();
+    assert!(stdout.contains("1 session(s) ended"), "{stdout}");
+    app.get("/api/v1/me", Some(&user.token))
+        .await
+        .assert_error(401, "unauthenticated");
+    let signed_in = app.sign_in(&user.email, PASSWORD).await;
+    assert_eq!(
+        signed_in.body["status"], "authenticated",
+        "{}",
+        signed_in.text
+    );
+    let events = app
+        .get("/api/v1/admin/events?kind=two_factor_reset", Some(&admin))
+        .await;
+    let event = &events.body["events"][0];
+    assert_eq!(event["details"]["by"], "cli", "{event}");
+    assert_eq!(event["details"]["operator"], "ops-alice", "{event}");
+    assert_eq!(event["details"]["reason"], "Lost phone, ticket 4711");
+    assert!(event["actor_id"].is_null(), "{event}");
 }

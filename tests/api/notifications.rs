@@ -21,6 +21,7 @@ backend_tests!(
     a_pending_delivery_survives_a_restart,
     a_hanging_smtp_server_never_delays_a_request,
     only_sensitive_events_are_delivered,
+    every_sensitive_event_reaches_its_owner,
     the_admin_page_shows_deliveries_and_retries_an_abandoned_one,
 );
 
@@ -515,4 +516,140 @@ async fn the_admin_page_shows_deliveries_and_retries_an_abandoned_one(backend: B
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+}
+
+/// Every kind SPEC §5 calls sensitive is delivered to the owner, each with the details that
+/// tell the cases apart; the actions that record them commit with their events.
+async fn every_sensitive_event_reaches_its_owner(backend: Backend) {
+    let hook = WebhookReceiver::start(0).await;
+    let notify = Notify::new(None, Some(&hook));
+    let app = notify.spawn(backend).await;
+    let ada = app.enrolled("ada@example.com").await;
+
+    // New recovery codes, confirmed with a recovery code: that code is used up and told.
+    let regenerated = app
+        .post(
+            "/api/v1/me/two-factor/recovery-codes",
+            Some(&ada.token),
+            json!({"recovery_code": ada.recovery_codes[0]}),
+        )
+        .await;
+    assert_eq!(regenerated.status, 200, "{}", regenerated.text);
+
+    // Moving to a new device.
+    let moving = app
+        .post(
+            "/api/v1/me/two-factor/enrollment",
+            Some(&ada.token),
+            json!({"code": app.code(&ada.secret)}),
+        )
+        .await;
+    assert_eq!(moving.status, 201, "{}", moving.text);
+    let new_secret = moving.body["secret"].as_str().unwrap().to_owned();
+    app.clock.advance(30);
+    let moved = app.confirm(&ada.token, &app.code(&new_secret)).await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let codes: Vec<String> = moved.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+
+    // Signing in with a recovery code, then a reused code.
+    let challenge = app.challenge(&ada.email).await;
+    let signed_in = app.answer_recovery(&challenge, &codes[0]).await;
+    assert_eq!(signed_in.status, 201, "{}", signed_in.text);
+    let token = signed_in.body["token"].as_str().unwrap().to_owned();
+    app.clock.advance(30);
+    let code = app.code(&new_secret);
+    let challenge = app.challenge(&ada.email).await;
+    assert_eq!(app.answer_code(&challenge, &code).await.status, 201);
+    let challenge = app.challenge(&ada.email).await;
+    app.answer_code(&challenge, &code)
+        .await
+        .assert_error(401, "code_reused");
+
+    // Wrong codes at the dry-run check lock the second factor like any other.
+    for _ in 0..9 {
+        let checked = app
+            .post(
+                "/api/v1/me/two-factor/check",
+                Some(&token),
+                json!({"code": "000000"}),
+            )
+            .await;
+        assert_eq!(checked.status, 200, "{}", checked.text);
+    }
+    app.post(
+        "/api/v1/me/two-factor/check",
+        Some(&token),
+        json!({"code": "000000"}),
+    )
+    .await
+    .assert_error(429, "too_many_attempts");
+
+    // Turning it off, then a password guessed ten times.
+    let disabled = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/me/two-factor",
+            Some(&token),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    for _ in 0..10 {
+        app.sign_in(&ada.email, "wrong horse battery staple")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+
+    let posted = hook.wait_for(9).await;
+    let mut events: Vec<serde_json::Value> =
+        posted.iter().map(|p| p.json()["event"].clone()).collect();
+    events.sort_by_key(|e| e["id"].as_i64().unwrap());
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "enrollment_confirmed",
+            "recovery_code_used",
+            "recovery_codes_regenerated",
+            "enrollment_confirmed",
+            "recovery_code_used",
+            "code_reused",
+            "locked_out",
+            "two_factor_disabled",
+            "locked_out",
+        ]
+    );
+    assert_eq!(events[0]["details"]["replaced"], false);
+    assert_eq!(events[1]["details"]["purpose"], "proof");
+    assert_eq!(
+        events[3]["details"]["replaced"], true,
+        "new device confirmed"
+    );
+    assert_eq!(events[4]["details"]["purpose"], "sign_in");
+    assert_eq!(events[6]["details"]["factor"], "second_factor");
+    assert_eq!(events[8]["details"]["factor"], "password");
+    for event in &events {
+        assert_eq!(event["account"]["email"], "ada@example.com");
+    }
+    let everything = serde_json::to_string(&events).unwrap();
+    for secret in [
+        &ada.secret,
+        &new_secret,
+        &code,
+        &codes[0],
+        &ada.recovery_codes[0],
+    ] {
+        assert!(
+            !everything.contains(secret.as_str()),
+            "no secret or code is sent"
+        );
+    }
+    // Nothing else went out: sign-ins, failures and the enrolment start are only recorded.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(hook.posted().len(), 9);
 }

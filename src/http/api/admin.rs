@@ -11,11 +11,12 @@ use crate::config::{PolicyConfig, RequireTwoFactor};
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
+use crate::domain::two_factor::TwoFactorState;
 use crate::domain::workspace::{valid_grace_period, InstancePolicy, InstanceScope, PolicySource};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo};
 use crate::http::AppState;
-use crate::store::{Store, StoreError};
+use crate::store::{ResetOutcome, Store, StoreError};
 
 fn scope_of(require: RequireTwoFactor) -> InstanceScope {
     match require {
@@ -164,58 +165,64 @@ pub async fn put_instance_security(
     Ok(Json(view(Some(policy))))
 }
 
-/// What an admin reset did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResetOutcome {
-    /// Whether two-factor was enabled before.
-    pub was_enabled: bool,
-    /// Sessions ended.
-    pub sessions_revoked: u64,
-    /// Reset requests closed.
-    pub requests_closed: u64,
+/// Who asked for a reset.
+#[derive(Debug, Clone, Copy)]
+pub enum ResetActor<'a> {
+    /// An instance admin, through the API or the admin page.
+    Admin(&'a crate::domain::ids::AccountId),
+    /// An operator at the command line (the OS user, when known).
+    Cli {
+        /// `$SUDO_USER` or `$USER`.
+        operator: Option<&'a str>,
+    },
 }
 
-/// The audited reset, shared by the API and `deadbolt user reset-two-factor`: deletes the
-/// secret, any pending enrolment and the recovery codes, ends every session of the account,
-/// closes its reset requests, and records who did it and why.
+/// The audited reset, shared by the API and `deadbolt user reset-two-factor`: in one
+/// transaction, deletes the secret, any pending enrolment and the recovery codes, ends every
+/// session of the account, closes its reset requests, and records who did it and why (which
+/// notifies the account).
 pub async fn reset_account_two_factor(
     store: &dyn Store,
     account: &crate::domain::account::Account,
-    actor: Option<&crate::domain::ids::AccountId>,
+    actor: ResetActor<'_>,
     reason: &str,
     origin: (Option<String>, Option<String>),
     now: UnixTime,
     channels: Channels,
 ) -> Result<ResetOutcome, StoreError> {
-    let was_enabled = store.disable_two_factor(&account.id).await?;
-    let sessions_revoked = store.delete_account_sessions(&account.id).await?;
-    let requests_closed = store.close_reset_requests(&account.id, now).await?;
     let (ip, user_agent) = origin;
+    let record = |outcome: &ResetOutcome| {
+        let (actor_id, by) = match actor {
+            ResetActor::Admin(id) => (Some(id.clone()), json!("admin")),
+            ResetActor::Cli { .. } => (None, json!("cli")),
+        };
+        let mut details = json!({
+            "reason": reason,
+            "by": by,
+            "was_enabled": outcome.was_enabled,
+            "sessions_revoked": outcome.sessions_revoked,
+            "requests_closed": outcome.requests_closed,
+        });
+        if let ResetActor::Cli {
+            operator: Some(operator),
+        } = actor
+        {
+            details["operator"] = json!(operator);
+        }
+        NewEvent {
+            account_id: Some(account.id.clone()),
+            actor_id,
+            workspace_id: None,
+            kind: EventKind::TwoFactorReset,
+            at: now,
+            ip: ip.clone(),
+            user_agent: user_agent.clone(),
+            details,
+        }
+    };
     store
-        .record_event(
-            &NewEvent {
-                account_id: Some(account.id.clone()),
-                actor_id: actor.cloned(),
-                workspace_id: None,
-                kind: EventKind::TwoFactorReset,
-                at: now,
-                ip,
-                user_agent,
-                details: json!({
-                    "reason": reason,
-                    "by": if actor.is_some() { "admin" } else { "cli" },
-                    "was_enabled": was_enabled,
-                    "sessions_revoked": sessions_revoked,
-                }),
-            },
-            channels,
-        )
-        .await?;
-    Ok(ResetOutcome {
-        was_enabled,
-        sessions_revoked,
-        requests_closed,
-    })
+        .reset_two_factor(&account.id, now, &record, channels)
+        .await
 }
 
 /// Longest reason or message accepted, in characters.
@@ -283,7 +290,7 @@ pub async fn reset_two_factor(
     let outcome = reset_account_two_factor(
         state.store.as_ref(),
         &account,
-        Some(&auth.account.id),
+        ResetActor::Admin(&auth.account.id),
         reason,
         origin,
         auth.now,
@@ -429,11 +436,8 @@ pub async fn list_accounts(
             email: s.account.email.as_str().to_owned(),
             name: s.account.name,
             is_admin: s.account.is_admin,
-            two_factor: if s.two_factor_enabled {
-                "enabled"
-            } else {
-                "not_configured"
-            },
+            two_factor: TwoFactorState::of(s.two_factor_enabled, s.pending_until, auth.now)
+                .as_str(),
             created_at: s.account.created_at,
             last_sign_in_at: s.account.last_sign_in_at,
         })

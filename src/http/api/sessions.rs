@@ -24,7 +24,7 @@ use crate::domain::two_factor::{CHALLENGE_MAX_FAILURES, CHALLENGE_TTL_SECONDS};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo};
 use crate::http::metrics::SignInOutcome;
-use crate::http::second_factor::{record_event, verify_second_factor, Factor, Verified};
+use crate::http::second_factor::{new_event, record_event, verify_second_factor, Factor, Verified};
 use crate::http::throttling::{begin_attempt, Rule};
 use crate::http::AppState;
 use crate::store::NewSession;
@@ -197,18 +197,36 @@ pub async fn check_password(
     let by_address = address_key(client);
     let by_account = password_key(email);
     begin_attempt(store, &by_address, Rule::Window(ADDRESS_WINDOW), now).await?;
-    if let Err(throttled) =
-        begin_attempt(store, &by_account, Rule::Backoff(PASSWORD_BACKOFF), now).await
-    {
-        store.refund_failure(&by_address).await?;
-        return Err(throttled);
-    }
+    let counter =
+        match begin_attempt(store, &by_account, Rule::Backoff(PASSWORD_BACKOFF), now).await {
+            Ok(counter) => counter,
+            Err(throttled) => {
+                store.refund_failure(&by_address).await?;
+                return Err(throttled);
+            }
+        };
     let account = match Email::parse(email) {
         Ok(email) => store.account_by_email(&email).await?,
         Err(_) => None,
     };
     let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
     if !state.passwords.verify(password, stored_hash).await {
+        if let (Some(account), true) = (&account, PASSWORD_BACKOFF.locks(&counter)) {
+            // Security: recorded off the request path, so that a lock-out of a real account
+            // answers as fast as one of an unknown address.
+            let (state, client) = (state.clone(), client.clone());
+            let details = json!({
+                "factor": "password",
+                "failures": counter.failures,
+                "until": counter.locked_until.to_rfc3339(),
+            });
+            let event = new_event(&account.id, EventKind::LockedOut, &client, now, details);
+            tokio::spawn(async move {
+                if let Err(error) = state.record_event(&event).await {
+                    tracing::warn!(?error, "could not record a password lock-out");
+                }
+            });
+        }
         return Err(ApiError::InvalidCredentials);
     }
     store.clear_failures(&by_account).await?;
@@ -381,7 +399,14 @@ pub async fn answer_challenge(
     if verified == Verified::RecoveryCode {
         let policy = state.config.recovery;
         if policy.use_disables_two_factor {
-            state.store.disable_two_factor(&account.id).await?;
+            let kind = EventKind::TwoFactorDisabled;
+            let details = json!({"by": "recovery_code"});
+            let events = [new_event(&account.id, kind, &client, now, details)];
+            state
+                .store
+                .disable_two_factor(&account.id, state.journal(&events))
+                .await?;
+            state.wake_for(&events);
             two_factor_disabled = true;
         } else if policy.rotate_on_use {
             let code = RecoveryCode::generate();
@@ -392,7 +417,11 @@ pub async fn answer_challenge(
             new_recovery_code = Some(code.display());
         }
         let remaining = state.store.recovery_codes_remaining(&account.id).await?;
-        let details = json!({"remaining": remaining, "rotated": new_recovery_code.is_some()});
+        let details = json!({
+            "purpose": "sign_in",
+            "remaining": remaining,
+            "rotated": new_recovery_code.is_some(),
+        });
         record_event(
             &state,
             &account.id,
@@ -402,18 +431,6 @@ pub async fn answer_challenge(
             details,
         )
         .await?;
-        if two_factor_disabled {
-            let details = json!({"by": "recovery_code"});
-            record_event(
-                &state,
-                &account.id,
-                EventKind::TwoFactorDisabled,
-                &client,
-                now,
-                details,
-            )
-            .await?;
-        }
     }
     let (session_token, session) = start_session(&state, &account, &client, now).await?;
     let method = match verified {
@@ -592,28 +609,29 @@ pub async fn request_reset(
         Some(challenge) if now < challenge.expires_at => challenge,
         _ => return Err(ApiError::InvalidChallenge),
     };
-    let open = state.store.open_reset_requests().await?;
-    if let Some(existing) = open.iter().find(|r| r.account_id == challenge.account_id) {
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(ResetRequestFiled {
-                id: existing.id.clone(),
-            }),
-        ));
-    }
     let id = crate::domain::ids::new_id();
-    state
-        .store
-        .create_reset_request(&id, &challenge.account_id, message, now)
-        .await?;
-    record_event(
-        &state,
+    let details = json!({"request_id": id, "message": message});
+    let event = new_event(
         &challenge.account_id,
         EventKind::ResetRequested,
         &client,
         now,
-        json!({"request_id": id, "message": message}),
-    )
-    .await?;
+        details,
+    );
+    let filed = state
+        .store
+        .create_reset_request(
+            &id,
+            &challenge.account_id,
+            message,
+            now,
+            &event,
+            state.notifier.channels(),
+        )
+        .await?;
+    if filed.created {
+        state.wake_for(std::slice::from_ref(&event));
+    }
+    let id = filed.id;
     Ok((StatusCode::ACCEPTED, Json(ResetRequestFiled { id })))
 }

@@ -12,14 +12,14 @@ use utoipa::ToSchema;
 use crate::domain::event::EventKind;
 use crate::domain::otpauth::otpauth_uri;
 use crate::domain::recovery::RecoveryCode;
-use crate::domain::throttle::SECOND_FACTOR_BACKOFF;
 use crate::domain::time::UnixTime;
 use crate::domain::totp::{self, Code, TotpSecret, Verdict};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo, MaybeJson};
 use crate::http::qr;
-use crate::http::second_factor::{confirm_proof, open_secret, record_event, Proof};
-use crate::http::throttling::{begin_attempt, Rule};
+use crate::http::second_factor::{
+    confirm_proof, new_event, open_secret, record_event, Proof, SecondFactorAttempt,
+};
 use crate::http::AppState;
 
 /// A new pending enrolment: shown once.
@@ -216,39 +216,42 @@ pub async fn confirm_enrollment(
         .live_pending(now)
         .ok_or(ApiError::NoPendingEnrollment)?
         .clone();
-    let key = format!("second-factor:{}", account.id);
-    begin_attempt(
-        state.store.as_ref(),
-        &key,
-        Rule::Backoff(SECOND_FACTOR_BACKOFF),
-        now,
-    )
-    .await?;
-    let code = Code::parse(&request.code).map_err(|_| ApiError::WrongEnrollmentCode)?;
+    let attempt = SecondFactorAttempt::begin(&state, &account.id, now).await?;
     let secret = open_secret(&state, &account.id, &pending.secret)?;
     let skew = state.config.two_factor.skew_steps;
-    let Verdict::Accepted { step } = totp::verify(&secret, code, now, skew, None) else {
+    let verdict = match Code::parse(&request.code) {
+        Ok(code) => totp::verify(&secret, code, now, skew, None),
+        Err(_) => Verdict::Invalid,
+    };
+    let Verdict::Accepted { step } = verdict else {
+        attempt.failed(&state, &account.id, &client, now).await?;
         return Err(ApiError::WrongEnrollmentCode);
     };
     let (codes, hashes) = new_recovery_codes(&state);
-    let confirmed = state
-        .store
-        .confirm_enrollment(&account.id, &pending.secret, step, now, &hashes)
-        .await?;
-    if !confirmed {
-        return Err(ApiError::NoPendingEnrollment);
-    }
-    state.store.clear_failures(&key).await?;
-    let details = json!({"replaced": record.is_enabled()});
-    record_event(
-        &state,
+    let events = [new_event(
         &account.id,
         EventKind::EnrollmentConfirmed,
         &client,
         now,
-        details,
-    )
-    .await?;
+        json!({"replaced": record.is_enabled()}),
+    )];
+    let confirmed = state
+        .store
+        .confirm_enrollment(
+            &account.id,
+            &pending.secret,
+            step,
+            now,
+            &hashes,
+            state.journal(&events),
+        )
+        .await?;
+    if !confirmed {
+        attempt.failed(&state, &account.id, &client, now).await?;
+        return Err(ApiError::NoPendingEnrollment);
+    }
+    state.wake_for(&events);
+    attempt.succeeded(&state).await?;
     Ok(Json(ConfirmedResponse {
         state: "enabled",
         enabled_at: now,
@@ -280,6 +283,7 @@ pub async fn abandon_enrollment(
 pub async fn check_code(
     State(state): State<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
     AppJson(request): AppJson<CodeRequest>,
 ) -> Result<Json<CheckResponse>, ApiError> {
     let now = auth.now;
@@ -288,14 +292,7 @@ pub async fn check_code(
     let Some(sealed) = &record.secret else {
         return Err(ApiError::NotEnabled);
     };
-    let key = format!("second-factor:{}", account.id);
-    begin_attempt(
-        state.store.as_ref(),
-        &key,
-        Rule::Backoff(SECOND_FACTOR_BACKOFF),
-        now,
-    )
-    .await?;
+    let attempt = SecondFactorAttempt::begin(&state, &account.id, now).await?;
     let valid = match Code::parse(&request.code) {
         Ok(code) => {
             let secret = open_secret(&state, &account.id, sealed)?;
@@ -308,7 +305,9 @@ pub async fn check_code(
         Err(_) => false,
     };
     if valid {
-        state.store.clear_failures(&key).await?;
+        attempt.succeeded(&state).await?;
+    } else {
+        attempt.failed(&state, &account.id, &client, now).await?;
     }
     Ok(Json(CheckResponse { valid }))
 }
@@ -356,20 +355,19 @@ pub async fn regenerate_recovery_codes(
     let unchanged = "Your recovery codes were not changed.";
     confirm_enabled(&state, &auth, proof, unchanged, &client).await?;
     let (codes, hashes) = new_recovery_codes(&state);
-    state
-        .store
-        .replace_recovery_codes(&account.id, &hashes)
-        .await?;
     let kind = EventKind::RecoveryCodesRegenerated;
-    record_event(
-        &state,
+    let events = [new_event(
         &account.id,
         kind,
         &client,
         now,
         json!({"count": codes.len()}),
-    )
-    .await?;
+    )];
+    state
+        .store
+        .replace_recovery_codes(&account.id, &hashes, state.journal(&events))
+        .await?;
+    state.wake_for(&events);
     Ok(Json(RecoveryCodesResponse {
         recovery_codes: codes,
     }))
@@ -393,17 +391,19 @@ pub async fn disable_two_factor(
     let account = &auth.account;
     let unchanged = "Two-factor remains enabled.";
     confirm_enabled(&state, &auth, proof, unchanged, &client).await?;
-    state.store.disable_two_factor(&account.id).await?;
-    let details = json!({"by": "owner"});
-    record_event(
-        &state,
+    let kind = EventKind::TwoFactorDisabled;
+    let events = [new_event(
         &account.id,
-        EventKind::TwoFactorDisabled,
+        kind,
         &client,
         now,
-        details,
-    )
-    .await?;
+        json!({"by": "owner"}),
+    )];
+    state
+        .store
+        .disable_two_factor(&account.id, state.journal(&events))
+        .await?;
+    state.wake_for(&events);
     Ok(Json(DisabledResponse {
         state: "not_configured",
     }))

@@ -137,10 +137,17 @@ pub async fn cancel(
 pub async fn check(
     State(state): State<AppState>,
     viewer: Viewer,
+    client: ClientInfo,
     PageForm(form): PageForm<CodeForm>,
 ) -> Result<Response, PageError> {
     let request = CodeRequest { code: form.code };
-    match check_code(State(state.clone()), viewer.auth.clone(), AppJson(request)).await {
+    let checked = check_code(
+        State(state.clone()),
+        viewer.auth.clone(),
+        client,
+        AppJson(request),
+    );
+    match checked.await {
         Ok(Json(answer)) => {
             let flash = if answer.valid {
                 Flash::Ok("That code is valid: your authenticator app is set up right.".to_owned())

@@ -18,7 +18,7 @@ use crate::store::StoreError;
 /// Queues the deliveries `event` (just inserted as `event_id`) calls for, inside the
 /// event's own transaction.
 pub(super) async fn enqueue(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    conn: &mut sqlx::PgConnection,
     event_id: i64,
     event: &NewEvent,
     channels: Channels,
@@ -49,7 +49,7 @@ pub(super) async fn enqueue(
         if let Some(owner) = owner {
             insert = insert.bind(owner);
         }
-        insert.execute(&mut **tx).await?;
+        insert.execute(&mut *conn).await?;
     }
     Ok(())
 }
