@@ -1,7 +1,8 @@
 //! The pages in a real browser: headless Chromium driven over WebDriver (chromedriver,
 //! started here on a free port). Codes are computed from the secret read off the page
 //! with the crate's own TOTP code, on the app's manual clock. Each state is saved as a
-//! screenshot under `target/screenshots/` for people to look at.
+//! screenshot under `target/screenshots/` (or `$CARGO_TARGET_DIR/screenshots/`) for people
+//! to look at; the run prints the directory.
 //!
 //! Without chromedriver the tests print a notice and pass; under `CI` they fail
 //! (`scripts/test-services` installs `chromium` and `chromium-driver`).

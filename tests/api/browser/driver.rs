@@ -1,8 +1,10 @@
 //! The browser harness: chromedriver on a free port, a headless Chromium session, and
 //! helpers that wait for the next page, fill fields and save screenshots.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use fantoccini::elements::Element;
@@ -37,10 +39,21 @@ fn chromedriver() -> Option<PathBuf> {
     found
 }
 
-fn screenshot_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// `$CARGO_TARGET_DIR/screenshots` (relative to the package, as cargo reads it), or
+/// `target/screenshots` in the package; created and printed once per run.
+fn screenshot_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let package = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .filter(|dir| !dir.is_empty())
+            .map_or_else(|| package.join("target"), |dir| package.join(dir));
+        let dir = target.join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Straight to stderr, past the test harness's capture, so it shows on a passing run.
+        let _ = writeln!(std::io::stderr(), "screenshots: {}", dir.display());
+        dir
+    })
 }
 
 impl Browser {
