@@ -22,7 +22,7 @@ use crate::domain::two_factor::TwoFactorRecord;
 use crate::http::api::sessions::check_password;
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
-use crate::http::throttling::{begin_attempt, Rule};
+use crate::http::throttling::{begin_attempt, begin_attempt_from, Rule};
 use crate::http::AppState;
 use crate::keyring::Sealed;
 
@@ -44,8 +44,11 @@ pub enum Verified {
     RecoveryCode,
 }
 
+/// The prefix of each account's second-factor failure counter (then the account id).
+pub const THROTTLE_PREFIX: &str = "second-factor:";
+
 fn throttle_key(account: &AccountId) -> String {
-    format!("second-factor:{account}")
+    format!("{THROTTLE_PREFIX}{account}")
 }
 
 /// A security event about `account`, done by its owner from `client`.
@@ -117,6 +120,27 @@ impl SecondFactorAttempt {
         let counter = begin_attempt(state.store.as_ref(), &key, rule, now).await?;
         Ok(Self { key, counter })
     }
+
+    /// [`SecondFactorAttempt::begin`] with the counter just read alongside other data.
+    pub async fn begin_from(
+        state: &AppState,
+        account: &AccountId,
+        counter: Option<crate::domain::throttle::Counter>,
+        now: UnixTime,
+    ) -> Result<Self, ApiError> {
+        let key = throttle_key(account);
+        let rule = Rule::Backoff(SECOND_FACTOR_BACKOFF);
+        let counter = begin_attempt_from(state.store.as_ref(), &key, rule, now, counter).await?;
+        Ok(Self { key, counter })
+    }
+
+    /// The counter's key, for a store change that clears it in its own transaction.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The factor was right and the store already cleared the counter with the change.
+    pub fn settled(self) {}
 
     /// The factor was right: the consecutive failures start again from zero.
     pub async fn succeeded(self, state: &AppState) -> Result<(), ApiError> {

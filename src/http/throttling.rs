@@ -36,8 +36,24 @@ pub async fn begin_attempt(
     rule: Rule,
     now: UnixTime,
 ) -> Result<Counter, ApiError> {
-    for _ in 0..SWAP_ATTEMPTS {
-        let current = store.throttle_counter(key).await?;
+    let current = store.throttle_counter(key).await?;
+    begin_attempt_from(store, key, rule, now, current).await
+}
+
+/// [`begin_attempt`] when the counter was just read (`current`, e.g. with other data in one
+/// query): the first compare-and-swap needs no read of its own.
+pub async fn begin_attempt_from(
+    store: &dyn Store,
+    key: &str,
+    rule: Rule,
+    now: UnixTime,
+    current: Option<Counter>,
+) -> Result<Counter, ApiError> {
+    let mut current = current;
+    for attempt in 0..SWAP_ATTEMPTS {
+        if attempt > 0 {
+            current = store.throttle_counter(key).await?;
+        }
         match rule.begin(current.as_ref(), now) {
             Attempt::Throttled { retry_after } => {
                 return Err(ApiError::TooManyAttempts { retry_after })

@@ -225,6 +225,76 @@ pub struct FiledRequest {
     pub created: bool,
 }
 
+/// Everything answering a sign-in challenge needs, read at once: the challenge, its
+/// account, the account's authenticator, and its second-factor failure counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeContext {
+    /// The challenge (possibly expired).
+    pub challenge: Challenge,
+    /// Whose sign-in.
+    pub account: Account,
+    /// The account's authenticator.
+    pub record: TwoFactorRecord,
+    /// The account's second-factor failure counter, if any.
+    pub counter: Option<Counter>,
+}
+
+/// The second factor a sign-in is completed with, as the store spends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpentFactor<'a> {
+    /// A TOTP step, accepted only if later than the last accepted one.
+    Step(i64),
+    /// A recovery code's keyed hash, used up.
+    RecoveryCode(&'a [u8]),
+}
+
+/// What follows the use of a recovery code (`[recovery]` policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryFollowUp<'a> {
+    /// Nothing.
+    Nothing,
+    /// Two-factor is turned off (`use_disables_two_factor`).
+    DisableTwoFactor,
+    /// This new code replaces the used one (`rotate_on_use`).
+    AddCode(&'a [u8]),
+}
+
+/// A sign-in to complete in one transaction: spend the factor, consume the challenge,
+/// clear the failure counter, start the session, record the events.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInCompletion<'a> {
+    /// The challenge's token digest.
+    pub challenge: &'a TokenHash,
+    /// The factor to spend.
+    pub factor: SpentFactor<'a>,
+    /// After a recovery code: the policy's follow-up.
+    pub follow_up: RecoveryFollowUp<'a>,
+    /// The second-factor failure counter to clear.
+    pub throttle_key: &'a str,
+    /// The session to start (its account is the challenge's).
+    pub session: &'a NewSession,
+    /// Now.
+    pub now: UnixTime,
+}
+
+/// The events recording a completed sign-in, made from the recovery codes left.
+pub type SignInEvents<'a> = &'a (dyn Fn(u32) -> Vec<NewEvent> + Sync);
+
+/// How completing a sign-in ended. On anything but `SignedIn` nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Signed in.
+    SignedIn {
+        /// Recovery codes left afterwards.
+        recovery_codes_remaining: u32,
+    },
+    /// The step was already accepted (a reused code), or the recovery code is not (or no
+    /// longer) one of the account's.
+    FactorRefused,
+    /// The challenge was used or expired meanwhile.
+    ChallengeGone,
+}
+
 /// Whether recording `event` queues any delivery on `channels`.
 pub fn notifies(event: &NewEvent, channels: Channels) -> bool {
     audience(event.kind).is_some() && channels.enabled().next().is_some()
@@ -386,6 +456,23 @@ pub trait Store: Outbox + Send + Sync + 'static {
     async fn count_challenge_failure(&self, token: &TokenHash) -> Result<u32, StoreError>;
     /// Deletes the challenge; true for exactly one caller (single use).
     async fn consume_challenge(&self, token: &TokenHash) -> Result<bool, StoreError>;
+    /// The challenge with this token digest together with its account, the account's
+    /// authenticator and the failure counter stored under `counter_prefix` + account id,
+    /// in one query.
+    async fn challenge_context(
+        &self,
+        token: &TokenHash,
+        counter_prefix: &str,
+    ) -> Result<Option<ChallengeContext>, StoreError>;
+    /// Completes a sign-in in one transaction (see [`SignInCompletion`]), appending the
+    /// events `record` makes of the recovery codes left. Nothing changes unless it ends
+    /// `SignedIn`.
+    async fn complete_sign_in(
+        &self,
+        completion: &SignInCompletion<'_>,
+        record: SignInEvents<'_>,
+        channels: Channels,
+    ) -> Result<Completion, StoreError>;
 
     /// Appends a security event and, in the same transaction, the deliveries it calls for
     /// on the configured `channels` (see [`notifies`]).
@@ -856,6 +943,42 @@ mod rows {
                 account: row.account.into(),
                 two_factor_enabled: row.has_two_factor,
                 pending_until: row.pending_until.map(UnixTime),
+            }
+        }
+    }
+
+    /// A challenge with its account, authenticator and failure counter (`k_` columns).
+    #[derive(sqlx::FromRow)]
+    pub(super) struct ChallengeContextRow {
+        #[sqlx(flatten)]
+        pub challenge: ChallengeRow,
+        #[sqlx(flatten)]
+        pub account: AccountRow,
+        #[sqlx(flatten)]
+        pub two_factor: TwoFactorRow,
+        pub k_failures: Option<i64>,
+        pub k_window_start: Option<i64>,
+        pub k_locked_until: Option<i64>,
+    }
+
+    impl From<ChallengeContextRow> for ChallengeContext {
+        fn from(row: ChallengeContextRow) -> Self {
+            let counter = match (row.k_failures, row.k_window_start, row.k_locked_until) {
+                (Some(failures), Some(window_start), Some(locked_until)) => Some(
+                    CounterRow {
+                        failures,
+                        window_start,
+                        locked_until,
+                    }
+                    .into(),
+                ),
+                _ => None,
+            };
+            ChallengeContext {
+                challenge: row.challenge.into(),
+                account: row.account.into(),
+                record: row.two_factor.into(),
+                counter,
             }
         }
     }

@@ -3,6 +3,7 @@
 
 mod journal;
 mod outbox;
+mod sign_in;
 
 use std::str::FromStr;
 
@@ -16,9 +17,10 @@ use super::rows::{
     WorkspaceRoleRow,
 };
 use super::{
-    notifies, AccountSummary, Challenge, Constraint, FiledRequest, FirstAdmin, Journal,
-    MemberChange, NewAccount, NewSession, PoolSettings, ResetEvent, ResetOutcome, ResetRequest,
-    SealedSlot, SessionLookup, Store, StoreError,
+    notifies, AccountSummary, Challenge, ChallengeContext, Completion, Constraint, FiledRequest,
+    FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PoolSettings, ResetEvent,
+    ResetOutcome, ResetRequest, SealedSlot, SessionLookup, SignInCompletion, SignInEvents, Store,
+    StoreError,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
@@ -624,6 +626,24 @@ impl Store for PostgresStore {
             .await?
             .rows_affected();
         Ok(deleted == 1)
+    }
+
+    async fn challenge_context(
+        &self,
+        token: &TokenHash,
+        counter_prefix: &str,
+    ) -> Result<Option<ChallengeContext>, StoreError> {
+        self.read_challenge_context(token, counter_prefix).await
+    }
+
+    async fn complete_sign_in(
+        &self,
+        completion: &SignInCompletion<'_>,
+        record: SignInEvents<'_>,
+        channels: Channels,
+    ) -> Result<Completion, StoreError> {
+        self.complete_sign_in_now(completion, record, channels)
+            .await
     }
 
     async fn record_event(&self, event: &NewEvent, channels: Channels) -> Result<(), StoreError> {

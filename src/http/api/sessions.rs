@@ -15,19 +15,25 @@ use utoipa::ToSchema;
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
 use crate::domain::event::EventKind;
+use crate::domain::ids::TokenHash;
 use crate::domain::ids::{SessionId, Token};
 use crate::domain::password::Password;
 use crate::domain::recovery::RecoveryCode;
 use crate::domain::throttle::{ADDRESS_WINDOW, PASSWORD_BACKOFF};
 use crate::domain::time::UnixTime;
+use crate::domain::totp::{self, Code, Verdict};
 use crate::domain::two_factor::{CHALLENGE_MAX_FAILURES, CHALLENGE_TTL_SECONDS};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo};
 use crate::http::metrics::SignInOutcome;
-use crate::http::second_factor::{new_event, record_event, verify_second_factor, Factor, Verified};
+use crate::http::second_factor::{
+    new_event, open_secret, record_event, Factor, SecondFactorAttempt, THROTTLE_PREFIX,
+};
 use crate::http::throttling::{begin_attempt, Rule};
 use crate::http::AppState;
-use crate::store::NewSession;
+use crate::store::{
+    ChallengeContext, Completion, NewSession, RecoveryFollowUp, SignInCompletion, SpentFactor,
+};
 
 /// E-mail and password.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -157,13 +163,13 @@ fn address_key(client: &ClientInfo) -> String {
     format!("password-ip:{}", client.ip.as_deref().unwrap_or("unknown"))
 }
 
-/// Creates a session for `account` and returns its token (shown once).
-pub async fn start_session(
+/// A new session for `account` and its token (shown once), not stored yet.
+fn new_session(
     state: &AppState,
     account: &Account,
     client: &ClientInfo,
     now: UnixTime,
-) -> Result<(Token, Session), ApiError> {
+) -> (Token, NewSession) {
     let token = Token::generate();
     let session = Session {
         id: SessionId::generate(),
@@ -174,14 +180,26 @@ pub async fn start_session(
         ip: client.ip.clone(),
         user_agent: client.user_agent.clone(),
     };
-    state
-        .store
-        .create_session(&NewSession {
-            session: session.clone(),
-            token_hash: token.hash(),
-        })
-        .await?;
-    Ok((token, session))
+    let token_hash = token.hash();
+    (
+        token,
+        NewSession {
+            session,
+            token_hash,
+        },
+    )
+}
+
+/// Creates a session for `account` and returns its token (shown once).
+pub async fn start_session(
+    state: &AppState,
+    account: &Account,
+    client: &ClientInfo,
+    now: UnixTime,
+) -> Result<(Token, Session), ApiError> {
+    let (token, new) = new_session(state, account, client, now);
+    state.store.create_session(&new).await?;
+    Ok((token, new.session))
 }
 
 /// Checks an e-mail and password under the throttling rules. Returns the account when
@@ -349,118 +367,167 @@ pub async fn answer_challenge(
         }
     };
     let token = Token::from_presented(&request.challenge_token).hash();
-    let challenge = match state.store.challenge(&token).await? {
-        Some(challenge) if now < challenge.expires_at => challenge,
+    // One read: the challenge, its account, the authenticator and the failure counter.
+    let context = match state
+        .store
+        .challenge_context(&token, THROTTLE_PREFIX)
+        .await?
+    {
+        Some(context) if now < context.challenge.expires_at => context,
         _ => return Err(ApiError::InvalidChallenge),
     };
-    let account = state
-        .store
-        .account_by_id(&challenge.account_id)
-        .await?
-        .ok_or(ApiError::InvalidChallenge)?;
-    let record = state.store.two_factor(&account.id).await?;
-    if !record.is_enabled() {
+    let (account, record) = (&context.account, &context.record);
+    let Some(sealed) = &record.secret else {
         // Two-factor was turned off (e.g. reset) after the password step.
         state.store.consume_challenge(&token).await?;
         return Err(ApiError::InvalidChallenge);
-    }
-    let verified =
-        match verify_second_factor(&state, &account, &record, &factor, &client, now).await {
-            Ok(verified) => verified,
-            Err(error) => {
-                if matches!(
-                    error,
-                    ApiError::InvalidCode | ApiError::CodeReused | ApiError::InvalidRecoveryCode
-                ) {
-                    let failures = state.store.count_challenge_failure(&token).await?;
-                    if failures >= CHALLENGE_MAX_FAILURES {
-                        state.store.consume_challenge(&token).await?;
-                    }
-                    let details = json!({"failures": failures});
-                    record_event(
-                        &state,
-                        &account.id,
-                        EventKind::ChallengeFailed,
-                        &client,
-                        now,
-                        details,
-                    )
-                    .await?;
+    };
+    let attempt =
+        SecondFactorAttempt::begin_from(&state, &account.id, context.counter, now).await?;
+    let recovery_hash: Vec<u8>;
+    let checked = match &factor {
+        Factor::Code(typed) => match Code::parse(typed) {
+            Err(_) => Err(ApiError::InvalidCode),
+            Ok(code) => {
+                let secret = open_secret(&state, &account.id, sealed)?;
+                let skew = state.config.two_factor.skew_steps;
+                match totp::verify(&secret, code, now, skew, record.last_step) {
+                    Verdict::Accepted { step } => Ok(SpentFactor::Step(step)),
+                    Verdict::Replayed => Err(ApiError::CodeReused),
+                    Verdict::Invalid => Err(ApiError::InvalidCode),
                 }
-                return Err(error);
             }
-        };
-    // Single use: of two answers racing on one challenge, one signs in.
-    if !state.store.consume_challenge(&token).await? {
-        return Err(ApiError::InvalidChallenge);
-    }
-    let mut two_factor_disabled = false;
-    let mut new_recovery_code = None;
-    if verified == Verified::RecoveryCode {
-        let policy = state.config.recovery;
-        if policy.use_disables_two_factor {
-            let kind = EventKind::TwoFactorDisabled;
-            let details = json!({"by": "recovery_code"});
-            let events = [new_event(&account.id, kind, &client, now, details)];
-            state
-                .store
-                .disable_two_factor(&account.id, state.journal(&events))
-                .await?;
-            state.wake_for(&events);
-            two_factor_disabled = true;
-        } else if policy.rotate_on_use {
-            let code = RecoveryCode::generate();
-            state
-                .store
-                .add_recovery_code(&account.id, &code.hash(&state.recovery_key))
-                .await?;
-            new_recovery_code = Some(code.display());
+        },
+        Factor::RecoveryCode(typed) => match RecoveryCode::parse(typed) {
+            None => Err(ApiError::InvalidRecoveryCode),
+            Some(code) => {
+                recovery_hash = code.hash(&state.recovery_key);
+                Ok(SpentFactor::RecoveryCode(&recovery_hash))
+            }
+        },
+    };
+    let refused = match checked {
+        Ok(spent) => {
+            let signed_in =
+                complete_sign_in(&state, &token, &context, spent, &attempt, &client, now);
+            match signed_in.await? {
+                Ok(response) => {
+                    attempt.settled();
+                    state.metrics.sign_in(SignInOutcome::success);
+                    return Ok((StatusCode::CREATED, Json(response)));
+                }
+                Err(ApiError::InvalidChallenge) => return Err(ApiError::InvalidChallenge),
+                Err(refused) => refused,
+            }
         }
-        let remaining = state.store.recovery_codes_remaining(&account.id).await?;
-        let details = json!({
-            "purpose": "sign_in",
-            "remaining": remaining,
-            "rotated": new_recovery_code.is_some(),
-        });
+        Err(refused) => refused,
+    };
+    // A wrong factor: it stays counted against the account, and against the challenge.
+    if matches!(refused, ApiError::CodeReused) {
+        let details = json!({});
         record_event(
             &state,
             &account.id,
-            EventKind::RecoveryCodeUsed,
+            EventKind::CodeReused,
             &client,
             now,
             details,
         )
         .await?;
     }
-    let (session_token, session) = start_session(&state, &account, &client, now).await?;
-    let method = match verified {
-        Verified::Totp => "totp",
-        Verified::RecoveryCode => "recovery_code",
+    attempt.failed(&state, &account.id, &client, now).await?;
+    let failures = state.store.count_challenge_failure(&token).await?;
+    if failures >= CHALLENGE_MAX_FAILURES {
+        state.store.consume_challenge(&token).await?;
+    }
+    let details = json!({"failures": failures});
+    let kind = EventKind::ChallengeFailed;
+    record_event(&state, &account.id, kind, &client, now, details).await?;
+    Err(refused)
+}
+
+/// Spends a right factor and signs in, in one store transaction. `Ok(Err(..))` when the
+/// factor was refused after all (another request spent it first) or the challenge is gone.
+async fn complete_sign_in(
+    state: &AppState,
+    token: &TokenHash,
+    context: &ChallengeContext,
+    spent: SpentFactor<'_>,
+    attempt: &SecondFactorAttempt,
+    client: &ClientInfo,
+    now: UnixTime,
+) -> Result<Result<ChallengeResponse, ApiError>, ApiError> {
+    let account = &context.account;
+    let policy = state.config.recovery;
+    let by_recovery_code = matches!(spent, SpentFactor::RecoveryCode(_));
+    let rotated = (by_recovery_code && policy.rotate_on_use && !policy.use_disables_two_factor)
+        .then(RecoveryCode::generate);
+    let rotated_hash = rotated.as_ref().map(|code| code.hash(&state.recovery_key));
+    let follow_up = match (by_recovery_code, &rotated_hash) {
+        (false, _) => RecoveryFollowUp::Nothing,
+        (true, _) if policy.use_disables_two_factor => RecoveryFollowUp::DisableTwoFactor,
+        (true, Some(hash)) => RecoveryFollowUp::AddCode(hash),
+        (true, None) => RecoveryFollowUp::Nothing,
     };
-    record_event(
-        &state,
-        &account.id,
-        EventKind::SignInSucceeded,
-        &client,
+    let (session_token, new_session) = new_session(state, account, client, now);
+    let events = |remaining: u32| {
+        let mut events = Vec::with_capacity(3);
+        let mut event =
+            |kind, details| events.push(new_event(&account.id, kind, client, now, details));
+        if by_recovery_code {
+            let details = json!({
+                "purpose": "sign_in",
+                "remaining": remaining,
+                "rotated": rotated.is_some(),
+            });
+            event(EventKind::RecoveryCodeUsed, details);
+            if policy.use_disables_two_factor {
+                event(EventKind::TwoFactorDisabled, json!({"by": "recovery_code"}));
+            }
+        }
+        let method = if by_recovery_code {
+            "recovery_code"
+        } else {
+            "totp"
+        };
+        event(EventKind::SignInSucceeded, json!({"method": method}));
+        events
+    };
+    let completion = SignInCompletion {
+        challenge: token,
+        factor: spent,
+        follow_up,
+        throttle_key: attempt.key(),
+        session: &new_session,
         now,
-        json!({"method": method}),
-    )
-    .await?;
-    state.metrics.sign_in(SignInOutcome::success);
-    Ok((
-        StatusCode::CREATED,
-        Json(ChallengeResponse {
-            status: "authenticated",
-            token: session_token.expose().to_owned(),
-            session: SessionSummary {
-                id: session.id.0,
-                expires_at: session.expires_at,
-            },
-            recovery_codes_remaining: state.store.recovery_codes_remaining(&account.id).await?,
-            two_factor_disabled,
-            new_recovery_code,
-        }),
-    ))
+    };
+    let channels = state.notifier.channels();
+    match state
+        .store
+        .complete_sign_in(&completion, &events, channels)
+        .await?
+    {
+        Completion::SignedIn {
+            recovery_codes_remaining,
+        } => {
+            state.wake_for(&events(recovery_codes_remaining));
+            Ok(Ok(ChallengeResponse {
+                status: "authenticated",
+                token: session_token.expose().to_owned(),
+                session: SessionSummary {
+                    id: new_session.session.id.0,
+                    expires_at: new_session.session.expires_at,
+                },
+                recovery_codes_remaining,
+                two_factor_disabled: matches!(follow_up, RecoveryFollowUp::DisableTwoFactor),
+                new_recovery_code: rotated.map(|code| code.display()),
+            }))
+        }
+        Completion::FactorRefused if by_recovery_code => Ok(Err(ApiError::InvalidRecoveryCode)),
+        // Another request accepted this step first.
+        Completion::FactorRefused => Ok(Err(ApiError::CodeReused)),
+        Completion::ChallengeGone => Ok(Err(ApiError::InvalidChallenge)),
+    }
 }
 
 /// Cancels a challenge ("sign in as a different user"); the token dies.

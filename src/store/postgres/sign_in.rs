@@ -1,0 +1,141 @@
+//! Answering a sign-in challenge on PostgreSQL: one read for everything the answer needs, and
+//! one transaction (one commit) for everything a right answer changes.
+
+use super::{journal, PostgresStore};
+use crate::domain::ids::TokenHash;
+use crate::domain::notification::Channels;
+use crate::store::rows::ChallengeContextRow;
+use crate::store::{
+    ChallengeContext, Completion, RecoveryFollowUp, SignInCompletion, SignInEvents, SpentFactor,
+    StoreError,
+};
+
+impl PostgresStore {
+    pub(super) async fn read_challenge_context(
+        &self,
+        token: &TokenHash,
+        counter_prefix: &str,
+    ) -> Result<Option<ChallengeContext>, StoreError> {
+        let row: Option<ChallengeContextRow> = sqlx::query_as(
+            "SELECT c.account_id, c.expires_at, c.failures,
+                    a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
+                    a.last_sign_in_at,
+                    t.key_id, t.secret, t.enabled_at, COALESCE(t.last_step, -1) AS last_step,
+                    t.pending_key_id, t.pending_secret, t.pending_expires_at,
+                    k.failures AS k_failures, k.window_start AS k_window_start,
+                    k.locked_until AS k_locked_until
+             FROM challenges c JOIN accounts a ON a.id = c.account_id
+             LEFT JOIN two_factor t ON t.account_id = c.account_id
+             LEFT JOIN throttle_counters k ON k.key = $2 || c.account_id
+             WHERE c.token_hash = $1",
+        )
+        .bind(&token.0)
+        .bind(counter_prefix)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(ChallengeContext::from))
+    }
+
+    pub(super) async fn complete_sign_in_now(
+        &self,
+        completion: &SignInCompletion<'_>,
+        record: SignInEvents<'_>,
+        channels: Channels,
+    ) -> Result<Completion, StoreError> {
+        let new = completion.session;
+        let session = &new.session;
+        let account = session.account_id.as_str();
+        let now = completion.now.0;
+        let mut tx = self.pool.begin().await?;
+        let spent = match completion.factor {
+            // Security: the conditional update decides, so of two requests (on any nodes)
+            // with the same code only one is accepted.
+            SpentFactor::Step(step) => sqlx::query(
+                "UPDATE two_factor SET last_step = $2
+                 WHERE account_id = $1 AND secret IS NOT NULL AND last_step < $2",
+            )
+            .bind(account)
+            .bind(step),
+            SpentFactor::RecoveryCode(hash) => {
+                sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1 AND code_hash = $2")
+                    .bind(account)
+                    .bind(hash)
+            }
+        }
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if spent != 1 {
+            return Ok(Completion::FactorRefused);
+        }
+        let consumed = sqlx::query(
+            "DELETE FROM challenges WHERE token_hash = $1 AND account_id = $2 AND expires_at > $3",
+        )
+        .bind(&completion.challenge.0)
+        .bind(account)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if consumed != 1 {
+            return Ok(Completion::ChallengeGone);
+        }
+        match completion.follow_up {
+            RecoveryFollowUp::Nothing => {}
+            RecoveryFollowUp::DisableTwoFactor => {
+                sqlx::query("DELETE FROM two_factor WHERE account_id = $1")
+                    .bind(account)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+                    .bind(account)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            RecoveryFollowUp::AddCode(hash) => {
+                sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES ($1, $2)")
+                    .bind(account)
+                    .bind(hash)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query("DELETE FROM throttle_counters WHERE key = $1")
+            .bind(completion.throttle_key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions
+                 (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(session.id.as_str())
+        .bind(account)
+        .bind(&new.token_hash.0)
+        .bind(session.created_at.0)
+        .bind(session.last_seen_at.0)
+        .bind(session.expires_at.0)
+        .bind(&session.ip)
+        .bind(&session.user_agent)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
+            .bind(session.created_at.0)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        let remaining: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1")
+                .bind(account)
+                .fetch_one(&mut *tx)
+                .await?;
+        let remaining = u32::try_from(remaining).unwrap_or(0);
+        for event in record(remaining) {
+            journal::append(&mut tx, &event, channels).await?;
+        }
+        tx.commit().await?;
+        Ok(Completion::SignedIn {
+            recovery_codes_remaining: remaining,
+        })
+    }
+}
