@@ -485,3 +485,203 @@ async fn forward_auth_brings_people_back_to_the_application_after_signing_in() {
     assert_eq!(browser.text("#role").await, "owner");
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_invites_the_invitee_joins_then_the_owner_changes_the_role_and_removes() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let Some(browser) = Browser::open(&app, 1100, false).await else {
+        return;
+    };
+    let owner = app.enrolled("owner@example.com").await;
+    let workspace = app.create_workspace(&owner.token, "Acme").await;
+    let members = format!("/workspaces/{workspace}/members");
+    browser.sign_in(&owner.email).await;
+    browser.enter("#code", &app.code(&owner.secret)).await;
+    browser.goto("/workspaces").await;
+    browser
+        .submit(&format!("#workspaces a[href='{members}']"))
+        .await;
+    assert_eq!(browser.path().await, members);
+
+    // Invite: the link is shown once.
+    browser.fill("#invite-email", "ivy@example.com").await;
+    browser
+        .find("#invite-role")
+        .await
+        .select_by_value("member")
+        .await
+        .unwrap();
+    browser.submit("#invite button[type=submit]").await;
+    assert!(browser
+        .body()
+        .await
+        .contains("Invitation created for ivy@example.com."));
+    let link = browser.text("#invitation-link").await;
+    let public = app.state_public_url();
+    assert!(
+        link.starts_with(&format!("{public}/invitations/")),
+        "{link}"
+    );
+    let invitation = link.trim_start_matches(&public).to_owned();
+    browser.snap("workspace-members-invited").await;
+    browser.goto(&members).await;
+    assert!(browser
+        .client
+        .find(Locator::Css("#invitation-link"))
+        .await
+        .is_err());
+    browser.sign_out().await;
+
+    // The invitee has no account yet: sign-in, then sign-up, and back to the invitation.
+    browser.goto(&invitation).await;
+    assert_eq!(browser.path().await, "/login");
+    assert!(browser
+        .text("#why")
+        .await
+        .contains("Sign in to accept your invitation"));
+    browser.snap("invitation-sign-in").await;
+    browser.submit("#why a").await;
+    assert_eq!(browser.path().await, "/signup");
+    browser.fill("#email", "ivy@example.com").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.submit("main button[type=submit]").await;
+    assert_eq!(browser.path().await, invitation);
+    let card = browser.find("#invitation").await;
+    assert_eq!(
+        card.attr("data-state").await.unwrap().as_deref(),
+        Some("open")
+    );
+    assert!(browser
+        .text("#invitation")
+        .await
+        .contains("You are invited to Acme as member."));
+    browser.snap("invitation").await;
+    browser.submit("#invitation button[type=submit]").await;
+    assert_eq!(browser.path().await, "/workspaces");
+    assert!(browser.body().await.contains("You joined the workspace."));
+    assert!(browser.text("#workspaces").await.contains("Acme"));
+    browser.snap("invitation-joined").await;
+    // Used: the link no longer works.
+    browser.goto(&invitation).await;
+    assert!(browser
+        .text("#invitation")
+        .await
+        .contains("This invitation no longer works"));
+    browser.sign_out().await;
+
+    // The owner sees the new member, makes them an admin, cannot leave as the last
+    // owner, and removes them.
+    app.clock.advance(30);
+    browser.sign_in(&owner.email).await;
+    browser.enter("#code", &app.code(&owner.secret)).await;
+    browser.goto(&members).await;
+    let ivy = "#members li[data-email='ivy@example.com']";
+    assert!(browser.text(ivy).await.contains("No two-factor"));
+    browser
+        .find(&format!("{ivy} select"))
+        .await
+        .select_by_value("admin")
+        .await
+        .unwrap();
+    browser.submit(&format!("{ivy} form.role button")).await;
+    assert!(browser.body().await.contains("Role changed."));
+    let row = browser.find(ivy).await;
+    assert_eq!(
+        row.attr("data-role").await.unwrap().as_deref(),
+        Some("admin")
+    );
+
+    let me = "#members li[data-email='owner@example.com']";
+    browser.click(&format!("{me} details summary")).await;
+    browser.submit(&format!("{me} details button")).await;
+    assert!(browser
+        .body()
+        .await
+        .contains("A workspace needs at least one owner. Make someone else an owner first."));
+    browser.snap("workspace-members-last-owner").await;
+
+    browser.click(&format!("{ivy} details summary")).await;
+    browser
+        .snap_at("workspace-members-remove", "#members")
+        .await;
+    browser.submit(&format!("{ivy} details button")).await;
+    assert!(browser.body().await.contains("Member removed."));
+    assert!(!browser.text("#members").await.contains("ivy@example.com"));
+    let listed = app
+        .get(
+            &format!("/api/v1/workspaces/{workspace}/members"),
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(listed.body["members"].as_array().unwrap().len(), 1);
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_explains_that_two_factor_comes_first_on_a_phone_in_the_dark() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let Some(browser) = Browser::open(&app, 390, true).await else {
+        return;
+    };
+    let owner = app.enrolled("owner@example.com").await;
+    let workspace = app.create_workspace(&owner.token, "Acme").await;
+    for n in 0..4 {
+        let email = format!("m{n}@example.com");
+        let token = app.signed_in(&email).await;
+        app.invite_and_accept(&workspace, &owner.token, &email, "member", &token)
+            .await;
+    }
+    let enforced = app.enforce(&workspace, &owner.token, "all", 7).await;
+    assert_eq!(enforced.status, 200, "{}", enforced.text);
+    let invitation = app
+        .post(
+            &format!("/api/v1/workspaces/{workspace}/invitations"),
+            Some(&owner.token),
+            serde_json::json!({"email": "joe@example.com", "role": "member"}),
+        )
+        .await;
+    let token = invitation.body["token"].as_str().unwrap();
+    app.create_account("joe@example.com", PASSWORD).await;
+
+    browser.sign_in("joe@example.com").await;
+    browser.goto(&format!("/invitations/{token}")).await;
+    let card = browser.find("#invitation").await;
+    assert_eq!(
+        card.attr("data-state").await.unwrap().as_deref(),
+        Some("two_factor_required")
+    );
+    assert!(browser
+        .text("#invitation")
+        .await
+        .contains("Acme requires two-factor authentication"));
+    assert!(browser
+        .client
+        .find(Locator::Css("#invitation button"))
+        .await
+        .is_err());
+    browser.snap("invitation-two-factor-first-phone-dark").await;
+    browser.sign_out().await;
+
+    // The owner's members page on a phone.
+    browser.sign_in(&owner.email).await;
+    browser.enter("#code", &app.code(&owner.secret)).await;
+    browser
+        .goto(&format!("/workspaces/{workspace}/members"))
+        .await;
+    let width: i64 = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    assert!(width <= 0, "the members page scrolls sideways: {width}px");
+    browser.snap("workspace-members-phone-dark").await;
+    browser
+        .snap_at("workspace-members-list-phone-dark", "#members")
+        .await;
+    browser.close().await;
+}

@@ -39,6 +39,8 @@ struct LoginPage {
     next: String,
     email: String,
     signup_open: bool,
+    signup_href: String,
+    invitation: bool,
 }
 
 #[derive(Template)]
@@ -49,6 +51,8 @@ struct SignupPage {
     email: String,
     name: String,
     open: bool,
+    next: String,
+    login_href: String,
 }
 
 /// The sign-in form's fields.
@@ -67,6 +71,8 @@ pub struct SignupForm {
     #[serde(default)]
     name: String,
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// A form with nothing but its CSRF token.
@@ -84,6 +90,22 @@ pub fn allow_forms_to(state: &AppState, response: &mut Response, next: &str) {
     if let Some(origin) = safe_next(state, next).form_action_origin() {
         response.extensions_mut().insert(origin);
     }
+}
+
+/// `path`, carrying `next` along when there is one (between sign-in and sign-up).
+fn with_next(path: &str, next: &str) -> String {
+    if next.is_empty() {
+        return path.to_owned();
+    }
+    format!(
+        "{path}?next={}",
+        percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
+
+/// Whether `next` is an invitation link (the sign-in page then says why it is asked).
+fn is_invitation(next: &str) -> bool {
+    next.starts_with("/invitations/")
 }
 
 /// Completes a sign-in: ends the browser's previous session, sets the new session's
@@ -129,15 +151,7 @@ async fn after_password(
             signed_in(state, headers, &token, session.expires_at, next).await
         }
         SignInResponse::TwoFactorRequired { challenge } => {
-            let path = if next.is_empty() {
-                "/login/two-factor".to_owned()
-            } else {
-                format!(
-                    "/login/two-factor?next={}",
-                    percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
-                )
-            };
-            let mut response = see_other(&path);
+            let mut response = see_other(&with_next("/login/two-factor", next));
             cookies::set_challenge(&mut response, &state.config.public_url, &challenge.token);
             Ok(response)
         }
@@ -174,6 +188,8 @@ pub fn login_page(
             next: next.clone(),
             email,
             signup_open: state.config.signup == SignupMode::Open,
+            signup_href: with_next("/signup", &next),
+            invitation: is_invitation(&next),
         },
     )?;
     allow_forms_to(state, &mut response, &next);
@@ -226,38 +242,38 @@ fn signup_page(
     headers: &HeaderMap,
     status: StatusCode,
     flash: Option<Flash>,
-    email: String,
-    name: String,
+    form: SignupForm,
 ) -> Result<Response, PageError> {
     let (token, fresh) = csrf::pre_session(headers);
-    let page = SignupPage {
-        flash,
-        csrf: token.clone(),
-        email,
-        name,
-        open: state.config.signup == SignupMode::Open,
-    };
-    Ok(with_csrf_cookie(
-        state,
-        render_with(status, &page)?,
-        &token,
-        fresh,
-    ))
+    let mut response = render_with(
+        status,
+        &SignupPage {
+            flash,
+            csrf: token.clone(),
+            email: form.email,
+            name: form.name,
+            open: state.config.signup == SignupMode::Open,
+            login_href: with_next("/login", &form.next),
+            next: form.next.clone(),
+        },
+    )?;
+    allow_forms_to(state, &mut response, &form.next);
+    Ok(with_csrf_cookie(state, response, &token, fresh))
 }
 
-/// `GET /signup`.
+/// `GET /signup`, with `?next=` to go on to afterwards (an invitation link, say).
 pub async fn show_signup(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
-    signup_page(
-        &state,
-        &headers,
-        StatusCode::OK,
-        None,
-        String::new(),
-        String::new(),
-    )
+    let form = SignupForm {
+        email: String::new(),
+        name: String::new(),
+        password: String::new(),
+        next: query.next.unwrap_or_default(),
+    };
+    signup_page(&state, &headers, StatusCode::OK, None, form)
 }
 
 /// `POST /signup`: creates the account (the API's handler) and signs it in.
@@ -276,7 +292,11 @@ pub async fn submit_signup(
     if let Err(error) = create_account(State(state.clone()), AppJson(request)).await {
         let (status, _, _) = error.parts();
         let flash = Some(Flash::from_error(&error));
-        return signup_page(&state, &headers, status, flash, form.email, form.name);
+        let form = SignupForm {
+            password: String::new(),
+            ..form
+        };
+        return signup_page(&state, &headers, status, flash, form);
     }
     let request = SignInRequest {
         email: form.email,
@@ -284,7 +304,7 @@ pub async fn submit_signup(
     };
     let (_, Json(answer)) =
         sessions::create_session(State(state.clone()), client, AppJson(request)).await?;
-    after_password(&state, &headers, answer, "").await
+    after_password(&state, &headers, answer, &form.next).await
 }
 
 /// `POST /logout`: ends the session on the server and drops the cookie.

@@ -17,7 +17,10 @@ pub mod cookies;
 pub mod csrf;
 pub mod destination;
 pub mod error;
+pub mod invitations;
 pub mod login;
+pub mod members;
+pub mod paging;
 pub mod security;
 pub mod security_actions;
 pub mod sessions;
@@ -82,6 +85,18 @@ pub fn router() -> Router<AppState> {
             "/workspaces/{id}/settings/security",
             get(workspaces::show_security).post(workspaces::save_security),
         )
+        .route("/workspaces/{id}/members", get(members::show))
+        .route("/workspaces/{id}/invitations", post(members::invite))
+        .route(
+            "/workspaces/{id}/members/{account_id}/role",
+            post(members::change_role),
+        )
+        .route(
+            "/workspaces/{id}/members/{account_id}/remove",
+            post(members::remove),
+        )
+        .route("/invitations/{token}", get(invitations::show))
+        .route("/invitations/{token}/accept", post(invitations::accept))
         .route("/admin", get(admin::show))
         .route("/admin/policy", post(admin::save_policy))
         .route("/admin/accounts/{id}/reset", post(admin::reset))

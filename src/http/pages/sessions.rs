@@ -13,10 +13,13 @@ use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
 use crate::http::pages::login::EmptyForm;
-use crate::http::pages::security::DoneQuery;
+use crate::http::pages::paging::{page_of, ListQuery, Paging};
 use crate::http::pages::viewer::{Nav, Viewer};
 use crate::http::pages::{cookies, render_with, see_other, when, Flash};
 use crate::http::AppState;
+
+/// Sessions per page (a long user agent rides along in each row's tooltip).
+pub const SESSIONS_PER_PAGE: usize = 20;
 
 /// One session as the page lists it.
 pub struct SessionRow {
@@ -68,16 +71,18 @@ struct SessionsPage {
     nav: Nav,
     flash: Option<Flash>,
     sessions: Vec<SessionRow>,
+    paging: Paging,
 }
 
 async fn render_page(
     state: &AppState,
     viewer: &Viewer,
+    page: usize,
     status: StatusCode,
     flash: Option<Flash>,
 ) -> Result<Response, PageError> {
     let Json(list) = list_sessions(State(state.clone()), viewer.auth.clone()).await?;
-    let sessions = list
+    let mut sessions: Vec<SessionRow> = list
         .sessions
         .into_iter()
         .map(|s| SessionRow {
@@ -90,10 +95,14 @@ async fn render_page(
             current: s.current,
         })
         .collect();
+    // This browser first, so it is on the first page however many there are.
+    sessions.sort_by_key(|session| !session.current);
+    let (sessions, paging) = page_of(sessions, page, SESSIONS_PER_PAGE);
     let page = SessionsPage {
         nav: viewer.nav("sessions"),
         flash,
         sessions,
+        paging,
     };
     Ok(render_with(status, &page)?)
 }
@@ -102,13 +111,13 @@ async fn render_page(
 pub async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
-    Query(query): Query<DoneQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let flash = query
         .done()
         .filter(|done| *done == "revoked")
         .map(|_| Flash::Ok("Session revoked: that device is signed out.".to_owned()));
-    render_page(&state, &viewer, StatusCode::OK, flash).await
+    render_page(&state, &viewer, query.page(), StatusCode::OK, flash).await
 }
 
 /// `POST /account/sessions/{id}/revoke`.
@@ -129,7 +138,7 @@ pub async fn revoke(
         Ok(_) => Ok(see_other("/account/sessions?done=revoked")),
         Err(error @ ApiError::NotFound) => {
             let flash = Some(Flash::Error("That session has already ended.".to_owned()));
-            render_page(&state, &viewer, error.parts().0, flash).await
+            render_page(&state, &viewer, 1, error.parts().0, flash).await
         }
         Err(other) => Err(other.into()),
     }

@@ -19,6 +19,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, ClientInfo};
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
+use crate::http::pages::paging::{page_of, ListQuery, Paging};
 use crate::http::pages::security::DoneQuery;
 use crate::http::pages::viewer::{Nav, Viewer};
 use crate::http::pages::{render_with, see_other, when, when_or_dash, Flash};
@@ -32,6 +33,9 @@ pub const GRACE_CHOICES: [(u32, &str); 5] = [
     (14, "14 days"),
     (30, "30 days"),
 ];
+
+/// Member statuses per page of the security settings (read-only rows, small).
+pub const STATUS_ROWS_PER_PAGE: usize = 50;
 
 /// A workspace in the list.
 pub struct WorkspaceRow {
@@ -58,6 +62,7 @@ struct WorkspacesPage {
     flash: Option<Flash>,
     workspaces: Vec<WorkspaceRow>,
     name: String,
+    account_id: String,
 }
 
 #[derive(Template)]
@@ -75,6 +80,7 @@ struct WorkspaceSecurityPage {
     enrolled_count: usize,
     member_count: usize,
     members: Vec<MemberRow>,
+    paging: Paging,
     has_two_factor: bool,
 }
 
@@ -120,13 +126,25 @@ async fn render_list(
         flash,
         workspaces,
         name,
+        account_id: viewer.auth.account.id.0.clone(),
     };
     Ok(render_with(status, &page)?)
 }
 
-/// `GET /workspaces`.
-pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
-    render_list(&state, &viewer, StatusCode::OK, None, String::new()).await
+/// `GET /workspaces`; `?done=` says what the previous page did.
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, PageError> {
+    let flash = match query.done() {
+        Some("joined") => Some("You joined the workspace."),
+        Some("left") => Some("You left the workspace."),
+        Some("stepped_down") => Some("You are now a member of that workspace."),
+        _ => None,
+    }
+    .map(|text| Flash::Ok(text.to_owned()));
+    render_list(&state, &viewer, StatusCode::OK, flash, String::new()).await
 }
 
 /// `POST /workspaces`: creates one; on to its security settings.
@@ -164,6 +182,7 @@ async fn render_security(
     state: &AppState,
     viewer: &Viewer,
     id: String,
+    page: usize,
     status: StatusCode,
     flash: Option<Flash>,
 ) -> Result<Response, PageError> {
@@ -181,6 +200,7 @@ async fn render_security(
             access: m.access,
         })
         .collect();
+    let (members, paging) = page_of(members, page, STATUS_ROWS_PER_PAGE);
     let page = WorkspaceSecurityPage {
         nav: viewer.nav("workspaces"),
         flash,
@@ -194,6 +214,7 @@ async fn render_security(
         enrolled_count: security.enrolled_count,
         member_count: security.member_count,
         members,
+        paging,
         has_two_factor: viewer.auth.has_two_factor,
     };
     Ok(render_with(status, &page)?)
@@ -204,7 +225,7 @@ pub async fn show_security(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Query(query): Query<DoneQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let flash = match query.done() {
         Some("saved") => Some(Flash::Ok("Enforcement saved.".to_owned())),
@@ -213,7 +234,7 @@ pub async fn show_security(
         )),
         _ => None,
     };
-    render_security(&state, &viewer, id, StatusCode::OK, flash).await
+    render_security(&state, &viewer, id, query.page(), StatusCode::OK, flash).await
 }
 
 /// `POST /workspaces/{id}/settings/security`.
@@ -252,7 +273,7 @@ pub async fn save_security(
         ) => {
             let (status, _, _) = error.parts();
             let flash = Some(Flash::from_error(&error));
-            render_security(&state, &viewer, id, status, flash).await
+            render_security(&state, &viewer, id, 1, status, flash).await
         }
         Err(other) => Err(other.into()),
     }

@@ -209,6 +209,18 @@ impl Browser {
             .unwrap()
     }
 
+    /// Scrolls `css` to the top of the window and saves the screenshot `name.png`.
+    pub async fn snap_at(&self, name: &str, css: &str) {
+        self.client
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView()",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        self.snap(name).await;
+    }
+
     /// Saves the screenshot `name.png` and checks the page is small and self-contained.
     pub async fn snap(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
