@@ -266,3 +266,328 @@ async fn pages_say_what_went_wrong() {
     assert_eq!(status, 404);
     assert!(html.len() < 50 * 1024);
 }
+
+/// The page's text with askama's escapes undone (for comparing sentences).
+fn unescaped(html: &str) -> String {
+    html.replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Signs in through the sign-in page and the challenge page with the current code.
+async fn page_sign_in_with_code(app: &TestApp, email: &str, secret: &str) {
+    let (response, _) = page_sign_in(app, email, "").await;
+    assert_eq!(location(&response), "/login/two-factor");
+    let (_, html) = get_html(app, "/login/two-factor").await;
+    let (csrf, code) = (csrf_of(&html), app.code(secret));
+    let done = post_form(
+        app,
+        "/login/two-factor",
+        &[("csrf", &csrf), ("code", &code)],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    app.clock.advance(30);
+}
+
+/// An instance admin with two-factor enabled: its bearer token and secret.
+async fn enrolled_admin(app: &TestApp, email: &str) -> (String, String) {
+    let token = app.admin_signed_in(email).await;
+    let enrollment = app.enroll(&token).await;
+    let secret = enrollment.body["secret"].as_str().unwrap().to_owned();
+    let confirmed = app.confirm(&token, &app.code(&secret)).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    app.clock.advance(30);
+    (token, secret)
+}
+
+/// The id of the session behind a bearer token.
+async fn session_id(app: &TestApp, token: &str) -> String {
+    let listed = app.get("/api/v1/sessions", Some(token)).await;
+    listed.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_session_from_the_sessions_page_ends_it_and_revoking_this_one_signs_out() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_account("rae@example.com", PASSWORD).await;
+    let (_, browser_token) = page_sign_in(&app, "rae@example.com", "").await;
+    let phone = app.sign_in("rae@example.com", PASSWORD).await;
+    let phone_token = phone.body["token"].as_str().unwrap().to_owned();
+    let phone_id = session_id(&app, &phone_token).await;
+
+    let (_, html) = get_html(&app, "/account/sessions").await;
+    assert!(html.contains(&format!("data-session=\"{phone_id}\"")));
+    let csrf = csrf_of(&html);
+    let path = format!("/account/sessions/{phone_id}/revoke");
+    let forged = post_form(&app, &path, &[("csrf", "forged")]).await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(app.get("/api/v1/me", Some(&phone_token)).await.status, 200);
+
+    let revoked = post_form(&app, &path, &[("csrf", &csrf)]).await;
+    assert_eq!(revoked.status(), 303);
+    assert_eq!(location(&revoked), "/account/sessions?done=revoked");
+    assert_eq!(app.get("/api/v1/me", Some(&phone_token)).await.status, 401);
+    let (_, html) = get_html(&app, "/account/sessions?done=revoked").await;
+    assert!(html.contains("Session revoked: that device is signed out."));
+    assert!(!html.contains(&phone_id));
+
+    let again = post_form(&app, &path, &[("csrf", &csrf)]).await;
+    assert_eq!(again.status(), 404);
+    assert!(again
+        .text()
+        .await
+        .unwrap()
+        .contains("That session has already ended."));
+
+    // Revoking this browser's own session signs it out.
+    let own_id = session_id(&app, &browser_token).await;
+    let own = post_form(
+        &app,
+        &format!("/account/sessions/{own_id}/revoke"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(own.status(), 303);
+    assert_eq!(location(&own), "/login?signed_out=1");
+    assert!(set_cookies(&own)
+        .iter()
+        .any(|c| c.starts_with("deadbolt_session=;")));
+    assert_eq!(
+        app.get("/api/v1/me", Some(&browser_token)).await.status,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirming_without_a_live_enrolment_says_to_click_enable_again() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_account("ned@example.com", PASSWORD).await;
+    page_sign_in(&app, "ned@example.com", "").await;
+    let sentence = "No pending enrollment. Click \"Enable\" to start over.";
+
+    // Nothing was ever started.
+    let (_, html) = get_html(&app, "/account/security").await;
+    let csrf = csrf_of(&html);
+    let confirm = [("csrf", csrf.as_str()), ("code", "123456")];
+    let refused = post_form(&app, "/account/security/confirm", &confirm).await;
+    assert_eq!(refused.status(), 409);
+    let html = unescaped(&refused.text().await.unwrap());
+    assert!(html.contains(sentence), "{html}");
+    assert!(html.contains("data-state=\"not_configured\""));
+
+    // Started, then lapsed (two_factor.pending_ttl, 10 minutes).
+    let enabled = post_form(&app, "/account/security/enable", &[("csrf", &csrf)]).await;
+    assert_eq!(enabled.status(), 303);
+    let (_, html) = get_html(&app, "/account/security").await;
+    assert!(html.contains("data-state=\"pending\""));
+    app.clock.advance(11 * 60);
+    let refused = post_form(&app, "/account/security/confirm", &confirm).await;
+    assert_eq!(refused.status(), 409);
+    let html = unescaped(&refused.text().await.unwrap());
+    assert!(html.contains(sentence), "{html}");
+    assert!(html.contains("data-state=\"not_configured\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_saves_the_instance_requirement_from_the_admin_page() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let policy = |html: &str| {
+        let (require, grace) = (
+            html.contains("value=\"admins\" checked"),
+            html.contains("<option value=\"7\" selected>"),
+        );
+        (require, grace)
+    };
+
+    // Without two-factor of one's own, requiring it is refused in words.
+    let token = app.admin_signed_in("root@example.com").await;
+    page_sign_in(&app, "root@example.com", "").await;
+    let (status, html) = get_html(&app, "/admin").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Set in the configuration file."));
+    let csrf = csrf_of(&html);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("require_two_factor", "admins"),
+        ("grace_period_days", "7"),
+    ];
+    let refused = post_form(&app, "/admin/policy", &fields).await;
+    assert_eq!(refused.status(), 409);
+    assert!(refused.text().await.unwrap().contains(
+        "Enable two-factor authentication on your own account before requiring it of others."
+    ));
+    assert_eq!(
+        app.get("/api/v1/admin/security", Some(&token)).await.body["require_two_factor"],
+        "off"
+    );
+
+    let (token, secret) = enrolled_admin(&app, "ops@example.com").await;
+    page_sign_in_with_code(&app, "ops@example.com", &secret).await;
+    let (_, html) = get_html(&app, "/admin").await;
+    let csrf = csrf_of(&html);
+    let forged = [
+        ("csrf", "forged"),
+        ("require_two_factor", "admins"),
+        ("grace_period_days", "7"),
+    ];
+    assert_eq!(
+        post_form(&app, "/admin/policy", &forged).await.status(),
+        403
+    );
+    let wrong_grace = [
+        ("csrf", csrf.as_str()),
+        ("require_two_factor", "admins"),
+        ("grace_period_days", "5"),
+    ];
+    let refused = post_form(&app, "/admin/policy", &wrong_grace).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("The grace period must be 0, 3, 7, 14 or 30 days."));
+
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("require_two_factor", "admins"),
+        ("grace_period_days", "7"),
+    ];
+    let saved = post_form(&app, "/admin/policy", &fields).await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(location(&saved), "/admin?done=policy");
+    let (_, html) = get_html(&app, "/admin?done=policy").await;
+    assert!(html.contains("Instance requirement saved."));
+    assert!(html.contains("Set here by an administrator."));
+    assert_eq!(policy(&html), (true, true));
+    let stored = app.get("/api/v1/admin/security", Some(&token)).await;
+    assert_eq!(stored.body["require_two_factor"], "admins");
+    assert_eq!(stored.body["grace_period_days"], 7);
+    assert_eq!(stored.body["source"], "admin");
+
+    // Someone who is not an instance admin cannot.
+    app.create_account("pat@example.com", PASSWORD).await;
+    page_sign_in(&app, "pat@example.com", "").await;
+    let (_, html) = get_html(&app, "/account/security").await;
+    let fields = [
+        ("csrf", csrf_of(&html)),
+        ("require_two_factor", "off".to_owned()),
+        ("grace_period_days", "0".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = post_form(&app, "/admin/policy", &fields).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        app.get("/api/v1/admin/security", Some(&token)).await.body["require_two_factor"],
+        "admins"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_stays_under_50_kb_with_40_sessions_and_40_members() {
+    const LIMIT: usize = 50 * 1024;
+    let app = spawn_app(Backend::Sqlite).await;
+
+    // 40 sessions, each with the longest user agent kept (256 characters).
+    app.create_account("sam@example.com", PASSWORD).await;
+    let agent = format!("Mozilla/5.0 (X11; Linux x86_64) {}", "x".repeat(300));
+    // One after another: concurrent password attempts count against the account's throttle.
+    for _ in 0..40 {
+        let response = app
+            .client
+            .post(app.url("/api/v1/sessions"))
+            .header("user-agent", &agent)
+            .json(&serde_json::json!({"email": "sam@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    page_sign_in(&app, "sam@example.com", "").await;
+    for path in ["/account/sessions", "/account/sessions?page=2"] {
+        let (status, html) = get_html(&app, path).await;
+        assert_eq!(status, 200);
+        assert!(html.len() < LIMIT, "{path}: {} bytes", html.len());
+        assert!(html.contains("Page "), "{path} has no pager");
+    }
+    let (_, first) = get_html(&app, "/account/sessions").await;
+    assert!(first.contains("This browser"), "this browser comes first");
+
+    // A workspace of 41, under enforcement (every row shows its grace period).
+    let (owner, secret) = enrolled_admin(&app, "root@example.com").await;
+    let workspace = app.create_workspace(&owner, "Acme").await;
+    for n in 0..40 {
+        let email = format!("member{n:02}@example.com");
+        let token = app.signed_in(&email).await;
+        let joined = app
+            .invite_and_accept(&workspace, &owner, &email, "member", &token)
+            .await;
+        assert_eq!(joined.status, 200, "{}", joined.text);
+    }
+    assert_eq!(app.enforce(&workspace, &owner, "all", 7).await.status, 200);
+    let pending = app
+        .post(
+            &format!("/api/v1/workspaces/{workspace}/invitations"),
+            Some(&owner),
+            serde_json::json!({"email": "root@example.com", "role": "admin"}),
+        )
+        .await;
+    let invitation = pending.body["token"].as_str().unwrap().to_owned();
+
+    page_sign_in_with_code(&app, "root@example.com", &secret).await;
+    let members = format!("/workspaces/{workspace}/members");
+    let security = format!("/workspaces/{workspace}/settings/security");
+    let mut pages = vec![
+        "/account/security".to_owned(),
+        "/account/sessions".to_owned(),
+        "/workspaces".to_owned(),
+        security.clone(),
+        members.clone(),
+        format!("{members}?page=2"),
+        "/admin".to_owned(),
+        format!("/invitations/{invitation}"),
+        "/signup".to_owned(),
+    ];
+    pages.sort();
+    for path in &pages {
+        let (status, html) = get_html(&app, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(html.len() < LIMIT, "{path}: {} bytes", html.len());
+    }
+    let (_, html) = get_html(&app, &members).await;
+    assert_eq!(html.matches("class=\"member\"").count(), 25);
+    assert!(html.contains("Page 1 of 2 (41 in all)"));
+    let (_, html) = get_html(&app, &security).await;
+    assert!(html.contains("1 of 41"));
+
+    // The members page as it answers an invitation (the link shown once).
+    let fields = [
+        ("csrf", csrf_of(&html)),
+        ("email", "new@example.com".to_owned()),
+        ("role", "member".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let invited = post_form(
+        &app,
+        &format!("/workspaces/{workspace}/invitations"),
+        &fields,
+    )
+    .await;
+    assert_eq!(invited.status(), 200);
+    let html = invited.text().await.unwrap();
+    assert!(html.contains("id=\"invitation-link\""));
+    assert!(
+        html.len() < LIMIT,
+        "invitation answer: {} bytes",
+        html.len()
+    );
+}

@@ -84,6 +84,7 @@ struct AdminPage {
     source: &'static str,
     deadline: String,
     requests: Vec<RequestRow>,
+    request_total: usize,
     query: String,
     accounts: Vec<AccountRow>,
     events: Vec<EventRow>,
@@ -148,9 +149,11 @@ async fn render_page(
         grace_choices: GRACE_CHOICES,
         source: policy.source,
         deadline: policy.deadline.map(when).unwrap_or_default(),
+        request_total: requests.requests.len(),
         requests: requests
             .requests
             .into_iter()
+            .take(PAGE_ROWS as usize)
             .map(|r| RequestRow {
                 account_id: r.account_id,
                 email: r.email,
