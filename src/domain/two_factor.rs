@@ -43,6 +43,25 @@ pub enum TwoFactorState {
     Enabled,
 }
 
+/// What every request may need to show of an account's authenticator, read with its
+/// session: no secret, just dates and a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TwoFactorSummary {
+    /// When two-factor was (last) confirmed; `None` when it is not enabled.
+    pub enabled_at: Option<UnixTime>,
+    /// When a pending enrolment lapses, if one was started.
+    pub pending_until: Option<UnixTime>,
+    /// Unused recovery codes.
+    pub recovery_codes_remaining: u32,
+}
+
+impl TwoFactorSummary {
+    /// The state at `now`.
+    pub fn state(&self, now: UnixTime) -> TwoFactorState {
+        TwoFactorState::of(self.enabled_at.is_some(), self.pending_until, now)
+    }
+}
+
 impl TwoFactorState {
     /// The state of an account with two-factor `enabled` or not, and an enrolment pending
     /// until `pending_until` (if any), at `now`.

@@ -16,9 +16,11 @@ use serde::de::DeserializeOwned;
 use crate::domain::account::{needs_touch, Account, Session};
 use crate::domain::ids::Token;
 use crate::domain::time::UnixTime;
-use crate::domain::workspace::{access, Access};
+use crate::domain::two_factor::TwoFactorSummary;
+use crate::domain::workspace::{access, Access, Role, Workspace};
 use crate::http::error::ApiError;
 use crate::http::AppState;
+use crate::store::SessionLookup;
 
 /// Longest user agent kept; the rest is cut.
 const MAX_USER_AGENT_CHARS: usize = 256;
@@ -211,6 +213,8 @@ pub struct Authenticated {
     pub account: Account,
     /// Whether the account has two-factor enabled.
     pub has_two_factor: bool,
+    /// The account's authenticator, as `/me` shows it.
+    pub two_factor: TwoFactorSummary,
     /// What the instance policy allows the account.
     pub instance_access: Access,
     /// The time the request was authenticated at.
@@ -249,7 +253,41 @@ pub async fn resolve_session(
     };
     // Security: the lookup is by SHA-256 digest on an indexed column, so the timing of a
     // miss reveals nothing useful about stored tokens.
-    let Some(found) = state.store.session_by_token(&token.hash()).await? else {
+    let found = state.store.session_by_token(&token.hash()).await?;
+    authenticate(state, found, now).await
+}
+
+/// The request's session with the account's membership of `workspace`, in one query (for
+/// forward-auth); `None` when there is no live session.
+pub async fn resolve_session_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    workspace: &str,
+    now: UnixTime,
+) -> Result<Option<(Authenticated, Option<(Workspace, Role)>)>, ApiError> {
+    let Some(token) = session_token(headers) else {
+        return Ok(None);
+    };
+    let Some(found) = state
+        .store
+        .session_in_workspace(&token.hash(), workspace)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let membership = found.membership;
+    let auth = authenticate(state, Some(found.found), now).await?;
+    Ok(auth.map(|auth| (auth, membership)))
+}
+
+/// Checks a looked-up session's lifetimes (deleting an ended one), records its use at most
+/// once a minute, and applies the instance policy.
+async fn authenticate(
+    state: &AppState,
+    found: Option<SessionLookup>,
+    now: UnixTime,
+) -> Result<Option<Authenticated>, ApiError> {
+    let Some(found) = found else {
         return Ok(None);
     };
     if !state.config.sessions.is_live(&found.session, now) {
@@ -269,6 +307,7 @@ pub async fn resolve_session(
         session: found.session,
         account: found.account,
         has_two_factor: found.has_two_factor,
+        two_factor: found.two_factor,
         now,
     }))
 }

@@ -25,7 +25,7 @@ use crate::domain::notification::{audience, Channels};
 use crate::domain::sealed::Sealed;
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
-use crate::domain::two_factor::TwoFactorRecord;
+use crate::domain::two_factor::{TwoFactorRecord, TwoFactorSummary};
 use crate::domain::workspace::{InstancePolicy, Invitation, Member, Role, Workspace};
 
 pub use outbox::Outbox;
@@ -94,6 +94,27 @@ pub struct SessionLookup {
     pub account: Account,
     /// Whether the account has two-factor enabled.
     pub has_two_factor: bool,
+    /// The account's authenticator, as `/me` shows it.
+    pub two_factor: TwoFactorSummary,
+}
+
+/// The columns of a [`SessionLookup`] (decoded by `SessionAccountRow`), for queries over
+/// `sessions s JOIN accounts a LEFT JOIN two_factor t`.
+pub(crate) const SESSION_LOOKUP_COLUMNS: &str = "s.id, s.account_id, s.created_at, \
+    s.last_seen_at, s.expires_at, s.ip, s.user_agent, a.email AS a_email, a.name AS a_name, \
+    a.password_hash AS a_password_hash, a.is_admin AS a_is_admin, \
+    a.created_at AS a_created_at, a.last_sign_in_at AS a_last_sign_in_at, \
+    (t.secret IS NOT NULL) AS a_has_two_factor, t.enabled_at AS t_enabled_at, \
+    t.pending_expires_at AS t_pending_until, \
+    (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = s.account_id) AS t_recovery_codes";
+
+/// A session, with the account's membership of one workspace (if any), for forward-auth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceSessionLookup {
+    /// The session and its account.
+    pub found: SessionLookup,
+    /// The workspace and the account's role in it, when it is a member.
+    pub membership: Option<(Workspace, Role)>,
 }
 
 /// The outcome of redeeming a first-start setup link.
@@ -237,6 +258,8 @@ pub struct ChallengeContext {
     pub record: TwoFactorRecord,
     /// The account's second-factor failure counter, if any.
     pub counter: Option<Counter>,
+    /// Unused recovery codes (when read).
+    pub recovery_codes_remaining: u32,
 }
 
 /// The second factor a sign-in is completed with, as the store spends it.
@@ -276,9 +299,6 @@ pub struct SignInCompletion<'a> {
     /// Now.
     pub now: UnixTime,
 }
-
-/// The events recording a completed sign-in, made from the recovery codes left.
-pub type SignInEvents<'a> = &'a (dyn Fn(u32) -> Vec<NewEvent> + Sync);
 
 /// How completing a sign-in ended. On anything but `SignedIn` nothing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,6 +368,13 @@ pub trait Store: Outbox + Send + Sync + 'static {
         &self,
         token: &TokenHash,
     ) -> Result<Option<SessionLookup>, StoreError>;
+    /// [`Store::session_by_token`] together with the account's membership of `workspace`,
+    /// in one query (forward-auth runs this before every request of an application).
+    async fn session_in_workspace(
+        &self,
+        token: &TokenHash,
+        workspace: &str,
+    ) -> Result<Option<WorkspaceSessionLookup>, StoreError>;
     /// Records use of a session.
     async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError>;
     /// The account's sessions, newest first.
@@ -464,14 +491,13 @@ pub trait Store: Outbox + Send + Sync + 'static {
         token: &TokenHash,
         counter_prefix: &str,
     ) -> Result<Option<ChallengeContext>, StoreError>;
-    /// Completes a sign-in in one transaction (see [`SignInCompletion`]), appending the
-    /// events `record` makes of the recovery codes left. Nothing changes unless it ends
-    /// `SignedIn`.
+    /// Completes a sign-in in one transaction (see [`SignInCompletion`]), appending
+    /// `journal`. Nothing changes unless it ends `SignedIn`, except that a step accepted
+    /// for a challenge that was used up meanwhile stays used.
     async fn complete_sign_in(
         &self,
         completion: &SignInCompletion<'_>,
-        record: SignInEvents<'_>,
-        channels: Channels,
+        journal: Journal<'_>,
     ) -> Result<Completion, StoreError>;
 
     /// Appends a security event and, in the same transaction, the deliveries it calls for
@@ -666,6 +692,52 @@ mod rows {
         pub a_created_at: i64,
         pub a_last_sign_in_at: Option<i64>,
         pub a_has_two_factor: bool,
+        pub t_enabled_at: Option<i64>,
+        pub t_pending_until: Option<i64>,
+        pub t_recovery_codes: i64,
+    }
+
+    /// A session lookup with a membership (`w_` and `m_role` columns, NULL when none).
+    #[derive(sqlx::FromRow)]
+    pub(super) struct WorkspaceSessionRow {
+        #[sqlx(flatten)]
+        pub found: SessionAccountRow,
+        pub w_id: Option<String>,
+        pub w_name: Option<String>,
+        pub w_created_at: Option<i64>,
+        pub w_enforcement: Option<String>,
+        pub w_grace_period_days: Option<i64>,
+        pub w_enforced_since: Option<i64>,
+        pub m_role: Option<String>,
+    }
+
+    impl From<WorkspaceSessionRow> for WorkspaceSessionLookup {
+        fn from(row: WorkspaceSessionRow) -> Self {
+            let membership = match (row.w_id, row.w_name, row.w_created_at, row.w_enforcement) {
+                (Some(id), Some(name), Some(created_at), Some(enforcement)) => {
+                    let workspace = WorkspaceRow {
+                        id,
+                        name,
+                        created_at,
+                        enforcement,
+                        grace_period_days: row.w_grace_period_days.unwrap_or(0),
+                        enforced_since: row.w_enforced_since,
+                    };
+                    Some(
+                        WorkspaceRoleRow {
+                            workspace,
+                            role: row.m_role.unwrap_or_default(),
+                        }
+                        .into(),
+                    )
+                }
+                _ => None,
+            };
+            WorkspaceSessionLookup {
+                found: row.found.into(),
+                membership,
+            }
+        }
     }
 
     impl From<SessionAccountRow> for SessionLookup {
@@ -683,6 +755,11 @@ mod rows {
                 session: row.session.into(),
                 account,
                 has_two_factor: row.a_has_two_factor,
+                two_factor: TwoFactorSummary {
+                    enabled_at: row.t_enabled_at.map(UnixTime),
+                    pending_until: row.t_pending_until.map(UnixTime),
+                    recovery_codes_remaining: u32::try_from(row.t_recovery_codes).unwrap_or(0),
+                },
             }
         }
     }
@@ -959,6 +1036,7 @@ mod rows {
         pub k_failures: Option<i64>,
         pub k_window_start: Option<i64>,
         pub k_locked_until: Option<i64>,
+        pub recovery_codes_remaining: i64,
     }
 
     impl From<ChallengeContextRow> for ChallengeContext {
@@ -979,6 +1057,7 @@ mod rows {
                 account: row.account.into(),
                 record: row.two_factor.into(),
                 counter,
+                recovery_codes_remaining: u32::try_from(row.recovery_codes_remaining).unwrap_or(0),
             }
         }
     }

@@ -14,13 +14,13 @@ use sqlx::{ConnectOptions, PgPool};
 use super::rows::{
     conflict_as, AccountRow, AccountSummaryRow, ChallengeRow, CounterRow, EventRow, InvitationRow,
     MemberRow, PolicyRow, ResetRequestRow, SealedRow, SessionAccountRow, SessionRow, TwoFactorRow,
-    WorkspaceRoleRow,
+    WorkspaceRoleRow, WorkspaceSessionRow,
 };
 use super::{
     notifies, AccountSummary, Challenge, ChallengeContext, Completion, Constraint, FiledRequest,
     FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PoolSettings, ResetEvent,
-    ResetOutcome, ResetRequest, SealedSlot, SessionLookup, SignInCompletion, SignInEvents, Store,
-    StoreError,
+    ResetOutcome, ResetRequest, SealedSlot, SessionLookup, SignInCompletion, Store, StoreError,
+    WorkspaceSessionLookup, SESSION_LOOKUP_COLUMNS,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
@@ -250,17 +250,36 @@ impl Store for PostgresStore {
         &self,
         token: &TokenHash,
     ) -> Result<Option<SessionLookup>, StoreError> {
-        let row: Option<SessionAccountRow> = sqlx::query_as(
-            "SELECT s.id, s.account_id, s.created_at, s.last_seen_at, s.expires_at, s.ip,
-                    s.user_agent, a.email AS a_email, a.name AS a_name,
-                    a.password_hash AS a_password_hash, a.is_admin AS a_is_admin,
-                    a.created_at AS a_created_at, a.last_sign_in_at AS a_last_sign_in_at,
-                    (t.secret IS NOT NULL) AS a_has_two_factor
+        let row: Option<SessionAccountRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_LOOKUP_COLUMNS}
              FROM sessions s JOIN accounts a ON a.id = s.account_id
              LEFT JOIN two_factor t ON t.account_id = s.account_id
-             WHERE s.token_hash = $1",
-        )
+             WHERE s.token_hash = $1"
+        ))
         .bind(&token.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn session_in_workspace(
+        &self,
+        token: &TokenHash,
+        workspace: &str,
+    ) -> Result<Option<WorkspaceSessionLookup>, StoreError> {
+        let row: Option<WorkspaceSessionRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_LOOKUP_COLUMNS}, w.id AS w_id, w.name AS w_name,
+                    w.created_at AS w_created_at, w.enforcement AS w_enforcement,
+                    w.grace_period_days AS w_grace_period_days,
+                    w.enforced_since AS w_enforced_since, m.role AS m_role
+             FROM sessions s JOIN accounts a ON a.id = s.account_id
+             LEFT JOIN two_factor t ON t.account_id = s.account_id
+             LEFT JOIN memberships m ON m.account_id = s.account_id AND m.workspace_id = $2
+             LEFT JOIN workspaces w ON w.id = m.workspace_id
+             WHERE s.token_hash = $1"
+        ))
+        .bind(&token.0)
+        .bind(workspace)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(Into::into))
@@ -639,11 +658,9 @@ impl Store for PostgresStore {
     async fn complete_sign_in(
         &self,
         completion: &SignInCompletion<'_>,
-        record: SignInEvents<'_>,
-        channels: Channels,
+        journal: Journal<'_>,
     ) -> Result<Completion, StoreError> {
-        self.complete_sign_in_now(completion, record, channels)
-            .await
+        self.complete_sign_in_now(completion, journal).await
     }
 
     async fn record_event(&self, event: &NewEvent, channels: Channels) -> Result<(), StoreError> {

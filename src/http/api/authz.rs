@@ -1,6 +1,7 @@
 //! Forward-auth for reverse proxies (SPEC §10): nginx `auth_request`, Traefik `ForwardAuth`,
 //! Caddy `forward_auth` ask `GET /api/v1/authz?workspace=ID` before every request of the
-//! protected application. One session lookup, one policy read, one membership read.
+//! protected application. One query: the session, its account and the membership (the
+//! instance policy is cached for a second).
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -11,7 +12,7 @@ use utoipa::IntoParams;
 
 use crate::domain::workspace::{access, Access};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::resolve_session;
+use crate::http::extract::resolve_session_in;
 use crate::http::AppState;
 
 /// Which workspace's rules apply.
@@ -57,7 +58,8 @@ pub async fn authorize(
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
-    let Some(auth) = resolve_session(&state, &headers, now).await? else {
+    let found = resolve_session_in(&state, &headers, &query.workspace, now).await?;
+    let Some((auth, membership)) = found else {
         let mut login = state.config.public_url.join("/login");
         if let Some(next) = original_url(&headers) {
             login.push_str("?next=");
@@ -74,11 +76,7 @@ pub async fn authorize(
             deadline: Some(deadline),
         });
     }
-    let (workspace, role) = state
-        .store
-        .membership(&query.workspace, &auth.account.id)
-        .await?
-        .ok_or(ApiError::Forbidden)?;
+    let (workspace, role) = membership.ok_or(ApiError::Forbidden)?;
     let workspace_access = access(workspace.requirement_for(role), auth.has_two_factor, now)
         .stricter(auth.instance_access);
     if let Access::Blocked { deadline } = workspace_access {

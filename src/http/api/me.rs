@@ -89,12 +89,8 @@ pub async fn get_me(
     auth: Authenticated,
 ) -> Result<Json<MeResponse>, ApiError> {
     let account = auth.account;
-    let record = state.store.two_factor(&account.id).await?;
-    let remaining = if record.is_enabled() {
-        state.store.recovery_codes_remaining(&account.id).await?
-    } else {
-        0
-    };
+    // Read with the session: no query of its own.
+    let summary = auth.two_factor;
     // The instance policy and every workspace's enforcement: the strictest applies.
     let policy = state.policy.get(state.store.as_ref()).await?;
     let mut required = policy
@@ -115,7 +111,7 @@ pub async fn get_me(
         },
         deadline: combined.deadline(),
     };
-    let two_factor_state = match record.state(auth.now) {
+    let two_factor_state = match summary.state(auth.now) {
         two_factor::TwoFactorState::NotConfigured => TwoFactorState::NotConfigured,
         two_factor::TwoFactorState::Pending => TwoFactorState::Pending,
         two_factor::TwoFactorState::Enabled => TwoFactorState::Enabled,
@@ -127,8 +123,12 @@ pub async fn get_me(
         is_admin: account.is_admin,
         two_factor: TwoFactorSummary {
             state: two_factor_state,
-            enabled_at: record.enabled_at,
-            recovery_codes_remaining: remaining,
+            enabled_at: summary.enabled_at,
+            recovery_codes_remaining: if auth.has_two_factor {
+                summary.recovery_codes_remaining
+            } else {
+                0
+            },
         },
         requirement,
     }))

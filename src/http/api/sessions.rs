@@ -470,29 +470,35 @@ async fn complete_sign_in(
         (true, None) => RecoveryFollowUp::Nothing,
     };
     let (session_token, new_session) = new_session(state, account, client, now);
-    let events = |remaining: u32| {
-        let mut events = Vec::with_capacity(3);
-        let mut event =
-            |kind, details| events.push(new_event(&account.id, kind, client, now, details));
-        if by_recovery_code {
-            let details = json!({
-                "purpose": "sign_in",
-                "remaining": remaining,
-                "rotated": rotated.is_some(),
-            });
-            event(EventKind::RecoveryCodeUsed, details);
-            if policy.use_disables_two_factor {
-                event(EventKind::TwoFactorDisabled, json!({"by": "recovery_code"}));
-            }
+    // What the recovery codes left will be, for the event (the response reports the count
+    // the store finds).
+    let remaining_after = match follow_up {
+        RecoveryFollowUp::DisableTwoFactor => 0,
+        RecoveryFollowUp::AddCode(_) => context.recovery_codes_remaining,
+        RecoveryFollowUp::Nothing if by_recovery_code => {
+            context.recovery_codes_remaining.saturating_sub(1)
         }
-        let method = if by_recovery_code {
-            "recovery_code"
-        } else {
-            "totp"
-        };
-        event(EventKind::SignInSucceeded, json!({"method": method}));
-        events
+        RecoveryFollowUp::Nothing => context.recovery_codes_remaining,
     };
+    let mut events = Vec::with_capacity(3);
+    let mut event = |kind, details| events.push(new_event(&account.id, kind, client, now, details));
+    if by_recovery_code {
+        let details = json!({
+            "purpose": "sign_in",
+            "remaining": remaining_after,
+            "rotated": rotated.is_some(),
+        });
+        event(EventKind::RecoveryCodeUsed, details);
+        if policy.use_disables_two_factor {
+            event(EventKind::TwoFactorDisabled, json!({"by": "recovery_code"}));
+        }
+    }
+    let method = if by_recovery_code {
+        "recovery_code"
+    } else {
+        "totp"
+    };
+    event(EventKind::SignInSucceeded, json!({"method": method}));
     let completion = SignInCompletion {
         challenge: token,
         factor: spent,
@@ -501,16 +507,15 @@ async fn complete_sign_in(
         session: &new_session,
         now,
     };
-    let channels = state.notifier.channels();
     match state
         .store
-        .complete_sign_in(&completion, &events, channels)
+        .complete_sign_in(&completion, state.journal(&events))
         .await?
     {
         Completion::SignedIn {
             recovery_codes_remaining,
         } => {
-            state.wake_for(&events(recovery_codes_remaining));
+            state.wake_for(&events);
             Ok(Ok(ChallengeResponse {
                 status: "authenticated",
                 token: session_token.expose().to_owned(),

@@ -3,10 +3,9 @@
 
 use super::{journal, SqliteStore};
 use crate::domain::ids::TokenHash;
-use crate::domain::notification::Channels;
 use crate::store::rows::ChallengeContextRow;
 use crate::store::{
-    ChallengeContext, Completion, RecoveryFollowUp, SignInCompletion, SignInEvents, SpentFactor,
+    ChallengeContext, Completion, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
     StoreError,
 };
 
@@ -23,7 +22,9 @@ impl SqliteStore {
                     t.key_id, t.secret, t.enabled_at, COALESCE(t.last_step, -1) AS last_step,
                     t.pending_key_id, t.pending_secret, t.pending_expires_at,
                     k.failures AS k_failures, k.window_start AS k_window_start,
-                    k.locked_until AS k_locked_until
+                    k.locked_until AS k_locked_until,
+                    (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = c.account_id)
+                        AS recovery_codes_remaining
              FROM challenges c JOIN accounts a ON a.id = c.account_id
              LEFT JOIN two_factor t ON t.account_id = c.account_id
              LEFT JOIN throttle_counters k ON k.key = ?2 || c.account_id
@@ -39,8 +40,7 @@ impl SqliteStore {
     pub(super) async fn complete_sign_in_now(
         &self,
         completion: &SignInCompletion<'_>,
-        record: SignInEvents<'_>,
-        channels: Channels,
+        journal: Journal<'_>,
     ) -> Result<Completion, StoreError> {
         let new = completion.session;
         let session = &new.session;
@@ -132,9 +132,7 @@ impl SqliteStore {
                 .fetch_one(&mut *tx)
                 .await?;
         let remaining = u32::try_from(remaining).unwrap_or(0);
-        for event in record(remaining) {
-            journal::append(&mut tx, &event, channels).await?;
-        }
+        journal::append_all(&mut tx, journal).await?;
         tx.commit().await?;
         Ok(Completion::SignedIn {
             recovery_codes_remaining: remaining,
