@@ -591,3 +591,142 @@ async fn every_page_stays_under_50_kb_with_40_sessions_and_40_members() {
         html.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_forms_need_their_csrf_token_and_refusals_are_sentences() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let owner = app.signed_in("olga@example.com").await;
+    let workspace = app.create_workspace(&owner, "Acme").await;
+    let owner_id = app.account_id(&owner).await;
+    for (email, role) in [("ada@example.com", "admin"), ("max@example.com", "member")] {
+        let token = app.signed_in(email).await;
+        let joined = app
+            .invite_and_accept(&workspace, &owner, email, role, &token)
+            .await;
+        assert_eq!(joined.status, 200, "{}", joined.text);
+    }
+    let members = format!("/workspaces/{workspace}/members");
+    let invitations = format!("/workspaces/{workspace}/invitations");
+
+    // A plain member cannot open the page.
+    page_sign_in(&app, "max@example.com", "").await;
+    let (status, html) = get_html(&app, &members).await;
+    assert_eq!(status, 403);
+    assert!(html.contains("You are not allowed to do this."));
+
+    // An admin: every form checks its token; what only owners may do is said plainly.
+    page_sign_in(&app, "ada@example.com", "").await;
+    let (status, html) = get_html(&app, &members).await;
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains("<option value=\"owner\""),
+        "admins cannot offer owner"
+    );
+    let csrf = csrf_of(&html);
+    let forged = [
+        ("csrf", "forged"),
+        ("email", "new@example.com"),
+        ("role", "member"),
+    ];
+    assert_eq!(post_form(&app, &invitations, &forged).await.status(), 403);
+    let role_path = format!("{members}/{owner_id}/role");
+    let remove_path = format!("{members}/{owner_id}/remove");
+    for path in [&role_path, &remove_path] {
+        let refused = post_form(&app, path, &[("csrf", "forged"), ("role", "member")]).await;
+        assert_eq!(refused.status(), 403, "{path}");
+        assert!(refused
+            .text()
+            .await
+            .unwrap()
+            .contains("This form has expired"));
+    }
+    for (fields, status, sentence) in [
+        (
+            [("email", "new@example.com"), ("role", "owner")],
+            403,
+            "Only owners can invite an owner.",
+        ),
+        (
+            [("email", "not an address"), ("role", "member")],
+            422,
+            "Enter a valid e-mail address, like name@example.com.",
+        ),
+        (
+            [("email", "new@example.com"), ("role", "boss")],
+            422,
+            "Choose a role: member, admin or owner.",
+        ),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields);
+        let refused = post_form(&app, &invitations, &form).await;
+        assert_eq!(refused.status(), status, "{sentence}");
+        let html = unescaped(&refused.text().await.unwrap());
+        assert!(html.contains(sentence), "{sentence}");
+        assert!(!html.contains("id=\"invitation-link\""));
+    }
+    let refused = post_form(&app, &role_path, &[("csrf", &csrf), ("role", "member")]).await;
+    assert_eq!(refused.status(), 403);
+    assert!(unescaped(&refused.text().await.unwrap())
+        .contains("Only owners can make someone an owner or change an owner's role."));
+    let refused = post_form(&app, &remove_path, &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("Only owners can remove an owner."));
+
+    // An invitation opened by someone else, and one that does not exist.
+    let invited = post_form(
+        &app,
+        &invitations,
+        &[
+            ("csrf", &csrf),
+            ("email", "bob@example.com"),
+            ("role", "member"),
+        ],
+    )
+    .await;
+    assert_eq!(invited.status(), 200);
+    let html = invited.text().await.unwrap();
+    let marker = "/invitations/";
+    let start = html.find(marker).unwrap() + marker.len();
+    let end = start + html[start..].find('<').unwrap();
+    let token = html[start..end].to_owned();
+    let invitation = format!("/invitations/{token}");
+    let (status, html) = get_html(&app, &invitation).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-state=\"other_account\""));
+    assert!(html.contains(
+        "This invitation is for bob@example.com, but you are signed in as ada@example.com."
+    ));
+    let accept = format!("{invitation}/accept");
+    assert_eq!(
+        post_form(&app, &accept, &[("csrf", "forged")])
+            .await
+            .status(),
+        403
+    );
+    let refused = post_form(&app, &accept, &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("data-state=\"other_account\""));
+    let (status, html) = get_html(&app, "/invitations/nothing-here").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("This invitation no longer works"));
+
+    // Not signed in: to sign in, and back to the invitation afterwards.
+    let signed_out = post_form(&app, "/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(signed_out.status(), 303);
+    let away = app.client.get(app.url(&invitation)).send().await.unwrap();
+    assert_eq!(away.status(), 303);
+    let next = location(&away).to_owned();
+    assert!(next.starts_with("/login?next=%2Finvitations%2F"), "{next}");
+    let (_, html) = get_html(&app, &next).await;
+    assert!(html.contains("Sign in to accept your invitation"));
+    assert!(html.contains("href=\"/signup?next=%2Finvitations%2F"));
+}
