@@ -121,7 +121,8 @@ fn download_href(codes: &[String]) -> String {
     )
 }
 
-/// Renders the page for `viewer` with `outcome` and `status`.
+/// Renders the page for `viewer` with `outcome` and `status`. After a form that changed
+/// the authenticator, pass [`Viewer::refreshed`], so the page shows the change.
 pub async fn render_page(
     state: &AppState,
     viewer: &Viewer,

@@ -117,6 +117,7 @@ pub async fn confirm(
                 new_codes: confirmed.recovery_codes,
                 open: "",
             };
+            let viewer = viewer.refreshed(&state).await?;
             render_page(&state, &viewer, StatusCode::OK, outcome).await
         }
         Err(error) => failed(&state, &viewer, error, "").await,
@@ -186,6 +187,7 @@ pub async fn regenerate(
                 new_codes: fresh.recovery_codes,
                 open: "",
             };
+            let viewer = viewer.refreshed(&state).await?;
             render_page(&state, &viewer, StatusCode::OK, outcome).await
         }
         Err(error) => failed(&state, &viewer, error, "regenerate").await,

@@ -4,6 +4,7 @@
 
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 
 use crate::domain::workspace::Access;
 use crate::http::extract::{resolve_session, session_token, Authenticated};
@@ -31,9 +32,26 @@ pub struct Viewer {
     pub auth: Authenticated,
     /// The CSRF token for this session's forms.
     pub csrf: String,
+    /// The request's `Cookie` and `Authorization` headers, to read the session again.
+    credentials: HeaderMap,
 }
 
 impl Viewer {
+    /// The same person, read again: after a form changed the account (two-factor turned
+    /// on or off, say), since [`Authenticated`] is read once, with the session.
+    pub async fn refreshed(&self, state: &AppState) -> Result<Viewer, PageError> {
+        let auth = resolve_session(state, &self.credentials, state.clock.now())
+            .await?
+            .ok_or(PageError::SignIn {
+                next: String::new(),
+            })?;
+        Ok(Viewer {
+            auth,
+            csrf: self.csrf.clone(),
+            credentials: self.credentials.clone(),
+        })
+    }
+
     /// The header for a page of section `current`.
     pub fn nav(&self, current: &'static str) -> Nav {
         Nav {
@@ -85,9 +103,16 @@ impl FromRequestParts<AppState> for Viewer {
                 ));
             }
         }
+        let mut credentials = HeaderMap::new();
+        for name in [header::COOKIE, header::AUTHORIZATION] {
+            for value in parts.headers.get_all(&name) {
+                credentials.append(name.clone(), value.clone());
+            }
+        }
         Ok(Viewer {
             auth,
             csrf: csrf::for_session(token.expose()),
+            credentials,
         })
     }
 }
