@@ -51,6 +51,12 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Backend(#[from] sqlx::Error),
+    /// The directly driven SQLite connections failed (see `sqlite/direct.rs`).
+    #[error("database error: {0}")]
+    Embedded(#[from] rusqlite::Error),
+    /// A blocking database task failed to finish.
+    #[error("database task failed: {0}")]
+    Task(String),
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

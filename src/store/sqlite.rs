@@ -2,6 +2,7 @@
 //! so that an acknowledged write survives a power cut (a rolled-back "used" mark would let
 //! a code be accepted twice).
 
+mod direct;
 mod journal;
 mod outbox;
 mod sign_in;
@@ -13,9 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, SqlitePool};
 
 use super::rows::{
-    conflict_as, AccountRow, AccountSummaryRow, ChallengeRow, CounterRow, EventRow, InvitationRow,
-    MemberRow, PolicyRow, ResetRequestRow, SealedRow, SessionAccountRow, SessionRow, TwoFactorRow,
-    WorkspaceRoleRow, WorkspaceSessionRow,
+    conflict_as, AccountRow, AccountSummaryRow, ChallengeRow, EventRow, InvitationRow, MemberRow,
+    PolicyRow, ResetRequestRow, SealedRow, SessionRow, TwoFactorRow, WorkspaceRoleRow,
 };
 use super::{
     notifies, AccountSummary, Challenge, ChallengeContext, Completion, Constraint, FiledRequest,
@@ -41,6 +41,7 @@ const ACCOUNT_COLUMNS: &str =
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    direct: std::sync::Arc<direct::Direct>,
 }
 
 impl SqliteStore {
@@ -53,6 +54,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(settings.acquire_timeout)
             .disable_statement_logging();
+        let filename = options.get_filename().to_owned();
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
@@ -61,7 +63,13 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        // The pool has created the file by now; the hot paths get their own connections.
+        let readers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+        let direct = direct::Direct::open(&filename, settings.acquire_timeout, readers)?;
+        Ok(Self {
+            pool,
+            direct: std::sync::Arc::new(direct),
+        })
     }
 
     /// After a refused membership change: not a member, or the last owner.
@@ -255,15 +263,15 @@ impl Store for SqliteStore {
         &self,
         token: &TokenHash,
     ) -> Result<Option<SessionLookup>, StoreError> {
-        let row: Option<SessionAccountRow> = sqlx::query_as(&format!(
+        let sql = format!(
             "SELECT {SESSION_LOOKUP_COLUMNS}
              FROM sessions s JOIN accounts a ON a.id = s.account_id
              LEFT JOIN two_factor t ON t.account_id = s.account_id
              WHERE s.token_hash = ?1"
-        ))
-        .bind(&token.0)
-        .fetch_optional(&self.pool)
-        .await?;
+        );
+        let row = self
+            .direct
+            .read(|conn| direct::optional(conn, &sql, [&token.0], direct::session_account_row))?;
         Ok(row.map(Into::into))
     }
 
@@ -272,7 +280,7 @@ impl Store for SqliteStore {
         token: &TokenHash,
         workspace: &str,
     ) -> Result<Option<WorkspaceSessionLookup>, StoreError> {
-        let row: Option<WorkspaceSessionRow> = sqlx::query_as(&format!(
+        let sql = format!(
             "SELECT {SESSION_LOOKUP_COLUMNS}, w.id AS w_id, w.name AS w_name,
                     w.created_at AS w_created_at, w.enforcement AS w_enforcement,
                     w.grace_period_days AS w_grace_period_days,
@@ -282,11 +290,11 @@ impl Store for SqliteStore {
              LEFT JOIN memberships m ON m.account_id = s.account_id AND m.workspace_id = ?2
              LEFT JOIN workspaces w ON w.id = m.workspace_id
              WHERE s.token_hash = ?1"
-        ))
-        .bind(&token.0)
-        .bind(workspace)
-        .fetch_optional(&self.pool)
-        .await?;
+        );
+        let row = self.direct.read(|conn| {
+            let params = rusqlite::params![token.0, workspace];
+            direct::optional(conn, &sql, params, direct::workspace_session_row)
+        })?;
         Ok(row.map(Into::into))
     }
 
@@ -334,12 +342,11 @@ impl Store for SqliteStore {
     }
 
     async fn throttle_counter(&self, key: &str) -> Result<Option<Counter>, StoreError> {
-        let row: Option<CounterRow> = sqlx::query_as(
-            "SELECT failures, window_start, locked_until FROM throttle_counters WHERE key = ?1",
-        )
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self.direct.read(|conn| {
+            let sql = "SELECT failures, window_start, locked_until
+                       FROM throttle_counters WHERE key = ?1";
+            direct::optional(conn, sql, [key], direct::counter_row)
+        })?;
         Ok(row.map(Counter::from))
     }
 
@@ -349,37 +356,42 @@ impl Store for SqliteStore {
         expected: Option<&Counter>,
         new: &Counter,
     ) -> Result<bool, StoreError> {
-        let changed = match expected {
-            None => sqlx::query(
-                "INSERT INTO throttle_counters (key, failures, window_start, locked_until)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(key)
-            .bind(i64::from(new.failures))
-            .bind(new.window_start.0)
-            .bind(new.locked_until.0)
-            .execute(&self.pool)
-            .await?
-            .rows_affected(),
-            Some(old) => sqlx::query(
-                "UPDATE throttle_counters
-                 SET failures = ?2, window_start = ?3, locked_until = ?4
-                 WHERE key = ?1 AND failures = ?5 AND window_start = ?6
-                   AND locked_until = ?7",
-            )
-            .bind(key)
-            .bind(i64::from(new.failures))
-            .bind(new.window_start.0)
-            .bind(new.locked_until.0)
-            .bind(i64::from(old.failures))
-            .bind(old.window_start.0)
-            .bind(old.locked_until.0)
-            .execute(&self.pool)
-            .await?
-            .rows_affected(),
-        };
-        Ok(changed == 1)
+        let (key, expected, new) = (key.to_owned(), expected.copied(), *new);
+        self.direct
+            .write(move |conn| {
+                let changed = match expected {
+                    None => conn
+                        .prepare_cached(
+                            "INSERT INTO throttle_counters (key, failures, window_start, locked_until)
+                             VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (key) DO NOTHING",
+                        )?
+                        .execute(rusqlite::params![
+                            key,
+                            new.failures,
+                            new.window_start.0,
+                            new.locked_until.0
+                        ])?,
+                    Some(old) => conn
+                        .prepare_cached(
+                            "UPDATE throttle_counters
+                             SET failures = ?2, window_start = ?3, locked_until = ?4
+                             WHERE key = ?1 AND failures = ?5 AND window_start = ?6
+                               AND locked_until = ?7",
+                        )?
+                        .execute(rusqlite::params![
+                            key,
+                            new.failures,
+                            new.window_start.0,
+                            new.locked_until.0,
+                            old.failures,
+                            old.window_start.0,
+                            old.locked_until.0
+                        ])?,
+                };
+                Ok(changed == 1)
+            })
+            .await
     }
 
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
@@ -760,15 +772,16 @@ impl Store for SqliteStore {
         &self,
         account: &AccountId,
     ) -> Result<Vec<(Workspace, Role)>, StoreError> {
-        let rows: Vec<WorkspaceRoleRow> = sqlx::query_as(
-            "SELECT w.id, w.name, w.created_at, w.enforcement, w.grace_period_days,
-                    w.enforced_since, m.role
-             FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
-             WHERE m.account_id = ?1 ORDER BY w.name, w.id",
-        )
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self.direct.read(|conn| {
+            conn.prepare_cached(
+                "SELECT w.id, w.name, w.created_at, w.enforcement, w.grace_period_days,
+                        w.enforced_since, m.role
+                 FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+                 WHERE m.account_id = ?1 ORDER BY w.name, w.id",
+            )?
+            .query_map([account.as_str()], direct::workspace_role_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
