@@ -187,7 +187,7 @@ async fn webhook_deliveries_are_signed_and_retried_with_back_off_until_taken(bac
 
 /// Waits until the newest delivery has `status`, and returns it.
 async fn eventually_listed(app: &TestApp, admin: &str, status: &str) -> serde_json::Value {
-    for _ in 0..400 {
+    for _ in 0..1200 {
         let page = deliveries(app, admin, "?limit=1").await;
         let newest = page["deliveries"][0].clone();
         if newest["status"] == status {
@@ -446,7 +446,7 @@ async fn several_nodes_deliver_each_notification_exactly_once(backend: Backend) 
         (hook.posted().len() >= 12).then_some(())
     })
     .await;
-    for _ in 0..400 {
+    for _ in 0..1200 {
         let page = deliveries(&a, &admin, "").await;
         if page["counts"]["delivered"] == 12 {
             break;
