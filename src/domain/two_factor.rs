@@ -51,8 +51,8 @@ pub struct TwoFactorSummary {
     pub enabled_at: Option<UnixTime>,
     /// When a pending enrolment lapses, if one was started.
     pub pending_until: Option<UnixTime>,
-    /// Unused recovery codes.
-    pub recovery_codes_remaining: u32,
+    /// Unused recovery codes, when the lookup counted them.
+    pub recovery_codes_remaining: Option<u32>,
 }
 
 impl TwoFactorSummary {

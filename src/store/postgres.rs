@@ -20,7 +20,7 @@ use super::{
     notifies, AccountSummary, Challenge, ChallengeContext, Completion, Constraint, FiledRequest,
     FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PoolSettings, ResetEvent,
     ResetOutcome, ResetRequest, SealedSlot, SessionLookup, SignInCompletion, Store, StoreError,
-    WorkspaceSessionLookup, SESSION_LOOKUP_COLUMNS,
+    WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
@@ -251,7 +251,7 @@ impl Store for PostgresStore {
         token: &TokenHash,
     ) -> Result<Option<SessionLookup>, StoreError> {
         let row: Option<SessionAccountRow> = sqlx::query_as(&format!(
-            "SELECT {SESSION_LOOKUP_COLUMNS}
+            "SELECT {SESSION_LOOKUP_COLUMNS}, {RECOVERY_COUNT_COLUMN}
              FROM sessions s JOIN accounts a ON a.id = s.account_id
              LEFT JOIN two_factor t ON t.account_id = s.account_id
              WHERE s.token_hash = $1"
@@ -268,7 +268,7 @@ impl Store for PostgresStore {
         workspace: &str,
     ) -> Result<Option<WorkspaceSessionLookup>, StoreError> {
         let row: Option<WorkspaceSessionRow> = sqlx::query_as(&format!(
-            "SELECT {SESSION_LOOKUP_COLUMNS}, w.id AS w_id, w.name AS w_name,
+            "SELECT {SESSION_LOOKUP_COLUMNS}, CAST(NULL AS BIGINT) AS t_recovery_codes, w.id AS w_id, w.name AS w_name,
                     w.created_at AS w_created_at, w.enforcement AS w_enforcement,
                     w.grace_period_days AS w_grace_period_days,
                     w.enforced_since AS w_enforced_since, m.role AS m_role

@@ -21,7 +21,7 @@ use super::{
     notifies, AccountSummary, Challenge, ChallengeContext, Completion, Constraint, FiledRequest,
     FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PoolSettings, ResetEvent,
     ResetOutcome, ResetRequest, SealedSlot, SessionLookup, SignInCompletion, Store, StoreError,
-    WorkspaceSessionLookup, SESSION_LOOKUP_COLUMNS,
+    WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
@@ -264,7 +264,7 @@ impl Store for SqliteStore {
         token: &TokenHash,
     ) -> Result<Option<SessionLookup>, StoreError> {
         let sql = format!(
-            "SELECT {SESSION_LOOKUP_COLUMNS}
+            "SELECT {SESSION_LOOKUP_COLUMNS}, {RECOVERY_COUNT_COLUMN}
              FROM sessions s JOIN accounts a ON a.id = s.account_id
              LEFT JOIN two_factor t ON t.account_id = s.account_id
              WHERE s.token_hash = ?1"
@@ -281,7 +281,7 @@ impl Store for SqliteStore {
         workspace: &str,
     ) -> Result<Option<WorkspaceSessionLookup>, StoreError> {
         let sql = format!(
-            "SELECT {SESSION_LOOKUP_COLUMNS}, w.id AS w_id, w.name AS w_name,
+            "SELECT {SESSION_LOOKUP_COLUMNS}, CAST(NULL AS BIGINT) AS t_recovery_codes, w.id AS w_id, w.name AS w_name,
                     w.created_at AS w_created_at, w.enforcement AS w_enforcement,
                     w.grace_period_days AS w_grace_period_days,
                     w.enforced_since AS w_enforced_since, m.role AS m_role

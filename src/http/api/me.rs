@@ -125,7 +125,7 @@ pub async fn get_me(
             state: two_factor_state,
             enabled_at: summary.enabled_at,
             recovery_codes_remaining: if auth.has_two_factor {
-                summary.recovery_codes_remaining
+                summary.recovery_codes_remaining.unwrap_or(0)
             } else {
                 0
             },
