@@ -15,7 +15,7 @@ use sqlx::{ConnectOptions, SqlitePool};
 
 use super::rows::{
     conflict_as, AccountRow, AccountSummaryRow, ChallengeRow, EventRow, InvitationRow, MemberRow,
-    PolicyRow, ResetRequestRow, SealedRow, SessionRow, TwoFactorRow, WorkspaceRoleRow,
+    PolicyRow, ResetRequestRow, SealedRow, SessionRow, WorkspaceRoleRow,
 };
 use super::{
     notifies, AccountSummary, Challenge, ChallengeContext, Completion, Constraint, FiledRequest,
@@ -135,12 +135,10 @@ impl Store for SqliteStore {
     }
 
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, StoreError> {
-        let row: Option<AccountRow> = sqlx::query_as(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1"
-        ))
-        .bind(email.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1");
+        let row = self
+            .direct
+            .read(|conn| direct::optional(conn, &sql, [email.as_str()], direct::account_row))?;
         Ok(row.map(Account::from))
     }
 
@@ -395,33 +393,37 @@ impl Store for SqliteStore {
     }
 
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE throttle_counters SET failures = failures - 1
-             WHERE key = ?1 AND failures > 0",
-        )
-        .bind(key)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let key = key.to_owned();
+        self.direct
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE throttle_counters SET failures = failures - 1
+                     WHERE key = ?1 AND failures > 0",
+                )?
+                .execute([key])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM throttle_counters WHERE key = ?1")
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let key = key.to_owned();
+        self.direct
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
+                    .execute([key])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn two_factor(&self, account: &AccountId) -> Result<TwoFactorRecord, StoreError> {
-        let row: Option<TwoFactorRow> = sqlx::query_as(
-            "SELECT key_id, secret, enabled_at, last_step, pending_key_id, pending_secret,
-                    pending_expires_at
-             FROM two_factor WHERE account_id = ?1",
-        )
-        .bind(account.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self.direct.read(|conn| {
+            let sql = "SELECT key_id, secret, enabled_at, last_step, pending_key_id,
+                              pending_secret, pending_expires_at
+                       FROM two_factor WHERE account_id = ?1";
+            direct::optional(conn, sql, [account.as_str()], direct::two_factor_row)
+        })?;
         Ok(row.map(TwoFactorRecord::from).unwrap_or_default())
     }
 

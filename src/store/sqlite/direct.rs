@@ -177,6 +177,30 @@ pub(super) fn counter_row(row: &Row<'_>) -> rusqlite::Result<CounterRow> {
     })
 }
 
+pub(super) fn account_row(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        id: row.get("id")?,
+        email: row.get("email")?,
+        name: row.get("name")?,
+        password_hash: row.get("password_hash")?,
+        is_admin: row.get("is_admin")?,
+        created_at: row.get("created_at")?,
+        last_sign_in_at: row.get("last_sign_in_at")?,
+    })
+}
+
+pub(super) fn two_factor_row(row: &Row<'_>) -> rusqlite::Result<TwoFactorRow> {
+    Ok(TwoFactorRow {
+        key_id: row.get("key_id")?,
+        secret: row.get("secret")?,
+        enabled_at: row.get("enabled_at")?,
+        last_step: row.get("last_step")?,
+        pending_key_id: row.get("pending_key_id")?,
+        pending_secret: row.get("pending_secret")?,
+        pending_expires_at: row.get("pending_expires_at")?,
+    })
+}
+
 pub(super) fn challenge_context_row(row: &Row<'_>) -> rusqlite::Result<ChallengeContextRow> {
     Ok(ChallengeContextRow {
         challenge: ChallengeRow {
@@ -184,24 +208,8 @@ pub(super) fn challenge_context_row(row: &Row<'_>) -> rusqlite::Result<Challenge
             expires_at: row.get("expires_at")?,
             failures: row.get("failures")?,
         },
-        account: AccountRow {
-            id: row.get("id")?,
-            email: row.get("email")?,
-            name: row.get("name")?,
-            password_hash: row.get("password_hash")?,
-            is_admin: row.get("is_admin")?,
-            created_at: row.get("created_at")?,
-            last_sign_in_at: row.get("last_sign_in_at")?,
-        },
-        two_factor: TwoFactorRow {
-            key_id: row.get("key_id")?,
-            secret: row.get("secret")?,
-            enabled_at: row.get("enabled_at")?,
-            last_step: row.get("last_step")?,
-            pending_key_id: row.get("pending_key_id")?,
-            pending_secret: row.get("pending_secret")?,
-            pending_expires_at: row.get("pending_expires_at")?,
-        },
+        account: account_row(row)?,
+        two_factor: two_factor_row(row)?,
         k_failures: row.get("k_failures")?,
         k_window_start: row.get("k_window_start")?,
         k_locked_until: row.get("k_locked_until")?,
