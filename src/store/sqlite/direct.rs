@@ -20,11 +20,15 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 
+use super::{journal, outbox};
+use crate::domain::event::NewEvent;
+use crate::domain::ids::AccountId;
+use crate::domain::notification::Channels;
 use crate::store::rows::{
     AccountRow, ChallengeContextRow, ChallengeRow, CounterRow, SessionAccountRow, SessionRow,
     TwoFactorRow, WorkspaceRoleRow, WorkspaceRow, WorkspaceSessionRow,
 };
-use crate::store::StoreError;
+use crate::store::{notifies, StoreError};
 
 /// Statements prepared and kept per connection.
 const CACHED_STATEMENTS: usize = 32;
@@ -100,6 +104,45 @@ impl Direct {
             .await
             .map_err(|join| StoreError::Task(join.to_string()))?
     }
+}
+
+/// Appends `event` and, when it notifies anyone on `channels`, its deliveries, inside the
+/// transaction `conn` holds (the direct twin of `journal::append`, with the same SQL).
+pub(super) fn append(
+    conn: &Connection,
+    event: &NewEvent,
+    channels: Channels,
+) -> rusqlite::Result<()> {
+    let event_id: i64 = conn.prepare_cached(journal::INSERT_EVENT)?.query_row(
+        rusqlite::params![
+            event.account_id.as_ref().map(AccountId::as_str),
+            event.actor_id.as_ref().map(AccountId::as_str),
+            event.kind.as_str(),
+            event.at.0,
+            event.ip,
+            event.user_agent,
+            event.details.to_string(),
+            event.workspace_id
+        ],
+        |row| row.get(0),
+    )?;
+    if notifies(event, channels) {
+        for (channel, sql, owner) in outbox::delivery_inserts(event, channels) {
+            let mut insert = conn.prepare_cached(&sql)?;
+            match owner {
+                Some(owner) => insert.execute(rusqlite::params![
+                    event_id,
+                    channel.as_str(),
+                    event.at.0,
+                    owner
+                ])?,
+                None => {
+                    insert.execute(rusqlite::params![event_id, channel.as_str(), event.at.0])?
+                }
+            };
+        }
+    }
+    Ok(())
 }
 
 /// One row at most.

@@ -10,6 +10,13 @@ use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::store::{notifies, FiledRequest, Journal, ResetEvent, ResetOutcome, StoreError};
 
+/// Inserts one event (binding its eight columns in order) and returns its id; shared by the
+/// sqlx and the direct connections.
+pub(super) const INSERT_EVENT: &str = "INSERT INTO security_events
+         (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+     RETURNING id";
+
 /// Appends `event` and, when it notifies anyone on `channels`, its deliveries. Call it
 /// inside the transaction of the change it records.
 pub(super) async fn append(
@@ -17,22 +24,17 @@ pub(super) async fn append(
     event: &NewEvent,
     channels: Channels,
 ) -> Result<(), StoreError> {
-    let event_id: i64 = sqlx::query_scalar(
-        "INSERT INTO security_events
-             (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         RETURNING id",
-    )
-    .bind(event.account_id.as_ref().map(AccountId::as_str))
-    .bind(event.actor_id.as_ref().map(AccountId::as_str))
-    .bind(event.kind.as_str())
-    .bind(event.at.0)
-    .bind(&event.ip)
-    .bind(&event.user_agent)
-    .bind(event.details.to_string())
-    .bind(&event.workspace_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    let event_id: i64 = sqlx::query_scalar(INSERT_EVENT)
+        .bind(event.account_id.as_ref().map(AccountId::as_str))
+        .bind(event.actor_id.as_ref().map(AccountId::as_str))
+        .bind(event.kind.as_str())
+        .bind(event.at.0)
+        .bind(&event.ip)
+        .bind(&event.user_agent)
+        .bind(event.details.to_string())
+        .bind(&event.workspace_id)
+        .fetch_one(&mut *conn)
+        .await?;
     if notifies(event, channels) {
         outbox::enqueue(conn, event_id, event, channels).await?;
     }

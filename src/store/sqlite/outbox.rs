@@ -14,17 +14,17 @@ use crate::store::outbox::{
 };
 use crate::store::StoreError;
 
-/// Queues the deliveries `event` (just inserted as `event_id`) calls for, inside the
-/// event's own transaction.
-pub(super) async fn enqueue(
-    conn: &mut sqlx::SqliteConnection,
-    event_id: i64,
+/// The inserts queueing the deliveries `event` calls for on `channels`: for each, the
+/// channel, the SQL (binding `?1` event id, `?2` channel name, `?3` time and, when given,
+/// `?4` the owner) and the owner to bind. Shared by the sqlx and the direct connections.
+pub(super) fn delivery_inserts(
     event: &NewEvent,
     channels: Channels,
-) -> Result<(), StoreError> {
+) -> Vec<(Channel, String, Option<&str>)> {
     let Some(audience) = audience(event.kind) else {
-        return Ok(());
+        return Vec::new();
     };
+    let mut inserts = Vec::new();
     for channel in channels.enabled() {
         let (recipients, owner) = match (channel, audience) {
             (Channel::Webhook, _) => ("SELECT NULL AS recipient", None),
@@ -42,6 +42,20 @@ pub(super) async fn enqueue(
                  (event_id, channel, recipient_id, next_attempt_at, created_at)
              SELECT ?1, ?2, r.recipient, ?3, ?3 FROM ({recipients}) AS r"
         );
+        inserts.push((channel, sql, owner));
+    }
+    inserts
+}
+
+/// Queues the deliveries `event` (just inserted as `event_id`) calls for, inside the
+/// event's own transaction.
+pub(super) async fn enqueue(
+    conn: &mut sqlx::SqliteConnection,
+    event_id: i64,
+    event: &NewEvent,
+    channels: Channels,
+) -> Result<(), StoreError> {
+    for (channel, sql, owner) in delivery_inserts(event, channels) {
         let mut insert = sqlx::query(&sql)
             .bind(event_id)
             .bind(channel.as_str())

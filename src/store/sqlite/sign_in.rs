@@ -1,16 +1,28 @@
 //! Answering a sign-in challenge on SQLite: one read for everything the answer needs, and
-//! one transaction (one commit, so one fsync) for everything a right answer changes; both
-//! on the directly driven connections for a code (see `direct.rs`).
+//! one transaction (one commit, so one fsync) for everything a right answer changes, both
+//! on the directly driven connections (see `direct.rs`).
 
 use rusqlite::TransactionBehavior;
 
-use super::{journal, SqliteStore};
-use crate::domain::ids::AccountId;
+use super::{direct, SqliteStore};
 use crate::domain::ids::TokenHash;
 use crate::store::{
-    notifies, ChallengeContext, Completion, Journal, RecoveryFollowUp, SignInCompletion,
-    SpentFactor, StoreError,
+    ChallengeContext, Completion, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
+    StoreError,
 };
+
+/// [`SpentFactor`], owned for the writer thread.
+enum Spend {
+    Step(i64),
+    RecoveryCode(Vec<u8>),
+}
+
+/// [`RecoveryFollowUp`], owned for the writer thread.
+enum FollowUp {
+    Nothing,
+    DisableTwoFactor,
+    AddCode(Vec<u8>),
+}
 
 impl SqliteStore {
     pub(super) async fn read_challenge_context(
@@ -33,37 +45,55 @@ impl SqliteStore {
              LEFT JOIN throttle_counters k ON k.key = ?2 || c.account_id
              WHERE c.token_hash = ?1";
             let params = rusqlite::params![token.0, counter_prefix];
-            super::direct::optional(conn, sql, params, super::direct::challenge_context_row)
+            direct::optional(conn, sql, params, direct::challenge_context_row)
         })?;
         Ok(row.map(ChallengeContext::from))
     }
 
-    /// The hot path, a code with nothing to notify: one transaction on the direct writer.
-    async fn complete_with_step(
+    /// One transaction on the direct writer: spend the factor, consume the challenge, apply
+    /// the recovery follow-up, clear the counter, start the session, append the journal.
+    pub(super) async fn complete_sign_in_now(
         &self,
         completion: &SignInCompletion<'_>,
-        step: i64,
         journal: Journal<'_>,
     ) -> Result<Completion, StoreError> {
+        // Owned copies for the writer thread.
         let challenge = completion.challenge.0.clone();
+        let spent = match completion.factor {
+            SpentFactor::Step(step) => Spend::Step(step),
+            SpentFactor::RecoveryCode(hash) => Spend::RecoveryCode(hash.to_vec()),
+        };
+        let follow_up = match completion.follow_up {
+            RecoveryFollowUp::Nothing => FollowUp::Nothing,
+            RecoveryFollowUp::DisableTwoFactor => FollowUp::DisableTwoFactor,
+            RecoveryFollowUp::AddCode(hash) => FollowUp::AddCode(hash.to_vec()),
+        };
         let throttle_key = completion.throttle_key.to_owned();
         let new = completion.session.clone();
         let now = completion.now.0;
-        let events = journal.events.to_vec();
+        let (events, channels) = (journal.events.to_vec(), journal.channels);
         self.direct
             .write(move |conn| {
                 let session = &new.session;
                 let account = session.account_id.as_str();
+                // IMMEDIATE: the write lock is taken at once, never upgraded from a read.
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                // Security: the conditional update decides, so of two requests (on any
-                // process) with the same code only one is accepted.
-                let stepped = tx
-                    .prepare_cached(
-                        "UPDATE two_factor SET last_step = ?2
-                         WHERE account_id = ?1 AND secret IS NOT NULL AND last_step < ?2",
-                    )?
-                    .execute(rusqlite::params![account, step])?;
-                if stepped != 1 {
+                // Security: one conditional statement decides, so of two requests (on any
+                // process) with the same code or recovery code only one is accepted.
+                let spent = match &spent {
+                    Spend::Step(step) => tx
+                        .prepare_cached(
+                            "UPDATE two_factor SET last_step = ?2
+                             WHERE account_id = ?1 AND secret IS NOT NULL AND last_step < ?2",
+                        )?
+                        .execute(rusqlite::params![account, step])?,
+                    Spend::RecoveryCode(hash) => tx
+                        .prepare_cached(
+                            "DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2",
+                        )?
+                        .execute(rusqlite::params![account, hash])?,
+                };
+                if spent != 1 {
                     return Ok(Completion::FactorRefused);
                 }
                 let consumed = tx
@@ -74,6 +104,21 @@ impl SqliteStore {
                     .execute(rusqlite::params![challenge, account, now])?;
                 if consumed != 1 {
                     return Ok(Completion::ChallengeGone);
+                }
+                match &follow_up {
+                    FollowUp::Nothing => {}
+                    FollowUp::DisableTwoFactor => {
+                        tx.prepare_cached("DELETE FROM two_factor WHERE account_id = ?1")?
+                            .execute([account])?;
+                        tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
+                            .execute([account])?;
+                    }
+                    FollowUp::AddCode(hash) => {
+                        tx.prepare_cached(
+                            "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)",
+                        )?
+                        .execute(rusqlite::params![account, hash])?;
+                    }
                 }
                 tx.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
                     .execute([&throttle_key])?;
@@ -95,22 +140,7 @@ impl SqliteStore {
                 tx.prepare_cached("UPDATE accounts SET last_sign_in_at = ?1 WHERE id = ?2")?
                     .execute(rusqlite::params![session.created_at.0, account])?;
                 for event in &events {
-                    tx.prepare_cached(
-                        "INSERT INTO security_events
-                             (account_id, actor_id, kind, at, ip, user_agent, details,
-                              workspace_id)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    )?
-                    .execute(rusqlite::params![
-                        event.account_id.as_ref().map(AccountId::as_str),
-                        event.actor_id.as_ref().map(AccountId::as_str),
-                        event.kind.as_str(),
-                        event.at.0,
-                        event.ip,
-                        event.user_agent,
-                        event.details.to_string(),
-                        event.workspace_id
-                    ])?;
+                    direct::append(&tx, event, channels)?;
                 }
                 let remaining: i64 = tx
                     .prepare_cached("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1")?
@@ -121,115 +151,5 @@ impl SqliteStore {
                 })
             })
             .await
-    }
-
-    pub(super) async fn complete_sign_in_now(
-        &self,
-        completion: &SignInCompletion<'_>,
-        journal: Journal<'_>,
-    ) -> Result<Completion, StoreError> {
-        if let (SpentFactor::Step(step), RecoveryFollowUp::Nothing) =
-            (completion.factor, completion.follow_up)
-        {
-            let quiet = !journal.events.iter().any(|e| notifies(e, journal.channels));
-            if quiet {
-                return self.complete_with_step(completion, step, journal).await;
-            }
-        }
-        let new = completion.session;
-        let session = &new.session;
-        let account = session.account_id.as_str();
-        let now = completion.now.0;
-        // The first statement writes, so the transaction takes the write lock at once
-        // (a deferred read would have to upgrade, and could fail with a busy snapshot).
-        let mut tx = self.pool.begin().await?;
-        let spent = match completion.factor {
-            // Security: the conditional update decides, so of two requests (on any nodes)
-            // with the same code only one is accepted.
-            SpentFactor::Step(step) => sqlx::query(
-                "UPDATE two_factor SET last_step = ?2
-                 WHERE account_id = ?1 AND secret IS NOT NULL AND last_step < ?2",
-            )
-            .bind(account)
-            .bind(step),
-            SpentFactor::RecoveryCode(hash) => {
-                sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2")
-                    .bind(account)
-                    .bind(hash)
-            }
-        }
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if spent != 1 {
-            return Ok(Completion::FactorRefused);
-        }
-        let consumed = sqlx::query(
-            "DELETE FROM challenges WHERE token_hash = ?1 AND account_id = ?2 AND expires_at > ?3",
-        )
-        .bind(&completion.challenge.0)
-        .bind(account)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if consumed != 1 {
-            return Ok(Completion::ChallengeGone);
-        }
-        match completion.follow_up {
-            RecoveryFollowUp::Nothing => {}
-            RecoveryFollowUp::DisableTwoFactor => {
-                sqlx::query("DELETE FROM two_factor WHERE account_id = ?1")
-                    .bind(account)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1")
-                    .bind(account)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            RecoveryFollowUp::AddCode(hash) => {
-                sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)")
-                    .bind(account)
-                    .bind(hash)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        sqlx::query("DELETE FROM throttle_counters WHERE key = ?1")
-            .bind(completion.throttle_key)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO sessions
-                 (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(session.id.as_str())
-        .bind(account)
-        .bind(&new.token_hash.0)
-        .bind(session.created_at.0)
-        .bind(session.last_seen_at.0)
-        .bind(session.expires_at.0)
-        .bind(&session.ip)
-        .bind(&session.user_agent)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE accounts SET last_sign_in_at = ?1 WHERE id = ?2")
-            .bind(session.created_at.0)
-            .bind(account)
-            .execute(&mut *tx)
-            .await?;
-        let remaining: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1")
-                .bind(account)
-                .fetch_one(&mut *tx)
-                .await?;
-        let remaining = u32::try_from(remaining).unwrap_or(0);
-        journal::append_all(&mut tx, journal).await?;
-        tx.commit().await?;
-        Ok(Completion::SignedIn {
-            recovery_codes_remaining: remaining,
-        })
     }
 }
