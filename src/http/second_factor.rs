@@ -25,6 +25,7 @@ use crate::http::extract::ClientInfo;
 use crate::http::throttling::{begin_attempt, begin_attempt_from, Rule};
 use crate::http::AppState;
 use crate::keyring::Sealed;
+use crate::store::SpentFactor;
 
 /// A second factor as presented.
 #[derive(Debug, Clone)]
@@ -203,14 +204,34 @@ pub async fn verify_second_factor(
     }
 }
 
-/// The check itself: `Ok(Err(..))` is a wrong factor, `Err(..)` an internal failure.
-async fn check_factor(
+/// A factor judged in memory, before anything is spent: what the store must spend for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    /// A code valid for this TOTP step (if no request accepts the step first).
+    Step(i64),
+    /// The keyed hash of a well-formed recovery code (if it is one of the account's).
+    RecoveryCode(Vec<u8>),
+}
+
+impl Judged {
+    /// The factor as the store spends it.
+    pub fn spent(&self) -> SpentFactor<'_> {
+        match self {
+            Judged::Step(step) => SpentFactor::Step(*step),
+            Judged::RecoveryCode(hash) => SpentFactor::RecoveryCode(hash),
+        }
+    }
+}
+
+/// Judges `factor` against the account's authenticator without spending anything:
+/// `Ok(Err(..))` is a wrong (or already used) factor, `Err(..)` an internal failure.
+pub fn judge_factor(
     state: &AppState,
-    account: &Account,
+    account: &AccountId,
     record: &TwoFactorRecord,
     factor: &Factor,
     now: UnixTime,
-) -> Result<Result<Verified, ApiError>, ApiError> {
+) -> Result<Result<Judged, ApiError>, ApiError> {
     match factor {
         Factor::Code(typed) => {
             let Ok(code) = Code::parse(typed) else {
@@ -219,37 +240,46 @@ async fn check_factor(
             let Some(sealed) = &record.secret else {
                 return Ok(Err(ApiError::NotEnabled));
             };
-            let secret = open_secret(state, &account.id, sealed)?;
+            let secret = open_secret(state, account, sealed)?;
             let skew = state.config.two_factor.skew_steps;
-            match totp::verify(&secret, code, now, skew, record.last_step) {
-                Verdict::Accepted { step } => {
-                    if state.store.accept_step(&account.id, step).await? {
-                        Ok(Ok(Verified::Totp))
-                    } else {
-                        // Another request accepted this step first.
-                        Ok(Err(ApiError::CodeReused))
-                    }
-                }
-                Verdict::Replayed => Ok(Err(ApiError::CodeReused)),
-                Verdict::Invalid => Ok(Err(ApiError::InvalidCode)),
-            }
+            Ok(
+                match totp::verify(&secret, code, now, skew, record.last_step) {
+                    Verdict::Accepted { step } => Ok(Judged::Step(step)),
+                    Verdict::Replayed => Err(ApiError::CodeReused),
+                    Verdict::Invalid => Err(ApiError::InvalidCode),
+                },
+            )
         }
-        Factor::RecoveryCode(typed) => {
-            let Some(code) = RecoveryCode::parse(typed) else {
-                return Ok(Err(ApiError::InvalidRecoveryCode));
-            };
-            let hash = code.hash(&state.recovery_key);
-            if state
-                .store
-                .consume_recovery_code(&account.id, &hash)
-                .await?
-            {
-                Ok(Ok(Verified::RecoveryCode))
-            } else {
-                Ok(Err(ApiError::InvalidRecoveryCode))
-            }
-        }
+        Factor::RecoveryCode(typed) => Ok(match RecoveryCode::parse(typed) {
+            Some(code) => Ok(Judged::RecoveryCode(code.hash(&state.recovery_key))),
+            None => Err(ApiError::InvalidRecoveryCode),
+        }),
     }
+}
+
+/// The check itself, spending what a right factor uses: `Ok(Err(..))` is a wrong factor,
+/// `Err(..)` an internal failure.
+async fn check_factor(
+    state: &AppState,
+    account: &Account,
+    record: &TwoFactorRecord,
+    factor: &Factor,
+    now: UnixTime,
+) -> Result<Result<Verified, ApiError>, ApiError> {
+    let judged = match judge_factor(state, &account.id, record, factor, now)? {
+        Ok(judged) => judged,
+        Err(wrong) => return Ok(Err(wrong)),
+    };
+    let store = state.store.as_ref();
+    Ok(match judged {
+        Judged::Step(step) if store.accept_step(&account.id, step).await? => Ok(Verified::Totp),
+        // Another request accepted this step first.
+        Judged::Step(_) => Err(ApiError::CodeReused),
+        Judged::RecoveryCode(hash) if store.consume_recovery_code(&account.id, &hash).await? => {
+            Ok(Verified::RecoveryCode)
+        }
+        Judged::RecoveryCode(_) => Err(ApiError::InvalidRecoveryCode),
+    })
 }
 
 /// A confirmation proof: exactly one of the fields, of a kind `two_factor.confirm_with`

@@ -21,13 +21,12 @@ use crate::domain::password::Password;
 use crate::domain::recovery::RecoveryCode;
 use crate::domain::throttle::{ADDRESS_WINDOW, PASSWORD_BACKOFF};
 use crate::domain::time::UnixTime;
-use crate::domain::totp::{self, Code, Verdict};
 use crate::domain::two_factor::{CHALLENGE_MAX_FAILURES, CHALLENGE_TTL_SECONDS};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo};
 use crate::http::metrics::SignInOutcome;
 use crate::http::second_factor::{
-    new_event, open_secret, record_event, Factor, SecondFactorAttempt, THROTTLE_PREFIX,
+    judge_factor, new_event, record_event, Factor, SecondFactorAttempt, THROTTLE_PREFIX,
 };
 use crate::http::throttling::{begin_attempt, Rule};
 use crate::http::AppState;
@@ -377,37 +376,17 @@ pub async fn answer_challenge(
         _ => return Err(ApiError::InvalidChallenge),
     };
     let (account, record) = (&context.account, &context.record);
-    let Some(sealed) = &record.secret else {
+    if !record.is_enabled() {
         // Two-factor was turned off (e.g. reset) after the password step.
         state.store.consume_challenge(&token).await?;
         return Err(ApiError::InvalidChallenge);
-    };
+    }
     let attempt =
         SecondFactorAttempt::begin_from(&state, &account.id, context.counter, now).await?;
-    let recovery_hash: Vec<u8>;
-    let checked = match &factor {
-        Factor::Code(typed) => match Code::parse(typed) {
-            Err(_) => Err(ApiError::InvalidCode),
-            Ok(code) => {
-                let secret = open_secret(&state, &account.id, sealed)?;
-                let skew = state.config.two_factor.skew_steps;
-                match totp::verify(&secret, code, now, skew, record.last_step) {
-                    Verdict::Accepted { step } => Ok(SpentFactor::Step(step)),
-                    Verdict::Replayed => Err(ApiError::CodeReused),
-                    Verdict::Invalid => Err(ApiError::InvalidCode),
-                }
-            }
-        },
-        Factor::RecoveryCode(typed) => match RecoveryCode::parse(typed) {
-            None => Err(ApiError::InvalidRecoveryCode),
-            Some(code) => {
-                recovery_hash = code.hash(&state.recovery_key);
-                Ok(SpentFactor::RecoveryCode(&recovery_hash))
-            }
-        },
-    };
+    let checked = judge_factor(&state, &account.id, record, &factor, now)?;
     let refused = match checked {
-        Ok(spent) => {
+        Ok(judged) => {
+            let spent = judged.spent();
             let signed_in =
                 complete_sign_in(&state, &token, &context, spent, &attempt, &client, now);
             match signed_in.await? {
@@ -470,22 +449,20 @@ async fn complete_sign_in(
         (true, None) => RecoveryFollowUp::Nothing,
     };
     let (session_token, new_session) = new_session(state, account, client, now);
-    // What the recovery codes left will be, for the event (the response reports the count
-    // the store finds).
-    let remaining_after = match follow_up {
-        RecoveryFollowUp::DisableTwoFactor => 0,
-        RecoveryFollowUp::AddCode(_) => context.recovery_codes_remaining,
-        RecoveryFollowUp::Nothing if by_recovery_code => {
-            context.recovery_codes_remaining.saturating_sub(1)
-        }
-        RecoveryFollowUp::Nothing => context.recovery_codes_remaining,
-    };
     let mut events = Vec::with_capacity(3);
     let mut event = |kind, details| events.push(new_event(&account.id, kind, client, now, details));
     if by_recovery_code {
+        // The codes left afterwards, for the event (the response reports the count the store
+        // finds).
+        let before = context.recovery_codes_remaining;
+        let remaining = match follow_up {
+            RecoveryFollowUp::DisableTwoFactor => 0,
+            RecoveryFollowUp::AddCode(_) => before,
+            RecoveryFollowUp::Nothing => before.saturating_sub(1),
+        };
         let details = json!({
             "purpose": "sign_in",
-            "remaining": remaining_after,
+            "remaining": remaining,
             "rotated": rotated.is_some(),
         });
         event(EventKind::RecoveryCodeUsed, details);
