@@ -78,6 +78,36 @@ impl PostgresStore {
     }
 }
 
+/// Inserts a session and records the sign-in time on its account, inside the caller's
+/// transaction (a password sign-in, or the completion of a challenge).
+pub(super) async fn insert_session(
+    conn: &mut sqlx::PgConnection,
+    new: &NewSession,
+) -> Result<(), StoreError> {
+    let session = &new.session;
+    sqlx::query(
+        "INSERT INTO sessions
+             (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(session.id.as_str())
+    .bind(session.account_id.as_str())
+    .bind(&new.token_hash.0)
+    .bind(session.created_at.0)
+    .bind(session.last_seen_at.0)
+    .bind(session.expires_at.0)
+    .bind(&session.ip)
+    .bind(&session.user_agent)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
+        .bind(session.created_at.0)
+        .bind(session.account_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -220,28 +250,8 @@ impl Store for PostgresStore {
     }
 
     async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
-        let session = &new.session;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO sessions
-                 (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(session.id.as_str())
-        .bind(session.account_id.as_str())
-        .bind(&new.token_hash.0)
-        .bind(session.created_at.0)
-        .bind(session.last_seen_at.0)
-        .bind(session.expires_at.0)
-        .bind(&session.ip)
-        .bind(&session.user_agent)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
-            .bind(session.created_at.0)
-            .bind(session.account_id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        insert_session(&mut tx, new).await?;
         tx.commit().await?;
         Ok(())
     }

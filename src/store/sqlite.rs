@@ -37,6 +37,15 @@ use crate::domain::workspace::{InstancePolicy, Invitation, Member, PolicySource,
 const ACCOUNT_COLUMNS: &str =
     "id, email, name, password_hash, is_admin, created_at, last_sign_in_at";
 
+/// Inserts a session (binding its eight columns in order); shared by the sqlx and the direct
+/// connections.
+const INSERT_SESSION: &str = "INSERT INTO sessions
+         (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+/// Records the sign-in time (`?1`) on the account (`?2`) that a new session belongs to.
+const RECORD_SIGN_IN: &str = "UPDATE accounts SET last_sign_in_at = ?1 WHERE id = ?2";
+
 /// SQLite storage.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -233,22 +242,18 @@ impl Store for SqliteStore {
     async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
         let session = &new.session;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO sessions
-                 (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(session.id.as_str())
-        .bind(session.account_id.as_str())
-        .bind(&new.token_hash.0)
-        .bind(session.created_at.0)
-        .bind(session.last_seen_at.0)
-        .bind(session.expires_at.0)
-        .bind(&session.ip)
-        .bind(&session.user_agent)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE accounts SET last_sign_in_at = ?1 WHERE id = ?2")
+        sqlx::query(INSERT_SESSION)
+            .bind(session.id.as_str())
+            .bind(session.account_id.as_str())
+            .bind(&new.token_hash.0)
+            .bind(session.created_at.0)
+            .bind(session.last_seen_at.0)
+            .bind(session.expires_at.0)
+            .bind(&session.ip)
+            .bind(&session.user_agent)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(RECORD_SIGN_IN)
             .bind(session.created_at.0)
             .bind(session.account_id.as_str())
             .execute(&mut *tx)

@@ -187,26 +187,7 @@ impl PostgresStore {
             .bind(completion.throttle_key)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO sessions
-                 (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(session.id.as_str())
-        .bind(account)
-        .bind(&new.token_hash.0)
-        .bind(session.created_at.0)
-        .bind(session.last_seen_at.0)
-        .bind(session.expires_at.0)
-        .bind(&session.ip)
-        .bind(&session.user_agent)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
-            .bind(session.created_at.0)
-            .bind(account)
-            .execute(&mut *tx)
-            .await?;
+        super::insert_session(&mut tx, new).await?;
         let remaining: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1")
                 .bind(account)

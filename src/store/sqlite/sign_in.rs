@@ -4,7 +4,7 @@
 
 use rusqlite::TransactionBehavior;
 
-use super::{direct, SqliteStore};
+use super::{direct, SqliteStore, INSERT_SESSION, RECORD_SIGN_IN};
 use crate::domain::ids::TokenHash;
 use crate::store::{
     ChallengeContext, Completion, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
@@ -122,22 +122,18 @@ impl SqliteStore {
                 }
                 tx.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
                     .execute([&throttle_key])?;
-                tx.prepare_cached(
-                    "INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at,
-                                           expires_at, ip, user_agent)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(rusqlite::params![
-                    session.id.as_str(),
-                    account,
-                    new.token_hash.0,
-                    session.created_at.0,
-                    session.last_seen_at.0,
-                    session.expires_at.0,
-                    session.ip,
-                    session.user_agent
-                ])?;
-                tx.prepare_cached("UPDATE accounts SET last_sign_in_at = ?1 WHERE id = ?2")?
+                tx.prepare_cached(INSERT_SESSION)?
+                    .execute(rusqlite::params![
+                        session.id.as_str(),
+                        account,
+                        new.token_hash.0,
+                        session.created_at.0,
+                        session.last_seen_at.0,
+                        session.expires_at.0,
+                        session.ip,
+                        session.user_agent
+                    ])?;
+                tx.prepare_cached(RECORD_SIGN_IN)?
                     .execute(rusqlite::params![session.created_at.0, account])?;
                 for event in &events {
                     direct::append(&tx, event, channels)?;
