@@ -255,11 +255,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         policy: Arc::default(),
         notifier,
     };
-    tokio::spawn(purge_sessions(store, clock));
+    // Session lookups are answered from memory from here on (kept coherent with every other
+    // node; see store/cache.rs).
+    store
+        .join_cache()
+        .await
+        .context("cannot join the session cache")?;
+    tokio::spawn(purge_sessions(Arc::clone(&store), clock));
     let shutdown = shutdown_signal()?;
     tracing::info!(%address, "listening");
     println!("Deadbolt listening on http://{address}");
-    crate::http::serve(listener, state, shutdown).await?;
+    let served = crate::http::serve(listener, state, shutdown).await;
+    store.leave_cache().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -8,6 +8,7 @@
 //!   rows are checked; never read-then-write.
 //! - A named uniqueness violation becomes [`StoreError::Conflict`] here, and nowhere else.
 
+pub mod cache;
 pub mod outbox;
 mod postgres;
 mod sqlite;
@@ -60,6 +61,11 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A node neither acknowledged a change to remembered data nor let its lease run out
+    /// (see `postgres/coherence.rs`); the change is committed, but may not be seen
+    /// everywhere yet.
+    #[error("a node did not acknowledge a change in time")]
+    Unacknowledged,
     /// The database URL names no supported backend.
     #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
     UnsupportedUrl,
@@ -338,6 +344,13 @@ pub trait Store: Outbox + Send + Sync + 'static {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Answers when the database is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// This process starts answering session lookups from memory, kept coherent with
+    /// every other node (see `cache.rs`); the server calls it, the CLI does not.
+    async fn join_cache(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// This process stops answering from memory and leaves the coherence protocol.
+    async fn leave_cache(&self) {}
 
     /// Inserts an account; `Conflict(AccountEmail)` when the address is taken.
     async fn create_account(&self, account: &NewAccount) -> Result<(), StoreError>;
@@ -623,15 +636,22 @@ pub trait Store: Outbox + Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
-/// Opens the database named by `url` (`sqlite:…` or `postgres://…`) without migrating.
+/// Opens the database named by `url` (`sqlite:…` or `postgres://…`) without migrating,
+/// behind the node memory of `cache.rs` (used only once [`Store::join_cache`] is called).
 pub async fn connect(url: &str, settings: PoolSettings) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, settings).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url, settings).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl)
-    }
+    let (store, coherence): (Arc<dyn Store>, Arc<dyn cache::Coherence>) =
+        if url.starts_with("sqlite:") {
+            let store = SqliteStore::connect(url, settings).await?;
+            let coherence = store.coherence();
+            (Arc::new(store), coherence)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let store = PostgresStore::connect(url, settings).await?;
+            let coherence = store.coherence();
+            (Arc::new(store), coherence)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+    Ok(Arc::new(cache::CachedStore::new(store, coherence)))
 }
 
 /// Row shapes shared by both backends (both decode `i64`, `bool`, `TEXT` and blobs alike).

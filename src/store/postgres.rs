@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for many stateless nodes over one database. Every single-use
 //! and counted change is one conditional statement, so the guarantees hold across nodes.
 
+mod coherence;
 mod journal;
 mod outbox;
 mod sign_in;
@@ -55,6 +56,11 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         Ok(Self { pool })
+    }
+
+    /// How the node memory stays coherent across nodes (`postgres/coherence.rs`).
+    pub(crate) fn coherence(&self) -> std::sync::Arc<dyn crate::store::cache::Coherence> {
+        std::sync::Arc::new(coherence::Leases::new(self.pool.clone()))
     }
 
     /// After a refused membership change: not a member, or the last owner.

@@ -2,6 +2,7 @@
 //! so that an acknowledged write survives a power cut (a rolled-back "used" mark would let
 //! a code be accepted twice).
 
+mod coherence;
 mod direct;
 mod journal;
 mod outbox;
@@ -79,6 +80,13 @@ impl SqliteStore {
             pool,
             direct: std::sync::Arc::new(direct),
         })
+    }
+
+    /// How this file's node memory stays coherent (`sqlite/coherence.rs`).
+    pub(crate) fn coherence(&self) -> std::sync::Arc<dyn crate::store::cache::Coherence> {
+        std::sync::Arc::new(coherence::DataVersion::new(std::sync::Arc::clone(
+            &self.direct,
+        )))
     }
 
     /// After a refused membership change: not a member, or the last owner.

@@ -161,6 +161,8 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
         .await
         .unwrap();
     store.migrate().await.unwrap();
+    // As `serve` does: session lookups are answered from memory.
+    store.join_cache().await.unwrap();
     let (keys, _) = Keyring::load_or_create(&config.master_key_file).unwrap();
     let recovery_key = deadbolt::secrets::recovery_code_key(store.as_ref(), &keys)
         .await

@@ -9,6 +9,7 @@ mod accounts;
 mod admin;
 mod at_rest;
 mod browser;
+mod cache;
 mod challenge;
 mod cli;
 mod crash;

@@ -29,7 +29,7 @@ struct Node {
 struct Cluster {
     nodes: Vec<Node>,
     client: reqwest::Client,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Cluster {
@@ -75,7 +75,7 @@ impl Cluster {
         Some(Cluster {
             nodes,
             client: reqwest::Client::new(),
-            _dir: dir,
+            dir,
         })
     }
 
@@ -320,6 +320,104 @@ async fn a_session_revoked_on_one_node_dies_on_every_node_at_once() {
         let (status, body) = cluster.get(node, "/api/v1/me", &token).await;
         assert_eq!(status, 401, "node {node}: {body}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cli_reset_ends_sessions_every_node_remembers_before_it_returns() {
+    let Some(cluster) = Cluster::start(2, None).await else {
+        return;
+    };
+    let (secret, step, _) = enrolled(&cluster, "ada@example.com").await;
+    let (status, body) = cluster.sign_in(1, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = cluster
+        .post(
+            1,
+            "/api/v1/sessions/challenge",
+            None,
+            json!({"challenge_token": body["challenge"]["token"], "code": code(&secret, step + 1)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let ada = body["token"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        for node in 0..2 {
+            assert_eq!(cluster.get(node, "/api/v1/me", &ada).await.0, 200);
+        }
+    }
+    let reset = deadbolt(cluster.dir.path())
+        .args(["--config", "deadbolt.toml", "user", "reset-two-factor"])
+        .args(["ada@example.com", "--reason", "lost phone"])
+        .output()
+        .unwrap();
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    for node in [1, 0] {
+        let (status, body) = cluster.get(node, "/api/v1/me", &ada).await;
+        assert_eq!(status, 401, "node {node}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_node_never_answers_from_memory_after_a_revocation() {
+    let Some(cluster) = Cluster::start(2, None).await else {
+        return;
+    };
+    let token = cluster.signed_up(0, "ada@example.com").await;
+    for _ in 0..3 {
+        for node in 0..2 {
+            assert_eq!(cluster.get(node, "/api/v1/me", &token).await.0, 200);
+        }
+    }
+    // Node 0 stops (as under a long pause or a network partition) holding its lease and
+    // remembering the session; node 1 revokes it. The revocation cannot wait for node 0's
+    // acknowledgement, so it revokes node 0's lease and waits for it to run out.
+    let frozen = cluster.nodes[0].server.as_ref().unwrap().child.id();
+    signal(frozen, "-STOP");
+    let (status, _) = cluster
+        .call(
+            1,
+            reqwest::Method::DELETE,
+            "/api/v1/sessions/current",
+            Some(&token),
+            None,
+        )
+        .await;
+    signal(frozen, "-CONT");
+    assert_eq!(status, 204);
+    for node in [0, 1] {
+        let (status, body) = cluster.get(node, "/api/v1/me", &token).await;
+        assert_eq!(status, 401, "node {node}: {body}");
+    }
+    // And node 0 comes back into the protocol: a later revocation is seen at once too.
+    let token = cluster.signed_up(1, "bob@example.com").await;
+    for _ in 0..3 {
+        for node in 0..2 {
+            assert_eq!(cluster.get(node, "/api/v1/me", &token).await.0, 200);
+        }
+    }
+    let (status, _) = cluster
+        .call(
+            1,
+            reqwest::Method::DELETE,
+            "/api/v1/sessions/current",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(cluster.get(0, "/api/v1/me", &token).await.0, 401);
+}
+
+fn signal(pid: u32, which: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -37,6 +37,9 @@ const CACHED_STATEMENTS: usize = 32;
 pub(super) struct Direct {
     readers: Vec<Mutex<Connection>>,
     writer: Arc<Mutex<Connection>>,
+    /// Asks `PRAGMA data_version` for the node memory (`sqlite/coherence.rs`), with the
+    /// version it saw last.
+    watch: Mutex<(Connection, Option<i64>)>,
 }
 
 impl std::fmt::Debug for Direct {
@@ -76,7 +79,26 @@ impl Direct {
             .map(|_| open(path, busy_timeout).map(Mutex::new))
             .collect::<Result<_, _>>()?;
         let writer = Arc::new(Mutex::new(open(path, busy_timeout)?));
-        Ok(Self { readers, writer })
+        let watch = Mutex::new((open(path, busy_timeout)?, None));
+        Ok(Self {
+            readers,
+            writer,
+            watch,
+        })
+    }
+
+    /// Whether any connection (of this process or another) committed a change since the
+    /// last call; true on the first call and when the version cannot be read.
+    pub(super) fn changed_since_last_asked(&self) -> bool {
+        let mut watch = self.watch.lock().unwrap_or_else(PoisonError::into_inner);
+        let (conn, last) = &mut *watch;
+        let version = conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)))
+            .ok();
+        let changed = version.is_none() || version != *last;
+        *last = version;
+        changed
     }
 
     /// Runs a read on a free connection, inline.

@@ -1,0 +1,48 @@
+//! Node memory on SQLite: one process serves the file, but the CLI (or a second process)
+//! may write to it too. Before every remembered answer the node asks `PRAGMA data_version`
+//! on a connection of its own, which moves whenever any other connection commits, and
+//! forgets everything when it moved. That costs one in-memory statement per request instead
+//! of the lookup, and a change committed anywhere is seen by the next request.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::direct::Direct;
+use crate::store::cache::{Coherence, Memory};
+use crate::store::StoreError;
+
+/// Coherence through `PRAGMA data_version`.
+#[derive(Debug)]
+pub(crate) struct DataVersion {
+    direct: Arc<Direct>,
+}
+
+impl DataVersion {
+    pub(super) fn new(direct: Arc<Direct>) -> Self {
+        Self { direct }
+    }
+}
+
+#[async_trait]
+impl Coherence for DataVersion {
+    fn current(&self, memory: &Memory) -> bool {
+        if self.direct.changed_since_last_asked() {
+            memory.clear();
+        }
+        true
+    }
+
+    async fn publish(&self) -> Result<(), StoreError> {
+        // The writer cleared its own memory, and it is the only node: nothing to wait for.
+        Ok(())
+    }
+
+    async fn join(&self, memory: Arc<Memory>) -> Result<(), StoreError> {
+        self.direct.changed_since_last_asked();
+        memory.clear();
+        Ok(())
+    }
+
+    async fn leave(&self) {}
+}
