@@ -140,6 +140,23 @@ impl SecondFactorAttempt {
         &self.key
     }
 
+    /// The key of `account`'s second-factor failure counter.
+    pub fn key_for(account: &AccountId) -> String {
+        throttle_key(account)
+    }
+
+    /// `429 too_many_attempts` while `counter` (as just read) locks the second factor.
+    pub fn ensure_allowed(
+        counter: Option<&crate::domain::throttle::Counter>,
+        now: UnixTime,
+    ) -> Result<(), ApiError> {
+        use crate::domain::throttle::Attempt;
+        match SECOND_FACTOR_BACKOFF.begin(counter, now) {
+            Attempt::Throttled { retry_after } => Err(ApiError::TooManyAttempts { retry_after }),
+            Attempt::Allowed(_) => Ok(()),
+        }
+    }
+
     /// The factor was right and the store already cleared the counter with the change.
     pub fn settled(self) {}
 

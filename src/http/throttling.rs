@@ -1,6 +1,9 @@
 //! Applies the throttling rules of [`crate::domain::throttle`] to counters in the store.
 //! Each attempt is counted before it is checked, with a compare-and-swap, so concurrent
-//! guesses on any number of nodes can never check more than the limit allows.
+//! guesses on any number of nodes can never check more than the limit allows. (The one
+//! exception, a right answer to a sign-in challenge, claims the counter value it read with
+//! the same kind of compare-and-swap in the sign-in transaction: see
+//! [`crate::store::CounterClaim`].)
 
 use crate::domain::throttle::{Attempt, Backoff, Counter, Window};
 use crate::domain::time::UnixTime;

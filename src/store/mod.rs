@@ -311,10 +311,25 @@ pub struct SignInCompletion<'a> {
     pub follow_up: RecoveryFollowUp<'a>,
     /// The second-factor failure counter to clear.
     pub throttle_key: &'a str,
+    /// How that counter stands.
+    pub counter: CounterClaim<'a>,
     /// The session to start (its account is the challenge's).
     pub session: &'a NewSession,
     /// Now.
     pub now: UnixTime,
+}
+
+/// How a sign-in completion stands with the second-factor failure counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterClaim<'a> {
+    /// This attempt was counted before the factor was checked: the counter is cleared.
+    Counted,
+    /// The factor was judged in memory without counting, against the counter read with
+    /// the challenge (`None`: no counter). The completion happens only if the counter is
+    /// still exactly that (a compare-and-swap to "no failures", so of concurrent attempts
+    /// on that counter value only one goes through, as with counting first); otherwise
+    /// nothing changes and the answer is [`Completion::CounterMoved`].
+    Unchanged(Option<&'a Counter>),
 }
 
 /// How completing a sign-in ended. On anything but `SignedIn` nothing changed.
@@ -330,6 +345,8 @@ pub enum Completion {
     FactorRefused,
     /// The challenge was used or expired meanwhile.
     ChallengeGone,
+    /// Under [`CounterClaim::Unchanged`]: another attempt changed the counter meanwhile.
+    CounterMoved,
 }
 
 /// Whether recording `event` queues any delivery on `channels`.

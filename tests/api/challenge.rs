@@ -230,6 +230,108 @@ async fn ten_second_factor_failures_lock_it_with_growing_back_off(backend: Backe
         .contains(&"locked_out".to_owned()));
 }
 
+/// A right answer spends its factor in one transaction that claims the failure counter
+/// as it read it; when another attempt moved the counter in between, nothing at all
+/// changes (the step stays unspent, the challenge open), and the handler counts the
+/// attempt first instead.
+async fn a_completion_whose_counter_moved_changes_nothing(backend: Backend) {
+    use deadbolt::domain::account::Session;
+    use deadbolt::domain::ids::{AccountId, SessionId, Token};
+    use deadbolt::domain::notification::Channels;
+    use deadbolt::domain::throttle::Counter;
+    use deadbolt::domain::totp::step_at;
+    use deadbolt::http::second_factor::THROTTLE_PREFIX;
+    use deadbolt::store::{
+        Completion, CounterClaim, Journal, NewSession, RecoveryFollowUp, SignInCompletion,
+        SpentFactor,
+    };
+
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let account = AccountId(app.account_id(&user.token).await);
+    let key = format!("{THROTTLE_PREFIX}{account}");
+    for read in [None, Some(1)] {
+        let now = app.clock_now();
+        let step = step_at(now);
+        let challenge = Token::from_presented(&app.challenge(&user.email).await);
+        if read.is_some() {
+            app.answer_code(challenge.expose(), "000000")
+                .await
+                .assert_error(401, "invalid_code");
+        }
+        let context = app
+            .store
+            .challenge_context(&challenge.hash(), THROTTLE_PREFIX)
+            .await
+            .unwrap()
+            .unwrap();
+        let counter = context.counter;
+        assert_eq!(counter.map(|c| c.failures), read);
+        let sessions = app.store.list_sessions(&account).await.unwrap().len();
+        // Another attempt is counted after the read.
+        let moved = counter.map_or(1, |c| c.failures + 1);
+        let after = Counter {
+            failures: moved,
+            window_start: now,
+            locked_until: deadbolt::domain::time::UnixTime(0),
+        };
+        assert!(app
+            .store
+            .swap_counter(&key, counter.as_ref(), &after)
+            .await
+            .unwrap());
+        let session = NewSession {
+            session: Session {
+                id: SessionId::generate(),
+                account_id: account.clone(),
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now.plus_seconds(3600),
+                ip: None,
+                user_agent: None,
+            },
+            token_hash: Token::generate().hash(),
+        };
+        let completion = SignInCompletion {
+            challenge: &challenge.hash(),
+            factor: SpentFactor::Step(step),
+            follow_up: RecoveryFollowUp::Nothing,
+            throttle_key: &key,
+            counter: CounterClaim::Unchanged(counter.as_ref()),
+            session: &session,
+            now,
+        };
+        let outcome = app
+            .store
+            .complete_sign_in(&completion, Journal::new(&[], Channels::default()))
+            .await
+            .unwrap();
+        assert_eq!(outcome, Completion::CounterMoved);
+        assert_eq!(
+            app.store.throttle_counter(&key).await.unwrap(),
+            Some(after),
+            "the counter is as the other attempt left it"
+        );
+        assert_eq!(
+            app.store.list_sessions(&account).await.unwrap().len(),
+            sessions
+        );
+        // The same code, through the handler: the step was not spent, the challenge is
+        // still open, and the attempt (counted first now) signs in and resets the count.
+        let reply = app
+            .answer_code(challenge.expose(), &user_code(&user.secret, step))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let cleared = app.store.throttle_counter(&key).await.unwrap();
+        assert!(cleared.is_none_or(|c| c.failures == 0), "{cleared:?}");
+        app.clock.advance(30);
+    }
+}
+
+fn user_code(secret: &str, step: i64) -> String {
+    totp_code(secret, deadbolt::domain::time::UnixTime(step * 30))
+}
+
 async fn a_challenge_expires_after_five_minutes_and_can_be_cancelled(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.enrolled("ada@example.com").await;
@@ -322,6 +424,7 @@ async fn events_are_listed_newest_first_and_paginated(backend: Backend) {
 }
 
 backend_tests!(
+    a_completion_whose_counter_moved_changes_nothing,
     a_password_sign_in_with_two_factor_gets_a_challenge,
     a_used_code_is_refused_and_recorded,
     codes_within_a_minute_of_drift_are_accepted,

@@ -31,7 +31,8 @@ use crate::http::second_factor::{
 use crate::http::throttling::{begin_attempt, Rule};
 use crate::http::AppState;
 use crate::store::{
-    ChallengeContext, Completion, NewSession, RecoveryFollowUp, SignInCompletion, SpentFactor,
+    ChallengeContext, Completion, CounterClaim, NewSession, RecoveryFollowUp, SignInCompletion,
+    SpentFactor,
 };
 
 /// E-mail and password.
@@ -381,25 +382,57 @@ pub async fn answer_challenge(
         state.store.consume_challenge(&token).await?;
         return Err(ApiError::InvalidChallenge);
     }
-    let attempt =
-        SecondFactorAttempt::begin_from(&state, &account.id, context.counter, now).await?;
+    // While locked, nothing is judged.
+    SecondFactorAttempt::ensure_allowed(context.counter.as_ref(), now)?;
     let checked = judge_factor(&state, &account.id, record, &factor, now)?;
-    let refused = match checked {
+    // A right factor is spent in one transaction that also claims the counter value read
+    // with the challenge (so of concurrent attempts on that value only one goes through,
+    // exactly as when counting first). If another attempt moved the counter meanwhile,
+    // this one is counted first like any other, then spent.
+    let (attempt, refused) = match checked {
         Ok(judged) => {
+            let claim = CounterClaim::Unchanged(context.counter.as_ref());
             let spent = judged.spent();
-            let signed_in =
-                complete_sign_in(&state, &token, &context, spent, &attempt, &client, now);
-            match signed_in.await? {
-                Ok(response) => {
-                    attempt.settled();
-                    state.metrics.sign_in(SignInOutcome::success);
-                    return Ok((StatusCode::CREATED, Json(response)));
+            let completed =
+                complete_sign_in(&state, &token, &context, spent, claim, &client, now).await?;
+            match completed {
+                Completed::SignedIn(response) => return Ok(signed_in(&state, response)),
+                Completed::Refused(ApiError::InvalidChallenge) => {
+                    return Err(ApiError::InvalidChallenge)
                 }
-                Err(ApiError::InvalidChallenge) => return Err(ApiError::InvalidChallenge),
-                Err(refused) => refused,
+                Completed::Refused(refused) => {
+                    let attempt = SecondFactorAttempt::begin(&state, &account.id, now).await?;
+                    (attempt, refused)
+                }
+                Completed::CounterMoved => {
+                    let attempt = SecondFactorAttempt::begin(&state, &account.id, now).await?;
+                    let claim = CounterClaim::Counted;
+                    let completed =
+                        complete_sign_in(&state, &token, &context, spent, claim, &client, now)
+                            .await?;
+                    match completed {
+                        Completed::SignedIn(response) => {
+                            attempt.settled();
+                            return Ok(signed_in(&state, response));
+                        }
+                        Completed::Refused(ApiError::InvalidChallenge) => {
+                            return Err(ApiError::InvalidChallenge)
+                        }
+                        Completed::Refused(refused) => (attempt, refused),
+                        Completed::CounterMoved => {
+                            return Err(ApiError::Internal(
+                                "a counted completion reported a moved counter".into(),
+                            ))
+                        }
+                    }
+                }
             }
         }
-        Err(refused) => refused,
+        Err(refused) => {
+            let counter = context.counter;
+            let attempt = SecondFactorAttempt::begin_from(&state, &account.id, counter, now);
+            (attempt.await?, refused)
+        }
     };
     // A wrong factor: it stays counted against the account, and against the challenge.
     if matches!(refused, ApiError::CodeReused) {
@@ -425,17 +458,36 @@ pub async fn answer_challenge(
     Err(refused)
 }
 
-/// Spends a right factor and signs in, in one store transaction. `Ok(Err(..))` when the
-/// factor was refused after all (another request spent it first) or the challenge is gone.
+/// A successful challenge answer.
+fn signed_in(
+    state: &AppState,
+    response: ChallengeResponse,
+) -> (StatusCode, Json<ChallengeResponse>) {
+    state.metrics.sign_in(SignInOutcome::success);
+    (StatusCode::CREATED, Json(response))
+}
+
+/// How [`complete_sign_in`] ended.
+enum Completed {
+    SignedIn(ChallengeResponse),
+    /// The factor was refused after all (another request spent it first), or the
+    /// challenge is gone (`InvalidChallenge`).
+    Refused(ApiError),
+    /// Under [`CounterClaim::Unchanged`], another attempt moved the counter: nothing changed.
+    CounterMoved,
+}
+
+/// Spends a right factor and signs in, in one store transaction.
 async fn complete_sign_in(
     state: &AppState,
     token: &TokenHash,
     context: &ChallengeContext,
     spent: SpentFactor<'_>,
-    attempt: &SecondFactorAttempt,
+    counter: CounterClaim<'_>,
     client: &ClientInfo,
     now: UnixTime,
-) -> Result<Result<ChallengeResponse, ApiError>, ApiError> {
+) -> Result<Completed, ApiError> {
+    let throttle_key = SecondFactorAttempt::key_for(&context.account.id);
     let account = &context.account;
     let policy = state.config.recovery;
     let by_recovery_code = matches!(spent, SpentFactor::RecoveryCode(_));
@@ -480,7 +532,8 @@ async fn complete_sign_in(
         challenge: token,
         factor: spent,
         follow_up,
-        throttle_key: attempt.key(),
+        throttle_key: &throttle_key,
+        counter,
         session: &new_session,
         now,
     };
@@ -493,7 +546,7 @@ async fn complete_sign_in(
             recovery_codes_remaining,
         } => {
             state.wake_for(&events);
-            Ok(Ok(ChallengeResponse {
+            Ok(Completed::SignedIn(ChallengeResponse {
                 status: "authenticated",
                 token: session_token.expose().to_owned(),
                 session: SessionSummary {
@@ -505,10 +558,13 @@ async fn complete_sign_in(
                 new_recovery_code: rotated.map(|code| code.display()),
             }))
         }
-        Completion::FactorRefused if by_recovery_code => Ok(Err(ApiError::InvalidRecoveryCode)),
+        Completion::FactorRefused if by_recovery_code => {
+            Ok(Completed::Refused(ApiError::InvalidRecoveryCode))
+        }
         // Another request accepted this step first.
-        Completion::FactorRefused => Ok(Err(ApiError::CodeReused)),
-        Completion::ChallengeGone => Ok(Err(ApiError::InvalidChallenge)),
+        Completion::FactorRefused => Ok(Completed::Refused(ApiError::CodeReused)),
+        Completion::ChallengeGone => Ok(Completed::Refused(ApiError::InvalidChallenge)),
+        Completion::CounterMoved => Ok(Completed::CounterMoved),
     }
 }
 

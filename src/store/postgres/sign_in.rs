@@ -6,9 +6,20 @@ use crate::domain::event::NewEvent;
 use crate::domain::ids::TokenHash;
 use crate::store::rows::ChallengeContextRow;
 use crate::store::{
-    notifies, ChallengeContext, Completion, Journal, RecoveryFollowUp, SignInCompletion,
-    SpentFactor, StoreError,
+    notifies, ChallengeContext, Completion, CounterClaim, Journal, RecoveryFollowUp,
+    SignInCompletion, SpentFactor, StoreError,
 };
+
+/// The last column of the one-statement completion when the counter is claimed: raises
+/// `DB001` (see migration 0008), aborting the statement, when the challenge was consumed
+/// but the claim failed.
+const GUARD: &str =
+    "(SELECT counter_moved() FROM challenge WHERE NOT EXISTS (SELECT 1 FROM claim))";
+
+/// Whether `error` is the abort raised by [`GUARD`].
+fn counter_moved(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("DB001"))
+}
 
 impl PostgresStore {
     pub(super) async fn read_challenge_context(
@@ -53,7 +64,31 @@ impl PostgresStore {
         let column = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
             events.iter().map(f).collect()
         };
-        let (stepped, signed_in, remaining): (i64, i64, i64) = sqlx::query_as(
+        // The counter: cleared after a counted attempt; else claimed by a compare-and-swap
+        // (from "none" by inserting a row of no failures, from a value by deleting exactly it), and
+        // when the claim fails the whole statement aborts, so the step is not spent.
+        let (claim, granted, guard) = match completion.counter {
+            CounterClaim::Counted => (
+                "DELETE FROM throttle_counters
+                 WHERE key = $5 AND EXISTS (SELECT 1 FROM challenge) RETURNING key",
+                "challenge",
+                "NULL::bigint",
+            ),
+            CounterClaim::Unchanged(None) => (
+                "INSERT INTO throttle_counters (key, failures, window_start, locked_until)
+                 SELECT $5, 0, $4, 0 FROM challenge ON CONFLICT (key) DO NOTHING RETURNING key",
+                "claim",
+                GUARD,
+            ),
+            CounterClaim::Unchanged(Some(_)) => (
+                "DELETE FROM throttle_counters
+                 WHERE key = $5 AND failures = $19 AND window_start = $20 AND locked_until = $21
+                   AND EXISTS (SELECT 1 FROM challenge) RETURNING key",
+                "claim",
+                GUARD,
+            ),
+        };
+        let sql = format!(
             "WITH step AS (
                  UPDATE two_factor SET last_step = $3
                  WHERE account_id = $2 AND secret IS NOT NULL AND last_step < $3
@@ -63,46 +98,55 @@ impl PostgresStore {
                  WHERE token_hash = $1 AND account_id = $2 AND expires_at > $4
                    AND EXISTS (SELECT 1 FROM step)
                  RETURNING account_id),
-             cleared AS (
-                 DELETE FROM throttle_counters
-                 WHERE key = $5 AND EXISTS (SELECT 1 FROM challenge)),
+             claim AS ({claim}),
              session AS (
                  INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at,
                                        expires_at, ip, user_agent)
-                 SELECT $6, account_id, $7, $4, $4, $8, $9, $10 FROM challenge
+                 SELECT $6, $2, $7, $4, $4, $8, $9, $10 FROM {granted}
                  RETURNING account_id),
              signed_in AS (
                  UPDATE accounts SET last_sign_in_at = $4
-                 WHERE id = $2 AND EXISTS (SELECT 1 FROM challenge)),
+                 WHERE id = $2 AND EXISTS (SELECT 1 FROM {granted})),
              recorded AS (
                  INSERT INTO security_events
                      (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
                  SELECT e.* FROM UNNEST($11::text[], $12::text[], $13::text[], $14::bigint[],
                                         $15::text[], $16::text[], $17::text[], $18::text[]) AS e
-                 WHERE EXISTS (SELECT 1 FROM challenge))
+                 WHERE EXISTS (SELECT 1 FROM {granted}))
              SELECT (SELECT COUNT(*) FROM step), (SELECT COUNT(*) FROM session),
-                    (SELECT COUNT(*) FROM recovery_codes WHERE account_id = $2)",
-        )
-        .bind(&completion.challenge.0)
-        .bind(session.account_id.as_str())
-        .bind(step)
-        .bind(completion.now.0)
-        .bind(completion.throttle_key)
-        .bind(session.id.as_str())
-        .bind(&new.token_hash.0)
-        .bind(session.expires_at.0)
-        .bind(&session.ip)
-        .bind(&session.user_agent)
-        .bind(column(&|e| e.account_id.as_ref().map(|id| id.0.clone())))
-        .bind(column(&|e| e.actor_id.as_ref().map(|id| id.0.clone())))
-        .bind(column(&|e| Some(e.kind.as_str().to_owned())))
-        .bind(events.iter().map(|e| e.at.0).collect::<Vec<i64>>())
-        .bind(column(&|e| e.ip.clone()))
-        .bind(column(&|e| e.user_agent.clone()))
-        .bind(column(&|e| Some(e.details.to_string())))
-        .bind(column(&|e| e.workspace_id.clone()))
-        .fetch_one(&self.pool)
-        .await?;
+                    (SELECT COUNT(*) FROM recovery_codes WHERE account_id = $2), {guard}"
+        );
+        let mut query = sqlx::query_as(&sql)
+            .bind(&completion.challenge.0)
+            .bind(session.account_id.as_str())
+            .bind(step)
+            .bind(completion.now.0)
+            .bind(completion.throttle_key)
+            .bind(session.id.as_str())
+            .bind(&new.token_hash.0)
+            .bind(session.expires_at.0)
+            .bind(&session.ip)
+            .bind(&session.user_agent)
+            .bind(column(&|e| e.account_id.as_ref().map(|id| id.0.clone())))
+            .bind(column(&|e| e.actor_id.as_ref().map(|id| id.0.clone())))
+            .bind(column(&|e| Some(e.kind.as_str().to_owned())))
+            .bind(events.iter().map(|e| e.at.0).collect::<Vec<i64>>())
+            .bind(column(&|e| e.ip.clone()))
+            .bind(column(&|e| e.user_agent.clone()))
+            .bind(column(&|e| Some(e.details.to_string())))
+            .bind(column(&|e| e.workspace_id.clone()));
+        if let CounterClaim::Unchanged(Some(counter)) = completion.counter {
+            query = query
+                .bind(i64::from(counter.failures))
+                .bind(counter.window_start.0)
+                .bind(counter.locked_until.0);
+        }
+        let outcome: Result<(i64, i64, i64, Option<i64>), sqlx::Error> =
+            query.fetch_one(&self.pool).await;
+        let (stepped, signed_in, remaining, _) = match outcome {
+            Err(error) if counter_moved(&error) => return Ok(Completion::CounterMoved),
+            outcome => outcome?,
+        };
         Ok(match (stepped, signed_in) {
             (0, _) => Completion::FactorRefused,
             (_, 0) => Completion::ChallengeGone,
@@ -183,10 +227,45 @@ impl PostgresStore {
                     .await?;
             }
         }
-        sqlx::query("DELETE FROM throttle_counters WHERE key = $1")
-            .bind(completion.throttle_key)
-            .execute(&mut *tx)
-            .await?;
+        let claimed = match completion.counter {
+            CounterClaim::Counted => {
+                sqlx::query("DELETE FROM throttle_counters WHERE key = $1")
+                    .bind(completion.throttle_key)
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            }
+            CounterClaim::Unchanged(None) => {
+                sqlx::query(
+                    "INSERT INTO throttle_counters (key, failures, window_start, locked_until)
+                     VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(completion.throttle_key)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            CounterClaim::Unchanged(Some(counter)) => {
+                sqlx::query(
+                    "DELETE FROM throttle_counters
+                     WHERE key = $1 AND failures = $2 AND window_start = $3 AND locked_until = $4",
+                )
+                .bind(completion.throttle_key)
+                .bind(i64::from(counter.failures))
+                .bind(counter.window_start.0)
+                .bind(counter.locked_until.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+        };
+        if !claimed {
+            // Dropping the transaction rolls back the spent factor too.
+            return Ok(Completion::CounterMoved);
+        }
         super::insert_session(&mut tx, new).await?;
         let remaining: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1")

@@ -2,13 +2,14 @@
 //! one transaction (one commit, so one fsync) for everything a right answer changes, both
 //! on the directly driven connections (see `direct.rs`).
 
-use rusqlite::TransactionBehavior;
+use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use super::{direct, SqliteStore, INSERT_SESSION, RECORD_SIGN_IN};
 use crate::domain::ids::TokenHash;
+use crate::domain::throttle::Counter;
 use crate::store::{
-    ChallengeContext, Completion, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
-    StoreError,
+    ChallengeContext, Completion, CounterClaim, Journal, RecoveryFollowUp, SignInCompletion,
+    SpentFactor, StoreError,
 };
 
 /// [`SpentFactor`], owned for the writer thread.
@@ -69,6 +70,10 @@ impl SqliteStore {
             RecoveryFollowUp::AddCode(hash) => FollowUp::AddCode(hash.to_vec()),
         };
         let throttle_key = completion.throttle_key.to_owned();
+        let expected_counter: Option<Option<Counter>> = match completion.counter {
+            CounterClaim::Counted => None,
+            CounterClaim::Unchanged(counter) => Some(counter.copied()),
+        };
         let new = completion.session.clone();
         let now = completion.now.0;
         let (events, channels) = (journal.events.to_vec(), journal.channels);
@@ -118,6 +123,22 @@ impl SqliteStore {
                             "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)",
                         )?
                         .execute(rusqlite::params![account, hash])?;
+                    }
+                }
+                if let Some(expected) = expected_counter {
+                    // The writer holds the database's write lock: what it reads here is what
+                    // every other attempt will find until this commits.
+                    let current = tx
+                        .prepare_cached(
+                            "SELECT failures, window_start, locked_until
+                             FROM throttle_counters WHERE key = ?1",
+                        )?
+                        .query_row([&throttle_key], direct::counter_row)
+                        .optional()?
+                        .map(Counter::from);
+                    if current != expected {
+                        // Dropping the transaction rolls back the spent factor too.
+                        return Ok(Completion::CounterMoved);
                     }
                 }
                 tx.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
