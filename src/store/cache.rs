@@ -312,6 +312,15 @@ impl Store for CachedStore {
         self.inner.create_session(session).await
     }
 
+    async fn settle_password(
+        &self,
+        settle: &PasswordSettlement<'_>,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError> {
+        // A new session or challenge changes nothing remembered.
+        self.inner.settle_password(settle, journal).await
+    }
+
     async fn session_by_token(
         &self,
         token: &TokenHash,

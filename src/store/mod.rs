@@ -97,6 +97,35 @@ pub struct NewSession {
     pub token_hash: TokenHash,
 }
 
+/// What a right password leads to.
+#[derive(Debug, Clone, Copy)]
+pub enum AfterPassword<'a> {
+    /// A session (the account has no second factor).
+    Session(&'a NewSession),
+    /// A second-factor challenge for `account`, stored under the digest `token`.
+    Challenge {
+        /// The challenge token's digest.
+        token: &'a TokenHash,
+        /// Its account.
+        account: &'a AccountId,
+        /// When it stops being answerable.
+        expires_at: UnixTime,
+    },
+}
+
+/// A right password, settled in one transaction: the account's consecutive failures are
+/// forgotten (`clear`), the failure provisionally counted against the client address is
+/// taken back (`refund`), and what follows starts (`then`).
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordSettlement<'a> {
+    /// The account's password failure counter.
+    pub clear: &'a str,
+    /// The client address's failure counter.
+    pub refund: &'a str,
+    /// The session or challenge to start.
+    pub then: AfterPassword<'a>,
+}
+
 /// A session found by its token, with what every request needs to know of its account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionLookup {
@@ -403,6 +432,13 @@ pub trait Store: Outbox + Send + Sync + 'static {
 
     /// Inserts a session and records the sign-in time on its account.
     async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// Settles a right password in one transaction (see [`PasswordSettlement`]), appending
+    /// `journal`.
+    async fn settle_password(
+        &self,
+        settle: &PasswordSettlement<'_>,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError>;
     /// The session holding this token digest, with its account and whether that has
     /// two-factor enabled, in one query.
     async fn session_by_token(

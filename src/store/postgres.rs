@@ -19,9 +19,9 @@ use super::rows::{
 };
 use super::{
     notifies, AccountSummary, Challenge, ChallengeContext, Completion, Constraint, FiledRequest,
-    FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PoolSettings, ResetEvent,
-    ResetOutcome, ResetRequest, SealedSlot, SessionLookup, SignInCompletion, Store, StoreError,
-    WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
+    FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PasswordSettlement, PoolSettings,
+    ResetEvent, ResetOutcome, ResetRequest, SealedSlot, SessionLookup, SignInCompletion, Store,
+    StoreError, WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
@@ -36,6 +36,15 @@ use crate::domain::workspace::{InstancePolicy, Invitation, Member, PolicySource,
 
 const ACCOUNT_COLUMNS: &str =
     "id, email, name, password_hash, is_admin, created_at, last_sign_in_at";
+
+/// Takes back one provisional failure under the key `$1`.
+const REFUND_FAILURE: &str =
+    "UPDATE throttle_counters SET failures = failures - 1 WHERE key = $1 AND failures > 0";
+
+/// Inserts a challenge (`$1` token digest, `$2` account, `$3` expiry) with no failures.
+const INSERT_CHALLENGE: &str =
+    "INSERT INTO challenges (token_hash, account_id, expires_at, failures)
+     VALUES ($1, $2, $3, 0)";
 
 /// PostgreSQL storage.
 #[derive(Debug, Clone)]
@@ -262,6 +271,14 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn settle_password(
+        &self,
+        settle: &PasswordSettlement<'_>,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError> {
+        self.settle_password_now(settle, journal).await
+    }
+
     async fn session_by_token(
         &self,
         token: &TokenHash,
@@ -394,13 +411,10 @@ impl Store for PostgresStore {
     }
 
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE throttle_counters SET failures = failures - 1
-             WHERE key = $1 AND failures > 0",
-        )
-        .bind(key)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(REFUND_FAILURE)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -621,15 +635,12 @@ impl Store for PostgresStore {
         account: &AccountId,
         expires_at: UnixTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO challenges (token_hash, account_id, expires_at, failures)
-             VALUES ($1, $2, $3, 0)",
-        )
-        .bind(&token.0)
-        .bind(account.as_str())
-        .bind(expires_at.0)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(INSERT_CHALLENGE)
+            .bind(&token.0)
+            .bind(account.as_str())
+            .bind(expires_at.0)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -20,9 +20,9 @@ use super::rows::{
 };
 use super::{
     notifies, AccountSummary, Challenge, ChallengeContext, Completion, Constraint, FiledRequest,
-    FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PoolSettings, ResetEvent,
-    ResetOutcome, ResetRequest, SealedSlot, SessionLookup, SignInCompletion, Store, StoreError,
-    WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
+    FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PasswordSettlement, PoolSettings,
+    ResetEvent, ResetOutcome, ResetRequest, SealedSlot, SessionLookup, SignInCompletion, Store,
+    StoreError, WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
@@ -268,6 +268,14 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn settle_password(
+        &self,
+        settle: &PasswordSettlement<'_>,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError> {
+        self.settle_password_now(settle, journal).await
     }
 
     async fn session_by_token(

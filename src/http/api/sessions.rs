@@ -31,8 +31,8 @@ use crate::http::second_factor::{
 use crate::http::throttling::{begin_attempt, Rule};
 use crate::http::AppState;
 use crate::store::{
-    ChallengeContext, Completion, CounterClaim, NewSession, RecoveryFollowUp, SignInCompletion,
-    SpentFactor,
+    AfterPassword, ChallengeContext, Completion, CounterClaim, NewSession, PasswordSettlement,
+    RecoveryFollowUp, SignInCompletion, SpentFactor,
 };
 
 /// E-mail and password.
@@ -203,7 +203,7 @@ pub async fn start_session(
 }
 
 /// Checks an e-mail and password under the throttling rules. Returns the account when
-/// they match; counts a failure otherwise.
+/// they match (its failure counters settled); counts a failure otherwise.
 pub async fn check_password(
     state: &AppState,
     email: &str,
@@ -211,6 +211,41 @@ pub async fn check_password(
     client: &ClientInfo,
     now: UnixTime,
 ) -> Result<Account, ApiError> {
+    let checked = verify_password(state, email, password, client, now).await?;
+    state.store.clear_failures(&checked.clear).await?;
+    state.store.refund_failure(&checked.refund).await?;
+    Ok(checked.account)
+}
+
+/// A right password whose failure counters are not settled yet: settle them with the
+/// store change the password leads to ([`PasswordChecked::settle`]), in one transaction.
+#[derive(Debug)]
+pub struct PasswordChecked {
+    /// The account.
+    pub account: Account,
+    clear: String,
+    refund: String,
+}
+
+impl PasswordChecked {
+    /// The settlement that also starts `then`.
+    pub fn settle<'a>(&'a self, then: AfterPassword<'a>) -> PasswordSettlement<'a> {
+        PasswordSettlement {
+            clear: &self.clear,
+            refund: &self.refund,
+            then,
+        }
+    }
+}
+
+/// [`check_password`], leaving the counters to settle.
+pub async fn verify_password(
+    state: &AppState,
+    email: &str,
+    password: Password,
+    client: &ClientInfo,
+    now: UnixTime,
+) -> Result<PasswordChecked, ApiError> {
     let store = state.store.as_ref();
     let by_address = address_key(client);
     let by_account = password_key(email);
@@ -247,9 +282,11 @@ pub async fn check_password(
         }
         return Err(ApiError::InvalidCredentials);
     }
-    store.clear_failures(&by_account).await?;
-    store.refund_failure(&by_address).await?;
-    account.ok_or(ApiError::InvalidCredentials)
+    Ok(PasswordChecked {
+        account: account.ok_or(ApiError::InvalidCredentials)?,
+        clear: by_account,
+        refund: by_address,
+    })
 }
 
 /// Signs in with e-mail and password.
@@ -267,9 +304,9 @@ pub async fn create_session(
 ) -> Result<(StatusCode, Json<SignInResponse>), ApiError> {
     let now = state.clock.now();
     let request_email = request.email;
-    let account = match check_password(&state, &request_email, request.password, &client, now).await
-    {
-        Ok(account) => account,
+    let password = request.password;
+    let checked = match verify_password(&state, &request_email, password, &client, now).await {
+        Ok(checked) => checked,
         Err(error) => {
             let outcome = match error {
                 ApiError::TooManyAttempts { .. } => SignInOutcome::throttled,
@@ -299,12 +336,20 @@ pub async fn create_session(
             return Err(error);
         }
     };
+    let account = &checked.account;
     if state.store.two_factor(&account.id).await?.is_enabled() {
         let token = Token::generate();
         let expires_at = now.plus_seconds(CHALLENGE_TTL_SECONDS);
+        let token_hash = token.hash();
+        let then = AfterPassword::Challenge {
+            token: &token_hash,
+            account: &account.id,
+            expires_at,
+        };
+        let settle = checked.settle(then);
         state
             .store
-            .create_challenge(&token.hash(), &account.id, expires_at)
+            .settle_password(&settle, state.journal(&[]))
             .await?;
         state.metrics.sign_in(SignInOutcome::two_factor_required);
         let challenge = ChallengeView {
@@ -317,18 +362,24 @@ pub async fn create_session(
             Json(SignInResponse::TwoFactorRequired { challenge }),
         ));
     }
-    let (token, session) = start_session(&state, &account, &client, now).await?;
-    state.metrics.sign_in(SignInOutcome::success);
+    // The session and its event commit with the settled counters.
+    let (token, new) = new_session(&state, account, &client, now);
     let details = json!({"method": "password"});
-    record_event(
-        &state,
+    let events = [new_event(
         &account.id,
         EventKind::SignInSucceeded,
         &client,
         now,
         details,
-    )
-    .await?;
+    )];
+    let settle = checked.settle(AfterPassword::Session(&new));
+    state
+        .store
+        .settle_password(&settle, state.journal(&events))
+        .await?;
+    state.wake_for(&events);
+    state.metrics.sign_in(SignInOutcome::success);
+    let session = new.session;
     Ok((
         StatusCode::CREATED,
         Json(SignInResponse::Authenticated {

@@ -50,6 +50,48 @@ pub(super) async fn append_all(
     Ok(())
 }
 
+/// The `SELECT` of a quiet journal's events (none notifies anyone) as eight arrays bound at
+/// `$first`… by [`bind_events`], for `INSERT INTO security_events (…) {select}` inside a
+/// one-statement change.
+pub(super) fn unnested_events(first: usize) -> String {
+    let p = |n: usize| first + n;
+    format!(
+        "SELECT e.* FROM UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::bigint[],
+                               ${}::text[], ${}::text[], ${}::text[], ${}::text[]) AS e",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7)
+    )
+}
+
+/// The columns of `INSERT INTO security_events` that [`unnested_events`] selects.
+pub(super) const EVENT_COLUMNS: &str =
+    "(account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)";
+
+/// Binds `events` as the eight arrays of [`unnested_events`], in order.
+pub(super) fn bind_events<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    events: &[NewEvent],
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    let column = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
+        events.iter().map(f).collect()
+    };
+    query
+        .bind(column(&|e| e.account_id.as_ref().map(|id| id.0.clone())))
+        .bind(column(&|e| e.actor_id.as_ref().map(|id| id.0.clone())))
+        .bind(column(&|e| Some(e.kind.as_str().to_owned())))
+        .bind(events.iter().map(|e| e.at.0).collect::<Vec<i64>>())
+        .bind(column(&|e| e.ip.clone()))
+        .bind(column(&|e| e.user_agent.clone()))
+        .bind(column(&|e| Some(e.details.to_string())))
+        .bind(column(&|e| e.workspace_id.clone()))
+}
+
 impl PostgresStore {
     pub(super) async fn reset_two_factor_now(
         &self,

@@ -2,12 +2,11 @@
 //! one transaction (one commit) for everything a right answer changes.
 
 use super::{journal, PostgresStore};
-use crate::domain::event::NewEvent;
 use crate::domain::ids::TokenHash;
 use crate::store::rows::ChallengeContextRow;
 use crate::store::{
-    notifies, ChallengeContext, Completion, CounterClaim, Journal, RecoveryFollowUp,
-    SignInCompletion, SpentFactor, StoreError,
+    notifies, AfterPassword, ChallengeContext, Completion, CounterClaim, Journal,
+    PasswordSettlement, RecoveryFollowUp, SignInCompletion, SpentFactor, StoreError,
 };
 
 /// The last column of the one-statement completion when the counter is claimed: raises
@@ -60,13 +59,9 @@ impl PostgresStore {
     ) -> Result<Completion, StoreError> {
         let new = completion.session;
         let session = &new.session;
-        let events = journal.events;
-        let column = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
-            events.iter().map(f).collect()
-        };
         // The counter: cleared after a counted attempt; else claimed by a compare-and-swap
-        // (from "none" by inserting a row of no failures, from a value by deleting exactly it), and
-        // when the claim fails the whole statement aborts, so the step is not spent.
+        // (from "none" by inserting a row of no failures, from a value by deleting exactly
+        // it), and when the claim fails the whole statement aborts: the step stays unspent.
         let (claim, granted, guard) = match completion.counter {
             CounterClaim::Counted => (
                 "DELETE FROM throttle_counters
@@ -88,6 +83,8 @@ impl PostgresStore {
                 GUARD,
             ),
         };
+        let events_select = journal::unnested_events(11);
+        let events_select = &events_select;
         let sql = format!(
             "WITH step AS (
                  UPDATE two_factor SET last_step = $3
@@ -108,15 +105,14 @@ impl PostgresStore {
                  UPDATE accounts SET last_sign_in_at = $4
                  WHERE id = $2 AND EXISTS (SELECT 1 FROM {granted})),
              recorded AS (
-                 INSERT INTO security_events
-                     (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
-                 SELECT e.* FROM UNNEST($11::text[], $12::text[], $13::text[], $14::bigint[],
-                                        $15::text[], $16::text[], $17::text[], $18::text[]) AS e
-                 WHERE EXISTS (SELECT 1 FROM {granted}))
+                 INSERT INTO security_events {EVENT_COLUMNS}
+                 {events} WHERE EXISTS (SELECT 1 FROM {granted}))
              SELECT (SELECT COUNT(*) FROM step), (SELECT COUNT(*) FROM session),
-                    (SELECT COUNT(*) FROM recovery_codes WHERE account_id = $2), {guard}"
+                    (SELECT COUNT(*) FROM recovery_codes WHERE account_id = $2), {guard}",
+            EVENT_COLUMNS = journal::EVENT_COLUMNS,
+            events = events_select,
         );
-        let mut query = sqlx::query_as(&sql)
+        let query = sqlx::query_as(&sql)
             .bind(&completion.challenge.0)
             .bind(session.account_id.as_str())
             .bind(step)
@@ -126,15 +122,8 @@ impl PostgresStore {
             .bind(&new.token_hash.0)
             .bind(session.expires_at.0)
             .bind(&session.ip)
-            .bind(&session.user_agent)
-            .bind(column(&|e| e.account_id.as_ref().map(|id| id.0.clone())))
-            .bind(column(&|e| e.actor_id.as_ref().map(|id| id.0.clone())))
-            .bind(column(&|e| Some(e.kind.as_str().to_owned())))
-            .bind(events.iter().map(|e| e.at.0).collect::<Vec<i64>>())
-            .bind(column(&|e| e.ip.clone()))
-            .bind(column(&|e| e.user_agent.clone()))
-            .bind(column(&|e| Some(e.details.to_string())))
-            .bind(column(&|e| e.workspace_id.clone()));
+            .bind(&session.user_agent);
+        let mut query = journal::bind_events(query, journal.events);
         if let CounterClaim::Unchanged(Some(counter)) = completion.counter {
             query = query
                 .bind(i64::from(counter.failures))
@@ -278,5 +267,99 @@ impl PostgresStore {
         Ok(Completion::SignedIn {
             recovery_codes_remaining: remaining,
         })
+    }
+
+    /// A right password: one statement when nothing notifies anyone (the usual case), else
+    /// one transaction.
+    pub(super) async fn settle_password_now(
+        &self,
+        settle: &PasswordSettlement<'_>,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError> {
+        let quiet = !journal.events.iter().any(|e| notifies(e, journal.channels));
+        if !quiet {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM throttle_counters WHERE key = $1")
+                .bind(settle.clear)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(super::REFUND_FAILURE)
+                .bind(settle.refund)
+                .execute(&mut *tx)
+                .await?;
+            match settle.then {
+                AfterPassword::Session(new) => super::insert_session(&mut tx, new).await?,
+                AfterPassword::Challenge {
+                    token,
+                    account,
+                    expires_at,
+                } => {
+                    sqlx::query(super::INSERT_CHALLENGE)
+                        .bind(&token.0)
+                        .bind(account.as_str())
+                        .bind(expires_at.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            journal::append_all(&mut tx, journal).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let then = match settle.then {
+            AfterPassword::Session(_) => {
+                "started AS (
+                     INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at,
+                                           expires_at, ip, user_agent)
+                     VALUES ($3, $4, $5, $6, $7, $8, $9, $10)),
+                 signed_in AS (UPDATE accounts SET last_sign_in_at = $6 WHERE id = $4)"
+            }
+            AfterPassword::Challenge { .. } => {
+                "started AS (
+                     INSERT INTO challenges (token_hash, account_id, expires_at, failures)
+                     VALUES ($3, $4, $5, 0))"
+            }
+        };
+        let first_event = match settle.then {
+            AfterPassword::Session(_) => 11,
+            AfterPassword::Challenge { .. } => 6,
+        };
+        let sql = format!(
+            "WITH cleared AS (DELETE FROM throttle_counters WHERE key = $1),
+             refunded AS (
+                 UPDATE throttle_counters SET failures = failures - 1
+                 WHERE key = $2 AND failures > 0),
+             {then},
+             recorded AS (INSERT INTO security_events {columns} {events})
+             SELECT 1::bigint",
+            columns = journal::EVENT_COLUMNS,
+            events = journal::unnested_events(first_event),
+        );
+        let query = sqlx::query_as::<_, (i64,)>(&sql)
+            .bind(settle.clear)
+            .bind(settle.refund);
+        let query = match settle.then {
+            AfterPassword::Session(new) => query
+                .bind(new.session.id.as_str())
+                .bind(new.session.account_id.as_str())
+                .bind(&new.token_hash.0)
+                .bind(new.session.created_at.0)
+                .bind(new.session.last_seen_at.0)
+                .bind(new.session.expires_at.0)
+                .bind(&new.session.ip)
+                .bind(&new.session.user_agent),
+            AfterPassword::Challenge {
+                token,
+                account,
+                expires_at,
+            } => query
+                .bind(&token.0)
+                .bind(account.as_str())
+                .bind(expires_at.0),
+        };
+        journal::bind_events(query, journal.events)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -8,8 +8,8 @@ use super::{direct, SqliteStore, INSERT_SESSION, RECORD_SIGN_IN};
 use crate::domain::ids::TokenHash;
 use crate::domain::throttle::Counter;
 use crate::store::{
-    ChallengeContext, Completion, CounterClaim, Journal, RecoveryFollowUp, SignInCompletion,
-    SpentFactor, StoreError,
+    AfterPassword, ChallengeContext, Completion, CounterClaim, Journal, NewSession,
+    PasswordSettlement, RecoveryFollowUp, SignInCompletion, SpentFactor, StoreError,
 };
 
 /// [`SpentFactor`], owned for the writer thread.
@@ -166,6 +166,73 @@ impl SqliteStore {
                 Ok(Completion::SignedIn {
                     recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
                 })
+            })
+            .await
+    }
+
+    /// A right password: one transaction on the direct writer.
+    pub(super) async fn settle_password_now(
+        &self,
+        settle: &PasswordSettlement<'_>,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError> {
+        enum Then {
+            Session(NewSession),
+            Challenge(Vec<u8>, String, i64),
+        }
+        let (clear, refund) = (settle.clear.to_owned(), settle.refund.to_owned());
+        let then = match settle.then {
+            AfterPassword::Session(new) => Then::Session(new.clone()),
+            AfterPassword::Challenge {
+                token,
+                account,
+                expires_at,
+            } => Then::Challenge(token.0.clone(), account.as_str().to_owned(), expires_at.0),
+        };
+        let (events, channels) = (journal.events.to_vec(), journal.channels);
+        self.direct
+            .write(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
+                    .execute([&clear])?;
+                tx.prepare_cached(
+                    "UPDATE throttle_counters SET failures = failures - 1
+                     WHERE key = ?1 AND failures > 0",
+                )?
+                .execute([&refund])?;
+                match &then {
+                    Then::Session(new) => {
+                        let session = &new.session;
+                        tx.prepare_cached(INSERT_SESSION)?
+                            .execute(rusqlite::params![
+                                session.id.as_str(),
+                                session.account_id.as_str(),
+                                new.token_hash.0,
+                                session.created_at.0,
+                                session.last_seen_at.0,
+                                session.expires_at.0,
+                                session.ip,
+                                session.user_agent
+                            ])?;
+                        tx.prepare_cached(RECORD_SIGN_IN)?
+                            .execute(rusqlite::params![
+                                session.created_at.0,
+                                session.account_id.as_str()
+                            ])?;
+                    }
+                    Then::Challenge(token, account, expires_at) => {
+                        tx.prepare_cached(
+                            "INSERT INTO challenges (token_hash, account_id, expires_at, failures)
+                             VALUES (?1, ?2, ?3, 0)",
+                        )?
+                        .execute(rusqlite::params![token, account, expires_at])?;
+                    }
+                }
+                for event in &events {
+                    direct::append(&tx, event, channels)?;
+                }
+                tx.commit()?;
+                Ok(())
             })
             .await
     }
