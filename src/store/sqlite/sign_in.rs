@@ -25,6 +25,26 @@ enum FollowUp {
     AddCode(Vec<u8>),
 }
 
+/// Inserts the session and records the sign-in time on its account, inside `tx`.
+fn start_session(tx: &rusqlite::Transaction<'_>, new: &NewSession) -> rusqlite::Result<()> {
+    let session = &new.session;
+    let account = session.account_id.as_str();
+    tx.prepare_cached(INSERT_SESSION)?
+        .execute(rusqlite::params![
+            session.id.as_str(),
+            account,
+            new.token_hash.0,
+            session.created_at.0,
+            session.last_seen_at.0,
+            session.expires_at.0,
+            session.ip,
+            session.user_agent
+        ])?;
+    tx.prepare_cached(RECORD_SIGN_IN)?
+        .execute(rusqlite::params![session.created_at.0, account])?;
+    Ok(())
+}
+
 impl SqliteStore {
     pub(super) async fn read_challenge_context(
         &self,
@@ -143,19 +163,7 @@ impl SqliteStore {
                 }
                 tx.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
                     .execute([&throttle_key])?;
-                tx.prepare_cached(INSERT_SESSION)?
-                    .execute(rusqlite::params![
-                        session.id.as_str(),
-                        account,
-                        new.token_hash.0,
-                        session.created_at.0,
-                        session.last_seen_at.0,
-                        session.expires_at.0,
-                        session.ip,
-                        session.user_agent
-                    ])?;
-                tx.prepare_cached(RECORD_SIGN_IN)?
-                    .execute(rusqlite::params![session.created_at.0, account])?;
+                start_session(&tx, &new)?;
                 for event in &events {
                     direct::append(&tx, event, channels)?;
                 }
@@ -201,25 +209,7 @@ impl SqliteStore {
                 )?
                 .execute([&refund])?;
                 match &then {
-                    Then::Session(new) => {
-                        let session = &new.session;
-                        tx.prepare_cached(INSERT_SESSION)?
-                            .execute(rusqlite::params![
-                                session.id.as_str(),
-                                session.account_id.as_str(),
-                                new.token_hash.0,
-                                session.created_at.0,
-                                session.last_seen_at.0,
-                                session.expires_at.0,
-                                session.ip,
-                                session.user_agent
-                            ])?;
-                        tx.prepare_cached(RECORD_SIGN_IN)?
-                            .execute(rusqlite::params![
-                                session.created_at.0,
-                                session.account_id.as_str()
-                            ])?;
-                    }
+                    Then::Session(new) => start_session(&tx, new)?,
                     Then::Challenge(token, account, expires_at) => {
                         tx.prepare_cached(
                             "INSERT INTO challenges (token_hash, account_id, expires_at, failures)
