@@ -224,8 +224,14 @@ pub async fn verify_second_factor(
 /// A factor judged in memory, before anything is spent: what the store must spend for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Judged {
-    /// A code valid for this TOTP step (if no request accepts the step first).
-    Step(i64),
+    /// A code valid for this TOTP step (if no request accepts the step first), under this
+    /// sealed secret (if it is still the account's).
+    Step {
+        /// The step.
+        step: i64,
+        /// The sealed secret's bytes.
+        secret: Vec<u8>,
+    },
     /// The keyed hash of a well-formed recovery code (if it is one of the account's).
     RecoveryCode(Vec<u8>),
 }
@@ -234,7 +240,10 @@ impl Judged {
     /// The factor as the store spends it.
     pub fn spent(&self) -> SpentFactor<'_> {
         match self {
-            Judged::Step(step) => SpentFactor::Step(*step),
+            Judged::Step { step, secret } => SpentFactor::Step {
+                step: *step,
+                secret,
+            },
             Judged::RecoveryCode(hash) => SpentFactor::RecoveryCode(hash),
         }
     }
@@ -261,7 +270,10 @@ pub fn judge_factor(
             let skew = state.config.two_factor.skew_steps;
             Ok(
                 match totp::verify(&secret, code, now, skew, record.last_step) {
-                    Verdict::Accepted { step } => Ok(Judged::Step(step)),
+                    Verdict::Accepted { step } => Ok(Judged::Step {
+                        step,
+                        secret: sealed.blob.clone(),
+                    }),
                     Verdict::Replayed => Err(ApiError::CodeReused),
                     Verdict::Invalid => Err(ApiError::InvalidCode),
                 },
@@ -289,9 +301,11 @@ async fn check_factor(
     };
     let store = state.store.as_ref();
     Ok(match judged {
-        Judged::Step(step) if store.accept_step(&account.id, step).await? => Ok(Verified::Totp),
+        Judged::Step { step, .. } if store.accept_step(&account.id, step).await? => {
+            Ok(Verified::Totp)
+        }
         // Another request accepted this step first.
-        Judged::Step(_) => Err(ApiError::CodeReused),
+        Judged::Step { .. } => Err(ApiError::CodeReused),
         Judged::RecoveryCode(hash) if store.consume_recovery_code(&account.id, &hash).await? => {
             Ok(Verified::RecoveryCode)
         }

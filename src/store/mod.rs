@@ -311,8 +311,15 @@ pub struct ChallengeContext {
 /// The second factor a sign-in is completed with, as the store spends it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpentFactor<'a> {
-    /// A TOTP step, accepted only if later than the last accepted one.
-    Step(i64),
+    /// A TOTP step, accepted only if later than the last accepted one, and only while the
+    /// account's sealed secret is still `secret` (the one the code was judged against: a
+    /// secret reset and re-enrolled meanwhile refuses it).
+    Step {
+        /// The step.
+        step: i64,
+        /// The sealed secret's bytes ([`Sealed::blob`]).
+        secret: &'a [u8],
+    },
     /// A recovery code's keyed hash, used up.
     RecoveryCode(&'a [u8]),
 }

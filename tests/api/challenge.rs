@@ -294,7 +294,10 @@ async fn a_completion_whose_counter_moved_changes_nothing(backend: Backend) {
         };
         let completion = SignInCompletion {
             challenge: &challenge.hash(),
-            factor: SpentFactor::Step(step),
+            factor: SpentFactor::Step {
+                step,
+                secret: &context.record.secret.as_ref().unwrap().blob,
+            },
             follow_up: RecoveryFollowUp::Nothing,
             throttle_key: &key,
             counter: CounterClaim::Unchanged(counter.as_ref()),
@@ -326,6 +329,104 @@ async fn a_completion_whose_counter_moved_changes_nothing(backend: Backend) {
         assert!(cleared.is_none_or(|c| c.failures == 0), "{cleared:?}");
         app.clock.advance(30);
     }
+}
+
+/// A code is spent only under the sealed secret it was judged against: if the secret was
+/// replaced meanwhile (reset and enrolled again), the store refuses the step and changes
+/// nothing.
+async fn a_step_is_spent_only_under_the_secret_it_was_judged_against(backend: Backend) {
+    use deadbolt::domain::account::Session;
+    use deadbolt::domain::ids::{AccountId, SessionId, Token};
+    use deadbolt::domain::notification::Channels;
+    use deadbolt::domain::totp::step_at;
+    use deadbolt::http::second_factor::THROTTLE_PREFIX;
+    use deadbolt::store::{
+        Completion, CounterClaim, Journal, NewSession, RecoveryFollowUp, SignInCompletion,
+        SpentFactor,
+    };
+
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let account = AccountId(app.account_id(&user.token).await);
+    let key = format!("{THROTTLE_PREFIX}{account}");
+    let now = app.clock_now();
+    let step = step_at(now);
+    let challenge = Token::from_presented(&app.challenge(&user.email).await);
+    let context = app
+        .store
+        .challenge_context(&challenge.hash(), THROTTLE_PREFIX)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut other = context.record.secret.as_ref().unwrap().blob.clone();
+    other[0] ^= 1;
+    let session = NewSession {
+        session: Session {
+            id: SessionId::generate(),
+            account_id: account.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now.plus_seconds(3600),
+            ip: None,
+            user_agent: None,
+        },
+        token_hash: Token::generate().hash(),
+    };
+    for counter in [CounterClaim::Counted, CounterClaim::Unchanged(None)] {
+        let completion = SignInCompletion {
+            challenge: &challenge.hash(),
+            factor: SpentFactor::Step {
+                step,
+                secret: &other,
+            },
+            follow_up: RecoveryFollowUp::Nothing,
+            throttle_key: &key,
+            counter,
+            session: &session,
+            now,
+        };
+        let outcome = app
+            .store
+            .complete_sign_in(&completion, Journal::new(&[], Channels::default()))
+            .await
+            .unwrap();
+        assert_eq!(outcome, Completion::FactorRefused);
+    }
+    let reply = app
+        .answer_code(challenge.expose(), &user_code(&user.secret, step))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+}
+
+/// The node that opened a challenge remembers the authenticator it read; if two-factor is
+/// turned off and enrolled again with a new secret before the answer, a code from the old
+/// authenticator is refused (the store spends a step only under the secret it was judged
+/// against), and a code from the new one signs in.
+async fn a_remembered_challenge_refuses_the_old_authenticator_after_a_new_enrolment(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let challenge = app.challenge(&user.email).await;
+    let disabled = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/me/two-factor",
+            Some(&user.token),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    let enrollment = app.enroll(&user.token).await;
+    assert_eq!(enrollment.status, 201, "{}", enrollment.text);
+    let secret = enrollment.body["secret"].as_str().unwrap().to_owned();
+    let confirmed = app.confirm(&user.token, &app.code(&secret)).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    app.clock.advance(30);
+    let old = app.answer_code(&challenge, &app.code(&user.secret)).await;
+    old.assert_error(401, "invalid_code");
+    let new = app.answer_code(&challenge, &app.code(&secret)).await;
+    assert_eq!(new.status, 201, "{}", new.text);
 }
 
 fn user_code(secret: &str, step: i64) -> String {
@@ -424,6 +525,8 @@ async fn events_are_listed_newest_first_and_paginated(backend: Backend) {
 }
 
 backend_tests!(
+    a_remembered_challenge_refuses_the_old_authenticator_after_a_new_enrolment,
+    a_step_is_spent_only_under_the_secret_it_was_judged_against,
     a_completion_whose_counter_moved_changes_nothing,
     a_password_sign_in_with_two_factor_gets_a_challenge,
     a_used_code_is_refused_and_recorded,

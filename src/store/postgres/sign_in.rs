@@ -55,6 +55,7 @@ impl PostgresStore {
         &self,
         completion: &SignInCompletion<'_>,
         step: i64,
+        secret: &[u8],
         journal: Journal<'_>,
     ) -> Result<Completion, StoreError> {
         let new = completion.session;
@@ -77,7 +78,7 @@ impl PostgresStore {
             ),
             CounterClaim::Unchanged(Some(_)) => (
                 "DELETE FROM throttle_counters
-                 WHERE key = $5 AND failures = $19 AND window_start = $20 AND locked_until = $21
+                 WHERE key = $5 AND failures = $20 AND window_start = $21 AND locked_until = $22
                    AND EXISTS (SELECT 1 FROM challenge) RETURNING key",
                 "claim",
                 GUARD,
@@ -88,7 +89,7 @@ impl PostgresStore {
         let sql = format!(
             "WITH step AS (
                  UPDATE two_factor SET last_step = $3
-                 WHERE account_id = $2 AND secret IS NOT NULL AND last_step < $3
+                 WHERE account_id = $2 AND secret = $19 AND last_step < $3
                  RETURNING account_id),
              challenge AS (
                  DELETE FROM challenges
@@ -123,7 +124,7 @@ impl PostgresStore {
             .bind(session.expires_at.0)
             .bind(&session.ip)
             .bind(&session.user_agent);
-        let mut query = journal::bind_events(query, journal.events);
+        let mut query = journal::bind_events(query, journal.events).bind(secret);
         if let CounterClaim::Unchanged(Some(counter)) = completion.counter {
             query = query
                 .bind(i64::from(counter.failures))
@@ -150,12 +151,14 @@ impl PostgresStore {
         completion: &SignInCompletion<'_>,
         journal: Journal<'_>,
     ) -> Result<Completion, StoreError> {
-        if let (SpentFactor::Step(step), RecoveryFollowUp::Nothing) =
+        if let (SpentFactor::Step { step, secret }, RecoveryFollowUp::Nothing) =
             (completion.factor, completion.follow_up)
         {
             let quiet = !journal.events.iter().any(|e| notifies(e, journal.channels));
             if quiet {
-                return self.complete_with_step(completion, step, journal).await;
+                return self
+                    .complete_with_step(completion, step, secret, journal)
+                    .await;
             }
         }
         let new = completion.session;
@@ -166,12 +169,13 @@ impl PostgresStore {
         let spent = match completion.factor {
             // Security: the conditional update decides, so of two requests (on any nodes)
             // with the same code only one is accepted.
-            SpentFactor::Step(step) => sqlx::query(
+            SpentFactor::Step { step, secret } => sqlx::query(
                 "UPDATE two_factor SET last_step = $2
-                 WHERE account_id = $1 AND secret IS NOT NULL AND last_step < $2",
+                 WHERE account_id = $1 AND secret = $3 AND last_step < $2",
             )
             .bind(account)
-            .bind(step),
+            .bind(step)
+            .bind(secret),
             SpentFactor::RecoveryCode(hash) => {
                 sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1 AND code_hash = $2")
                     .bind(account)

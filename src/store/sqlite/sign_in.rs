@@ -14,7 +14,7 @@ use crate::store::{
 
 /// [`SpentFactor`], owned for the writer thread.
 enum Spend {
-    Step(i64),
+    Step(i64, Vec<u8>),
     RecoveryCode(Vec<u8>),
 }
 
@@ -81,7 +81,7 @@ impl SqliteStore {
         // Owned copies for the writer thread.
         let challenge = completion.challenge.0.clone();
         let spent = match completion.factor {
-            SpentFactor::Step(step) => Spend::Step(step),
+            SpentFactor::Step { step, secret } => Spend::Step(step, secret.to_vec()),
             SpentFactor::RecoveryCode(hash) => Spend::RecoveryCode(hash.to_vec()),
         };
         let follow_up = match completion.follow_up {
@@ -106,12 +106,12 @@ impl SqliteStore {
                 // Security: one conditional statement decides, so of two requests (on any
                 // process) with the same code or recovery code only one is accepted.
                 let spent = match &spent {
-                    Spend::Step(step) => tx
+                    Spend::Step(step, secret) => tx
                         .prepare_cached(
                             "UPDATE two_factor SET last_step = ?2
-                             WHERE account_id = ?1 AND secret IS NOT NULL AND last_step < ?2",
+                             WHERE account_id = ?1 AND secret = ?3 AND last_step < ?2",
                         )?
-                        .execute(rusqlite::params![account, step])?,
+                        .execute(rusqlite::params![account, step, secret])?,
                     Spend::RecoveryCode(hash) => tx
                         .prepare_cached(
                             "DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2",
