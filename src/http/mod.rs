@@ -2,7 +2,6 @@
 //! Handlers follow one shape: extract → load → decide (domain) → persist → respond.
 
 pub mod api;
-pub mod challenge_memory;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -53,8 +52,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The recovery-code HMAC key (see [`crate::secrets`]).
     pub recovery_key: Arc<[u8; 32]>,
-    /// The sign-in challenges this node opened (a hint for answering them).
-    pub challenges: Arc<challenge_memory::ChallengeMemory>,
     /// This node's copy of the instance policy.
     pub policy: Arc<policy_cache::PolicyCache>,
     /// The notification channels, and this node's outbox workers.

@@ -398,13 +398,9 @@ async fn a_step_is_spent_only_under_the_secret_it_was_judged_against(backend: Ba
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
-/// The node that opened a challenge remembers the authenticator it read; if two-factor is
-/// turned off and enrolled again with a new secret before the answer, a code from the old
-/// authenticator is refused (the store spends a step only under the secret it was judged
-/// against), and a code from the new one signs in.
-async fn a_remembered_challenge_refuses_the_old_authenticator_after_a_new_enrolment(
-    backend: Backend,
-) {
+/// If two-factor is turned off and enrolled again with a new secret while a challenge is
+/// open, a code from the old authenticator is refused and a code from the new one signs in.
+async fn a_challenge_opened_before_a_new_enrolment_refuses_the_old_authenticator(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.enrolled("ada@example.com").await;
     let challenge = app.challenge(&user.email).await;
@@ -525,7 +521,7 @@ async fn events_are_listed_newest_first_and_paginated(backend: Backend) {
 }
 
 backend_tests!(
-    a_remembered_challenge_refuses_the_old_authenticator_after_a_new_enrolment,
+    a_challenge_opened_before_a_new_enrolment_refuses_the_old_authenticator,
     a_step_is_spent_only_under_the_secret_it_was_judged_against,
     a_completion_whose_counter_moved_changes_nothing,
     a_password_sign_in_with_two_factor_gets_a_challenge,

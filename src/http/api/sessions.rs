@@ -31,8 +31,8 @@ use crate::http::second_factor::{
 use crate::http::throttling::{begin_attempt, Rule};
 use crate::http::AppState;
 use crate::store::{
-    AfterPassword, Challenge, ChallengeContext, Completion, CounterClaim, NewSession,
-    PasswordSettlement, RecoveryFollowUp, SignInCompletion, SpentFactor,
+    AfterPassword, ChallengeContext, Completion, CounterClaim, NewSession, PasswordSettlement,
+    RecoveryFollowUp, SignInCompletion, SpentFactor,
 };
 
 /// E-mail and password.
@@ -337,8 +337,7 @@ pub async fn create_session(
         }
     };
     let account = &checked.account;
-    let record = state.store.two_factor(&account.id).await?;
-    if record.is_enabled() {
+    if state.store.two_factor(&account.id).await?.is_enabled() {
         let token = Token::generate();
         let expires_at = now.plus_seconds(CHALLENGE_TTL_SECONDS);
         let token_hash = token.hash();
@@ -352,18 +351,6 @@ pub async fn create_session(
             .store
             .settle_password(&settle, state.journal(&[]))
             .await?;
-        let context = ChallengeContext {
-            challenge: Challenge {
-                account_id: account.id.clone(),
-                expires_at,
-                failures: 0,
-            },
-            account: account.clone(),
-            record,
-            counter: None,
-            recovery_codes_remaining: 0,
-        };
-        state.challenges.remember(&token_hash, context, now);
         state.metrics.sign_in(SignInOutcome::two_factor_required);
         let challenge = ChallengeView {
             token: token.expose().to_owned(),
@@ -431,13 +418,6 @@ pub async fn answer_challenge(
         }
     };
     let token = Token::from_presented(&request.challenge_token).hash();
-    if let Some(context) = state.challenges.take(&token) {
-        if let Some(response) =
-            answer_from_memory(&state, &token, &context, &factor, &client, now).await?
-        {
-            return Ok(signed_in(&state, response));
-        }
-    }
     // One read: the challenge, its account, the authenticator and the failure counter.
     let context = match state
         .store
@@ -458,7 +438,8 @@ pub async fn answer_challenge(
     let checked = judge_factor(&state, &account.id, record, &factor, now)?;
     // A right factor is spent in one transaction that also claims the counter value read
     // with the challenge (so of concurrent attempts on that value only one goes through,
-    // exactly as when counting first). If another attempt moved the counter meanwhile,
+    // as when counting first: wrong answers count, a right one claims, each after the same
+    // one read). If another attempt moved the counter meanwhile,
     // this one is counted first like any other, then spent.
     let (attempt, refused) = match checked {
         Ok(judged) => {
@@ -469,7 +450,11 @@ pub async fn answer_challenge(
             match completed {
                 Completed::SignedIn(response) => return Ok(signed_in(&state, response)),
                 Completed::Refused(ApiError::InvalidChallenge) => {
-                    return Err(ApiError::InvalidChallenge)
+                    // Counted like any other attempt, so a right code that meets a
+                    // vanished challenge is never a free check.
+                    let counted = SecondFactorAttempt::begin(&state, &account.id, now).await?;
+                    counted.failed(&state, &account.id, &client, now).await?;
+                    return Err(ApiError::InvalidChallenge);
                 }
                 Completed::Refused(refused) => {
                     let attempt = SecondFactorAttempt::begin(&state, &account.id, now).await?;
@@ -527,37 +512,6 @@ pub async fn answer_challenge(
     let kind = EventKind::ChallengeFailed;
     record_event(&state, &account.id, kind, &client, now, details).await?;
     Err(refused)
-}
-
-/// Answers a challenge this node opened from what it remembers of it (see
-/// `challenge_memory.rs`): `Some` when that signed in, else `None` and nothing changed but
-/// possibly the step (when the challenge was used up meanwhile), so the caller answers from
-/// the database as usual.
-async fn answer_from_memory(
-    state: &AppState,
-    token: &TokenHash,
-    context: &ChallengeContext,
-    factor: &Factor,
-    client: &ClientInfo,
-    now: UnixTime,
-) -> Result<Option<ChallengeResponse>, ApiError> {
-    // Codes only: a recovery-code answer needs the count of codes left for its event.
-    let remembered = matches!(factor, Factor::Code(_))
-        && now < context.challenge.expires_at
-        && context.record.is_enabled()
-        && context.counter.is_none();
-    if !remembered {
-        return Ok(None);
-    }
-    let Ok(judged) = judge_factor(state, &context.account.id, &context.record, factor, now)? else {
-        return Ok(None);
-    };
-    let claim = CounterClaim::Unchanged(None);
-    let spent = judged.spent();
-    match complete_sign_in(state, token, context, spent, claim, client, now).await? {
-        Completed::SignedIn(response) => Ok(Some(response)),
-        Completed::Refused(_) | Completed::CounterMoved => Ok(None),
-    }
 }
 
 /// A successful challenge answer.
@@ -679,7 +633,6 @@ pub async fn cancel_challenge(
     AppJson(request): AppJson<CancelChallengeRequest>,
 ) -> Result<StatusCode, ApiError> {
     let token = Token::from_presented(&request.challenge_token).hash();
-    state.challenges.take(&token);
     state.store.consume_challenge(&token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

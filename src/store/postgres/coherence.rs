@@ -174,9 +174,10 @@ impl Node {
         let renewed: Result<Option<i32>, sqlx::Error> = sqlx::query_scalar(
             "UPDATE cache_nodes
              SET lease_until = clock_timestamp() + make_interval(secs => $3),
-                 acked = GREATEST(acked, $2, CASE WHEN $4 THEN (
-                     SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM cache_probes
-                 ) ELSE 0 END)
+                 acked = GREATEST(acked, LEAST($2, (SELECT last_value FROM cache_probes)),
+                     CASE WHEN $4 THEN (
+                         SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM cache_probes
+                     ) ELSE 0 END)
              WHERE id = $1 AND NOT revoked AND lease_until > clock_timestamp()
              RETURNING pg_backend_pid()",
         )
@@ -204,6 +205,9 @@ impl Node {
                 let sent = Instant::now();
                 match register(listener, &id).await {
                     Ok(pid) => {
+                        // Registering acknowledged every probe so far: forget whatever a
+                        // read that began before it stored meanwhile.
+                        self.memory.clear();
                         self.pid = Some(pid);
                         self.lease.renewed(sent);
                     }

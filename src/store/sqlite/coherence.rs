@@ -27,9 +27,9 @@ impl DataVersion {
 #[async_trait]
 impl Coherence for DataVersion {
     fn current(&self, memory: &Memory) -> bool {
-        if self.direct.changed_since_last_asked() {
-            memory.clear();
-        }
+        // Cleared under the watch lock: no other request can see the new version and still
+        // find the old entries.
+        self.direct.when_changed(|| memory.clear());
         true
     }
 
@@ -39,7 +39,7 @@ impl Coherence for DataVersion {
     }
 
     async fn join(&self, memory: Arc<Memory>) -> Result<(), StoreError> {
-        self.direct.changed_since_last_asked();
+        self.direct.when_changed(|| ());
         memory.clear();
         Ok(())
     }

@@ -88,17 +88,21 @@ impl Direct {
     }
 
     /// Whether any connection (of this process or another) committed a change since the
-    /// last call; true on the first call and when the version cannot be read.
-    pub(super) fn changed_since_last_asked(&self) -> bool {
+    /// last call (true on the first call and when the version cannot be read); `changed`
+    /// runs then, before any other caller can ask.
+    pub(super) fn when_changed(&self, changed: impl FnOnce()) -> bool {
         let mut watch = self.watch.lock().unwrap_or_else(PoisonError::into_inner);
         let (conn, last) = &mut *watch;
         let version = conn
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)))
             .ok();
-        let changed = version.is_none() || version != *last;
+        let moved = version.is_none() || version != *last;
         *last = version;
-        changed
+        if moved {
+            changed();
+        }
+        moved
     }
 
     /// Runs a read on a free connection, inline.
