@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for many stateless nodes over one database. Every single-use
 //! and counted change is one conditional statement, so the guarantees hold across nodes.
 
+mod batch;
 mod coherence;
 mod journal;
 mod outbox;
@@ -50,6 +51,8 @@ const INSERT_CHALLENGE: &str =
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Group commit of code sign-ins (`postgres/batch.rs`).
+    batcher: std::sync::Arc<batch::Batcher>,
 }
 
 impl PostgresStore {
@@ -64,7 +67,8 @@ impl PostgresStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let batcher = std::sync::Arc::new(batch::Batcher::start(pool.clone()));
+        Ok(Self { pool, batcher })
     }
 
     /// How the node memory stays coherent across nodes (`postgres/coherence.rs`).

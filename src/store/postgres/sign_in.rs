@@ -1,24 +1,13 @@
 //! Answering a sign-in challenge on PostgreSQL: one read for everything the answer needs, and
 //! one transaction (one commit) for everything a right answer changes.
 
-use super::{journal, PostgresStore};
+use super::{batch, journal, PostgresStore};
 use crate::domain::ids::TokenHash;
 use crate::store::rows::ChallengeContextRow;
 use crate::store::{
     notifies, AfterPassword, ChallengeContext, Completion, CounterClaim, Journal,
     PasswordSettlement, RecoveryFollowUp, SignInCompletion, SpentFactor, StoreError,
 };
-
-/// The last column of the one-statement completion when the counter is claimed: raises
-/// `DB001` (see migration 0008), aborting the statement, when the challenge was consumed
-/// but the claim failed.
-const GUARD: &str =
-    "(SELECT counter_moved() FROM challenge WHERE NOT EXISTS (SELECT 1 FROM claim))";
-
-/// Whether `error` is the abort raised by [`GUARD`].
-fn counter_moved(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("DB001"))
-}
 
 impl PostgresStore {
     pub(super) async fn read_challenge_context(
@@ -49,8 +38,7 @@ impl PostgresStore {
     }
 
     /// The hot path, a code with nothing to notify: one statement, so one round trip and
-    /// one commit. Each part runs only if the one before it changed its row; a step accepted
-    /// for a challenge that another request used up meanwhile stays used.
+    /// one commit, shared with the other right codes answered meanwhile (`batch.rs`).
     async fn complete_with_step(
         &self,
         completion: &SignInCompletion<'_>,
@@ -58,92 +46,8 @@ impl PostgresStore {
         secret: &[u8],
         journal: Journal<'_>,
     ) -> Result<Completion, StoreError> {
-        let new = completion.session;
-        let session = &new.session;
-        // The counter: cleared after a counted attempt; else claimed by a compare-and-swap
-        // (from "none" by inserting a row of no failures, from a value by deleting exactly
-        // it), and when the claim fails the whole statement aborts: the step stays unspent.
-        let (claim, granted, guard) = match completion.counter {
-            CounterClaim::Counted => (
-                "DELETE FROM throttle_counters
-                 WHERE key = $5 AND EXISTS (SELECT 1 FROM challenge) RETURNING key",
-                "challenge",
-                "NULL::bigint",
-            ),
-            CounterClaim::Unchanged(None) => (
-                "INSERT INTO throttle_counters (key, failures, window_start, locked_until)
-                 SELECT $5, 0, $4, 0 FROM challenge ON CONFLICT (key) DO NOTHING RETURNING key",
-                "claim",
-                GUARD,
-            ),
-            CounterClaim::Unchanged(Some(_)) => (
-                "DELETE FROM throttle_counters
-                 WHERE key = $5 AND failures = $20 AND window_start = $21 AND locked_until = $22
-                   AND EXISTS (SELECT 1 FROM challenge) RETURNING key",
-                "claim",
-                GUARD,
-            ),
-        };
-        let events_select = journal::unnested_events(11);
-        let events_select = &events_select;
-        let sql = format!(
-            "WITH step AS (
-                 UPDATE two_factor SET last_step = $3
-                 WHERE account_id = $2 AND secret = $19 AND last_step < $3
-                 RETURNING account_id),
-             challenge AS (
-                 DELETE FROM challenges
-                 WHERE token_hash = $1 AND account_id = $2 AND expires_at > $4
-                   AND EXISTS (SELECT 1 FROM step)
-                 RETURNING account_id),
-             claim AS ({claim}),
-             session AS (
-                 INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at,
-                                       expires_at, ip, user_agent)
-                 SELECT $6, $2, $7, $4, $4, $8, $9, $10 FROM {granted}
-                 RETURNING account_id),
-             signed_in AS (
-                 UPDATE accounts SET last_sign_in_at = $4
-                 WHERE id = $2 AND EXISTS (SELECT 1 FROM {granted})),
-             recorded AS (
-                 INSERT INTO security_events {EVENT_COLUMNS}
-                 {events} WHERE EXISTS (SELECT 1 FROM {granted}))
-             SELECT (SELECT COUNT(*) FROM step), (SELECT COUNT(*) FROM session),
-                    (SELECT COUNT(*) FROM recovery_codes WHERE account_id = $2), {guard}",
-            EVENT_COLUMNS = journal::EVENT_COLUMNS,
-            events = events_select,
-        );
-        let query = sqlx::query_as(&sql)
-            .bind(&completion.challenge.0)
-            .bind(session.account_id.as_str())
-            .bind(step)
-            .bind(completion.now.0)
-            .bind(completion.throttle_key)
-            .bind(session.id.as_str())
-            .bind(&new.token_hash.0)
-            .bind(session.expires_at.0)
-            .bind(&session.ip)
-            .bind(&session.user_agent);
-        let mut query = journal::bind_events(query, journal.events).bind(secret);
-        if let CounterClaim::Unchanged(Some(counter)) = completion.counter {
-            query = query
-                .bind(i64::from(counter.failures))
-                .bind(counter.window_start.0)
-                .bind(counter.locked_until.0);
-        }
-        let outcome: Result<(i64, i64, i64, Option<i64>), sqlx::Error> =
-            query.fetch_one(&self.pool).await;
-        let (stepped, signed_in, remaining, _) = match outcome {
-            Err(error) if counter_moved(&error) => return Ok(Completion::CounterMoved),
-            outcome => outcome?,
-        };
-        Ok(match (stepped, signed_in) {
-            (0, _) => Completion::FactorRefused,
-            (_, 0) => Completion::ChallengeGone,
-            _ => Completion::SignedIn {
-                recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
-            },
-        })
+        let item = batch::Item::new(completion, step, secret, journal.events);
+        self.batcher.complete(item).await
     }
 
     pub(super) async fn complete_sign_in_now(

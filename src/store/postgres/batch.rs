@@ -1,0 +1,349 @@
+//! Group commit of code sign-ins on PostgreSQL: the right codes answered on this node at about
+//! the same time are completed by one statement, in one commit.
+//!
+//! What one completion writes (the step spent, the challenge consumed, the failure counter
+//! claimed, the session, the account's last sign-in, the audit event) touches six tables and a
+//! dozen indexes. PostgreSQL pays most of it per statement, not per row: locking some twenty
+//! relations, starting the executor on a plan of a dozen nodes, one commit, one round trip.
+//! A statement over arrays pays that once for the whole batch.
+//!
+//! Batching never waits for company: a [`Batcher`] runs at most [`IN_FLIGHT`] statements at
+//! once, and whatever arrived while they ran forms the next batch. One answer alone is one
+//! statement, as before; under load the queue fills and batches grow by themselves.
+//!
+//! **Each answer ends as it would alone.** Per item, the statement does exactly what the
+//! one-item statement does: each part runs only if the part before it changed that item's
+//! row, and a right code whose counter claim fails aborts the statement through
+//! `counter_moved()` (SQLSTATE `DB001`). A batch aborted that way (or by a deadlock, which
+//! only answers for one account on two batches at once can cause) changed nothing; each of
+//! its items is then run again alone, so only the answer whose counter moved gets
+//! [`Completion::CounterMoved`]. A batch never holds two answers for one account: the second
+//! waits for the next batch.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::domain::event::NewEvent;
+use crate::store::{Completion, CounterClaim, SignInCompletion, StoreError};
+
+/// Statements in flight at once per node. Two keep a two-core database busy while the next
+/// batch fills; more split the same load into smaller batches (measured with
+/// `bash scripts/load postgres --totp-only`, see BENCHMARKS.md).
+const IN_FLIGHT: usize = 2;
+
+/// The most answers one statement completes.
+const MAX_BATCH: usize = 64;
+
+/// One right code to complete: everything the statement needs, owned so it can wait in the
+/// queue.
+#[derive(Debug, Clone)]
+pub(super) struct Item {
+    challenge: Vec<u8>,
+    account: String,
+    step: i64,
+    secret: Vec<u8>,
+    now: i64,
+    key: String,
+    /// The attempt was counted first: the counter is cleared, whatever it holds.
+    counted: bool,
+    /// Claimed from this value; `None` (and not counted) claims it from "no counter".
+    claim: Option<(i64, i64, i64)>,
+    session_id: String,
+    session_token: Vec<u8>,
+    expires_at: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    events: Vec<NewEvent>,
+}
+
+impl Item {
+    pub(super) fn new(
+        completion: &SignInCompletion<'_>,
+        step: i64,
+        secret: &[u8],
+        events: &[NewEvent],
+    ) -> Item {
+        let session = &completion.session.session;
+        let (counted, claim) = match completion.counter {
+            CounterClaim::Counted => (true, None),
+            CounterClaim::Unchanged(None) => (false, None),
+            CounterClaim::Unchanged(Some(c)) => (
+                false,
+                Some((i64::from(c.failures), c.window_start.0, c.locked_until.0)),
+            ),
+        };
+        Item {
+            challenge: completion.challenge.0.clone(),
+            account: session.account_id.as_str().to_owned(),
+            step,
+            secret: secret.to_vec(),
+            now: completion.now.0,
+            key: completion.throttle_key.to_owned(),
+            counted,
+            claim,
+            session_id: session.id.as_str().to_owned(),
+            session_token: completion.session.token_hash.0.clone(),
+            expires_at: session.expires_at.0,
+            ip: session.ip.clone(),
+            user_agent: session.user_agent.clone(),
+            events: events.to_vec(),
+        }
+    }
+}
+
+/// An item and where its outcome goes.
+struct Queued {
+    item: Item,
+    reply: oneshot::Sender<Result<Completion, StoreError>>,
+}
+
+/// The queue of right codes waiting for a statement on this node.
+#[derive(Debug)]
+pub(super) struct Batcher {
+    queue: mpsc::UnboundedSender<Queued>,
+}
+
+impl Batcher {
+    /// Starts the dispatcher; it ends when the last handle to the store is dropped.
+    pub(super) fn start(pool: PgPool) -> Batcher {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(dispatch(pool, receiver));
+        Batcher { queue }
+    }
+
+    /// Completes `item` with whatever else is waiting.
+    pub(super) async fn complete(&self, item: Item) -> Result<Completion, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.queue
+            .send(Queued { item, reply })
+            .map_err(|_| StoreError::Task("the completion queue has stopped".to_owned()))?;
+        outcome
+            .await
+            .map_err(|_| StoreError::Task("a batched completion was dropped".to_owned()))?
+    }
+}
+
+/// Forms batches: waits for a free slot, then takes everything waiting (up to
+/// [`MAX_BATCH`], one answer per account) and runs it.
+async fn dispatch(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut deferred: VecDeque<Queued> = VecDeque::new();
+    loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let first = match deferred.pop_front() {
+            Some(queued) => queued,
+            None => match receiver.recv().await {
+                Some(queued) => queued,
+                None => return,
+            },
+        };
+        let mut accounts = HashSet::from([first.item.account.clone()]);
+        let mut batch = vec![first];
+        let mut later = VecDeque::new();
+        while batch.len() < MAX_BATCH {
+            let next = match deferred.pop_front() {
+                Some(queued) => queued,
+                None => match receiver.try_recv() {
+                    Ok(queued) => queued,
+                    Err(_) => break,
+                },
+            };
+            if accounts.insert(next.item.account.clone()) {
+                batch.push(next);
+            } else {
+                later.push_back(next);
+            }
+        }
+        later.extend(deferred);
+        deferred = later;
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            run(&pool, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Runs one batch and answers each item; a batch that aborted is run again item by item.
+async fn run(pool: &PgPool, batch: Vec<Queued>) {
+    let items: Vec<Item> = batch.iter().map(|q| q.item.clone()).collect();
+    match complete_all(pool, &items).await {
+        Ok(outcomes) => {
+            for (queued, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = queued.reply.send(Ok(outcome));
+            }
+        }
+        Err(error) if items.len() > 1 && rolled_back(&error) => {
+            let mut alone = tokio::task::JoinSet::new();
+            for queued in batch {
+                let pool = pool.clone();
+                alone.spawn(async move {
+                    let outcome = complete_all(&pool, std::slice::from_ref(&queued.item)).await;
+                    let outcome = match outcome {
+                        Ok(mut outcomes) => Ok(outcomes.remove(0)),
+                        Err(error) if counter_moved(&error) => Ok(Completion::CounterMoved),
+                        Err(error) => Err(StoreError::Backend(error)),
+                    };
+                    let _ = queued.reply.send(outcome);
+                });
+            }
+            while alone.join_next().await.is_some() {}
+        }
+        Err(error) if counter_moved(&error) => {
+            for queued in batch {
+                let _ = queued.reply.send(Ok(Completion::CounterMoved));
+            }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            let mut batch = batch.into_iter();
+            if let Some(first) = batch.next() {
+                let _ = first.reply.send(Err(StoreError::Backend(error)));
+            }
+            for queued in batch {
+                let failed = format!("a batched completion failed: {message}");
+                let _ = queued.reply.send(Err(StoreError::Task(failed)));
+            }
+        }
+    }
+}
+
+/// Whether `error` is the abort raised when a claimed counter moved (migration 0008).
+pub(super) fn counter_moved(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("DB001"))
+}
+
+/// Whether the statement certainly changed nothing: a counter moved, or PostgreSQL broke a
+/// deadlock by aborting it.
+fn rolled_back(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some("DB001" | "40P01")))
+}
+
+/// The statement: per item, the step is spent only under the secret it was judged against
+/// and if still unused; then the challenge is consumed; then the counter is cleared (counted
+/// attempts) or claimed by compare-and-swap (from "none" by inserting a row of no failures,
+/// from a value by deleting exactly it); then the session starts, the account records the
+/// sign-in and the events are appended. A consumed challenge whose claim failed aborts it.
+const COMPLETE_ALL: &str = "
+WITH input AS MATERIALIZED (
+    SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::int8[], $4::bytea[], $5::int8[],
+                         $6::text[], $7::bool[], $8::int8[], $9::int8[], $10::int8[],
+                         $11::text[], $12::bytea[], $13::int8[], $14::text[], $15::text[])
+        WITH ORDINALITY AS i(challenge, account, step, secret, now, key, counted, failures,
+                             window_start, locked_until, session_id, session_token,
+                             expires_at, ip, user_agent, idx)),
+step AS (
+    UPDATE two_factor t SET last_step = i.step FROM input i
+    WHERE t.account_id = i.account AND t.secret = i.secret AND t.last_step < i.step
+    RETURNING i.idx),
+challenge AS (
+    DELETE FROM challenges c USING input i
+    WHERE c.token_hash = i.challenge AND c.account_id = i.account AND c.expires_at > i.now
+      AND i.idx IN (SELECT idx FROM step)
+    RETURNING i.idx),
+cleared AS (
+    DELETE FROM throttle_counters k USING input i
+    WHERE k.key = i.key AND i.counted AND i.idx IN (SELECT idx FROM challenge)),
+claimed_from_none AS (
+    INSERT INTO throttle_counters (key, failures, window_start, locked_until)
+    SELECT i.key, 0, i.now, 0 FROM input i
+    WHERE NOT i.counted AND i.failures IS NULL AND i.idx IN (SELECT idx FROM challenge)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key),
+claimed_from_value AS (
+    DELETE FROM throttle_counters k USING input i
+    WHERE k.key = i.key AND NOT i.counted AND k.failures = i.failures
+      AND k.window_start = i.window_start AND k.locked_until = i.locked_until
+      AND i.idx IN (SELECT idx FROM challenge)
+    RETURNING k.key),
+granted AS (
+    SELECT i.* FROM input i
+    WHERE i.idx IN (SELECT idx FROM challenge)
+      AND (i.counted OR i.key IN (SELECT key FROM claimed_from_none
+                                  UNION ALL SELECT key FROM claimed_from_value))),
+session AS (
+    INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, expires_at,
+                          ip, user_agent)
+    SELECT session_id, account, session_token, now, now, expires_at, ip, user_agent
+    FROM granted),
+signed_in AS (
+    UPDATE accounts a SET last_sign_in_at = g.now FROM granted g WHERE a.id = g.account),
+recorded AS (
+    INSERT INTO security_events
+        (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
+    SELECT e.account_id, e.actor_id, e.kind, e.at, e.ip, e.user_agent, e.details,
+           e.workspace_id
+    FROM UNNEST($16::int8[], $17::text[], $18::text[], $19::text[], $20::int8[],
+                $21::text[], $22::text[], $23::text[], $24::text[])
+        WITH ORDINALITY AS e(item, account_id, actor_id, kind, at, ip, user_agent, details,
+                             workspace_id, n)
+    WHERE e.item IN (SELECT idx FROM granted)
+    ORDER BY e.n)
+SELECT i.idx IN (SELECT idx FROM step),
+       i.idx IN (SELECT idx FROM granted),
+       (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = i.account),
+       (SELECT counter_moved() FROM challenge c JOIN input m ON m.idx = c.idx
+        WHERE NOT m.counted AND c.idx NOT IN (SELECT idx FROM granted) LIMIT 1)
+FROM input i
+ORDER BY i.idx";
+
+/// Completes `items` (at most one per account) in one statement; their outcomes, in order.
+pub(super) async fn complete_all(
+    pool: &PgPool,
+    items: &[Item],
+) -> Result<Vec<Completion>, sqlx::Error> {
+    fn column<T>(items: &[Item], f: impl Fn(&Item) -> T) -> Vec<T> {
+        items.iter().map(f).collect()
+    }
+    let events: Vec<(i64, &NewEvent)> = items
+        .iter()
+        .zip(1i64..)
+        .flat_map(|(item, n)| item.events.iter().map(move |event| (n, event)))
+        .collect();
+    let event_column = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
+        events.iter().map(|(_, e)| f(e)).collect()
+    };
+    let rows: Vec<(bool, bool, i64, Option<i64>)> = sqlx::query_as(COMPLETE_ALL)
+        .bind(column(items, |i| i.challenge.clone()))
+        .bind(column(items, |i| i.account.clone()))
+        .bind(column(items, |i| i.step))
+        .bind(column(items, |i| i.secret.clone()))
+        .bind(column(items, |i| i.now))
+        .bind(column(items, |i| i.key.clone()))
+        .bind(column(items, |i| i.counted))
+        .bind(column(items, |i| i.claim.map(|c| c.0)))
+        .bind(column(items, |i| i.claim.map(|c| c.1)))
+        .bind(column(items, |i| i.claim.map(|c| c.2)))
+        .bind(column(items, |i| i.session_id.clone()))
+        .bind(column(items, |i| i.session_token.clone()))
+        .bind(column(items, |i| i.expires_at))
+        .bind(column(items, |i| i.ip.clone()))
+        .bind(column(items, |i| i.user_agent.clone()))
+        .bind(events.iter().map(|(n, _)| *n).collect::<Vec<i64>>())
+        .bind(event_column(&|e| e.account_id.as_ref().map(|id| id.0.clone())))
+        .bind(event_column(&|e| e.actor_id.as_ref().map(|id| id.0.clone())))
+        .bind(event_column(&|e| Some(e.kind.as_str().to_owned())))
+        .bind(events.iter().map(|(_, e)| e.at.0).collect::<Vec<i64>>())
+        .bind(event_column(&|e| e.ip.clone()))
+        .bind(event_column(&|e| e.user_agent.clone()))
+        .bind(event_column(&|e| Some(e.details.to_string())))
+        .bind(event_column(&|e| e.workspace_id.clone()))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(stepped, signed_in, remaining, _)| match (stepped, signed_in) {
+            (false, _) => Completion::FactorRefused,
+            (true, false) => Completion::ChallengeGone,
+            (true, true) => Completion::SignedIn {
+                recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
+            },
+        })
+        .collect())
+}
