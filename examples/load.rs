@@ -526,7 +526,11 @@ async fn totp_load(client: &reqwest::Client, base: &str, server_pid: u32) -> Res
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = CpuSplit::now(server_pid).since(&cpu_before);
-    eprintln!("completions from uptime {} to {}", phase_start.trim(), uptime().trim());
+    eprintln!(
+        "completions from uptime {} to {}",
+        phase_start.trim(),
+        uptime().trim()
+    );
     let completed = completed.load(Ordering::Relaxed);
     println!(
         "   CPU per completion: server {:.0} µs, postgres {:.0} µs, this tool {:.0} µs",

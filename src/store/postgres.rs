@@ -65,9 +65,10 @@ impl PostgresStore {
             // A ping before every acquire doubles the round trips of a one-query request;
             // a broken connection fails that one query and is replaced instead.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        let batcher = std::sync::Arc::new(batch::Batcher::start(pool.clone()));
+        let batcher =
+            std::sync::Arc::new(batch::Batcher::start(&options, settings.acquire_timeout));
         Ok(Self { pool, batcher })
     }
 

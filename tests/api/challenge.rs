@@ -520,7 +520,196 @@ async fn events_are_listed_newest_first_and_paginated(backend: Backend) {
         .assert_error(401, "unauthenticated");
 }
 
+/// Right codes completed at the same moment (on PostgreSQL, by one batched statement) each
+/// end as they would alone: a right one signs in with its event, a reused step is refused, a
+/// vanished challenge leaves its step spent, and one whose counter moved changes nothing,
+/// however the others fare.
+async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
+    use deadbolt::domain::account::Session;
+    use deadbolt::domain::event::{EventKind, NewEvent};
+    use deadbolt::domain::ids::{AccountId, SessionId, Token};
+    use deadbolt::domain::notification::Channels;
+    use deadbolt::domain::throttle::Counter;
+    use deadbolt::domain::time::UnixTime;
+    use deadbolt::domain::totp::step_at;
+    use deadbolt::http::second_factor::THROTTLE_PREFIX;
+    use deadbolt::store::{
+        Completion, CounterClaim, Journal, NewSession, RecoveryFollowUp, SignInCompletion,
+        SpentFactor,
+    };
+
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Case {
+        Right,
+        RightAfterAFailure,
+        Reused,
+        ChallengeGone,
+        CounterMoved,
+    }
+    let cases = [
+        Case::Right,
+        Case::CounterMoved,
+        Case::Right,
+        Case::Reused,
+        Case::RightAfterAFailure,
+        Case::ChallengeGone,
+        Case::Right,
+    ];
+    let app = spawn_app(backend).await;
+    let mut users = Vec::new();
+    for n in 0..cases.len() {
+        users.push(app.enrolled(&format!("user{n}@example.com")).await);
+    }
+    let now = app.clock_now();
+    let step = step_at(now);
+    let mut prepared = Vec::new();
+    for (user, case) in users.iter().zip(cases) {
+        let account = AccountId(app.account_id(&user.token).await);
+        let key = format!("{THROTTLE_PREFIX}{account}");
+        let challenge = Token::from_presented(&app.challenge(&user.email).await);
+        if case == Case::RightAfterAFailure {
+            app.answer_code(challenge.expose(), "000000")
+                .await
+                .assert_error(401, "invalid_code");
+        }
+        let context = app
+            .store
+            .challenge_context(&challenge.hash(), THROTTLE_PREFIX)
+            .await
+            .unwrap()
+            .unwrap();
+        let counter = context.counter;
+        let mut used_step = step;
+        match case {
+            Case::CounterMoved => {
+                let after = Counter {
+                    failures: 1,
+                    window_start: now,
+                    locked_until: UnixTime(0),
+                };
+                assert!(app.store.swap_counter(&key, None, &after).await.unwrap());
+            }
+            Case::Reused => used_step = context.record.last_step.unwrap(),
+            Case::ChallengeGone => {
+                app.store
+                    .consume_challenge(&challenge.hash())
+                    .await
+                    .unwrap();
+            }
+            Case::Right | Case::RightAfterAFailure => {}
+        }
+        let session = NewSession {
+            session: Session {
+                id: SessionId::generate(),
+                account_id: account.clone(),
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now.plus_seconds(3600),
+                ip: Some("192.0.2.7".into()),
+                user_agent: Some("batch".into()),
+            },
+            token_hash: Token::generate().hash(),
+        };
+        let event = NewEvent {
+            account_id: Some(account.clone()),
+            actor_id: None,
+            workspace_id: None,
+            kind: EventKind::SignInSucceeded,
+            at: now,
+            ip: None,
+            user_agent: None,
+            details: serde_json::json!({"method": "totp"}),
+        };
+        let secret = context.record.secret.as_ref().unwrap().blob.clone();
+        prepared.push((
+            case, account, key, challenge, counter, used_step, secret, session, event,
+        ));
+    }
+    let completions = prepared.iter().map(
+        |(_, _, key, challenge, counter, used_step, secret, session, event)| {
+            let store = app.store.clone();
+            let hash = challenge.hash();
+            async move {
+                let completion = SignInCompletion {
+                    challenge: &hash,
+                    factor: SpentFactor::Step {
+                        step: *used_step,
+                        secret,
+                    },
+                    follow_up: RecoveryFollowUp::Nothing,
+                    throttle_key: key,
+                    counter: CounterClaim::Unchanged(counter.as_ref()),
+                    session,
+                    now,
+                };
+                let events = [event.clone()];
+                store
+                    .complete_sign_in(&completion, Journal::new(&events, Channels::default()))
+                    .await
+                    .unwrap()
+            }
+        },
+    );
+    let outcomes = futures::future::join_all(completions).await;
+    let issued = users[0].recovery_codes.len() as u32;
+    for ((case, account, key, challenge, ..), outcome) in prepared.iter().zip(outcomes) {
+        let expected = match case {
+            Case::Right | Case::RightAfterAFailure => Completion::SignedIn {
+                recovery_codes_remaining: issued,
+            },
+            Case::Reused => Completion::FactorRefused,
+            Case::ChallengeGone => Completion::ChallengeGone,
+            Case::CounterMoved => Completion::CounterMoved,
+        };
+        assert_eq!(outcome, expected, "{case:?}");
+        let sessions = app.store.list_sessions(account).await.unwrap();
+        let started = sessions
+            .iter()
+            .any(|s| s.user_agent.as_deref() == Some("batch"));
+        assert_eq!(
+            started,
+            matches!(expected, Completion::SignedIn { .. }),
+            "{case:?}"
+        );
+        let counter = app.store.throttle_counter(key).await.unwrap();
+        let open = app
+            .store
+            .challenge_context(&challenge.hash(), THROTTLE_PREFIX)
+            .await
+            .unwrap();
+        let last_step = app.store.two_factor(account).await.unwrap().last_step;
+        match case {
+            Case::Right | Case::RightAfterAFailure => {
+                assert!(
+                    counter.is_none_or(|c| c.failures == 0),
+                    "{case:?} {counter:?}"
+                );
+                assert!(open.is_none(), "{case:?}: the challenge is consumed");
+                assert_eq!(last_step, Some(step), "{case:?}");
+            }
+            Case::CounterMoved => {
+                assert_eq!(counter.map(|c| c.failures), Some(1), "left as moved");
+                assert!(open.is_some(), "the challenge stays open");
+                assert!(last_step < Some(step), "the step stays unspent");
+            }
+            Case::Reused => assert!(open.is_some(), "a refused code leaves the challenge"),
+            // PostgreSQL keeps the step spent, SQLite rolls the whole completion back; either
+            // way no session started (checked above) and the challenge stays gone.
+            Case::ChallengeGone => assert!(open.is_none(), "{last_step:?}"),
+        }
+    }
+    // Exactly the signed-in ones recorded their event.
+    for (user, case) in users.iter().zip(cases) {
+        let kinds = app.event_kinds(&user.token).await;
+        let recorded = kinds.iter().filter(|k| *k == "sign_in_succeeded").count();
+        // One from the password sign-in that enrolled, one more when this completion signed in.
+        let signed_in = matches!(case, Case::Right | Case::RightAfterAFailure);
+        assert_eq!(recorded, 1 + usize::from(signed_in), "{case:?}: {kinds:?}");
+    }
+}
+
 backend_tests!(
+    concurrent_completions_each_end_as_they_would_alone,
     a_challenge_opened_before_a_new_enrolment_refuses_the_old_authenticator,
     a_step_is_spent_only_under_the_secret_it_was_judged_against,
     a_completion_whose_counter_moved_changes_nothing,

@@ -23,15 +23,20 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::domain::event::NewEvent;
 use crate::store::{Completion, CounterClaim, SignInCompletion, StoreError};
 
-/// Statements in flight at once per node. Two keep a two-core database busy while the next
-/// batch fills; more split the same load into smaller batches (measured with
-/// `bash scripts/load postgres --totp-only`, see BENCHMARKS.md).
+/// Statements in flight at once per node. Measured on two cores with
+/// `bash scripts/load postgres 3 --totp-only` (BENCHMARKS.md): one in flight made batches of
+/// 7 on average and cost PostgreSQL the least per completion, two made batches of 4, four of
+/// 2 and cost the most. Two, so that one statement waiting on a row lock (another node's
+/// answer for the same account) does not hold up every sign-in on the node.
 const IN_FLIGHT: usize = 2;
 
 /// The most answers one statement completes.
@@ -107,8 +112,23 @@ pub(super) struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the dispatcher; it ends when the last handle to the store is dropped.
-    pub(super) fn start(pool: PgPool) -> Batcher {
+    /// Starts the dispatcher, with [`IN_FLIGHT`] connections of its own (opened when first
+    /// needed); it ends when the last handle to the store is dropped.
+    ///
+    /// On those connections PostgreSQL always uses the statement's generic plan. Left to
+    /// choose, it plans the statement afresh for every batch (its estimate for a custom plan
+    /// knows the batch size, so it looks cheaper), and planning a statement of twelve parts
+    /// costs about a millisecond, more than running it for a small batch. The generic plan
+    /// reaches every row through its key (see [`COMPLETE_ALL`]).
+    pub(super) fn start(options: &PgConnectOptions, acquire_timeout: Duration) -> Batcher {
+        let options = options
+            .clone()
+            .options([("plan_cache_mode", "force_generic_plan")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(IN_FLIGHT as u32)
+            .acquire_timeout(acquire_timeout)
+            .test_before_acquire(false)
+            .connect_lazy_with(options);
         let (queue, receiver) = mpsc::unbounded_channel();
         tokio::spawn(dispatch(pool, receiver));
         Batcher { queue }
@@ -230,6 +250,9 @@ fn rolled_back(error: &sqlx::Error) -> bool {
 /// attempts) or claimed by compare-and-swap (from "none" by inserting a row of no failures,
 /// from a value by deleting exactly it); then the session starts, the account records the
 /// sign-in and the events are appended. A consumed challenge whose claim failed aborts it.
+/// Each table is also matched with `= ANY(array)`, so that the plan PostgreSQL keeps for the
+/// statement (it cannot know the batch size) reaches rows through their keys' indexes rather
+/// than by scanning and hashing a whole table.
 const COMPLETE_ALL: &str = "
 WITH input AS MATERIALIZED (
     SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::int8[], $4::bytea[], $5::int8[],
@@ -240,16 +263,16 @@ WITH input AS MATERIALIZED (
                              expires_at, ip, user_agent, idx)),
 step AS (
     UPDATE two_factor t SET last_step = i.step FROM input i
-    WHERE t.account_id = i.account AND t.secret = i.secret AND t.last_step < i.step
+    WHERE t.account_id = ANY($2) AND t.account_id = i.account AND t.secret = i.secret AND t.last_step < i.step
     RETURNING i.idx),
 challenge AS (
     DELETE FROM challenges c USING input i
-    WHERE c.token_hash = i.challenge AND c.account_id = i.account AND c.expires_at > i.now
+    WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge AND c.account_id = i.account AND c.expires_at > i.now
       AND i.idx IN (SELECT idx FROM step)
     RETURNING i.idx),
 cleared AS (
     DELETE FROM throttle_counters k USING input i
-    WHERE k.key = i.key AND i.counted AND i.idx IN (SELECT idx FROM challenge)),
+    WHERE k.key = ANY($6) AND k.key = i.key AND i.counted AND i.idx IN (SELECT idx FROM challenge)),
 claimed_from_none AS (
     INSERT INTO throttle_counters (key, failures, window_start, locked_until)
     SELECT i.key, 0, i.now, 0 FROM input i
@@ -258,7 +281,7 @@ claimed_from_none AS (
     RETURNING key),
 claimed_from_value AS (
     DELETE FROM throttle_counters k USING input i
-    WHERE k.key = i.key AND NOT i.counted AND k.failures = i.failures
+    WHERE k.key = ANY($6) AND k.key = i.key AND NOT i.counted AND k.failures = i.failures
       AND k.window_start = i.window_start AND k.locked_until = i.locked_until
       AND i.idx IN (SELECT idx FROM challenge)
     RETURNING k.key),
@@ -273,7 +296,8 @@ session AS (
     SELECT session_id, account, session_token, now, now, expires_at, ip, user_agent
     FROM granted),
 signed_in AS (
-    UPDATE accounts a SET last_sign_in_at = g.now FROM granted g WHERE a.id = g.account),
+    UPDATE accounts a SET last_sign_in_at = g.now FROM granted g
+    WHERE a.id = ANY($2) AND a.id = g.account),
 recorded AS (
     INSERT INTO security_events
         (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
@@ -287,7 +311,8 @@ recorded AS (
     ORDER BY e.n)
 SELECT i.idx IN (SELECT idx FROM step),
        i.idx IN (SELECT idx FROM granted),
-       (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = i.account),
+       (SELECT COUNT(*) FROM recovery_codes r
+        WHERE r.account_id = ANY($2) AND r.account_id = i.account),
        (SELECT counter_moved() FROM challenge c JOIN input m ON m.idx = c.idx
         WHERE NOT m.counted AND c.idx NOT IN (SELECT idx FROM granted) LIMIT 1)
 FROM input i
@@ -326,8 +351,12 @@ pub(super) async fn complete_all(
         .bind(column(items, |i| i.ip.clone()))
         .bind(column(items, |i| i.user_agent.clone()))
         .bind(events.iter().map(|(n, _)| *n).collect::<Vec<i64>>())
-        .bind(event_column(&|e| e.account_id.as_ref().map(|id| id.0.clone())))
-        .bind(event_column(&|e| e.actor_id.as_ref().map(|id| id.0.clone())))
+        .bind(event_column(&|e| {
+            e.account_id.as_ref().map(|id| id.0.clone())
+        }))
+        .bind(event_column(&|e| {
+            e.actor_id.as_ref().map(|id| id.0.clone())
+        }))
         .bind(event_column(&|e| Some(e.kind.as_str().to_owned())))
         .bind(events.iter().map(|(_, e)| e.at.0).collect::<Vec<i64>>())
         .bind(event_column(&|e| e.ip.clone()))
@@ -338,12 +367,14 @@ pub(super) async fn complete_all(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(stepped, signed_in, remaining, _)| match (stepped, signed_in) {
-            (false, _) => Completion::FactorRefused,
-            (true, false) => Completion::ChallengeGone,
-            (true, true) => Completion::SignedIn {
-                recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
+        .map(
+            |(stepped, signed_in, remaining, _)| match (stepped, signed_in) {
+                (false, _) => Completion::FactorRefused,
+                (true, false) => Completion::ChallengeGone,
+                (true, true) => Completion::SignedIn {
+                    recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
+                },
             },
-        })
+        )
         .collect())
 }
