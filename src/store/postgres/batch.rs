@@ -30,7 +30,8 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::domain::event::NewEvent;
-use crate::store::{Completion, CounterClaim, SignInCompletion, StoreError};
+use crate::store::rows::ChallengeContextRow;
+use crate::store::{ChallengeContext, Completion, CounterClaim, SignInCompletion, StoreError};
 
 /// Statements in flight at once per node. Measured on two cores with
 /// `bash scripts/load postgres 3 --totp-only` (BENCHMARKS.md): one in flight made batches of
@@ -99,58 +100,129 @@ impl Item {
     }
 }
 
-/// An item and where its outcome goes.
-struct Queued {
-    item: Item,
-    reply: oneshot::Sender<Result<Completion, StoreError>>,
+/// A job waiting in a lane, and where its outcome goes.
+struct Queued<J, O> {
+    job: J,
+    reply: oneshot::Sender<O>,
 }
 
-/// The queue of right codes waiting for a statement on this node.
+/// What one queue batches, and how.
+trait Lane: 'static {
+    type Job: Send + 'static;
+    type Outcome: Send + 'static;
+    /// Two jobs with the same key never share a batch (`None`: any may).
+    fn key(job: &Self::Job) -> Option<&str>;
+    /// Runs a batch and answers every job in it.
+    fn run(
+        pool: PgPool,
+        batch: Vec<Queued<Self::Job, Self::Outcome>>,
+    ) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// Right codes to complete: one per account in a batch.
+struct Completions;
+
+impl Lane for Completions {
+    type Job = Item;
+    type Outcome = Result<Completion, StoreError>;
+    fn key(job: &Item) -> Option<&str> {
+        Some(&job.account)
+    }
+    async fn run(pool: PgPool, batch: Vec<Queued<Item, Self::Outcome>>) {
+        run(&pool, batch).await
+    }
+}
+
+/// Challenge reads: any number in a batch.
+struct Reads;
+
+impl Lane for Reads {
+    type Job = Read;
+    type Outcome = Result<Option<ChallengeContext>, StoreError>;
+    fn key(_: &Read) -> Option<&str> {
+        None
+    }
+    async fn run(pool: PgPool, batch: Vec<Queued<Read, Self::Outcome>>) {
+        read_all(&pool, batch).await
+    }
+}
+
+/// One challenge to read: its token digest, and the prefix of its failure counter's key.
+pub(super) struct Read {
+    pub(super) token: Vec<u8>,
+    pub(super) counter_prefix: String,
+}
+
+/// The queues of this node's code sign-ins waiting for a statement.
 #[derive(Debug)]
 pub(super) struct Batcher {
-    queue: mpsc::UnboundedSender<Queued>,
+    completions: mpsc::UnboundedSender<Queued<Item, <Completions as Lane>::Outcome>>,
+    reads: mpsc::UnboundedSender<Queued<Read, <Reads as Lane>::Outcome>>,
+}
+
+impl<J, O> std::fmt::Debug for Queued<J, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Queued")
+    }
 }
 
 impl Batcher {
-    /// Starts the dispatcher, with [`IN_FLIGHT`] connections of its own (opened when first
-    /// needed); it ends when the last handle to the store is dropped.
+    /// Starts the dispatchers, with [`IN_FLIGHT`] connections each of their own (opened when
+    /// first needed); they end when the last handle to the store is dropped.
     ///
-    /// On those connections PostgreSQL always uses the statement's generic plan. Left to
-    /// choose, it plans the statement afresh for every batch (its estimate for a custom plan
+    /// On those connections PostgreSQL always uses the statements' generic plans. Left to
+    /// choose, it plans the completion afresh for every batch (its estimate for a custom plan
     /// knows the batch size, so it looks cheaper), and planning a statement of twelve parts
-    /// costs about a millisecond, more than running it for a small batch. The generic plan
-    /// reaches every row through its key (see [`COMPLETE_ALL`]).
+    /// costs about a millisecond, more than running it for a small batch. The generic plans
+    /// reach every row through its key (see [`COMPLETE_ALL`]).
     pub(super) fn start(options: &PgConnectOptions, acquire_timeout: Duration) -> Batcher {
         let options = options
             .clone()
             .options([("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
-            .max_connections(IN_FLIGHT as u32)
+            .max_connections(2 * IN_FLIGHT as u32)
             .acquire_timeout(acquire_timeout)
             .test_before_acquire(false)
             .connect_lazy_with(options);
-        let (queue, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(dispatch(pool, receiver));
-        Batcher { queue }
+        let (completions, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(dispatch::<Completions>(pool.clone(), receiver));
+        let (reads, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(dispatch::<Reads>(pool, receiver));
+        Batcher { completions, reads }
     }
 
     /// Completes `item` with whatever else is waiting.
     pub(super) async fn complete(&self, item: Item) -> Result<Completion, StoreError> {
+        Self::submit(&self.completions, item).await?
+    }
+
+    /// Reads a challenge and everything its answer needs, with whatever else is waiting.
+    pub(super) async fn read(&self, read: Read) -> Result<Option<ChallengeContext>, StoreError> {
+        Self::submit(&self.reads, read).await?
+    }
+
+    async fn submit<J, O>(
+        queue: &mpsc::UnboundedSender<Queued<J, O>>,
+        job: J,
+    ) -> Result<O, StoreError> {
         let (reply, outcome) = oneshot::channel();
-        self.queue
-            .send(Queued { item, reply })
-            .map_err(|_| StoreError::Task("the completion queue has stopped".to_owned()))?;
+        queue
+            .send(Queued { job, reply })
+            .map_err(|_| StoreError::Task("a statement queue has stopped".to_owned()))?;
         outcome
             .await
-            .map_err(|_| StoreError::Task("a batched completion was dropped".to_owned()))?
+            .map_err(|_| StoreError::Task("a batched statement was dropped".to_owned()))
     }
 }
 
 /// Forms batches: waits for a free slot, then takes everything waiting (up to
-/// [`MAX_BATCH`], one answer per account) and runs it.
-async fn dispatch(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+/// [`MAX_BATCH`], at most one job per key) and runs it.
+async fn dispatch<L: Lane>(
+    pool: PgPool,
+    mut receiver: mpsc::UnboundedReceiver<Queued<L::Job, L::Outcome>>,
+) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    let mut deferred: VecDeque<Queued> = VecDeque::new();
+    let mut deferred = VecDeque::new();
     loop {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
@@ -162,7 +234,7 @@ async fn dispatch(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Queued>) {
                 None => return,
             },
         };
-        let mut accounts = HashSet::from([first.item.account.clone()]);
+        let mut keys: HashSet<String> = L::key(&first.job).map(str::to_owned).into_iter().collect();
         let mut batch = vec![first];
         let mut later = VecDeque::new();
         while batch.len() < MAX_BATCH {
@@ -173,25 +245,24 @@ async fn dispatch(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Queued>) {
                     Err(_) => break,
                 },
             };
-            if accounts.insert(next.item.account.clone()) {
-                batch.push(next);
-            } else {
-                later.push_back(next);
+            match L::key(&next.job) {
+                Some(key) if !keys.insert(key.to_owned()) => later.push_back(next),
+                _ => batch.push(next),
             }
         }
         later.extend(deferred);
         deferred = later;
         let pool = pool.clone();
         tokio::spawn(async move {
-            run(&pool, batch).await;
+            L::run(pool, batch).await;
             drop(slot);
         });
     }
 }
 
 /// Runs one batch and answers each item; a batch that aborted is run again item by item.
-async fn run(pool: &PgPool, batch: Vec<Queued>) {
-    let items: Vec<Item> = batch.iter().map(|q| q.item.clone()).collect();
+async fn run(pool: &PgPool, batch: Vec<Queued<Item, <Completions as Lane>::Outcome>>) {
+    let items: Vec<Item> = batch.iter().map(|q| q.job.clone()).collect();
     match complete_all(pool, &items).await {
         Ok(outcomes) => {
             for (queued, outcome) in batch.into_iter().zip(outcomes) {
@@ -203,7 +274,7 @@ async fn run(pool: &PgPool, batch: Vec<Queued>) {
             for queued in batch {
                 let pool = pool.clone();
                 alone.spawn(async move {
-                    let outcome = complete_all(&pool, std::slice::from_ref(&queued.item)).await;
+                    let outcome = complete_all(&pool, std::slice::from_ref(&queued.job)).await;
                     let outcome = match outcome {
                         Ok(mut outcomes) => Ok(outcomes.remove(0)),
                         Err(error) if counter_moved(&error) => Ok(Completion::CounterMoved),
@@ -377,4 +448,74 @@ pub(super) async fn complete_all(
             },
         )
         .collect())
+}
+
+/// The challenge read of `sign_in.rs`, for many challenges at once: each row also names its
+/// challenge.
+const READ_ALL: &str = "
+SELECT c.token_hash, c.account_id, c.expires_at, c.failures,
+       a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at, a.last_sign_in_at,
+       t.key_id, t.secret, t.enabled_at, COALESCE(t.last_step, -1) AS last_step,
+       t.pending_key_id, t.pending_secret, t.pending_expires_at,
+       k.failures AS k_failures, k.window_start AS k_window_start,
+       k.locked_until AS k_locked_until,
+       (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = c.account_id)
+           AS recovery_codes_remaining
+FROM challenges c JOIN accounts a ON a.id = c.account_id
+LEFT JOIN two_factor t ON t.account_id = c.account_id
+LEFT JOIN throttle_counters k ON k.key = $2 || c.account_id
+WHERE c.token_hash = ANY($1)";
+
+/// Reads a batch of challenges (one statement per counter prefix; there is one in practice)
+/// and answers each read.
+async fn read_all(pool: &PgPool, batch: Vec<Queued<Read, <Reads as Lane>::Outcome>>) {
+    use sqlx::{FromRow, Row};
+    let mut by_prefix: std::collections::HashMap<String, Vec<Queued<Read, _>>> =
+        std::collections::HashMap::new();
+    for queued in batch {
+        by_prefix
+            .entry(queued.job.counter_prefix.clone())
+            .or_default()
+            .push(queued);
+    }
+    for (prefix, batch) in by_prefix {
+        let tokens: Vec<Vec<u8>> = batch.iter().map(|q| q.job.token.clone()).collect();
+        let rows = sqlx::query(READ_ALL)
+            .bind(&tokens)
+            .bind(&prefix)
+            .fetch_all(pool)
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(error) => {
+                let message = error.to_string();
+                for queued in batch {
+                    let failed = format!("a batched read failed: {message}");
+                    let _ = queued.reply.send(Err(StoreError::Task(failed)));
+                }
+                continue;
+            }
+        };
+        let found: Result<std::collections::HashMap<Vec<u8>, ChallengeContext>, sqlx::Error> = rows
+            .iter()
+            .map(|row| {
+                let token: Vec<u8> = row.try_get("token_hash")?;
+                Ok((token, ChallengeContextRow::from_row(row)?.into()))
+            })
+            .collect();
+        match found {
+            Ok(found) => {
+                for queued in batch {
+                    let _ = queued.reply.send(Ok(found.get(&queued.job.token).cloned()));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for queued in batch {
+                    let failed = format!("a batched read failed: {message}");
+                    let _ = queued.reply.send(Err(StoreError::Task(failed)));
+                }
+            }
+        }
+    }
 }

@@ -3,38 +3,24 @@
 
 use super::{batch, journal, PostgresStore};
 use crate::domain::ids::TokenHash;
-use crate::store::rows::ChallengeContextRow;
 use crate::store::{
     notifies, AfterPassword, ChallengeContext, Completion, CounterClaim, Journal,
     PasswordSettlement, RecoveryFollowUp, SignInCompletion, SpentFactor, StoreError,
 };
 
 impl PostgresStore {
+    /// One read for everything the answer needs, shared with the other challenges read
+    /// meanwhile (`batch.rs`).
     pub(super) async fn read_challenge_context(
         &self,
         token: &TokenHash,
         counter_prefix: &str,
     ) -> Result<Option<ChallengeContext>, StoreError> {
-        let row: Option<ChallengeContextRow> = sqlx::query_as(
-            "SELECT c.account_id, c.expires_at, c.failures,
-                    a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                    a.last_sign_in_at,
-                    t.key_id, t.secret, t.enabled_at, COALESCE(t.last_step, -1) AS last_step,
-                    t.pending_key_id, t.pending_secret, t.pending_expires_at,
-                    k.failures AS k_failures, k.window_start AS k_window_start,
-                    k.locked_until AS k_locked_until,
-                    (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = c.account_id)
-                        AS recovery_codes_remaining
-             FROM challenges c JOIN accounts a ON a.id = c.account_id
-             LEFT JOIN two_factor t ON t.account_id = c.account_id
-             LEFT JOIN throttle_counters k ON k.key = $2 || c.account_id
-             WHERE c.token_hash = $1",
-        )
-        .bind(&token.0)
-        .bind(counter_prefix)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(ChallengeContext::from))
+        let read = batch::Read {
+            token: token.0.clone(),
+            counter_prefix: counter_prefix.to_owned(),
+        };
+        self.batcher.read(read).await
     }
 
     /// The hot path, a code with nothing to notify: one statement, so one round trip and
