@@ -176,9 +176,13 @@ impl Batcher {
     /// costs about a millisecond, more than running it for a small batch. The generic plans
     /// reach every row through its key (see [`COMPLETE_ALL`]).
     pub(super) fn start(options: &PgConnectOptions, acquire_timeout: Duration) -> Batcher {
-        let options = options
-            .clone()
-            .options([("plan_cache_mode", "force_generic_plan")]);
+        let options = options.clone().options([
+            ("plan_cache_mode", "force_generic_plan"),
+            // A generic plan is made once, perhaps while a table is still nearly empty,
+            // and kept until the table's statistics change: it must not scan a table
+            // that has since grown.
+            ("enable_seqscan", "off"),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(2 * IN_FLIGHT as u32)
             .acquire_timeout(acquire_timeout)
@@ -450,8 +454,10 @@ pub(super) async fn complete_all(
         .collect())
 }
 
-/// The challenge read of `sign_in.rs`, for many challenges at once: each row also names its
-/// challenge.
+/// The challenge read, for many challenges at once: each row also names its challenge. The
+/// account, authenticator and counter are each looked up by key for each challenge
+/// (`LATERAL … OFFSET 0` keeps PostgreSQL from turning them into hash joins, which in the
+/// generic plan would scan those whole tables for a handful of rows).
 const READ_ALL: &str = "
 SELECT c.token_hash, c.account_id, c.expires_at, c.failures,
        a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at, a.last_sign_in_at,
@@ -461,9 +467,12 @@ SELECT c.token_hash, c.account_id, c.expires_at, c.failures,
        k.locked_until AS k_locked_until,
        (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = c.account_id)
            AS recovery_codes_remaining
-FROM challenges c JOIN accounts a ON a.id = c.account_id
-LEFT JOIN two_factor t ON t.account_id = c.account_id
-LEFT JOIN throttle_counters k ON k.key = $2 || c.account_id
+FROM challenges c
+CROSS JOIN LATERAL (SELECT * FROM accounts a WHERE a.id = c.account_id OFFSET 0) a
+LEFT JOIN LATERAL (SELECT * FROM two_factor t WHERE t.account_id = c.account_id OFFSET 0) t
+    ON TRUE
+LEFT JOIN LATERAL (SELECT * FROM throttle_counters k WHERE k.key = $2 || c.account_id OFFSET 0) k
+    ON TRUE
 WHERE c.token_hash = ANY($1)";
 
 /// Reads a batch of challenges (one statement per counter prefix; there is one in practice)
