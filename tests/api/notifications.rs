@@ -140,7 +140,7 @@ async fn webhook_deliveries_are_signed_and_retried_with_back_off_until_taken(bac
     app.notifier.wake();
     let second = hook.wait_for(2).await;
     assert_eq!(second[1].answered, 500);
-    let listed = eventually_listed(&app, &admin, "retrying").await;
+    let listed = eventually_listed_after(&app, &admin, "retrying", 2).await;
     assert_eq!(listed["attempts"], 2);
     // The wait doubles.
     assert_eq!(
@@ -187,15 +187,26 @@ async fn webhook_deliveries_are_signed_and_retried_with_back_off_until_taken(bac
 
 /// Waits until the newest delivery has `status`, and returns it.
 async fn eventually_listed(app: &TestApp, admin: &str, status: &str) -> serde_json::Value {
+    eventually_listed_after(app, admin, status, 0).await
+}
+
+/// The newest delivery once it is `status` after at least `attempts` attempts (a receiver
+/// sees an attempt before the outbox records its outcome).
+async fn eventually_listed_after(
+    app: &TestApp,
+    admin: &str,
+    status: &str,
+    attempts: u64,
+) -> serde_json::Value {
     for _ in 0..1200 {
         let page = deliveries(app, admin, "?limit=1").await;
         let newest = page["deliveries"][0].clone();
-        if newest["status"] == status {
+        if newest["status"] == status && newest["attempts"].as_u64() >= Some(attempts) {
             return newest;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("the newest delivery never became {status}");
+    panic!("the newest delivery never became {status} after {attempts} attempts");
 }
 
 async fn emails_reach_the_owner_after_a_transient_smtp_failure(backend: Backend) {

@@ -1,11 +1,14 @@
 //! Group commit of code sign-ins on PostgreSQL: the right codes answered on this node at about
-//! the same time are completed by one statement, in one commit.
+//! the same time are completed by one statement, in one commit; and the challenges answered
+//! at about the same time are read by one statement.
 //!
 //! What one completion writes (the step spent, the challenge consumed, the failure counter
 //! claimed, the session, the account's last sign-in, the audit event) touches six tables and a
 //! dozen indexes. PostgreSQL pays most of it per statement, not per row: locking some twenty
 //! relations, starting the executor on a plan of a dozen nodes, one commit, one round trip.
-//! A statement over arrays pays that once for the whole batch.
+//! A statement over arrays pays that once for the whole batch. The same holds, on a smaller
+//! scale, for the read of the challenge, its account, authenticator and counter that comes
+//! before each answer is judged.
 //!
 //! Batching never waits for company: a [`Batcher`] runs at most [`IN_FLIGHT`] statements at
 //! once, and whatever arrived while they ran forms the next batch. One answer alone is one
@@ -22,7 +25,6 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
