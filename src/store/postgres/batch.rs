@@ -31,6 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use super::journal;
 use crate::domain::event::NewEvent;
 use crate::store::rows::ChallengeContextRow;
 use crate::store::{ChallengeContext, Completion, CounterClaim, SignInCompletion, StoreError};
@@ -296,22 +297,26 @@ async fn run(pool: &PgPool, batch: Vec<Queued<Item, <Completions as Lane>::Outco
                 let _ = queued.reply.send(Ok(Completion::CounterMoved));
             }
         }
-        Err(error) => {
-            let message = error.to_string();
-            let mut batch = batch.into_iter();
-            if let Some(first) = batch.next() {
-                let _ = first.reply.send(Err(StoreError::Backend(error)));
-            }
-            for queued in batch {
-                let failed = format!("a batched completion failed: {message}");
-                let _ = queued.reply.send(Err(StoreError::Task(failed)));
-            }
-        }
+        Err(error) => fail_all(batch, "completion", error),
+    }
+}
+
+/// Answers every job of a failed batch: the first with `error` itself, the others with its
+/// message.
+fn fail_all<J, T>(batch: Vec<Queued<J, Result<T, StoreError>>>, what: &str, error: sqlx::Error) {
+    let message = error.to_string();
+    let mut batch = batch.into_iter();
+    if let Some(first) = batch.next() {
+        let _ = first.reply.send(Err(StoreError::Backend(error)));
+    }
+    for queued in batch {
+        let failed = format!("a batched {what} failed: {message}");
+        let _ = queued.reply.send(Err(StoreError::Task(failed)));
     }
 }
 
 /// Whether `error` is the abort raised when a claimed counter moved (migration 0008).
-pub(super) fn counter_moved(error: &sqlx::Error) -> bool {
+fn counter_moved(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("DB001"))
 }
 
@@ -340,16 +345,19 @@ WITH input AS MATERIALIZED (
                              expires_at, ip, user_agent, idx)),
 step AS (
     UPDATE two_factor t SET last_step = i.step FROM input i
-    WHERE t.account_id = ANY($2) AND t.account_id = i.account AND t.secret = i.secret AND t.last_step < i.step
+    WHERE t.account_id = ANY($2) AND t.account_id = i.account
+      AND t.secret = i.secret AND t.last_step < i.step
     RETURNING i.idx),
 challenge AS (
     DELETE FROM challenges c USING input i
-    WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge AND c.account_id = i.account AND c.expires_at > i.now
+    WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge
+      AND c.account_id = i.account AND c.expires_at > i.now
       AND i.idx IN (SELECT idx FROM step)
     RETURNING i.idx),
 cleared AS (
     DELETE FROM throttle_counters k USING input i
-    WHERE k.key = ANY($6) AND k.key = i.key AND i.counted AND i.idx IN (SELECT idx FROM challenge)),
+    WHERE k.key = ANY($6) AND k.key = i.key AND i.counted
+      AND i.idx IN (SELECT idx FROM challenge)),
 claimed_from_none AS (
     INSERT INTO throttle_counters (key, failures, window_start, locked_until)
     SELECT i.key, 0, i.now, 0 FROM input i
@@ -383,7 +391,7 @@ recorded AS (
     FROM UNNEST($16::int8[], $17::text[], $18::text[], $19::text[], $20::int8[],
                 $21::text[], $22::text[], $23::text[], $24::text[])
         WITH ORDINALITY AS e(item, account_id, actor_id, kind, at, ip, user_agent, details,
-                             workspace_id, n)
+                             workspace_id, n) -- $17… as journal::bind_events binds them
     WHERE e.item IN (SELECT idx FROM granted)
     ORDER BY e.n)
 SELECT i.idx IN (SELECT idx FROM step),
@@ -396,22 +404,17 @@ FROM input i
 ORDER BY i.idx";
 
 /// Completes `items` (at most one per account) in one statement; their outcomes, in order.
-pub(super) async fn complete_all(
-    pool: &PgPool,
-    items: &[Item],
-) -> Result<Vec<Completion>, sqlx::Error> {
+async fn complete_all(pool: &PgPool, items: &[Item]) -> Result<Vec<Completion>, sqlx::Error> {
     fn column<T>(items: &[Item], f: impl Fn(&Item) -> T) -> Vec<T> {
         items.iter().map(f).collect()
     }
-    let events: Vec<(i64, &NewEvent)> = items
+    // Each event with the position (from 1) of its item, for `WHERE e.item IN granted`.
+    let (positions, events): (Vec<i64>, Vec<&NewEvent>) = items
         .iter()
         .zip(1i64..)
         .flat_map(|(item, n)| item.events.iter().map(move |event| (n, event)))
-        .collect();
-    let event_column = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
-        events.iter().map(|(_, e)| f(e)).collect()
-    };
-    let rows: Vec<(bool, bool, i64, Option<i64>)> = sqlx::query_as(COMPLETE_ALL)
+        .unzip();
+    let query = sqlx::query_as(COMPLETE_ALL)
         .bind(column(items, |i| i.challenge.clone()))
         .bind(column(items, |i| i.account.clone()))
         .bind(column(items, |i| i.step))
@@ -427,21 +430,9 @@ pub(super) async fn complete_all(
         .bind(column(items, |i| i.expires_at))
         .bind(column(items, |i| i.ip.clone()))
         .bind(column(items, |i| i.user_agent.clone()))
-        .bind(events.iter().map(|(n, _)| *n).collect::<Vec<i64>>())
-        .bind(event_column(&|e| {
-            e.account_id.as_ref().map(|id| id.0.clone())
-        }))
-        .bind(event_column(&|e| {
-            e.actor_id.as_ref().map(|id| id.0.clone())
-        }))
-        .bind(event_column(&|e| Some(e.kind.as_str().to_owned())))
-        .bind(events.iter().map(|(_, e)| e.at.0).collect::<Vec<i64>>())
-        .bind(event_column(&|e| e.ip.clone()))
-        .bind(event_column(&|e| e.user_agent.clone()))
-        .bind(event_column(&|e| Some(e.details.to_string())))
-        .bind(event_column(&|e| e.workspace_id.clone()))
-        .fetch_all(pool)
-        .await?;
+        .bind(positions);
+    let rows: Vec<(bool, bool, i64, Option<i64>)> =
+        journal::bind_events(query, &events).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(
@@ -473,8 +464,8 @@ FROM challenges c
 CROSS JOIN LATERAL (SELECT * FROM accounts a WHERE a.id = c.account_id OFFSET 0) a
 LEFT JOIN LATERAL (SELECT * FROM two_factor t WHERE t.account_id = c.account_id OFFSET 0) t
     ON TRUE
-LEFT JOIN LATERAL (SELECT * FROM throttle_counters k WHERE k.key = $2 || c.account_id OFFSET 0) k
-    ON TRUE
+LEFT JOIN LATERAL (
+    SELECT * FROM throttle_counters k WHERE k.key = $2 || c.account_id OFFSET 0) k ON TRUE
 WHERE c.token_hash = ANY($1)";
 
 /// Reads a batch of challenges (one statement per counter prefix; there is one in practice)
@@ -499,11 +490,7 @@ async fn read_all(pool: &PgPool, batch: Vec<Queued<Read, <Reads as Lane>::Outcom
         let rows = match rows {
             Ok(rows) => rows,
             Err(error) => {
-                let message = error.to_string();
-                for queued in batch {
-                    let failed = format!("a batched read failed: {message}");
-                    let _ = queued.reply.send(Err(StoreError::Task(failed)));
-                }
+                fail_all(batch, "read", error);
                 continue;
             }
         };
@@ -520,13 +507,7 @@ async fn read_all(pool: &PgPool, batch: Vec<Queued<Read, <Reads as Lane>::Outcom
                     let _ = queued.reply.send(Ok(found.get(&queued.job.token).cloned()));
                 }
             }
-            Err(error) => {
-                let message = error.to_string();
-                for queued in batch {
-                    let failed = format!("a batched read failed: {message}");
-                    let _ = queued.reply.send(Err(StoreError::Task(failed)));
-                }
-            }
+            Err(error) => fail_all(batch, "read", error),
         }
     }
 }

@@ -74,18 +74,18 @@ pub(super) const EVENT_COLUMNS: &str =
     "(account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)";
 
 /// Binds `events` as the eight arrays of [`unnested_events`], in order.
-pub(super) fn bind_events<'q, O>(
+pub(super) fn bind_events<'q, O, E: std::borrow::Borrow<NewEvent>>(
     query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    events: &[NewEvent],
+    events: &[E],
 ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
     let column = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
-        events.iter().map(f).collect()
+        events.iter().map(|e| f(e.borrow())).collect()
     };
     query
         .bind(column(&|e| e.account_id.as_ref().map(|id| id.0.clone())))
         .bind(column(&|e| e.actor_id.as_ref().map(|id| id.0.clone())))
         .bind(column(&|e| Some(e.kind.as_str().to_owned())))
-        .bind(events.iter().map(|e| e.at.0).collect::<Vec<i64>>())
+        .bind(events.iter().map(|e| e.borrow().at.0).collect::<Vec<i64>>())
         .bind(column(&|e| e.ip.clone()))
         .bind(column(&|e| e.user_agent.clone()))
         .bind(column(&|e| Some(e.details.to_string())))
