@@ -190,11 +190,7 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
         "   GET /api/v1/authz         {authz:8.0} req/s   ratio {:.2} of /healthz (target >= 0.5)",
         authz / baseline
     );
-    println!("   raw used-step UPDATE      {raw_updates:8.0} /s with {CONNECTIONS} connections");
-    println!(
-        "4. TOTP completions          {completions:8.0} /s for {TOTP_ACCOUNTS} accounts   ratio {:.2} of the raw update rate (target >= 0.4)",
-        completions / raw_updates
-    );
+    print_figure_4(completions, raw_updates);
     println!(
         "5. RSS idle {:.1} MiB (target < 30); peak {:.1} MiB after sign-in, {:.1} MiB overall (target < 150)",
         idle_rss as f64 / 1024.0,
@@ -202,6 +198,14 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
         peak as f64 / 1024.0
     );
     Ok(())
+}
+
+fn print_figure_4(completions: f64, raw_updates: f64) {
+    println!("   raw used-step UPDATE      {raw_updates:8.0} /s with {CONNECTIONS} connections");
+    println!(
+        "4. TOTP completions          {completions:8.0} /s for {TOTP_ACCOUNTS} accounts   ratio {:.2} of the raw update rate (target >= 0.4)",
+        completions / raw_updates
+    );
 }
 
 /// Figure 4 alone.
@@ -213,11 +217,7 @@ async fn run_totp(backend: Backend, binary: &Path, seconds: u64) -> Result<(), E
         .build()?;
     let completions = totp_load(&client, &server.base, server.child.id()).await?;
     let raw_updates = raw_update_rate(backend, &server.database, seconds).await?;
-    println!("   raw used-step UPDATE      {raw_updates:8.0} /s with {CONNECTIONS} connections");
-    println!(
-        "4. TOTP completions          {completions:8.0} /s for {TOTP_ACCOUNTS} accounts   ratio {:.2} of the raw update rate (target >= 0.4)",
-        completions / raw_updates
-    );
+    print_figure_4(completions, raw_updates);
     Ok(())
 }
 
@@ -495,8 +495,6 @@ async fn totp_load(client: &reqwest::Client, base: &str, server_pid: u32) -> Res
     ));
     let completed = Arc::new(AtomicU64::new(0));
     let cpu_before = CpuSplit::now(server_pid);
-    let uptime = || std::fs::read_to_string("/proc/uptime").unwrap_or_default();
-    let phase_start = uptime();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
@@ -526,11 +524,6 @@ async fn totp_load(client: &reqwest::Client, base: &str, server_pid: u32) -> Res
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = CpuSplit::now(server_pid).since(&cpu_before);
-    eprintln!(
-        "completions from uptime {} to {}",
-        phase_start.trim(),
-        uptime().trim()
-    );
     let completed = completed.load(Ordering::Relaxed);
     println!(
         "   CPU per completion: server {:.0} µs, postgres {:.0} µs, this tool {:.0} µs",
