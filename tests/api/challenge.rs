@@ -235,15 +235,13 @@ async fn ten_second_factor_failures_lock_it_with_growing_back_off(backend: Backe
 /// changes (the step stays unspent, the challenge open), and the handler counts the
 /// attempt first instead.
 async fn a_completion_whose_counter_moved_changes_nothing(backend: Backend) {
-    use deadbolt::domain::account::Session;
-    use deadbolt::domain::ids::{AccountId, SessionId, Token};
+    use deadbolt::domain::ids::{AccountId, Token};
     use deadbolt::domain::notification::Channels;
     use deadbolt::domain::throttle::Counter;
     use deadbolt::domain::totp::step_at;
     use deadbolt::http::second_factor::THROTTLE_PREFIX;
     use deadbolt::store::{
-        Completion, CounterClaim, Journal, NewSession, RecoveryFollowUp, SignInCompletion,
-        SpentFactor,
+        Completion, CounterClaim, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
     };
 
     let app = spawn_app(backend).await;
@@ -280,18 +278,7 @@ async fn a_completion_whose_counter_moved_changes_nothing(backend: Backend) {
             .swap_counter(&key, counter.as_ref(), &after)
             .await
             .unwrap());
-        let session = NewSession {
-            session: Session {
-                id: SessionId::generate(),
-                account_id: account.clone(),
-                created_at: now,
-                last_seen_at: now,
-                expires_at: now.plus_seconds(3600),
-                ip: None,
-                user_agent: None,
-            },
-            token_hash: Token::generate().hash(),
-        };
+        let session = new_session(&account, now, None);
         let completion = SignInCompletion {
             challenge: &challenge.hash(),
             factor: SpentFactor::Step {
@@ -335,14 +322,12 @@ async fn a_completion_whose_counter_moved_changes_nothing(backend: Backend) {
 /// replaced meanwhile (reset and enrolled again), the store refuses the step and changes
 /// nothing.
 async fn a_step_is_spent_only_under_the_secret_it_was_judged_against(backend: Backend) {
-    use deadbolt::domain::account::Session;
-    use deadbolt::domain::ids::{AccountId, SessionId, Token};
+    use deadbolt::domain::ids::{AccountId, Token};
     use deadbolt::domain::notification::Channels;
     use deadbolt::domain::totp::step_at;
     use deadbolt::http::second_factor::THROTTLE_PREFIX;
     use deadbolt::store::{
-        Completion, CounterClaim, Journal, NewSession, RecoveryFollowUp, SignInCompletion,
-        SpentFactor,
+        Completion, CounterClaim, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
     };
 
     let app = spawn_app(backend).await;
@@ -360,18 +345,7 @@ async fn a_step_is_spent_only_under_the_secret_it_was_judged_against(backend: Ba
         .unwrap();
     let mut other = context.record.secret.as_ref().unwrap().blob.clone();
     other[0] ^= 1;
-    let session = NewSession {
-        session: Session {
-            id: SessionId::generate(),
-            account_id: account.clone(),
-            created_at: now,
-            last_seen_at: now,
-            expires_at: now.plus_seconds(3600),
-            ip: None,
-            user_agent: None,
-        },
-        token_hash: Token::generate().hash(),
-    };
+    let session = new_session(&account, now, None);
     for counter in [CounterClaim::Counted, CounterClaim::Unchanged(None)] {
         let completion = SignInCompletion {
             challenge: &challenge.hash(),
@@ -423,6 +397,27 @@ async fn a_challenge_opened_before_a_new_enrolment_refuses_the_old_authenticator
     old.assert_error(401, "invalid_code");
     let new = app.answer_code(&challenge, &app.code(&secret)).await;
     assert_eq!(new.status, 201, "{}", new.text);
+}
+
+/// A session for `account` starting `now`, as the handler would make it.
+fn new_session(
+    account: &deadbolt::domain::ids::AccountId,
+    now: deadbolt::domain::time::UnixTime,
+    user_agent: Option<&str>,
+) -> deadbolt::store::NewSession {
+    use deadbolt::domain::ids::{SessionId, Token};
+    deadbolt::store::NewSession {
+        session: deadbolt::domain::account::Session {
+            id: SessionId::generate(),
+            account_id: account.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now.plus_seconds(3600),
+            ip: None,
+            user_agent: user_agent.map(str::to_owned),
+        },
+        token_hash: Token::generate().hash(),
+    }
 }
 
 fn user_code(secret: &str, step: i64) -> String {
@@ -525,17 +520,15 @@ async fn events_are_listed_newest_first_and_paginated(backend: Backend) {
 /// vanished challenge leaves its step spent, and one whose counter moved changes nothing,
 /// however the others fare.
 async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
-    use deadbolt::domain::account::Session;
     use deadbolt::domain::event::{EventKind, NewEvent};
-    use deadbolt::domain::ids::{AccountId, SessionId, Token};
+    use deadbolt::domain::ids::{AccountId, Token};
     use deadbolt::domain::notification::Channels;
     use deadbolt::domain::throttle::Counter;
     use deadbolt::domain::time::UnixTime;
     use deadbolt::domain::totp::step_at;
     use deadbolt::http::second_factor::THROTTLE_PREFIX;
     use deadbolt::store::{
-        Completion, CounterClaim, Journal, NewSession, RecoveryFollowUp, SignInCompletion,
-        SpentFactor,
+        Completion, CounterClaim, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
     };
 
     #[derive(Clone, Copy, PartialEq, Debug)]
@@ -598,18 +591,7 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
             }
             Case::Right | Case::RightAfterAFailure => {}
         }
-        let session = NewSession {
-            session: Session {
-                id: SessionId::generate(),
-                account_id: account.clone(),
-                created_at: now,
-                last_seen_at: now,
-                expires_at: now.plus_seconds(3600),
-                ip: Some("192.0.2.7".into()),
-                user_agent: Some("batch".into()),
-            },
-            token_hash: Token::generate().hash(),
-        };
+        let session = new_session(&account, now, Some("batch"));
         let event = NewEvent {
             account_id: Some(account.clone()),
             actor_id: None,
