@@ -161,7 +161,7 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
     let baseline = (healthz + healthz_after) / 2.0;
 
     // 4: TOTP completions for many accounts against the raw conditional-update rate.
-    let completions = totp_load(&client, &server.base, server.child.id()).await?;
+    let completions = totp_load(&client, &server, backend).await?;
     let peak = server.memory_kib("VmHWM:");
     let raw_updates = raw_update_rate(backend, &server.database, seconds).await?;
 
@@ -215,7 +215,7 @@ async fn run_totp(backend: Backend, binary: &Path, seconds: u64) -> Result<(), E
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
-    let completions = totp_load(&client, &server.base, server.child.id()).await?;
+    let completions = totp_load(&client, &server, backend).await?;
     let raw_updates = raw_update_rate(backend, &server.database, seconds).await?;
     print_figure_4(completions, raw_updates);
     Ok(())
@@ -446,7 +446,12 @@ async fn enroll(client: &reqwest::Client, base: &str, email: &str) -> Result<Enr
 
 /// Enrols many accounts, opens one challenge each, then answers them all with 16
 /// concurrent clients; returns completions per second of the answering phase.
-async fn totp_load(client: &reqwest::Client, base: &str, server_pid: u32) -> Result<f64, Error> {
+async fn totp_load(
+    client: &reqwest::Client,
+    server: &Server,
+    backend: Backend,
+) -> Result<f64, Error> {
+    let (base, server_pid) = (server.base.as_str(), server.child.id());
     let mut accounts = Vec::new();
     let mut pending = Vec::new();
     for n in 0..TOTP_ACCOUNTS {
@@ -494,6 +499,14 @@ async fn totp_load(client: &reqwest::Client, base: &str, server_pid: u32) -> Res
             .collect(),
     ));
     let completed = Arc::new(AtomicU64::new(0));
+    let wal = match backend {
+        Backend::Postgres => Some(WalPosition::open(&server.database).await?),
+        Backend::Sqlite => None,
+    };
+    let wal_before = match &wal {
+        Some(wal) => Some(wal.now().await?),
+        None => None,
+    };
     let cpu_before = CpuSplit::now(server_pid);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -531,6 +544,15 @@ async fn totp_load(client: &reqwest::Client, base: &str, server_pid: u32) -> Res
         cpu.postgres * 1e6 / completed as f64,
         cpu.tool * 1e6 / completed as f64,
     );
+    if let (Some(wal), Some(before)) = (&wal, wal_before) {
+        let after = wal.now().await?;
+        let (transactions, bytes) = (after.0 - before.0, after.1 - before.1);
+        println!(
+            "   PostgreSQL per completion: {:.2} write transactions, {:.0} bytes of WAL",
+            transactions as f64 / completed as f64,
+            bytes as f64 / completed as f64,
+        );
+    }
     if completed < TOTP_ACCOUNTS as u64 {
         return Err(format!("only {completed} of {TOTP_ACCOUNTS} challenges completed").into());
     }
@@ -568,6 +590,30 @@ impl CpuSplit {
             postgres: (self.postgres - before.postgres).max(0.0),
             tool: self.tool - before.tool,
         }
+    }
+}
+
+/// Where PostgreSQL's write-ahead log and transaction ids stand: neither waits for the
+/// statistics collector, and reading them assigns no transaction id.
+struct WalPosition(sqlx::PgPool);
+
+impl WalPosition {
+    async fn open(database: &str) -> Result<WalPosition, Error> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(database)
+            .await?;
+        Ok(WalPosition(pool))
+    }
+
+    /// The next transaction id to be assigned, and the WAL insert position in bytes.
+    async fn now(&self) -> Result<(i64, i64), Error> {
+        Ok(sqlx::query_as(
+            "SELECT txid_snapshot_xmax(txid_current_snapshot()),
+                    (pg_current_wal_insert_lsn() - '0/0')::int8",
+        )
+        .fetch_one(&self.0)
+        .await?)
     }
 }
 
