@@ -10,9 +10,11 @@
 //! scale, for the read of the challenge, its account, authenticator and counter that comes
 //! before each answer is judged.
 //!
-//! Batching never waits for company: a [`Batcher`] runs at most [`IN_FLIGHT`] statements at
-//! once, and whatever arrived while they ran forms the next batch. One answer alone is one
-//! statement, as before; under load the queue fills and batches grow by themselves.
+//! Batching never waits for company: when nothing of its queue is running, a job starts a
+//! statement at once, and whatever arrives while it runs forms the next batch. One answer
+//! alone is one statement, as before; under load the queue fills and batches grow by
+//! themselves. A second statement runs beside the first only when enough is waiting to make
+//! it worth its fixed cost, or when the first is held up (see [`dispatch`]).
 //!
 //! **Each answer ends as it would alone.** Per item, the statement does exactly what the
 //! one-item statement does: each part runs only if the part before it changed that item's
@@ -24,24 +26,32 @@
 //! waits for the next batch.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 use super::journal;
 use crate::domain::event::NewEvent;
 use crate::store::rows::ChallengeContextRow;
 use crate::store::{ChallengeContext, Completion, CounterClaim, SignInCompletion, StoreError};
 
-/// Statements in flight at once per node. Measured on two cores with
-/// `bash scripts/load postgres 3 --totp-only` (BENCHMARKS.md): one in flight made batches of
-/// 7 on average and cost PostgreSQL the least per completion, two made batches of 4, four of
-/// 2 and cost the most. Two, so that one statement waiting on a row lock (another node's
-/// answer for the same account) does not hold up every sign-in on the node.
+/// Statements of one queue in flight at once per node: one, and a second beside it only
+/// when [`SECOND_BATCH`] jobs wait or the first is slow. Measured on two cores with
+/// `bash scripts/load postgres 3 --totp-only` (BENCHMARKS.md): always one in flight made
+/// batches of 6 and cost PostgreSQL about 205 µs per completion; always two made batches of
+/// 3.5 and cost about 270 µs for no more completions per second, since two small statements
+/// compete for the same cores; one, and a second when 8 wait, cost 200–220 µs and completed
+/// the most.
 const IN_FLIGHT: usize = 2;
+
+/// Jobs that must be waiting before a second statement starts beside a running one.
+const SECOND_BATCH: usize = 8;
+
+/// A statement running this long (a row lock held by another node's answer for the same
+/// account, say) no longer holds up the queue: the next batch may start beside it.
+const SLOW_STATEMENT: Duration = Duration::from_millis(20);
 
 /// The most answers one statement completes.
 const MAX_BATCH: usize = 64;
@@ -222,49 +232,90 @@ impl Batcher {
     }
 }
 
-/// Forms batches: waits for a free slot, then takes everything waiting (up to
-/// [`MAX_BATCH`], at most one job per key) and runs it.
+/// Forms batches and runs them: a batch starts when no statement of this queue is running;
+/// a second starts beside it only when [`SECOND_BATCH`] jobs are waiting, or when the running
+/// one has taken longer than [`SLOW_STATEMENT`]. Each batch takes everything waiting (up to
+/// [`MAX_BATCH`], at most one job per key).
 async fn dispatch<L: Lane>(
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Queued<L::Job, L::Outcome>>,
 ) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    let mut deferred = VecDeque::new();
-    loop {
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
-        let first = match deferred.pop_front() {
-            Some(queued) => queued,
-            None => match receiver.recv().await {
-                Some(queued) => queued,
-                None => return,
-            },
-        };
-        let mut keys: HashSet<String> = L::key(&first.job).map(str::to_owned).into_iter().collect();
-        let mut batch = vec![first];
-        let mut later = VecDeque::new();
-        while batch.len() < MAX_BATCH {
-            let next = match deferred.pop_front() {
-                Some(queued) => queued,
-                None => match receiver.try_recv() {
-                    Ok(queued) => queued,
-                    Err(_) => break,
-                },
+    let (done, mut finished) = mpsc::unbounded_channel::<u64>();
+    // When each running batch started, by number.
+    let mut running: Vec<(u64, Instant)> = Vec::new();
+    let mut waiting = VecDeque::new();
+    let mut open = true;
+    for number in 0u64.. {
+        // What a batch needs to start now; `None`: nothing may start yet.
+        loop {
+            while let Ok(queued) = receiver.try_recv() {
+                waiting.push_back(queued);
+            }
+            while let Ok(ended) = finished.try_recv() {
+                running.retain(|(n, _)| *n != ended);
+            }
+            if !open && waiting.is_empty() {
+                return;
+            }
+            let oldest = running.iter().map(|(_, started)| *started).min();
+            let now = Instant::now();
+            let ready = match oldest {
+                None => !waiting.is_empty(),
+                Some(_) if running.len() >= IN_FLIGHT => false,
+                Some(started) => {
+                    waiting.len() >= SECOND_BATCH
+                        || (!waiting.is_empty() && now >= started + SLOW_STATEMENT)
+                }
             };
-            match L::key(&next.job) {
-                Some(key) if !keys.insert(key.to_owned()) => later.push_back(next),
-                _ => batch.push(next),
+            if ready {
+                break;
+            }
+            // Wait for a job, a batch to end, or the running one to become slow.
+            let slow = match oldest {
+                Some(started) if !waiting.is_empty() && running.len() < IN_FLIGHT => {
+                    started + SLOW_STATEMENT
+                }
+                _ => now + Duration::from_secs(3600),
+            };
+            tokio::select! {
+                queued = receiver.recv(), if open => match queued {
+                    Some(queued) => waiting.push_back(queued),
+                    None => open = false,
+                },
+                Some(ended) = finished.recv() => running.retain(|(n, _)| *n != ended),
+                () = tokio::time::sleep_until(slow.into()) => {}
             }
         }
-        later.extend(deferred);
-        deferred = later;
-        let pool = pool.clone();
+        let batch = take_batch::<L>(&mut waiting);
+        running.push((number, Instant::now()));
+        let (pool, done) = (pool.clone(), done.clone());
         tokio::spawn(async move {
             L::run(pool, batch).await;
-            drop(slot);
+            let _ = done.send(number);
         });
     }
+}
+
+/// Takes the next batch from `waiting`: in order, up to [`MAX_BATCH`], skipping (and leaving
+/// in place) a job whose key is already in the batch.
+fn take_batch<L: Lane>(
+    waiting: &mut VecDeque<Queued<L::Job, L::Outcome>>,
+) -> Vec<Queued<L::Job, L::Outcome>> {
+    let mut keys: HashSet<String> = HashSet::new();
+    let mut batch = Vec::new();
+    let mut later = VecDeque::new();
+    while let Some(next) = waiting.pop_front() {
+        if batch.len() == MAX_BATCH {
+            later.push_back(next);
+            continue;
+        }
+        match L::key(&next.job) {
+            Some(key) if !keys.insert(key.to_owned()) => later.push_back(next),
+            _ => batch.push(next),
+        }
+    }
+    *waiting = later;
+    batch
 }
 
 /// Runs one batch and answers each item; a batch that aborted is run again item by item.
