@@ -373,8 +373,9 @@ pub enum CounterClaim<'a> {
 pub enum Completion {
     /// Signed in.
     SignedIn {
-        /// Recovery codes left afterwards.
-        recovery_codes_remaining: u32,
+        /// Recovery codes left afterwards, when a recovery code was spent; `None` when a
+        /// step was, which leaves them as they were read with the challenge.
+        recovery_codes_remaining: Option<u32>,
     },
     /// The step was already accepted (a reused code), or the recovery code is not (or no
     /// longer) one of the account's.

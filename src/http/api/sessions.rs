@@ -609,7 +609,9 @@ async fn complete_sign_in(
                     id: new_session.session.id.0,
                     expires_at: new_session.session.expires_at,
                 },
-                recovery_codes_remaining,
+                // A step leaves the codes as they were read with the challenge.
+                recovery_codes_remaining: recovery_codes_remaining
+                    .unwrap_or(context.recovery_codes_remaining),
                 two_factor_disabled: matches!(follow_up, RecoveryFollowUp::DisableTwoFactor),
                 new_recovery_code: rotated.map(|code| code.display()),
             }))
