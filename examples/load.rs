@@ -132,7 +132,8 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
     for n in 0..clients {
         sign_up(&client, &server.base, &format!("signin{n}@example.com")).await?;
     }
-    let (sign_ins, probe) = sign_in_load(&client, &server.base, clients, seconds).await?;
+    let (sign_ins, probe) =
+        sign_in_load(&client, &server.base, clients, seconds, server.child.id()).await?;
     let p99 = percentile(&probe, 0.99);
     let sign_in_peak = server.memory_kib("VmHWM:");
 
@@ -321,6 +322,7 @@ async fn sign_in_load(
     base: &str,
     clients: usize,
     seconds: u64,
+    server_pid: u32,
 ) -> Result<(f64, Vec<Duration>), Error> {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
@@ -368,10 +370,13 @@ async fn sign_in_load(
             }
         })
     };
+    let cpu_before = CpuSplit::now(server_pid);
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let count = done.load(Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = CpuSplit::now(server_pid).since(&cpu_before);
+    cpu.print_per(count, "sign-in");
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = task.await;
@@ -538,12 +543,7 @@ async fn totp_load(
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = CpuSplit::now(server_pid).since(&cpu_before);
     let completed = completed.load(Ordering::Relaxed);
-    println!(
-        "   CPU per completion: server {:.0} µs, postgres {:.0} µs, this tool {:.0} µs",
-        cpu.server * 1e6 / completed as f64,
-        cpu.postgres * 1e6 / completed as f64,
-        cpu.tool * 1e6 / completed as f64,
-    );
+    cpu.print_per(completed, "completion");
     if let (Some(wal), Some(before)) = (&wal, wal_before) {
         let after = wal.now().await?;
         let (transactions, bytes) = (after.0 - before.0, after.1 - before.1);
@@ -581,6 +581,17 @@ impl CpuSplit {
             postgres,
             tool: cpu_seconds(Path::new("/proc/self")),
         }
+    }
+
+    /// Prints the CPU used per one of `count` things done.
+    fn print_per(&self, count: u64, what: &str) {
+        let per = |seconds: f64| seconds * 1e6 / count.max(1) as f64;
+        println!(
+            "   CPU per {what}: server {:.0} µs, postgres {:.0} µs, this tool {:.0} µs",
+            per(self.server),
+            per(self.postgres),
+            per(self.tool),
+        );
     }
 
     /// What was used since `before`; a PostgreSQL process that ended meanwhile is not counted.
