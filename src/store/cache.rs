@@ -384,6 +384,17 @@ impl Store for CachedStore {
         self.inner.throttle_counter(key).await
     }
 
+    async fn password_attempt(
+        &self,
+        address: &str,
+        account_key: &str,
+        email: Option<&Email>,
+    ) -> Result<PasswordAttempt, StoreError> {
+        self.inner
+            .password_attempt(address, account_key, email)
+            .await
+    }
+
     async fn swap_counter(
         &self,
         key: &str,

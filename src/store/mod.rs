@@ -292,6 +292,17 @@ pub struct FiledRequest {
     pub created: bool,
 }
 
+/// What [`Store::password_attempt`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordAttempt {
+    /// The failure counter of the client address.
+    pub address: Option<Counter>,
+    /// The failure counter of the address signed in to.
+    pub account_counter: Option<Counter>,
+    /// The account signed in to, if there is one.
+    pub account: Option<Account>,
+}
+
 /// Everything answering a sign-in challenge needs, read at once: the challenge, its
 /// account, the account's authenticator, and its second-factor failure counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -472,6 +483,24 @@ pub trait Store: Outbox + Send + Sync + 'static {
 
     /// The failure counter stored under `key`.
     async fn throttle_counter(&self, key: &str) -> Result<Option<Counter>, StoreError>;
+    /// What a password attempt reads before its counters are swapped: the counters under
+    /// `address` and `account_key`, and the account with `email` (none when `None`).
+    /// PostgreSQL reads them in one statement; by default, one read each.
+    async fn password_attempt(
+        &self,
+        address: &str,
+        account_key: &str,
+        email: Option<&Email>,
+    ) -> Result<PasswordAttempt, StoreError> {
+        Ok(PasswordAttempt {
+            address: self.throttle_counter(address).await?,
+            account_counter: self.throttle_counter(account_key).await?,
+            account: match email {
+                Some(email) => self.account_by_email(email).await?,
+                None => None,
+            },
+        })
+    }
     /// Replaces the counter under `key` with `new` if it still equals `expected` (`None`:
     /// no counter yet). False when another request changed it first.
     async fn swap_counter(

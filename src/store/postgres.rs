@@ -20,9 +20,10 @@ use super::rows::{
 };
 use super::{
     notifies, AccountSummary, Challenge, ChallengeContext, Completion, Constraint, FiledRequest,
-    FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PasswordSettlement, PoolSettings,
-    ResetEvent, ResetOutcome, ResetRequest, SealedSlot, SessionLookup, SignInCompletion, Store,
-    StoreError, WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
+    FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PasswordAttempt, PasswordSettlement,
+    PoolSettings, ResetEvent, ResetOutcome, ResetRequest, SealedSlot, SessionLookup,
+    SignInCompletion, Store, StoreError, WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN,
+    SESSION_LOOKUP_COLUMNS,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
@@ -374,6 +375,59 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(Counter::from))
+    }
+
+    async fn password_attempt(
+        &self,
+        address: &str,
+        account_key: &str,
+        email: Option<&Email>,
+    ) -> Result<PasswordAttempt, StoreError> {
+        use sqlx::{FromRow, Row};
+        // One statement instead of three: each costs PostgreSQL about as much as the rows
+        // it reads, and a password sign-in shares the cores with argon2 (BENCHMARKS.md).
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS},
+                    k1.failures AS k1_failures, k1.window_start AS k1_window_start,
+                    k1.locked_until AS k1_locked_until,
+                    k2.failures AS k2_failures, k2.window_start AS k2_window_start,
+                    k2.locked_until AS k2_locked_until
+             FROM (SELECT 1) AS one
+             LEFT JOIN throttle_counters k1 ON k1.key = $1
+             LEFT JOIN throttle_counters k2 ON k2.key = $2
+             LEFT JOIN accounts ON email = $3"
+        ))
+        .bind(address)
+        .bind(account_key)
+        .bind(email.map(Email::as_str))
+        .fetch_one(&self.pool)
+        .await?;
+        let counter = |prefix: &str| -> Result<Option<Counter>, sqlx::Error> {
+            let failures: Option<i64> = row.try_get(format!("{prefix}_failures").as_str())?;
+            let window_start: Option<i64> =
+                row.try_get(format!("{prefix}_window_start").as_str())?;
+            let locked_until: Option<i64> =
+                row.try_get(format!("{prefix}_locked_until").as_str())?;
+            Ok(match (failures, window_start, locked_until) {
+                (Some(failures), Some(window_start), Some(locked_until)) => {
+                    Some(Counter::from(CounterRow {
+                        failures,
+                        window_start,
+                        locked_until,
+                    }))
+                }
+                _ => None,
+            })
+        };
+        let id: Option<String> = row.try_get("id")?;
+        Ok(PasswordAttempt {
+            address: counter("k1")?,
+            account_counter: counter("k2")?,
+            account: match id {
+                Some(_) => Some(Account::from(AccountRow::from_row(&row)?)),
+                None => None,
+            },
+        })
     }
 
     async fn swap_counter(

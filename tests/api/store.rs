@@ -149,6 +149,61 @@ async fn counters_swap_only_from_the_expected_value(backend: Backend) {
     assert_eq!(store.throttle_counter("k").await.unwrap(), None);
 }
 
+async fn a_password_attempt_reads_both_counters_and_the_account_as_separate_reads_would(
+    backend: Backend,
+) {
+    let (store, _dir) = open(backend).await;
+    let ada = account("ada@example.com", false);
+    store.create_account(&ada).await.unwrap();
+    let counter = |failures| Counter {
+        failures,
+        window_start: START,
+        locked_until: UnixTime(0),
+    };
+    let email = Email::parse("ada@example.com").unwrap();
+    let unknown = Email::parse("nobody@example.com").unwrap();
+    // Nothing counted yet, then each counter alone, then both.
+    let read = store
+        .password_attempt("ip:1", "pw:ada", Some(&email))
+        .await
+        .unwrap();
+    assert_eq!((read.address, read.account_counter), (None, None));
+    assert_eq!(read.account.map(|a| a.id), Some(ada.id.clone()));
+    assert!(store.swap_counter("ip:1", None, &counter(3)).await.unwrap());
+    let read = store
+        .password_attempt("ip:1", "pw:ada", Some(&unknown))
+        .await
+        .unwrap();
+    assert_eq!(
+        (read.address, read.account_counter),
+        (Some(counter(3)), None)
+    );
+    assert_eq!(read.account, None);
+    assert!(store
+        .swap_counter("pw:ada", None, &counter(7))
+        .await
+        .unwrap());
+    let read = store
+        .password_attempt("ip:2", "pw:ada", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (read.address, read.account_counter),
+        (None, Some(counter(7)))
+    );
+    assert_eq!(read.account, None);
+    let read = store
+        .password_attempt("ip:1", "pw:ada", Some(&email))
+        .await
+        .unwrap();
+    assert_eq!(read.address, store.throttle_counter("ip:1").await.unwrap());
+    assert_eq!(
+        read.account_counter,
+        store.throttle_counter("pw:ada").await.unwrap()
+    );
+    assert_eq!(read.account, store.account_by_email(&email).await.unwrap());
+}
+
 async fn concurrent_swaps_from_one_value_have_exactly_one_winner(backend: Backend) {
     let (store, _dir) = open(backend).await;
     let base = Counter {
@@ -266,6 +321,7 @@ backend_tests!(
     accounts_round_trip_and_emails_are_unique,
     sessions_join_their_account_and_delete_only_for_their_owner,
     counters_swap_only_from_the_expected_value,
+    a_password_attempt_reads_both_counters_and_the_account_as_separate_reads_would,
     concurrent_swaps_from_one_value_have_exactly_one_winner,
     a_setup_link_makes_exactly_one_admin,
     concurrent_setup_links_make_one_admin,

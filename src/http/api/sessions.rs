@@ -28,7 +28,7 @@ use crate::http::metrics::SignInOutcome;
 use crate::http::second_factor::{
     judge_factor, new_event, record_event, Factor, SecondFactorAttempt, THROTTLE_PREFIX,
 };
-use crate::http::throttling::{begin_attempt, Rule};
+use crate::http::throttling::{begin_attempt_from, Rule};
 use crate::http::AppState;
 use crate::store::{
     AfterPassword, ChallengeContext, Completion, CounterClaim, NewSession, PasswordSettlement,
@@ -249,19 +249,25 @@ pub async fn verify_password(
     let store = state.store.as_ref();
     let by_address = address_key(client);
     let by_account = password_key(email);
-    begin_attempt(store, &by_address, Rule::Window(ADDRESS_WINDOW), now).await?;
+    // Both counters and the account in one read; then each counter is swapped from what was
+    // read, exactly as `begin_attempt` would after reading it alone.
+    let parsed = Email::parse(email).ok();
+    let read = store
+        .password_attempt(&by_address, &by_account, parsed.as_ref())
+        .await?;
+    let address_rule = Rule::Window(ADDRESS_WINDOW);
+    begin_attempt_from(store, &by_address, address_rule, now, read.address).await?;
+    let account_rule = Rule::Backoff(PASSWORD_BACKOFF);
     let counter =
-        match begin_attempt(store, &by_account, Rule::Backoff(PASSWORD_BACKOFF), now).await {
+        match begin_attempt_from(store, &by_account, account_rule, now, read.account_counter).await
+        {
             Ok(counter) => counter,
             Err(throttled) => {
                 store.refund_failure(&by_address).await?;
                 return Err(throttled);
             }
         };
-    let account = match Email::parse(email) {
-        Ok(email) => store.account_by_email(&email).await?,
-        Err(_) => None,
-    };
+    let account = read.account;
     let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
     if !state.passwords.verify(password, stored_hash).await {
         if let (Some(account), true) = (&account, PASSWORD_BACKOFF.locks(&counter)) {
