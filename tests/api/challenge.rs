@@ -707,3 +707,65 @@ backend_tests!(
     a_challenge_answer_needs_exactly_one_factor,
     events_are_listed_newest_first_and_paginated,
 );
+
+/// On PostgreSQL a completion that waits on a row lock (another node's answer for the same
+/// account, or any transaction holding its authenticator's row) does not hold up the node's
+/// other sign-ins: after a while the next batch starts beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_held_by_a_row_lock_does_not_hold_up_other_sign_ins() {
+    use sqlx::Connection;
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let app = spawn_app(backend).await;
+    let held = app.enrolled("held@example.com").await;
+    let free = app.enrolled("free@example.com").await;
+    let held_challenge = app.challenge(&held.email).await;
+    let free_challenge = app.challenge(&free.email).await;
+    let held_id = app.account_id(&held.token).await;
+    let mut locker = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let mut lock = locker.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM two_factor WHERE account_id = $1 FOR UPDATE")
+        .bind(&held_id)
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let held_code = app.code(&held.secret);
+    let held_answer = app.answer_code(&held_challenge, &held_code);
+    tokio::pin!(held_answer);
+    // Drive the held answer until its statement waits on the lock.
+    let mut observer = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    loop {
+        tokio::select! {
+            reply = &mut held_answer => panic!("answered under the lock: {}", reply.text),
+            () = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+        }
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut observer)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+    }
+    // Another account signs in on the same node meanwhile.
+    let free_code = app.code(&free.secret);
+    let free_reply = tokio::select! {
+        reply = app.answer_code(&free_challenge, &free_code) => reply,
+        reply = &mut held_answer => panic!("answered under the lock: {}", reply.text),
+        () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+            panic!("a sign-in of another account waited for the locked one")
+        }
+    };
+    assert_eq!(free_reply.status, 201, "{}", free_reply.text);
+    lock.commit().await.unwrap();
+    let held_reply = held_answer.await;
+    assert_eq!(held_reply.status, 201, "{}", held_reply.text);
+}
