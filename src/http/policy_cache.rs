@@ -1,6 +1,7 @@
 //! The instance policy is read on every authenticated request, so each node keeps it for at
 //! most [`POLICY_TTL`]. A change made on this node is seen here at once (write-through); other
-//! nodes see it within the TTL. Sessions are never cached: revocation stays immediate.
+//! nodes see it within the TTL. (Sessions are remembered elsewhere, in `store::cache`, where
+//! a revocation answers only once every node has forgotten the session.)
 
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
