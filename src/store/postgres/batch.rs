@@ -246,7 +246,7 @@ async fn dispatch<L: Lane>(
     let mut waiting = VecDeque::new();
     let mut open = true;
     for number in 0u64.. {
-        // What a batch needs to start now; `None`: nothing may start yet.
+        // Until a batch may start.
         loop {
             while let Ok(queued) = receiver.try_recv() {
                 waiting.push_back(queued);
@@ -288,11 +288,21 @@ async fn dispatch<L: Lane>(
         }
         let batch = take_batch::<L>(&mut waiting);
         running.push((number, Instant::now()));
-        let (pool, done) = (pool.clone(), done.clone());
+        let (pool, ended) = (pool.clone(), Ended(number, done.clone()));
         tokio::spawn(async move {
             L::run(pool, batch).await;
-            let _ = done.send(number);
+            drop(ended);
         });
+    }
+}
+
+/// Reports batch `.0` ended when dropped, so that a batch whose task panicked still frees
+/// its place.
+struct Ended(u64, mpsc::UnboundedSender<u64>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        let _ = self.1.send(self.0);
     }
 }
 
