@@ -442,52 +442,12 @@ pub async fn answer_challenge(
     // While locked, nothing is judged.
     SecondFactorAttempt::ensure_allowed(context.counter.as_ref(), now)?;
     let checked = judge_factor(&state, &account.id, record, &factor, now)?;
-    // A right factor is spent in one transaction that also claims the counter value read
-    // with the challenge (so of concurrent attempts on that value only one goes through,
-    // as when counting first: wrong answers count, a right one claims, each after the same
-    // one read). If another attempt moved the counter meanwhile,
-    // this one is counted first like any other, then spent.
     let (attempt, refused) = match checked {
         Ok(judged) => {
-            let claim = CounterClaim::Unchanged(context.counter.as_ref());
             let spent = judged.spent();
-            let completed =
-                complete_sign_in(&state, &token, &context, spent, claim, &client, now).await?;
-            match completed {
-                Completed::SignedIn(response) => return Ok(signed_in(&state, response)),
-                Completed::Refused(ApiError::InvalidChallenge) => {
-                    // Counted like any other attempt, so a right code that meets a
-                    // vanished challenge is never a free check.
-                    let counted = SecondFactorAttempt::begin(&state, &account.id, now).await?;
-                    counted.failed(&state, &account.id, &client, now).await?;
-                    return Err(ApiError::InvalidChallenge);
-                }
-                Completed::Refused(refused) => {
-                    let attempt = SecondFactorAttempt::begin(&state, &account.id, now).await?;
-                    (attempt, refused)
-                }
-                Completed::CounterMoved => {
-                    let attempt = SecondFactorAttempt::begin(&state, &account.id, now).await?;
-                    let claim = CounterClaim::Counted;
-                    let completed =
-                        complete_sign_in(&state, &token, &context, spent, claim, &client, now)
-                            .await?;
-                    match completed {
-                        Completed::SignedIn(response) => {
-                            attempt.settled();
-                            return Ok(signed_in(&state, response));
-                        }
-                        Completed::Refused(ApiError::InvalidChallenge) => {
-                            return Err(ApiError::InvalidChallenge)
-                        }
-                        Completed::Refused(refused) => (attempt, refused),
-                        Completed::CounterMoved => {
-                            return Err(ApiError::Internal(
-                                "a counted completion reported a moved counter".into(),
-                            ))
-                        }
-                    }
-                }
+            match spend_right_factor(&state, &token, &context, spent, &client, now).await? {
+                Ok(response) => return Ok(response),
+                Err(refused) => refused,
             }
         }
         Err(refused) => {
@@ -518,6 +478,58 @@ pub async fn answer_challenge(
     let kind = EventKind::ChallengeFailed;
     record_event(&state, &account.id, kind, &client, now, details).await?;
     Err(refused)
+}
+
+/// A right factor, spent in one transaction that also claims the counter value read with the
+/// challenge: of concurrent attempts on that value only one goes through, as when counting
+/// first (wrong answers count, a right one claims, each after the same one read). If another
+/// attempt moved the counter meanwhile, this one is counted first like any other, then spent.
+/// `Ok(Err(..))`: refused after all (another request spent the factor first), and counted.
+async fn spend_right_factor(
+    state: &AppState,
+    token: &TokenHash,
+    context: &ChallengeContext,
+    spent: SpentFactor<'_>,
+    client: &ClientInfo,
+    now: UnixTime,
+) -> Result<Result<(StatusCode, Json<ChallengeResponse>), (SecondFactorAttempt, ApiError)>, ApiError>
+{
+    let account = &context.account.id;
+    let mut claim = CounterClaim::Unchanged(context.counter.as_ref());
+    let mut counted: Option<SecondFactorAttempt> = None;
+    loop {
+        let completed = complete_sign_in(state, token, context, spent, claim, client, now).await?;
+        match (completed, counted.take()) {
+            (Completed::SignedIn(response), attempt) => {
+                if let Some(attempt) = attempt {
+                    attempt.settled();
+                }
+                return Ok(Ok(signed_in(state, response)));
+            }
+            (Completed::CounterMoved, None) => {
+                counted = Some(SecondFactorAttempt::begin(state, account, now).await?);
+                claim = CounterClaim::Counted;
+            }
+            (Completed::CounterMoved, Some(_)) => {
+                return Err(ApiError::Internal(
+                    "a counted completion reported a moved counter".into(),
+                ))
+            }
+            (Completed::Refused(refused), attempt) => {
+                // Counted like any other attempt, so a right code that meets a vanished
+                // challenge or a spent step is never a free check.
+                let attempt = match attempt {
+                    Some(attempt) => attempt,
+                    None => SecondFactorAttempt::begin(state, account, now).await?,
+                };
+                if matches!(refused, ApiError::InvalidChallenge) {
+                    attempt.failed(state, account, client, now).await?;
+                    return Err(ApiError::InvalidChallenge);
+                }
+                return Ok(Err((attempt, refused)));
+            }
+        }
+    }
 }
 
 /// A successful challenge answer.
