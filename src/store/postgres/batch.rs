@@ -330,7 +330,7 @@ fn take_batch<L: Lane>(
 
 /// Runs one batch and answers each item; a batch that aborted is run again item by item.
 async fn run(pool: &PgPool, batch: Vec<Queued<Item, <Completions as Lane>::Outcome>>) {
-    let items: Vec<Item> = batch.iter().map(|q| q.job.clone()).collect();
+    let items: Vec<&Item> = batch.iter().map(|q| &q.job).collect();
     match complete_all(pool, &items).await {
         Ok(outcomes) => {
             for (queued, outcome) in batch.into_iter().zip(outcomes) {
@@ -342,7 +342,7 @@ async fn run(pool: &PgPool, batch: Vec<Queued<Item, <Completions as Lane>::Outco
             for queued in batch {
                 let pool = pool.clone();
                 alone.spawn(async move {
-                    let outcome = complete_all(&pool, std::slice::from_ref(&queued.job)).await;
+                    let outcome = complete_all(&pool, &[&queued.job]).await;
                     let outcome = match outcome {
                         Ok(mut outcomes) => Ok(outcomes.remove(0)),
                         Err(error) if counter_moved(&error) => Ok(Completion::CounterMoved),
@@ -463,9 +463,9 @@ FROM input i
 ORDER BY i.idx";
 
 /// Completes `items` (at most one per account) in one statement; their outcomes, in order.
-async fn complete_all(pool: &PgPool, items: &[Item]) -> Result<Vec<Completion>, sqlx::Error> {
-    fn column<T>(items: &[Item], f: impl Fn(&Item) -> T) -> Vec<T> {
-        items.iter().map(f).collect()
+async fn complete_all(pool: &PgPool, items: &[&Item]) -> Result<Vec<Completion>, sqlx::Error> {
+    fn column<T>(items: &[&Item], f: impl Fn(&Item) -> T) -> Vec<T> {
+        items.iter().map(|item| f(item)).collect()
     }
     // Each event with the position (from 1) of its item, for `WHERE e.item IN granted`.
     let (positions, events): (Vec<i64>, Vec<&NewEvent>) = items
