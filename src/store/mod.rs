@@ -1164,17 +1164,8 @@ mod rows {
 
     impl From<ChallengeContextRow> for ChallengeContext {
         fn from(row: ChallengeContextRow) -> Self {
-            let counter = match (row.k_failures, row.k_window_start, row.k_locked_until) {
-                (Some(failures), Some(window_start), Some(locked_until)) => Some(
-                    CounterRow {
-                        failures,
-                        window_start,
-                        locked_until,
-                    }
-                    .into(),
-                ),
-                _ => None,
-            };
+            let counter =
+                CounterRow::joined(row.k_failures, row.k_window_start, row.k_locked_until);
             ChallengeContext {
                 challenge: row.challenge.into(),
                 account: row.account.into(),
@@ -1190,6 +1181,27 @@ mod rows {
         pub failures: i64,
         pub window_start: i64,
         pub locked_until: i64,
+    }
+
+    impl CounterRow {
+        /// The counter of a `LEFT JOIN`: none when the join found no row.
+        pub fn joined(
+            failures: Option<i64>,
+            window_start: Option<i64>,
+            locked_until: Option<i64>,
+        ) -> Option<Counter> {
+            match (failures, window_start, locked_until) {
+                (Some(failures), Some(window_start), Some(locked_until)) => Some(
+                    CounterRow {
+                        failures,
+                        window_start,
+                        locked_until,
+                    }
+                    .into(),
+                ),
+                _ => None,
+            }
+        }
     }
 
     impl From<CounterRow> for Counter {

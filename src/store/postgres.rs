@@ -403,21 +403,12 @@ impl Store for PostgresStore {
         .fetch_one(&self.pool)
         .await?;
         let counter = |prefix: &str| -> Result<Option<Counter>, sqlx::Error> {
-            let failures: Option<i64> = row.try_get(format!("{prefix}_failures").as_str())?;
-            let window_start: Option<i64> =
-                row.try_get(format!("{prefix}_window_start").as_str())?;
-            let locked_until: Option<i64> =
-                row.try_get(format!("{prefix}_locked_until").as_str())?;
-            Ok(match (failures, window_start, locked_until) {
-                (Some(failures), Some(window_start), Some(locked_until)) => {
-                    Some(Counter::from(CounterRow {
-                        failures,
-                        window_start,
-                        locked_until,
-                    }))
-                }
-                _ => None,
-            })
+            let column = |name: &str| row.try_get(format!("{prefix}_{name}").as_str());
+            Ok(CounterRow::joined(
+                column("failures")?,
+                column("window_start")?,
+                column("locked_until")?,
+            ))
         };
         let id: Option<String> = row.try_get("id")?;
         Ok(PasswordAttempt {
