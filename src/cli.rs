@@ -253,6 +253,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         metrics,
         recovery_key: Arc::new(recovery_key),
         policy: Arc::default(),
+        challenges: Arc::default(),
         notifier,
     };
     // Session lookups are answered from memory from here on (kept coherent with every other

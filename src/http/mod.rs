@@ -2,6 +2,7 @@
 //! Handlers follow one shape: extract → load → decide (domain) → persist → respond.
 
 pub mod api;
+pub mod challenge_hints;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub recovery_key: Arc<[u8; 32]>,
     /// This node's copy of the instance policy.
     pub policy: Arc<policy_cache::PolicyCache>,
+    /// The sign-in challenges this node opened, as a hint for answering them.
+    pub challenges: Arc<challenge_hints::ChallengeHints>,
     /// The notification channels, and this node's outbox workers.
     pub notifier: crate::notify::Notifier,
 }

@@ -416,6 +416,14 @@ impl Store for CachedStore {
         self.inner.two_factor(account).await
     }
 
+    async fn second_factor_state(
+        &self,
+        account: &AccountId,
+        counter_key: &str,
+    ) -> Result<SecondFactorState, StoreError> {
+        self.inner.second_factor_state(account, counter_key).await
+    }
+
     async fn start_enrollment(
         &self,
         account: &AccountId,

@@ -303,6 +303,18 @@ pub struct PasswordAttempt {
     pub account: Option<Account>,
 }
 
+/// An account's second factor as the password step reads it, for a challenge it opens: the
+/// authenticator, the second-factor failure counter and the recovery codes left.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecondFactorState {
+    /// The account's authenticator.
+    pub record: TwoFactorRecord,
+    /// The account's second-factor failure counter, if any.
+    pub counter: Option<Counter>,
+    /// Unused recovery codes.
+    pub recovery_codes_remaining: u32,
+}
+
 /// Everything answering a sign-in challenge needs, read at once: the challenge, its
 /// account, the account's authenticator, and its second-factor failure counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -384,9 +396,8 @@ pub enum CounterClaim<'a> {
 pub enum Completion {
     /// Signed in.
     SignedIn {
-        /// Recovery codes left afterwards, when a recovery code was spent; `None` when a
-        /// step was, which leaves them as they were read with the challenge.
-        recovery_codes_remaining: Option<u32>,
+        /// Recovery codes left afterwards.
+        recovery_codes_remaining: u32,
     },
     /// The step was already accepted (a reused code), or the recovery code is not (or no
     /// longer) one of the account's.
@@ -516,6 +527,20 @@ pub trait Store: Outbox + Send + Sync + 'static {
 
     /// The account's authenticator (default: nothing configured).
     async fn two_factor(&self, account: &AccountId) -> Result<TwoFactorRecord, StoreError>;
+    /// The account's authenticator, its second-factor failure counter (under
+    /// `counter_key`) and the recovery codes left. PostgreSQL reads them in one statement;
+    /// by default, one read each.
+    async fn second_factor_state(
+        &self,
+        account: &AccountId,
+        counter_key: &str,
+    ) -> Result<SecondFactorState, StoreError> {
+        Ok(SecondFactorState {
+            record: self.two_factor(account).await?,
+            counter: self.throttle_counter(counter_key).await?,
+            recovery_codes_remaining: self.recovery_codes_remaining(account).await?,
+        })
+    }
     /// Starts (or restarts) an enrolment with a new sealed secret, replacing any pending one.
     async fn start_enrollment(
         &self,

@@ -633,11 +633,11 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
         },
     );
     let outcomes = futures::future::join_all(completions).await;
+    let issued = users[0].recovery_codes.len() as u32;
     for ((case, account, key, challenge, ..), outcome) in prepared.iter().zip(outcomes) {
         let expected = match case {
-            // A step leaves the recovery codes as they were read with the challenge.
             Case::Right | Case::RightAfterAFailure => Completion::SignedIn {
-                recovery_codes_remaining: None,
+                recovery_codes_remaining: issued,
             },
             Case::Reused => Completion::FactorRefused,
             Case::ChallengeGone => Completion::ChallengeGone,
@@ -690,7 +690,111 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
     }
 }
 
+/// The node that opened a challenge answers a code from what the password step read
+/// (challenge_hints.rs); whatever changed since is seen as a fresh read would see it.
+async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backend) {
+    use deadbolt::domain::ids::{AccountId, Token};
+    use deadbolt::http::second_factor::THROTTLE_PREFIX;
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let account = AccountId(app.account_id(&user.token).await);
+    let key = format!("{THROTTLE_PREFIX}{account}");
+    let failures = || async {
+        let counter = app.store.throttle_counter(&key).await.unwrap();
+        counter.map_or(0, |c| c.failures)
+    };
+
+    // Consumed elsewhere (in the store, as another node's cancel would): a right code and a
+    // wrong one both find no challenge, and both are counted.
+    let right = Token::from_presented(&app.challenge(&user.email).await);
+    let wrong = Token::from_presented(&app.challenge(&user.email).await);
+    app.store.consume_challenge(&right.hash()).await.unwrap();
+    app.store.consume_challenge(&wrong.hash()).await.unwrap();
+    app.answer_code(right.expose(), &app.code(&user.secret))
+        .await
+        .assert_error(401, "invalid_challenge");
+    app.answer_code(wrong.expose(), "000000")
+        .await
+        .assert_error(401, "invalid_challenge");
+    assert_eq!(failures().await, 2);
+
+    // Failures counted after the password step: the right code still signs in (counted
+    // first, since the counter moved), and the count starts again.
+    app.clock.advance(30);
+    let opened = app.challenge(&user.email).await;
+    let other = app.challenge(&user.email).await;
+    for _ in 0..3 {
+        app.answer_code(&other, "000000")
+            .await
+            .assert_error(401, "invalid_code");
+    }
+    assert_eq!(failures().await, 5);
+    let reply = app.answer_code(&opened, &app.code(&user.secret)).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(failures().await, 0);
+
+    // A recovery code used after the password step: the count answered is the one left now.
+    app.clock.advance(30);
+    let opened = app.challenge(&user.email).await;
+    let other = app.challenge(&user.email).await;
+    let used = app.answer_recovery(&other, &user.recovery_codes[0]).await;
+    assert_eq!(used.status, 201, "{}", used.text);
+    assert_eq!(used.body["recovery_codes_remaining"], 7);
+    let reply = app.answer_code(&opened, &app.code(&user.secret)).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(reply.body["recovery_codes_remaining"], 7);
+
+    // Locked after the password step: the right code is refused.
+    app.clock.advance(30);
+    let opened = app.challenge(&user.email).await;
+    let mut other = String::new();
+    for attempt in 0..10 {
+        if attempt % 4 == 0 {
+            other = app.challenge(&user.email).await;
+        }
+        app.answer_code(&other, "000000")
+            .await
+            .assert_error(401, "invalid_code");
+    }
+    let locked = app.answer_code(&opened, &app.code(&user.secret)).await;
+    locked.assert_error(429, "too_many_attempts");
+    assert_eq!(failures().await, 10);
+}
+
+/// Two-factor turned off after the password step: a remembered challenge answers a right code
+/// and a wrong one as a fresh read would, `invalid_challenge`, and is gone.
+async fn a_remembered_challenge_of_a_disabled_second_factor_is_invalid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let right = app.challenge(&user.email).await;
+    let wrong = app.challenge(&user.email).await;
+    let disabled = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/me/two-factor",
+            Some(&user.token),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    app.answer_code(&right, &app.code(&user.secret))
+        .await
+        .assert_error(401, "invalid_challenge");
+    app.answer_code(&wrong, "000000")
+        .await
+        .assert_error(401, "invalid_challenge");
+    // Both challenges are gone: the same answers again find nothing.
+    app.answer_code(&right, &app.code(&user.secret))
+        .await
+        .assert_error(401, "invalid_challenge");
+    app.answer_code(&wrong, "000000")
+        .await
+        .assert_error(401, "invalid_challenge");
+}
+
 backend_tests!(
+    a_remembered_challenge_is_answered_as_a_fresh_read_would,
+    a_remembered_challenge_of_a_disabled_second_factor_is_invalid,
     concurrent_completions_each_end_as_they_would_alone,
     a_challenge_opened_before_a_new_enrolment_refuses_the_old_authenticator,
     a_step_is_spent_only_under_the_secret_it_was_judged_against,

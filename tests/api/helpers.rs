@@ -191,6 +191,7 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
         metrics,
         recovery_key: Arc::new(recovery_key),
         policy: Arc::default(),
+        challenges: Arc::default(),
         notifier: notifier.clone(),
     };
     let recovery_key = *state.recovery_key;

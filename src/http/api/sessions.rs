@@ -31,8 +31,8 @@ use crate::http::second_factor::{
 use crate::http::throttling::{begin_attempt_from, Rule};
 use crate::http::AppState;
 use crate::store::{
-    AfterPassword, ChallengeContext, Completion, CounterClaim, NewSession, PasswordSettlement,
-    RecoveryFollowUp, SignInCompletion, SpentFactor,
+    AfterPassword, Challenge, ChallengeContext, Completion, CounterClaim, NewSession,
+    PasswordSettlement, RecoveryFollowUp, SignInCompletion, SpentFactor,
 };
 
 /// E-mail and password.
@@ -343,7 +343,12 @@ pub async fn create_session(
         }
     };
     let account = &checked.account;
-    if state.store.two_factor(&account.id).await?.is_enabled() {
+    let counter_key = SecondFactorAttempt::key_for(&account.id);
+    let second_factor = state
+        .store
+        .second_factor_state(&account.id, &counter_key)
+        .await?;
+    if second_factor.record.is_enabled() {
         let token = Token::generate();
         let expires_at = now.plus_seconds(CHALLENGE_TTL_SECONDS);
         let token_hash = token.hash();
@@ -357,6 +362,19 @@ pub async fn create_session(
             .store
             .settle_password(&settle, state.journal(&[]))
             .await?;
+        // A code answered on this node needs no read of the challenge (challenge_hints.rs).
+        let hint = ChallengeContext {
+            challenge: Challenge {
+                account_id: account.id.clone(),
+                expires_at,
+                failures: 0,
+            },
+            account: account.clone(),
+            record: second_factor.record,
+            counter: second_factor.counter,
+            recovery_codes_remaining: second_factor.recovery_codes_remaining,
+        };
+        state.challenges.remember(&token_hash, hint, now);
         state.metrics.sign_in(SignInOutcome::two_factor_required);
         let challenge = ChallengeView {
             token: token.expose().to_owned(),
@@ -424,6 +442,20 @@ pub async fn answer_challenge(
         }
     };
     let token = Token::from_presented(&request.challenge_token).hash();
+    // A code answering a challenge this node opened starts from what the password step read
+    // (challenge_hints.rs); right and wrong codes alike reach the failure counter in one
+    // statement. What does not sign in is counted, then answered from a fresh read.
+    let hint = state
+        .challenges
+        .take(&token)
+        .filter(|hint| matches!(factor, Factor::Code(_)) && now < hint.challenge.expires_at);
+    let mut counted = None;
+    if let Some(hint) = &hint {
+        match answer_from_hint(&state, &token, hint, &factor, &client, now).await? {
+            Ok(response) => return Ok(response),
+            Err(attempt) => counted = Some(attempt),
+        }
+    }
     // One read: the challenge, its account, the authenticator and the failure counter.
     let context = match state
         .store
@@ -431,29 +463,48 @@ pub async fn answer_challenge(
         .await?
     {
         Some(context) if now < context.challenge.expires_at => context,
-        _ => return Err(ApiError::InvalidChallenge),
+        _ => {
+            // A counted answer whose challenge vanished meanwhile stays counted.
+            if let (Some(attempt), Some(hint)) = (counted, &hint) {
+                attempt
+                    .failed(&state, &hint.account.id, &client, now)
+                    .await?;
+            }
+            return Err(ApiError::InvalidChallenge);
+        }
     };
     let (account, record) = (&context.account, &context.record);
     if !record.is_enabled() {
         // Two-factor was turned off (e.g. reset) after the password step.
         state.store.consume_challenge(&token).await?;
+        if let Some(attempt) = counted {
+            attempt.failed(&state, &account.id, &client, now).await?;
+        }
         return Err(ApiError::InvalidChallenge);
     }
-    // While locked, nothing is judged.
-    SecondFactorAttempt::ensure_allowed(context.counter.as_ref(), now)?;
+    // While locked, nothing is judged (a counted answer was refused then already).
+    if counted.is_none() {
+        SecondFactorAttempt::ensure_allowed(context.counter.as_ref(), now)?;
+    }
     let checked = judge_factor(&state, &account.id, record, &factor, now)?;
     let (attempt, refused) = match checked {
         Ok(judged) => {
             let spent = judged.spent();
-            match spend_right_factor(&state, &token, &context, spent, &client, now).await? {
+            match spend_right_factor(&state, &token, &context, spent, counted, &client, now).await?
+            {
                 Ok(response) => return Ok(response),
                 Err(refused) => refused,
             }
         }
         Err(refused) => {
-            let counter = context.counter;
-            let attempt = SecondFactorAttempt::begin_from(&state, &account.id, counter, now);
-            (attempt.await?, refused)
+            let attempt = match counted {
+                Some(attempt) => attempt,
+                None => {
+                    let counter = context.counter;
+                    SecondFactorAttempt::begin_from(&state, &account.id, counter, now).await?
+                }
+            };
+            (attempt, refused)
         }
     };
     // A wrong factor: it stays counted against the account, and against the challenge.
@@ -480,23 +531,58 @@ pub async fn answer_challenge(
     Err(refused)
 }
 
+/// Answers a code from a challenge's hint (`challenge_hints.rs`): a right code is spent
+/// claiming the remembered counter value, a wrong one is counted from it, each in one
+/// statement. `Ok(Err(attempt))`: not signed in (a wrong code, a reused step, a changed
+/// secret), and counted; the caller answers it from a fresh read.
+async fn answer_from_hint(
+    state: &AppState,
+    token: &TokenHash,
+    hint: &ChallengeContext,
+    factor: &Factor,
+    client: &ClientInfo,
+    now: UnixTime,
+) -> Result<Result<(StatusCode, Json<ChallengeResponse>), SecondFactorAttempt>, ApiError> {
+    SecondFactorAttempt::ensure_allowed(hint.counter.as_ref(), now)?;
+    let account = &hint.account.id;
+    Ok(
+        match judge_factor(state, account, &hint.record, factor, now)? {
+            Ok(judged) => {
+                let spent = judged.spent();
+                match spend_right_factor(state, token, hint, spent, None, client, now).await? {
+                    Ok(response) => Ok(response),
+                    Err((attempt, _)) => Err(attempt),
+                }
+            }
+            Err(_) => {
+                Err(SecondFactorAttempt::begin_from(state, account, hint.counter, now).await?)
+            }
+        },
+    )
+}
+
 /// A right factor, spent in one transaction that also claims the counter value read with the
 /// challenge: of concurrent attempts on that value only one goes through, as when counting
-/// first (wrong answers count, a right one claims, each after the same one read). If another
+/// first (wrong answers count, a right one claims, each from the same value read). If another
 /// attempt moved the counter meanwhile, this one is counted first like any other, then spent.
+/// An attempt already `counted` is spent clearing the counter.
 /// `Ok(Err(..))`: refused after all (another request spent the factor first), and counted.
 async fn spend_right_factor(
     state: &AppState,
     token: &TokenHash,
     context: &ChallengeContext,
     spent: SpentFactor<'_>,
+    counted: Option<SecondFactorAttempt>,
     client: &ClientInfo,
     now: UnixTime,
 ) -> Result<Result<(StatusCode, Json<ChallengeResponse>), (SecondFactorAttempt, ApiError)>, ApiError>
 {
     let account = &context.account.id;
-    let mut claim = CounterClaim::Unchanged(context.counter.as_ref());
-    let mut counted: Option<SecondFactorAttempt> = None;
+    let mut claim = match counted {
+        Some(_) => CounterClaim::Counted,
+        None => CounterClaim::Unchanged(context.counter.as_ref()),
+    };
+    let mut counted = counted;
     loop {
         let completed = complete_sign_in(state, token, context, spent, claim, client, now).await?;
         match (completed, counted.take()) {
@@ -627,9 +713,7 @@ async fn complete_sign_in(
                     id: new_session.session.id.0,
                     expires_at: new_session.session.expires_at,
                 },
-                // A step leaves the codes as they were read with the challenge.
-                recovery_codes_remaining: recovery_codes_remaining
-                    .unwrap_or(context.recovery_codes_remaining),
+                recovery_codes_remaining,
                 two_factor_disabled: matches!(follow_up, RecoveryFollowUp::DisableTwoFactor),
                 new_recovery_code: rotated.map(|code| code.display()),
             }))
@@ -653,6 +737,7 @@ pub async fn cancel_challenge(
     AppJson(request): AppJson<CancelChallengeRequest>,
 ) -> Result<StatusCode, ApiError> {
     let token = Token::from_presented(&request.challenge_token).hash();
+    state.challenges.take(&token);
     state.store.consume_challenge(&token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

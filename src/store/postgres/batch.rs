@@ -457,6 +457,8 @@ recorded AS (
     ORDER BY e.n)
 SELECT i.idx IN (SELECT idx FROM step),
        i.idx IN (SELECT idx FROM granted),
+       (SELECT COUNT(*) FROM recovery_codes r
+        WHERE r.account_id = ANY($2) AND r.account_id = i.account),
        (SELECT counter_moved() FROM challenge c JOIN input m ON m.idx = c.idx
         WHERE NOT m.counted AND c.idx NOT IN (SELECT idx FROM granted) LIMIT 1)
 FROM input i
@@ -490,17 +492,19 @@ async fn complete_all(pool: &PgPool, items: &[&Item]) -> Result<Vec<Completion>,
         .bind(column(items, |i| i.ip.clone()))
         .bind(column(items, |i| i.user_agent.clone()))
         .bind(positions);
-    let rows: Vec<(bool, bool, Option<i64>)> =
+    let rows: Vec<(bool, bool, i64, Option<i64>)> =
         journal::bind_events(query, &events).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
-        .map(|(stepped, signed_in, _)| match (stepped, signed_in) {
-            (false, _) => Completion::FactorRefused,
-            (true, false) => Completion::ChallengeGone,
-            (true, true) => Completion::SignedIn {
-                recovery_codes_remaining: None,
+        .map(
+            |(stepped, signed_in, remaining, _)| match (stepped, signed_in) {
+                (false, _) => Completion::FactorRefused,
+                (true, false) => Completion::ChallengeGone,
+                (true, true) => Completion::SignedIn {
+                    recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
+                },
             },
-        })
+        )
         .collect())
 }
 

@@ -150,17 +150,12 @@ impl PostgresStore {
             return Ok(Completion::CounterMoved);
         }
         super::insert_session(&mut tx, new).await?;
-        let remaining = match completion.factor {
-            SpentFactor::Step { .. } => None,
-            SpentFactor::RecoveryCode(_) => {
-                let remaining: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1")
-                        .bind(account)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                Some(u32::try_from(remaining).unwrap_or(0))
-            }
-        };
+        let remaining: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1")
+                .bind(account)
+                .fetch_one(&mut *tx)
+                .await?;
+        let remaining = u32::try_from(remaining).unwrap_or(0);
         journal::append_all(&mut tx, journal).await?;
         tx.commit().await?;
         Ok(Completion::SignedIn {

@@ -101,7 +101,6 @@ impl SqliteStore {
             .write(move |conn| {
                 let session = &new.session;
                 let account = session.account_id.as_str();
-                let by_step = matches!(spent, Spend::Step(..));
                 // IMMEDIATE: the write lock is taken at once, never upgraded from a read.
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // Security: one conditional statement decides, so of two requests (on any
@@ -168,19 +167,12 @@ impl SqliteStore {
                 for event in &events {
                     direct::append(&tx, event, channels)?;
                 }
-                let remaining = if by_step {
-                    None
-                } else {
-                    let remaining: i64 = tx
-                        .prepare_cached(
-                            "SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1",
-                        )?
-                        .query_row([account], |row| row.get(0))?;
-                    Some(u32::try_from(remaining).unwrap_or(0))
-                };
+                let remaining: i64 = tx
+                    .prepare_cached("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1")?
+                    .query_row([account], |row| row.get(0))?;
                 tx.commit()?;
                 Ok(Completion::SignedIn {
-                    recovery_codes_remaining: remaining,
+                    recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
                 })
             })
             .await
