@@ -5,23 +5,27 @@
 //!
 //! Only a hint; the database still decides everything, and each answer ends as it would
 //! have after reading:
-//! - A right code is spent only while the step is later than the last accepted one, the
-//!   sealed secret is still the one it was judged against, the challenge still live, and the
-//!   failure counter still the value remembered (claimed by compare-and-swap). Whatever of
-//!   that fails is counted and answered from a fresh read (`answer_challenge`).
-//! - A wrong code is counted from the remembered counter by the same compare-and-swap, then
-//!   answered from a fresh read (the challenge may be gone, two-factor reset or the secret
-//!   re-enrolled meanwhile).
+//! - A right code is completed and a wrong one counted by the same store path, which first
+//!   checks that the failure counter is still the remembered value. If it moved (failures
+//!   on another challenge or node, a lock-out), neither changes anything and both are
+//!   answered from a fresh read, where a lock refuses them before anything is judged: so a
+//!   remembered challenge never tells a right code from a wrong one while the account is
+//!   locked, not even by timing.
+//! - Otherwise a right code is spent only while the challenge is live, the step later than
+//!   the last accepted one and the sealed secret still the one it was judged against, and it
+//!   claims the counter by compare-and-swap; a wrong code is counted by compare-and-swap.
+//!   Whatever does not sign in is counted, then answered from a fresh read (the challenge
+//!   may be gone, two-factor reset or the secret re-enrolled meanwhile).
 //!
 //! **Right and wrong codes are treated alike**, so the throttle still bounds guesses: both
-//! reach the failure counter in one statement from the same remembered value. (A hint only
-//! right codes used let a burst of challenges opened on one node beat the 10-failure
-//! throttle: the right code always reached the counter first. That hint was removed in
-//! the second session.)
+//! reach the failure counter in one statement from the same remembered value (on
+//! PostgreSQL the same batched statement, `store/postgres/batch.rs`). A hint only right
+//! codes used let a burst of challenges opened on one node beat the 10-failure throttle: the
+//! right code always reached the counter first. That hint was removed in the second session.
 //!
 //! A hint is used once: taken by the first answer, whatever it is. Memory is bounded: past
-//! [`CAPACITY`], expired hints are dropped, and new challenges are not remembered while it
-//! is still full.
+//! [`CAPACITY`], expired hints are dropped (at most once a second), and new challenges are
+//! not remembered while it is still full.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -34,22 +38,44 @@ use crate::store::ChallengeContext;
 pub const CAPACITY: usize = 10_000;
 
 /// Challenges this node opened and nobody answered yet.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ChallengeHints {
-    entries: Mutex<HashMap<Vec<u8>, ChallengeContext>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_token: HashMap<Vec<u8>, ChallengeContext>,
+    /// When expired hints were last dropped.
+    pruned: Option<UnixTime>,
+}
+
+/// Security: says how many, never what (a hint holds a password hash and a sealed secret).
+impl std::fmt::Debug for ChallengeHints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChallengeHints")
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 impl ChallengeHints {
     /// Remembers the challenge stored under `token`.
     pub fn remember(&self, token: &TokenHash, context: ChallengeContext, now: UnixTime) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CAPACITY {
-            entries.retain(|_, known| now < known.challenge.expires_at);
-            if entries.len() >= CAPACITY {
+        if entries.by_token.len() >= CAPACITY {
+            if entries.pruned.is_some_and(|at| now < at.plus_seconds(1)) {
+                return;
+            }
+            entries.pruned = Some(now);
+            entries
+                .by_token
+                .retain(|_, known| now < known.challenge.expires_at);
+            if entries.by_token.len() >= CAPACITY {
                 return;
             }
         }
-        entries.insert(token.0.clone(), context);
+        entries.by_token.insert(token.0.clone(), context);
     }
 
     /// Takes (and forgets) the challenge stored under `token`, if this node remembers it.
@@ -57,6 +83,7 @@ impl ChallengeHints {
         self.entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .by_token
             .remove(&token.0)
     }
 
@@ -65,6 +92,7 @@ impl ChallengeHints {
         self.entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .by_token
             .len()
     }
 
@@ -127,7 +155,10 @@ mod tests {
         hints.remember(&extra, context(200), UnixTime(10));
         assert!(hints.take(&extra).is_none());
         assert_eq!(hints.len(), CAPACITY);
-        // At 100 half have expired: they go, and the new one is remembered.
+        // Within a second of that pruning no other is tried.
+        hints.remember(&extra, context(200), UnixTime(10));
+        assert!(hints.take(&extra).is_none());
+        // A second later they go, and the new one is remembered.
         hints.remember(&extra, context(200), UnixTime(100));
         assert_eq!(hints.len(), CAPACITY / 2 + 1);
         assert!(hints.take(&extra).is_some());

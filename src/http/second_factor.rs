@@ -135,6 +135,30 @@ impl SecondFactorAttempt {
         Ok(Self { key, counter })
     }
 
+    /// A wrong factor counted from `counter` (remembered with a challenge), by the store's
+    /// [`crate::store::Store::count_factor_failure`]: `None` when the counter moved since,
+    /// and nothing was counted.
+    pub async fn count_from(
+        state: &AppState,
+        account: &AccountId,
+        counter: Option<crate::domain::throttle::Counter>,
+        now: UnixTime,
+    ) -> Result<Option<Self>, ApiError> {
+        use crate::domain::throttle::Attempt;
+        let key = throttle_key(account);
+        let next = match SECOND_FACTOR_BACKOFF.begin(counter.as_ref(), now) {
+            Attempt::Throttled { retry_after } => {
+                return Err(ApiError::TooManyAttempts { retry_after })
+            }
+            Attempt::Allowed(next) => next,
+        };
+        let store = state.store.as_ref();
+        let counted = store
+            .count_factor_failure(account, &key, counter.as_ref(), &next, now)
+            .await?;
+        Ok(counted.then_some(Self { key, counter: next }))
+    }
+
     /// The counter's key, for a store change that clears it in its own transaction.
     pub fn key(&self) -> &str {
         &self.key

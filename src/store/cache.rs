@@ -404,6 +404,19 @@ impl Store for CachedStore {
         self.inner.swap_counter(key, expected, new).await
     }
 
+    async fn count_factor_failure(
+        &self,
+        account: &AccountId,
+        key: &str,
+        expected: Option<&Counter>,
+        new: &Counter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .count_factor_failure(account, key, expected, new, now)
+            .await
+    }
+
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
         self.inner.refund_failure(key).await
     }

@@ -520,6 +520,22 @@ pub trait Store: Outbox + Send + Sync + 'static {
         expected: Option<&Counter>,
         new: &Counter,
     ) -> Result<bool, StoreError>;
+    /// Counts a wrong second factor of `account` by moving its counter under `key` from
+    /// `expected` to `new`, as [`Store::swap_counter`] does (false when another request
+    /// changed it first). PostgreSQL counts it in the same statement as right codes'
+    /// completions (`postgres/batch.rs`), so that a right and a wrong answer take the same
+    /// path to the counter.
+    async fn count_factor_failure(
+        &self,
+        account: &AccountId,
+        key: &str,
+        expected: Option<&Counter>,
+        new: &Counter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let _ = (account, now);
+        self.swap_counter(key, expected, new).await
+    }
     /// Takes back one provisionally counted failure (the attempt succeeded).
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError>;
     /// Forgets the failures under `key` (after a success).

@@ -780,6 +780,18 @@ impl Store for PostgresStore {
         self.complete_sign_in_now(completion, journal).await
     }
 
+    async fn count_factor_failure(
+        &self,
+        account: &AccountId,
+        key: &str,
+        expected: Option<&Counter>,
+        new: &Counter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.count_factor_failure_now(account, key, expected, new, now)
+            .await
+    }
+
     async fn record_event(&self, event: &NewEvent, channels: Channels) -> Result<(), StoreError> {
         if !notifies(event, channels) {
             let mut conn = self.pool.acquire().await?;

@@ -538,14 +538,22 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
         Reused,
         ChallengeGone,
         CounterMoved,
+        /// A reused step whose counter moved: ends as any other moved counter.
+        ReusedCounterMoved,
+        /// A wrong code, counted in the same statement (`count_factor_failure`).
+        Wrong,
+        WrongCounterMoved,
     }
     let cases = [
         Case::Right,
         Case::CounterMoved,
+        Case::Wrong,
         Case::Right,
         Case::Reused,
         Case::RightAfterAFailure,
+        Case::WrongCounterMoved,
         Case::ChallengeGone,
+        Case::ReusedCounterMoved,
         Case::Right,
     ];
     let app = spawn_app(backend).await;
@@ -573,8 +581,11 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
             .unwrap();
         let counter = context.counter;
         let mut used_step = step;
+        if matches!(case, Case::Reused | Case::ReusedCounterMoved) {
+            used_step = context.record.last_step.unwrap();
+        }
         match case {
-            Case::CounterMoved => {
+            Case::CounterMoved | Case::ReusedCounterMoved | Case::WrongCounterMoved => {
                 let after = Counter {
                     failures: 1,
                     window_start: now,
@@ -582,14 +593,13 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
                 };
                 assert!(app.store.swap_counter(&key, None, &after).await.unwrap());
             }
-            Case::Reused => used_step = context.record.last_step.unwrap(),
             Case::ChallengeGone => {
                 app.store
                     .consume_challenge(&challenge.hash())
                     .await
                     .unwrap();
             }
-            Case::Right | Case::RightAfterAFailure => {}
+            Case::Right | Case::RightAfterAFailure | Case::Reused | Case::Wrong => {}
         }
         let session = new_session(&account, now, Some("batch"));
         let event = NewEvent {
@@ -608,10 +618,28 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
         ));
     }
     let completions = prepared.iter().map(
-        |(_, _, key, challenge, counter, used_step, secret, session, event)| {
+        |(case, account, key, challenge, counter, used_step, secret, session, event)| {
             let store = app.store.clone();
             let hash = challenge.hash();
             async move {
+                if matches!(case, Case::Wrong | Case::WrongCounterMoved) {
+                    let failures = counter.map_or(1, |c| c.failures + 1);
+                    let next = Counter {
+                        failures,
+                        window_start: now,
+                        locked_until: UnixTime(0),
+                    };
+                    let counted = store
+                        .count_factor_failure(account, key, counter.as_ref(), &next, now)
+                        .await
+                        .unwrap();
+                    // Counted: refused. Not counted: the counter moved.
+                    return if counted {
+                        Completion::FactorRefused
+                    } else {
+                        Completion::CounterMoved
+                    };
+                }
                 let completion = SignInCompletion {
                     challenge: &hash,
                     factor: SpentFactor::Step {
@@ -639,9 +667,11 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
             Case::Right | Case::RightAfterAFailure => Completion::SignedIn {
                 recovery_codes_remaining: issued,
             },
-            Case::Reused => Completion::FactorRefused,
+            Case::Reused | Case::Wrong => Completion::FactorRefused,
             Case::ChallengeGone => Completion::ChallengeGone,
-            Case::CounterMoved => Completion::CounterMoved,
+            Case::CounterMoved | Case::ReusedCounterMoved | Case::WrongCounterMoved => {
+                Completion::CounterMoved
+            }
         };
         assert_eq!(outcome, expected, "{case:?}");
         let sessions = app.store.list_sessions(account).await.unwrap();
@@ -669,15 +699,28 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
                 assert!(open.is_none(), "{case:?}: the challenge is consumed");
                 assert_eq!(last_step, Some(step), "{case:?}");
             }
-            Case::CounterMoved => {
-                assert_eq!(counter.map(|c| c.failures), Some(1), "left as moved");
-                assert!(open.is_some(), "the challenge stays open");
-                assert!(last_step < Some(step), "the step stays unspent");
+            Case::CounterMoved | Case::ReusedCounterMoved | Case::WrongCounterMoved => {
+                assert_eq!(
+                    counter.map(|c| c.failures),
+                    Some(1),
+                    "{case:?}: left as moved"
+                );
+                assert!(open.is_some(), "{case:?}: the challenge stays open");
+                assert!(last_step < Some(step), "{case:?}: the step stays unspent");
+            }
+            Case::Wrong => {
+                assert_eq!(counter.map(|c| c.failures), Some(1), "counted");
+                assert!(open.is_some(), "a wrong code leaves the challenge");
+                assert!(last_step < Some(step), "a wrong code spends nothing");
             }
             Case::Reused => assert!(open.is_some(), "a refused code leaves the challenge"),
-            // PostgreSQL keeps the step spent, SQLite rolls the whole completion back; either
-            // way no session started (checked above) and the challenge stays gone.
-            Case::ChallengeGone => assert!(open.is_none(), "{last_step:?}"),
+            Case::ChallengeGone => {
+                assert!(open.is_none());
+                assert!(
+                    last_step < Some(step),
+                    "no challenge: the step stays unspent"
+                );
+            }
         }
     }
     // Exactly the signed-in ones recorded their event.
@@ -705,7 +748,9 @@ async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backe
     };
 
     // Consumed elsewhere (in the store, as another node's cancel would): a right code and a
-    // wrong one both find no challenge, and both are counted.
+    // wrong one both find no challenge. The right one is counted (never a free check); the
+    // wrong one then finds the counter moved since the password step, so it is answered
+    // from a fresh read, as if never remembered: no challenge, nothing counted.
     let right = Token::from_presented(&app.challenge(&user.email).await);
     let wrong = Token::from_presented(&app.challenge(&user.email).await);
     app.store.consume_challenge(&right.hash()).await.unwrap();
@@ -716,7 +761,7 @@ async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backe
     app.answer_code(wrong.expose(), "000000")
         .await
         .assert_error(401, "invalid_challenge");
-    assert_eq!(failures().await, 2);
+    assert_eq!(failures().await, 1);
 
     // Failures counted after the password step: the right code still signs in (counted
     // first, since the counter moved), and the count starts again.
@@ -728,7 +773,7 @@ async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backe
             .await
             .assert_error(401, "invalid_code");
     }
-    assert_eq!(failures().await, 5);
+    assert_eq!(failures().await, 4);
     let reply = app.answer_code(&opened, &app.code(&user.secret)).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     assert_eq!(failures().await, 0);
@@ -744,9 +789,11 @@ async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backe
     assert_eq!(reply.status, 201, "{}", reply.text);
     assert_eq!(reply.body["recovery_codes_remaining"], 7);
 
-    // Locked after the password step: the right code is refused.
+    // Locked after the password step: a right code and a wrong one are refused alike,
+    // before anything is judged, counted or spent.
     app.clock.advance(30);
     let opened = app.challenge(&user.email).await;
+    let opened_wrong = app.challenge(&user.email).await;
     let mut other = String::new();
     for attempt in 0..10 {
         if attempt % 4 == 0 {
@@ -756,9 +803,18 @@ async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backe
             .await
             .assert_error(401, "invalid_code");
     }
+    let last_step = app.store.two_factor(&account).await.unwrap().last_step;
     let locked = app.answer_code(&opened, &app.code(&user.secret)).await;
     locked.assert_error(429, "too_many_attempts");
+    let locked = app.answer_code(&opened_wrong, "000000").await;
+    locked.assert_error(429, "too_many_attempts");
     assert_eq!(failures().await, 10);
+    let unspent = app.store.two_factor(&account).await.unwrap().last_step;
+    assert_eq!(unspent, last_step, "the right code's step stays unspent");
+    // Both challenges are still open: after the lock, the right code signs in.
+    app.clock.advance(60);
+    let reply = app.answer_code(&opened, &app.code(&user.secret)).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
 /// Two-factor turned off after the password step: a remembered challenge answers a right code

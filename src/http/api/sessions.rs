@@ -453,7 +453,7 @@ pub async fn answer_challenge(
     if let Some(hint) = &hint {
         match answer_from_hint(&state, &token, hint, &factor, &client, now).await? {
             Ok(response) => return Ok(response),
-            Err(attempt) => counted = Some(attempt),
+            Err(attempt) => counted = attempt,
         }
     }
     // One read: the challenge, its account, the authenticator and the failure counter.
@@ -531,10 +531,12 @@ pub async fn answer_challenge(
     Err(refused)
 }
 
-/// Answers a code from a challenge's hint (`challenge_hints.rs`): a right code is spent
-/// claiming the remembered counter value, a wrong one is counted from it, each in one
-/// statement. `Ok(Err(attempt))`: not signed in (a wrong code, a reused step, a changed
-/// secret), and counted; the caller answers it from a fresh read.
+/// Answers a code from a challenge's hint (`challenge_hints.rs`). A right code is completed
+/// claiming the remembered counter value, a wrong one is counted from it, both by the same
+/// store path, which first checks that the counter is still that value: if it moved (a lock
+/// since, say), neither changed anything and both are answered from a fresh read, where a
+/// lock refuses them before anything is judged. `Ok(Err(attempt))`: not signed in; the caller
+/// answers from a fresh read, with the attempt when it was counted.
 async fn answer_from_hint(
     state: &AppState,
     token: &TokenHash,
@@ -542,23 +544,33 @@ async fn answer_from_hint(
     factor: &Factor,
     client: &ClientInfo,
     now: UnixTime,
-) -> Result<Result<(StatusCode, Json<ChallengeResponse>), SecondFactorAttempt>, ApiError> {
+) -> Result<Result<(StatusCode, Json<ChallengeResponse>), Option<SecondFactorAttempt>>, ApiError> {
     SecondFactorAttempt::ensure_allowed(hint.counter.as_ref(), now)?;
     let account = &hint.account.id;
-    Ok(
-        match judge_factor(state, account, &hint.record, factor, now)? {
-            Ok(judged) => {
-                let spent = judged.spent();
-                match spend_right_factor(state, token, hint, spent, None, client, now).await? {
-                    Ok(response) => Ok(response),
-                    Err((attempt, _)) => Err(attempt),
-                }
+    let judged = match judge_factor(state, account, &hint.record, factor, now)? {
+        Ok(judged) => judged,
+        Err(_) => {
+            let counted = SecondFactorAttempt::count_from(state, account, hint.counter, now);
+            return Ok(Err(counted.await?));
+        }
+    };
+    let claim = CounterClaim::Unchanged(hint.counter.as_ref());
+    let spent = judged.spent();
+    match complete_sign_in(state, token, hint, spent, claim, client, now).await? {
+        Completed::SignedIn(response) => Ok(Ok(signed_in(state, response))),
+        Completed::CounterMoved => Ok(Err(None)),
+        Completed::Refused(refused) => {
+            // A reused step, a changed secret or a vanished challenge: counted like any
+            // other attempt (from the value the completion found unchanged).
+            let attempt = SecondFactorAttempt::begin_from(state, account, hint.counter, now);
+            let attempt = attempt.await?;
+            if matches!(refused, ApiError::InvalidChallenge) {
+                attempt.failed(state, account, client, now).await?;
+                return Err(ApiError::InvalidChallenge);
             }
-            Err(_) => {
-                Err(SecondFactorAttempt::begin_from(state, account, hint.counter, now).await?)
-            }
-        },
-    )
+            Ok(Err(Some(attempt)))
+        }
+    }
 }
 
 /// A right factor, spent in one transaction that also claims the counter value read with the

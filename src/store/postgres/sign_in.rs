@@ -2,7 +2,10 @@
 //! one transaction (one commit) for everything a right answer changes.
 
 use super::{batch, journal, PostgresStore};
-use crate::domain::ids::TokenHash;
+use crate::domain::ids::{AccountId, TokenHash};
+use crate::domain::throttle::Counter;
+use crate::domain::time::UnixTime;
+use crate::store::rows::CounterRow;
 use crate::store::{
     notifies, AfterPassword, ChallengeContext, Completion, CounterClaim, Journal,
     PasswordSettlement, RecoveryFollowUp, SignInCompletion, SpentFactor, StoreError,
@@ -36,6 +39,26 @@ impl PostgresStore {
         self.batcher.complete(item).await
     }
 
+    /// A wrong code counted in the same statement as right codes' completions, so that a
+    /// right and a wrong answer take one path to the counter (`Store::count_factor_failure`).
+    pub(super) async fn count_factor_failure_now(
+        &self,
+        account: &AccountId,
+        key: &str,
+        expected: Option<&Counter>,
+        new: &Counter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let item = batch::Item::failure(account.as_str(), key, expected, new, now.0);
+        match self.batcher.complete(item).await? {
+            Completion::FactorRefused => Ok(true),
+            Completion::CounterMoved => Ok(false),
+            other => Err(StoreError::Task(format!(
+                "a counted failure ended as {other:?}"
+            ))),
+        }
+    }
+
     pub(super) async fn complete_sign_in_now(
         &self,
         completion: &SignInCompletion<'_>,
@@ -56,6 +79,32 @@ impl PostgresStore {
         let account = session.account_id.as_str();
         let now = completion.now.0;
         let mut tx = self.pool.begin().await?;
+        // Checked first (without locking, as in batch.rs): an answer whose counter moved, or
+        // whose challenge is gone, ends the same way whatever its factor. The changes below
+        // still decide, each by its own condition.
+        if let CounterClaim::Unchanged(expected) = completion.counter {
+            let current: Option<CounterRow> = sqlx::query_as(
+                "SELECT failures, window_start, locked_until FROM throttle_counters WHERE key = $1",
+            )
+            .bind(completion.throttle_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if current.map(Counter::from) != expected.copied() {
+                return Ok(Completion::CounterMoved);
+            }
+        }
+        let open: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM challenges
+                            WHERE token_hash = $1 AND account_id = $2 AND expires_at > $3)",
+        )
+        .bind(&completion.challenge.0)
+        .bind(account)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !open {
+            return Ok(Completion::ChallengeGone);
+        }
         let spent = match completion.factor {
             // Security: the conditional update decides, so of two requests (on any nodes)
             // with the same code only one is accepted.

@@ -103,6 +103,32 @@ impl SqliteStore {
                 let account = session.account_id.as_str();
                 // IMMEDIATE: the write lock is taken at once, never upgraded from a read.
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // Checked first: an answer whose counter moved, or whose challenge is gone,
+                // ends the same way whatever its factor (as on PostgreSQL).
+                if let Some(expected) = expected_counter {
+                    // The writer holds the database's write lock: what it reads here is what
+                    // every other attempt will find until this commits.
+                    let current = tx
+                        .prepare_cached(
+                            "SELECT failures, window_start, locked_until
+                             FROM throttle_counters WHERE key = ?1",
+                        )?
+                        .query_row([&throttle_key], direct::counter_row)
+                        .optional()?
+                        .map(Counter::from);
+                    if current != expected {
+                        return Ok(Completion::CounterMoved);
+                    }
+                }
+                let open = tx
+                    .prepare_cached(
+                        "SELECT 1 FROM challenges
+                         WHERE token_hash = ?1 AND account_id = ?2 AND expires_at > ?3",
+                    )?
+                    .exists(rusqlite::params![challenge, account, now])?;
+                if !open {
+                    return Ok(Completion::ChallengeGone);
+                }
                 // Security: one conditional statement decides, so of two requests (on any
                 // process) with the same code or recovery code only one is accepted.
                 let spent = match &spent {
@@ -143,22 +169,6 @@ impl SqliteStore {
                             "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)",
                         )?
                         .execute(rusqlite::params![account, hash])?;
-                    }
-                }
-                if let Some(expected) = expected_counter {
-                    // The writer holds the database's write lock: what it reads here is what
-                    // every other attempt will find until this commits.
-                    let current = tx
-                        .prepare_cached(
-                            "SELECT failures, window_start, locked_until
-                             FROM throttle_counters WHERE key = ?1",
-                        )?
-                        .query_row([&throttle_key], direct::counter_row)
-                        .optional()?
-                        .map(Counter::from);
-                    if current != expected {
-                        // Dropping the transaction rolls back the spent factor too.
-                        return Ok(Completion::CounterMoved);
                     }
                 }
                 tx.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
