@@ -81,6 +81,7 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::RecoveryCodesRegenerated
         | EventKind::EnrollmentConfirmed => Some(Audience::Owner),
         EventKind::ResetRequested => Some(Audience::InstanceAdmins),
+        // A code sign-in must notify nobody: see `http::challenge_hints`.
         EventKind::SignInSucceeded
         | EventKind::SignInFailed
         | EventKind::ChallengeFailed

@@ -131,6 +131,16 @@ mod tests {
         }
     }
 
+    /// A remembered right code and a wrong one must take the same path to the counter: on
+    /// PostgreSQL both go through the batched statement only while a code sign-in's event
+    /// notifies nobody (a notifying one takes the transaction path instead).
+    #[test]
+    fn a_code_sign_in_notifies_nobody() {
+        use crate::domain::event::EventKind;
+        use crate::domain::notification::audience;
+        assert!(audience(EventKind::SignInSucceeded).is_none());
+    }
+
     #[test]
     fn a_hint_is_taken_once() {
         let hints = ChallengeHints::default();

@@ -456,7 +456,8 @@ open AS MATERIALIZED (
     SELECT i.idx FROM live i
     WHERE i.new_failures IS NULL AND EXISTS (
         SELECT 1 FROM challenges c
-        WHERE c.token_hash = i.challenge AND c.account_id = i.account AND c.expires_at > i.now)),
+        WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge
+          AND c.account_id = i.account AND c.expires_at > i.now)),
 step AS (
     UPDATE two_factor t SET last_step = i.step FROM live i
     WHERE t.account_id = ANY($2) AND t.account_id = i.account
