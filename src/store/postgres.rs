@@ -788,8 +788,16 @@ impl Store for PostgresStore {
         new: &Counter,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        self.count_factor_failure_now(account, key, expected, new, now)
-            .await
+        // In the same statement as right codes' completions (batch.rs), so that a right and
+        // a wrong answer take one path to the counter.
+        let item = batch::Item::failure(account.as_str(), key, expected, new, now.0);
+        match self.batcher.complete(item).await? {
+            Completion::FactorRefused => Ok(true),
+            Completion::CounterMoved => Ok(false),
+            other => Err(StoreError::Task(format!(
+                "a counted failure ended as {other:?}"
+            ))),
+        }
     }
 
     async fn record_event(&self, event: &NewEvent, channels: Channels) -> Result<(), StoreError> {

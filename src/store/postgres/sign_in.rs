@@ -2,9 +2,8 @@
 //! one transaction (one commit) for everything a right answer changes.
 
 use super::{batch, journal, PostgresStore};
-use crate::domain::ids::{AccountId, TokenHash};
+use crate::domain::ids::TokenHash;
 use crate::domain::throttle::Counter;
-use crate::domain::time::UnixTime;
 use crate::store::rows::CounterRow;
 use crate::store::{
     notifies, AfterPassword, ChallengeContext, Completion, CounterClaim, Journal,
@@ -37,26 +36,6 @@ impl PostgresStore {
     ) -> Result<Completion, StoreError> {
         let item = batch::Item::new(completion, step, secret, journal.events);
         self.batcher.complete(item).await
-    }
-
-    /// A wrong code counted in the same statement as right codes' completions, so that a
-    /// right and a wrong answer take one path to the counter (`Store::count_factor_failure`).
-    pub(super) async fn count_factor_failure_now(
-        &self,
-        account: &AccountId,
-        key: &str,
-        expected: Option<&Counter>,
-        new: &Counter,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let item = batch::Item::failure(account.as_str(), key, expected, new, now.0);
-        match self.batcher.complete(item).await? {
-            Completion::FactorRefused => Ok(true),
-            Completion::CounterMoved => Ok(false),
-            other => Err(StoreError::Task(format!(
-                "a counted failure ended as {other:?}"
-            ))),
-        }
     }
 
     pub(super) async fn complete_sign_in_now(
