@@ -530,8 +530,7 @@ SELECT i.idx IN (SELECT idx FROM moved),
        i.idx IN (SELECT idx FROM step),
        i.idx IN (SELECT idx FROM granted),
        i.key IN (SELECT key FROM counted),
-       (SELECT COUNT(*) FROM recovery_codes r
-        WHERE r.account_id = ANY($2) AND r.account_id = i.account),
+       (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = i.account),
        (SELECT counter_moved() FROM challenge c JOIN input m ON m.idx = c.idx
         WHERE NOT m.counted AND c.idx NOT IN (SELECT idx FROM granted) LIMIT 1),
        (SELECT counter_moved() FROM live m
