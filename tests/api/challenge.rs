@@ -370,7 +370,7 @@ async fn a_challenge_opened_before_a_new_enrolment_refuses_the_old_authenticator
     let app = spawn_app(backend).await;
     let user = app.enrolled("ada@example.com").await;
     let challenge = app.challenge(&user.email).await;
-    turn_off_two_factor(&app, &user.token).await;
+    app.turn_off_two_factor(&user.token).await;
     let enrollment = app.enroll(&user.token).await;
     assert_eq!(enrollment.status, 201, "{}", enrollment.text);
     let secret = enrollment.body["secret"].as_str().unwrap().to_owned();
@@ -394,19 +394,6 @@ async fn lock_second_factor(app: &TestApp, user: &Enrolled) {
             .await
             .assert_error(401, "invalid_code");
     }
-}
-
-/// Turns two-factor off with the account's password.
-async fn turn_off_two_factor(app: &TestApp, token: &str) {
-    let disabled = app
-        .request(
-            reqwest::Method::DELETE,
-            "/api/v1/me/two-factor",
-            Some(token),
-            Some(json!({"password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(disabled.status, 200, "{}", disabled.text);
 }
 
 /// A session for `account` starting `now`, as the handler would make it.
@@ -826,7 +813,7 @@ async fn a_remembered_challenge_of_a_disabled_second_factor_is_invalid(backend: 
     let user = app.enrolled("ada@example.com").await;
     let right = app.challenge(&user.email).await;
     let wrong = app.challenge(&user.email).await;
-    turn_off_two_factor(&app, &user.token).await;
+    app.turn_off_two_factor(&user.token).await;
     // The first round is answered from the hints, the second (both challenges gone, the
     // hints used) from the database.
     for _round in 0..2 {

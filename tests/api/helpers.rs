@@ -387,6 +387,19 @@ impl TestApp {
         .await
     }
 
+    /// `DELETE /me/two-factor` with the account's password; asserts it was turned off.
+    pub async fn turn_off_two_factor(&self, token: &str) {
+        let disabled = self
+            .request(
+                reqwest::Method::DELETE,
+                "/api/v1/me/two-factor",
+                Some(token),
+                Some(json!({"password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(disabled.status, 200, "{}", disabled.text);
+    }
+
     /// Signs up, signs in, enrols and confirms; moves the clock past the confirming step
     /// so the next code is fresh.
     pub async fn enrolled(&self, email: &str) -> Enrolled {

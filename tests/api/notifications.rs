@@ -609,15 +609,7 @@ async fn every_sensitive_event_reaches_its_owner(backend: Backend) {
     .assert_error(429, "too_many_attempts");
 
     // Turning it off, then a password guessed ten times.
-    let disabled = app
-        .request(
-            reqwest::Method::DELETE,
-            "/api/v1/me/two-factor",
-            Some(&token),
-            Some(json!({"password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    app.turn_off_two_factor(&token).await;
     for _ in 0..10 {
         app.sign_in(&ada.email, "wrong horse battery staple")
             .await
