@@ -10,6 +10,8 @@
 //!    connections);
 //! 4. TOTP challenge completions per second for many accounts ÷ the database's own rate of
 //!    the conditional used-step update, measured on the same database with 16 connections;
+//!    on PostgreSQL also over two nodes, each flow's requests spread round-robin (its
+//!    password step on one node, its code on the other);
 //! 5. resident memory idle and at the peak of the load.
 
 use std::path::{Path, PathBuf};
@@ -45,7 +47,8 @@ struct Server {
     child: Child,
     base: String,
     database: String,
-    _dir: tempfile::TempDir,
+    /// Shared by the nodes of one database: the master key file is there.
+    dir: Arc<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -166,8 +169,9 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
     let baseline = (healthz + healthz_after) / 2.0;
 
     // 4: TOTP completions for many accounts against the raw conditional-update rate.
-    let completions = totp_load(&client, &server, backend).await?;
+    let completions = totp_load(&client, &[&server], backend).await?;
     let peak = server.memory_kib("VmHWM:");
+    let round_robin = round_robin_totp(&client, backend, binary).await?;
     let raw_updates = raw_update_rate(backend, &server.database, seconds).await?;
 
     println!(
@@ -195,7 +199,7 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
         "   GET /api/v1/authz         {authz:8.0} req/s   ratio {:.2} of /healthz (target >= 0.5)",
         authz / baseline
     );
-    print_figure_4(completions, raw_updates);
+    print_figure_4(completions, round_robin, raw_updates);
     println!(
         "5. RSS idle {:.1} MiB (target < 30); peak {:.1} MiB after sign-in, {:.1} MiB overall (target < 150)",
         idle_rss as f64 / 1024.0,
@@ -205,12 +209,34 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
     Ok(())
 }
 
-fn print_figure_4(completions: f64, raw_updates: f64) {
+fn print_figure_4(completions: f64, round_robin: Option<f64>, raw_updates: f64) {
     println!("   raw used-step UPDATE      {raw_updates:8.0} /s with {CONNECTIONS} connections");
     println!(
         "4. TOTP completions          {completions:8.0} /s for {TOTP_ACCOUNTS} accounts   ratio {:.2} of the raw update rate (target >= 0.4)",
         completions / raw_updates
     );
+    if let Some(spread) = round_robin {
+        println!(
+            "4. round-robin, 2 nodes      {spread:8.0} /s for {TOTP_ACCOUNTS} accounts   ratio {:.2} of the raw update rate (target >= 0.4)",
+            spread / raw_updates
+        );
+    }
+}
+
+/// Figure 4 over two PostgreSQL nodes of a fresh database, each flow's password step on one
+/// node and its code on the other.
+async fn round_robin_totp(
+    client: &reqwest::Client,
+    backend: Backend,
+    binary: &Path,
+) -> Result<Option<f64>, Error> {
+    if backend != Backend::Postgres {
+        return Ok(None);
+    }
+    let first = start(backend, binary).await?;
+    let second = another_node(&first, binary).await?;
+    println!("   round-robin over two nodes:");
+    Ok(Some(totp_load(client, &[&first, &second], backend).await?))
 }
 
 /// Figure 4 alone.
@@ -220,18 +246,32 @@ async fn run_totp(backend: Backend, binary: &Path, seconds: u64) -> Result<(), E
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
-    let completions = totp_load(&client, &server, backend).await?;
+    let completions = totp_load(&client, &[&server], backend).await?;
+    let round_robin = round_robin_totp(&client, backend, binary).await?;
     let raw_updates = raw_update_rate(backend, &server.database, seconds).await?;
-    print_figure_4(completions, raw_updates);
+    print_figure_4(completions, round_robin, raw_updates);
     Ok(())
 }
 
 async fn start(backend: Backend, binary: &Path) -> Result<Server, Error> {
-    let dir = tempfile::tempdir()?;
+    let dir = Arc::new(tempfile::tempdir()?);
     let database = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("deadbolt.db").display()),
         Backend::Postgres => fresh_postgres().await?,
     };
+    spawn_node(binary, database, dir).await
+}
+
+/// Another node over `first`'s database, with its master key.
+async fn another_node(first: &Server, binary: &Path) -> Result<Server, Error> {
+    spawn_node(binary, first.database.clone(), Arc::clone(&first.dir)).await
+}
+
+async fn spawn_node(
+    binary: &Path,
+    database: String,
+    dir: Arc<tempfile::TempDir>,
+) -> Result<Server, Error> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -248,7 +288,7 @@ async fn start(backend: Backend, binary: &Path) -> Result<Server, Error> {
         child,
         base,
         database,
-        _dir: dir,
+        dir,
     };
     for _ in 0..200 {
         if reqwest::get(format!("{}/healthz", server.base))
@@ -374,12 +414,12 @@ async fn sign_in_load(
             }
         })
     };
-    let cpu_before = CpuSplit::now(server_pid);
+    let cpu_before = CpuSplit::now(&[server_pid]);
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let count = done.load(Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = CpuSplit::now(server_pid).since(&cpu_before);
+    let cpu = CpuSplit::now(&[server_pid]).since(&cpu_before);
     cpu.print_per(count, "sign-in");
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
@@ -454,17 +494,20 @@ async fn enroll(client: &reqwest::Client, base: &str, email: &str) -> Result<Enr
 }
 
 /// Enrols many accounts, opens one challenge each, then answers them all with 16
-/// concurrent clients; returns completions per second of the answering phase.
+/// concurrent clients; returns completions per second of the answering phase. Over several
+/// `nodes`, account `n` enrols and opens its challenge on node `n`, and answers it on the
+/// next one (round-robin).
 async fn totp_load(
     client: &reqwest::Client,
-    server: &Server,
+    nodes: &[&Server],
     backend: Backend,
 ) -> Result<f64, Error> {
-    let (base, server_pid) = (server.base.as_str(), server.child.id());
+    let base = |n: usize| nodes[n % nodes.len()].base.clone();
+    let server_pids: Vec<u32> = nodes.iter().map(|node| node.child.id()).collect();
     let mut accounts = Vec::new();
     let mut pending = Vec::new();
     for n in 0..TOTP_ACCOUNTS {
-        let (client, base) = (client.clone(), base.to_owned());
+        let (client, base) = (client.clone(), base(n));
         pending.push(tokio::spawn(async move {
             enroll(&client, &base, &format!("totp{n}@example.com")).await
         }));
@@ -480,8 +523,8 @@ async fn totp_load(
     // Challenges are opened 8 at a time (each is a password sign-in, so argon2-bound).
     let mut challenges = Vec::new();
     let mut pending = Vec::new();
-    for account in &accounts {
-        let (client, base, email) = (client.clone(), base.to_owned(), account.email.clone());
+    for (n, account) in accounts.iter().enumerate() {
+        let (client, base, email) = (client.clone(), base(n), account.email.clone());
         pending.push(tokio::spawn(async move {
             sign_in(&client, &base, &email).await
         }));
@@ -497,31 +540,36 @@ async fn totp_load(
     // A step after the confirming one that is inside the skew window now: enrolling many
     // accounts takes longer than one 30-second step.
     let current = step_at(UnixTime(unix_now()));
-    let mut work: Vec<(String, String)> = accounts
+    let mut work: Vec<Answer> = accounts
         .iter()
         .zip(challenges)
-        .map(|(a, c)| {
+        .enumerate()
+        .map(|(n, (a, challenge))| {
             let step = (a.step + 1).max(current);
-            (c, format!("{:06}", code_at_step(&a.secret, step)))
+            Answer {
+                base: base(n + 1),
+                challenge,
+                code: format!("{:06}", code_at_step(&a.secret, step)),
+            }
         })
         .collect();
     // A warm-up, not timed: the first answers open the server's batch connections and
     // prepare its statements, which a node that has served for a while has done long ago.
     let warm_up = work.split_off(work.len() - TOTP_WARM_UP);
-    let mut completed = answer_all(client, base, warm_up).await?;
+    let mut completed = answer_all(client, warm_up).await?;
     let wal = match backend {
-        Backend::Postgres => Some(WalPosition::open(&server.database).await?),
+        Backend::Postgres => Some(WalPosition::open(&nodes[0].database).await?),
         Backend::Sqlite => None,
     };
     let wal_before = match &wal {
         Some(wal) => Some(wal.now().await?),
         None => None,
     };
-    let cpu_before = CpuSplit::now(server_pid);
+    let cpu_before = CpuSplit::now(&server_pids);
     let started = Instant::now();
-    let timed = answer_all(client, base, work).await?;
+    let timed = answer_all(client, work).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = CpuSplit::now(server_pid).since(&cpu_before);
+    let cpu = CpuSplit::now(&server_pids).since(&cpu_before);
     cpu.print_per(timed, "completion");
     if let (Some(wal), Some(before)) = (&wal, wal_before) {
         let after = wal.now().await?;
@@ -539,27 +587,32 @@ async fn totp_load(
     Ok(timed as f64 / elapsed)
 }
 
+/// One challenge to answer: on which node, and with which code.
+struct Answer {
+    base: String,
+    challenge: String,
+    code: String,
+}
+
 /// Answers every (challenge, code) in `work` with [`CONNECTIONS`] concurrent clients;
 /// returns how many signed in.
-async fn answer_all(
-    client: &reqwest::Client,
-    base: &str,
-    work: Vec<(String, String)>,
-) -> Result<u64, Error> {
+async fn answer_all(client: &reqwest::Client, work: Vec<Answer>) -> Result<u64, Error> {
     let work = Arc::new(Mutex::new(work));
     let completed = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
-        let (client, base, work, completed) = (
-            client.clone(),
-            base.to_owned(),
-            Arc::clone(&work),
-            Arc::clone(&completed),
-        );
+        let (client, work, completed) = (client.clone(), Arc::clone(&work), Arc::clone(&completed));
         tasks.push(tokio::spawn(async move {
             loop {
                 let next = work.lock().ok().and_then(|mut w| w.pop());
-                let Some((challenge, code)) = next else { break };
+                let Some(Answer {
+                    base,
+                    challenge,
+                    code,
+                }) = next
+                else {
+                    break;
+                };
                 let response = client
                     .post(format!("{base}/api/v1/sessions/challenge"))
                     .json(&json!({"challenge_token": challenge, "code": code}))
@@ -585,7 +638,7 @@ struct CpuSplit {
 }
 
 impl CpuSplit {
-    fn now(server_pid: u32) -> CpuSplit {
+    fn now(server_pids: &[u32]) -> CpuSplit {
         let mut postgres = 0.0;
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let path = entry.path();
@@ -595,7 +648,10 @@ impl CpuSplit {
             }
         }
         CpuSplit {
-            server: cpu_seconds(Path::new(&format!("/proc/{server_pid}"))),
+            server: server_pids
+                .iter()
+                .map(|pid| cpu_seconds(Path::new(&format!("/proc/{pid}"))))
+                .sum(),
             postgres,
             tool: cpu_seconds(Path::new("/proc/self")),
         }

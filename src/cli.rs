@@ -244,18 +244,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .map_err(|error| ConfigError::new("configuration", error.key, error.message))?;
     let (notifier, _workers) =
         crate::notify::start(Arc::clone(&store), Arc::clone(&clock), dispatch);
-    let state = AppState {
-        config: Arc::new(config),
-        store: Arc::clone(&store),
-        clock: Arc::clone(&clock),
-        passwords: PasswordPool::for_this_machine()?,
-        keys: Arc::new(keys),
+    let state = AppState::new(
+        Arc::new(config),
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        PasswordPool::for_this_machine()?,
+        Arc::new(keys),
         metrics,
-        recovery_key: Arc::new(recovery_key),
-        policy: Arc::default(),
-        challenges: Arc::default(),
+        Arc::new(recovery_key),
         notifier,
-    };
+    );
     // Session lookups are answered from memory from here on (kept coherent with every other
     // node; see store/cache.rs).
     store

@@ -55,17 +55,7 @@ pub enum SignupMode {
     Closed,
 }
 
-/// A kind of proof accepted to confirm a sensitive change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProofKind {
-    /// The account password.
-    Password,
-    /// A current authenticator code.
-    Code,
-    /// An unused recovery code.
-    RecoveryCode,
-}
+pub use crate::domain::sign_in::ProofKind;
 
 /// Who an instance-wide two-factor requirement covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -178,6 +168,16 @@ pub struct RecoveryConfig {
     pub rotate_on_use: bool,
     /// Recovery sign-in turns two-factor off.
     pub use_disables_two_factor: bool,
+}
+
+impl RecoveryConfig {
+    /// What follows the use of a recovery code, as the sign-in rules take it.
+    pub fn scheme(&self) -> crate::domain::sign_in::RecoveryScheme {
+        crate::domain::sign_in::RecoveryScheme {
+            rotate_on_use: self.rotate_on_use,
+            use_disables_two_factor: self.use_disables_two_factor,
+        }
+    }
 }
 
 /// `[policy]`, validated.

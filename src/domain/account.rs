@@ -91,6 +91,16 @@ pub fn needs_touch(session: &Session, now: UnixTime) -> bool {
 /// Longest display name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// Longest note a person writes for an administrator (a reset request's message, an
+/// admin reset's reason), in characters.
+pub const MAX_NOTE_CHARS: usize = 1_000;
+
+/// `text` trimmed, when it is a note of 1 to [`MAX_NOTE_CHARS`] characters.
+pub fn note(text: &str) -> Option<&str> {
+    let text = text.trim();
+    (!text.is_empty() && text.chars().count() <= MAX_NOTE_CHARS).then_some(text)
+}
+
 /// Why a new account's details are refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NewAccountError {

@@ -95,6 +95,38 @@ pub struct NewEvent {
     pub details: serde_json::Value,
 }
 
+impl NewEvent {
+    /// An event about `account`, done by its owner from `client`.
+    pub fn by_owner(
+        account: &AccountId,
+        kind: EventKind,
+        client: &ClientInfo,
+        now: UnixTime,
+        details: serde_json::Value,
+    ) -> NewEvent {
+        NewEvent {
+            account_id: Some(account.clone()),
+            actor_id: None,
+            workspace_id: None,
+            kind,
+            at: now,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            details,
+        }
+    }
+}
+
+/// Who is calling: for throttling and the security log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client address: the peer, or, when the peer is a trusted proxy, the right-most
+    /// `X-Forwarded-For` entry that is not itself a trusted proxy.
+    pub ip: Option<String>,
+    /// The `User-Agent` header, cut to a sane length.
+    pub user_agent: Option<String>,
+}
+
 /// Which events an instance admin asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {

@@ -10,6 +10,7 @@ pub mod otpauth;
 pub mod password;
 pub mod recovery;
 pub mod sealed;
+pub mod sign_in;
 pub mod throttle;
 pub mod time;
 pub mod totp;

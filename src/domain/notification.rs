@@ -81,7 +81,8 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::RecoveryCodesRegenerated
         | EventKind::EnrollmentConfirmed => Some(Audience::Owner),
         EventKind::ResetRequested => Some(Audience::InstanceAdmins),
-        // A code sign-in must notify nobody: see `http::challenge_hints`.
+        // A code sign-in notifies nobody, so PostgreSQL completes it in one batched
+        // statement with no outbox row (`store/postgres/batch.rs`).
         EventKind::SignInSucceeded
         | EventKind::SignInFailed
         | EventKind::ChallengeFailed

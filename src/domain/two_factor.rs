@@ -5,11 +5,6 @@
 use crate::domain::sealed::Sealed;
 use crate::domain::time::UnixTime;
 
-/// How long a sign-in challenge (password accepted, second factor due) lives, in seconds.
-pub const CHALLENGE_TTL_SECONDS: i64 = 5 * 60;
-/// Wrong second factors that void a challenge (the password is then needed again).
-pub const CHALLENGE_MAX_FAILURES: u32 = 5;
-
 /// An enrolment awaiting its first code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingEnrollment {

@@ -9,7 +9,8 @@
 //! `invalid_code`, `code_reused`, `invalid_recovery_code`, `invalid_challenge`,
 //! `no_pending_enrollment`, `not_enabled`, `confirmation_failed`, `two_factor_required`
 //! (with the `deadline`), `last_owner`, `enable_two_factor_first`, `invalid_grace_period`,
-//! `reason_required`, `not_abandoned`.
+//! `reason_required`, `not_abandoned`, `unavailable` (the database failed),
+//! `not_acknowledged` (a committed change not yet confirmed by every node).
 //!
 //! Internal errors answer "internal error"; their source rides in the response
 //! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.
@@ -23,7 +24,8 @@ use utoipa::ToSchema;
 use crate::domain::password::{HashError, WeakPassword};
 use crate::domain::time::UnixTime;
 use crate::keyring::SealError;
-use crate::store::StoreError;
+use crate::signin::{self, Denial};
+use crate::store::{Constraint, StoreError};
 
 /// Every error the API can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +123,13 @@ pub enum ApiError {
     /// Only an abandoned notification delivery can be retried.
     #[error("not abandoned")]
     NotAbandoned,
+    /// The database failed or could not be reached; the detail is logged, never shown.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A change to remembered data is committed, but a node neither acknowledged it nor
+    /// let its lease run out in time.
+    #[error("not acknowledged")]
+    NotAcknowledged,
     /// Anything else; the detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -309,6 +318,19 @@ impl ApiError {
                 "not_abandoned",
                 "Only a delivery that was given up can be retried; this one is delivered or still being tried.".to_owned(),
             ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The database is not answering. Nothing was decided; try again in a moment."
+                    .to_owned(),
+            ),
+            ApiError::NotAcknowledged => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_acknowledged",
+                "The change is saved, but not every server has confirmed it yet; it takes \
+                 effect everywhere within seconds. Repeating the request is safe."
+                    .to_owned(),
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -338,7 +360,7 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
-        if let ApiError::Internal(source) = self {
+        if let ApiError::Internal(source) | ApiError::Unavailable(source) = self {
             response
                 .extensions_mut()
                 .insert(InternalErrorSource(source));
@@ -350,7 +372,39 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        ApiError::Internal(error.to_string())
+        match error {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Conflict(Constraint::AccountEmail) => ApiError::EmailTaken,
+            StoreError::Backend(_) | StoreError::Embedded(_) | StoreError::Task(_) => {
+                ApiError::Unavailable(error.to_string())
+            }
+            StoreError::Unacknowledged => ApiError::NotAcknowledged,
+            StoreError::Migrate(_) | StoreError::UnsupportedUrl => {
+                ApiError::Internal(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<signin::Error> for ApiError {
+    fn from(error: signin::Error) -> Self {
+        match error {
+            signin::Error::Denied(denial) => match denial {
+                Denial::InvalidCredentials => ApiError::InvalidCredentials,
+                Denial::TooManyAttempts { retry_after } => {
+                    ApiError::TooManyAttempts { retry_after }
+                }
+                Denial::InvalidChallenge => ApiError::InvalidChallenge,
+                Denial::InvalidCode => ApiError::InvalidCode,
+                Denial::CodeReused => ApiError::CodeReused,
+                Denial::InvalidRecoveryCode => ApiError::InvalidRecoveryCode,
+                Denial::NotEnabled => ApiError::NotEnabled,
+            },
+            signin::Error::ProofRefused(message) => ApiError::ConfirmationFailed(message),
+            signin::Error::Store(error) => error.into(),
+            signin::Error::Seal(error) => error.into(),
+            signin::Error::Invariant(what) => ApiError::Internal(what.to_owned()),
+        }
     }
 }
 

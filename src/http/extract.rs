@@ -135,15 +135,7 @@ fn inner_message(text: String) -> String {
     }
 }
 
-/// Who is calling: for throttling and the security log.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// The client address: the peer, or, when the peer is a trusted proxy, the right-most
-    /// `X-Forwarded-For` entry that is not itself a trusted proxy.
-    pub ip: Option<String>,
-    /// The `User-Agent` header, cut to a sane length.
-    pub user_agent: Option<String>,
-}
+pub use crate::domain::event::ClientInfo;
 
 /// The client address behind `peer`, believing `X-Forwarded-For` only from trusted proxies.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {

@@ -8,6 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::signin::{self, Denial, SignedIn, Step};
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
@@ -33,6 +35,29 @@ pub enum SignInOutcome {
     invalid_credentials,
     /// Refused by throttling.
     throttled,
+    /// The database failed: nothing was judged.
+    error,
+}
+
+/// A successful step of the sign-in flow, as [`Metrics::sign_in_step`] counts it.
+pub trait SignInResult {
+    /// Its outcome.
+    fn outcome(&self) -> SignInOutcome;
+}
+
+impl SignInResult for Step {
+    fn outcome(&self) -> SignInOutcome {
+        match self {
+            Step::Continue(_) => SignInOutcome::two_factor_required,
+            Step::Success(_) => SignInOutcome::success,
+        }
+    }
+}
+
+impl SignInResult for SignedIn {
+    fn outcome(&self) -> SignInOutcome {
+        SignInOutcome::success
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -132,6 +157,23 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// Counts how a step of the sign-in flow ended: a failing database is an error, never
+    /// a wrong password; a wrong second factor is in the security events, not here.
+    pub fn sign_in_step<T: SignInResult>(&self, result: &Result<T, signin::Error>) {
+        let outcome = match result {
+            Ok(step) => step.outcome(),
+            Err(signin::Error::Denied(Denial::TooManyAttempts { .. })) => SignInOutcome::throttled,
+            Err(signin::Error::Denied(Denial::InvalidCredentials)) => {
+                SignInOutcome::invalid_credentials
+            }
+            Err(signin::Error::Denied(_) | signin::Error::ProofRefused(_)) => return,
+            Err(signin::Error::Store(_) | signin::Error::Seal(_) | signin::Error::Invariant(_)) => {
+                SignInOutcome::error
+            }
+        };
+        self.sign_in(outcome);
     }
 
     /// Records a sign-in outcome.

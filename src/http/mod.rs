@@ -2,7 +2,6 @@
 //! Handlers follow one shape: extract → load → decide (domain) → persist → respond.
 
 pub mod api;
-pub mod challenge_hints;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -10,8 +9,6 @@ pub mod middleware;
 pub mod pages;
 pub mod policy_cache;
 pub mod qr;
-pub mod second_factor;
-pub mod throttling;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +24,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::event::ClientInfo;
 use crate::http::error::ApiError;
 use crate::http::metrics::Metrics;
 use crate::keyring::Keyring;
@@ -55,42 +53,78 @@ pub struct AppState {
     pub recovery_key: Arc<[u8; 32]>,
     /// This node's copy of the instance policy.
     pub policy: Arc<policy_cache::PolicyCache>,
-    /// The sign-in challenges this node opened, as a hint for answering them.
-    pub challenges: Arc<challenge_hints::ChallengeHints>,
+    /// The sign-in flow.
+    pub signin: crate::signin::SignIn,
     /// The notification channels, and this node's outbox workers.
     pub notifier: crate::notify::Notifier,
 }
 
 impl AppState {
+    /// The state over these parts, with the sign-in flow over the same ones.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        passwords: PasswordPool,
+        keys: Arc<Keyring>,
+        metrics: Arc<Metrics>,
+        recovery_key: Arc<[u8; 32]>,
+        notifier: crate::notify::Notifier,
+    ) -> AppState {
+        let signin = crate::signin::SignIn::new(
+            Arc::clone(&config),
+            Arc::clone(&store),
+            passwords.clone(),
+            Arc::clone(&keys),
+            Arc::clone(&recovery_key),
+            notifier.clone(),
+        );
+        AppState {
+            config,
+            store,
+            clock,
+            passwords,
+            keys,
+            metrics,
+            recovery_key,
+            policy: Arc::default(),
+            signin,
+            notifier,
+        }
+    }
+
     /// Records a security event with the deliveries it calls for, and wakes the outbox
     /// workers when there are any.
     pub async fn record_event(
         &self,
         event: &crate::domain::event::NewEvent,
     ) -> Result<(), crate::store::StoreError> {
-        let channels = self.notifier.channels();
-        self.store.record_event(event, channels).await?;
-        if crate::store::notifies(event, channels) {
-            self.notifier.wake();
-        }
-        Ok(())
+        self.notifier.record(self.store.as_ref(), event).await
+    }
+
+    /// Records a security event about `account`, done by its owner from `client`.
+    pub async fn record(
+        &self,
+        account: &crate::domain::ids::AccountId,
+        kind: crate::domain::event::EventKind,
+        client: &ClientInfo,
+        now: crate::domain::time::UnixTime,
+        details: serde_json::Value,
+    ) -> Result<(), crate::store::StoreError> {
+        let event = crate::domain::event::NewEvent::by_owner(account, kind, client, now, details);
+        self.record_event(&event).await
     }
 
     /// `events` as a journal on this instance's notification channels, for a store change
     /// that appends them in its own transaction.
     pub fn journal<'a>(&self, events: &'a [crate::domain::event::NewEvent]) -> Journal<'a> {
-        Journal::new(events, self.notifier.channels())
+        self.notifier.journal(events)
     }
 
     /// Wakes the outbox workers when any of `events` (now committed) queued a delivery.
     pub fn wake_for(&self, events: &[crate::domain::event::NewEvent]) {
-        let channels = self.notifier.channels();
-        if events
-            .iter()
-            .any(|event| crate::store::notifies(event, channels))
-        {
-            self.notifier.wake();
-        }
+        self.notifier.wake_for(events)
     }
 }
 

@@ -19,10 +19,11 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::NotifyConfig;
+use crate::domain::event::NewEvent;
 use crate::domain::notification::{Attempt, Channel, Channels, Delivery};
 use crate::http::metrics::{Metrics, NotificationOutcome};
 use crate::store::outbox::Courier;
-use crate::store::Store;
+use crate::store::{notifies, Journal, Store, StoreError};
 
 pub use email::Mailer;
 pub use webhook::Webhook;
@@ -61,6 +62,27 @@ impl Notifier {
         for (_, wake) in self.wakes.iter() {
             wake.notify_one();
         }
+    }
+
+    /// `events` as a journal on these channels, for a store change that appends them in
+    /// its own transaction.
+    pub fn journal<'a>(&self, events: &'a [NewEvent]) -> Journal<'a> {
+        Journal::new(events, self.channels)
+    }
+
+    /// Wakes the workers when any of `events` (now committed) queued a delivery.
+    pub fn wake_for(&self, events: &[NewEvent]) {
+        if events.iter().any(|event| notifies(event, self.channels)) {
+            self.wake();
+        }
+    }
+
+    /// Records a security event with the deliveries it calls for, and wakes the workers
+    /// when there are any.
+    pub async fn record(&self, store: &dyn Store, event: &NewEvent) -> Result<(), StoreError> {
+        store.record_event(event, self.channels).await?;
+        self.wake_for(std::slice::from_ref(event));
+        Ok(())
     }
 }
 

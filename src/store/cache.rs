@@ -404,19 +404,6 @@ impl Store for CachedStore {
         self.inner.swap_counter(key, expected, new).await
     }
 
-    async fn count_factor_failure(
-        &self,
-        account: &AccountId,
-        key: &str,
-        expected: Option<&Counter>,
-        new: &Counter,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        self.inner
-            .count_factor_failure(account, key, expected, new, now)
-            .await
-    }
-
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
         self.inner.refund_failure(key).await
     }
@@ -427,14 +414,6 @@ impl Store for CachedStore {
 
     async fn two_factor(&self, account: &AccountId) -> Result<TwoFactorRecord, StoreError> {
         self.inner.two_factor(account).await
-    }
-
-    async fn second_factor_state(
-        &self,
-        account: &AccountId,
-        counter_key: &str,
-    ) -> Result<SecondFactorState, StoreError> {
-        self.inner.second_factor_state(account, counter_key).await
     }
 
     async fn start_enrollment(

@@ -303,18 +303,6 @@ pub struct PasswordAttempt {
     pub account: Option<Account>,
 }
 
-/// An account's second factor as the password step reads it, for a challenge it opens: the
-/// authenticator, the second-factor failure counter and the recovery codes left.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SecondFactorState {
-    /// The account's authenticator.
-    pub record: TwoFactorRecord,
-    /// The account's second-factor failure counter, if any.
-    pub counter: Option<Counter>,
-    /// Unused recovery codes.
-    pub recovery_codes_remaining: u32,
-}
-
 /// Everything answering a sign-in challenge needs, read at once: the challenge, its
 /// account, the account's authenticator, and its second-factor failure counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -520,22 +508,6 @@ pub trait Store: Outbox + Send + Sync + 'static {
         expected: Option<&Counter>,
         new: &Counter,
     ) -> Result<bool, StoreError>;
-    /// Counts a wrong second factor of `account` by moving its counter under `key` from
-    /// `expected` to `new`, as [`Store::swap_counter`] does (false when another request
-    /// changed it first). PostgreSQL counts it in the same statement as right codes'
-    /// completions (`postgres/batch.rs`), so that a right and a wrong answer take the same
-    /// path to the counter.
-    async fn count_factor_failure(
-        &self,
-        account: &AccountId,
-        key: &str,
-        expected: Option<&Counter>,
-        new: &Counter,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let _ = (account, now);
-        self.swap_counter(key, expected, new).await
-    }
     /// Takes back one provisionally counted failure (the attempt succeeded).
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError>;
     /// Forgets the failures under `key` (after a success).
@@ -543,20 +515,6 @@ pub trait Store: Outbox + Send + Sync + 'static {
 
     /// The account's authenticator (default: nothing configured).
     async fn two_factor(&self, account: &AccountId) -> Result<TwoFactorRecord, StoreError>;
-    /// The account's authenticator, its second-factor failure counter (under
-    /// `counter_key`) and the recovery codes left. PostgreSQL reads them in one statement;
-    /// by default, one read each.
-    async fn second_factor_state(
-        &self,
-        account: &AccountId,
-        counter_key: &str,
-    ) -> Result<SecondFactorState, StoreError> {
-        Ok(SecondFactorState {
-            record: self.two_factor(account).await?,
-            counter: self.throttle_counter(counter_key).await?,
-            recovery_codes_remaining: self.recovery_codes_remaining(account).await?,
-        })
-    }
     /// Starts (or restarts) an enrolment with a new sealed secret, replacing any pending one.
     async fn start_enrollment(
         &self,

@@ -21,9 +21,9 @@ use super::rows::{
 use super::{
     notifies, AccountSummary, Challenge, ChallengeContext, Completion, Constraint, FiledRequest,
     FirstAdmin, Journal, MemberChange, NewAccount, NewSession, PasswordAttempt, PasswordSettlement,
-    PoolSettings, ResetEvent, ResetOutcome, ResetRequest, SealedSlot, SecondFactorState,
-    SessionLookup, SignInCompletion, Store, StoreError, WorkspaceSessionLookup,
-    RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
+    PoolSettings, ResetEvent, ResetOutcome, ResetRequest, SealedSlot, SessionLookup,
+    SignInCompletion, Store, StoreError, WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN,
+    SESSION_LOOKUP_COLUMNS,
 };
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
@@ -488,46 +488,6 @@ impl Store for PostgresStore {
         Ok(row.map(TwoFactorRecord::from).unwrap_or_default())
     }
 
-    async fn second_factor_state(
-        &self,
-        account: &AccountId,
-        counter_key: &str,
-    ) -> Result<SecondFactorState, StoreError> {
-        use sqlx::{FromRow, Row};
-        // One statement instead of three, as for `password_attempt`: it replaces the
-        // password step's read of the authenticator alone.
-        let row = sqlx::query(
-            "SELECT t.key_id, t.secret, t.enabled_at, COALESCE(t.last_step, -1) AS last_step,
-                    t.pending_key_id, t.pending_secret, t.pending_expires_at,
-                    t.account_id IS NOT NULL AS enrolled,
-                    k.failures, k.window_start, k.locked_until,
-                    (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = $1)
-                        AS recovery_codes_remaining
-             FROM (SELECT 1) AS one
-             LEFT JOIN two_factor t ON t.account_id = $1
-             LEFT JOIN throttle_counters k ON k.key = $2",
-        )
-        .bind(account.as_str())
-        .bind(counter_key)
-        .fetch_one(&self.pool)
-        .await?;
-        let enrolled: bool = row.try_get("enrolled")?;
-        let remaining: i64 = row.try_get("recovery_codes_remaining")?;
-        Ok(SecondFactorState {
-            record: if enrolled {
-                TwoFactorRecord::from(TwoFactorRow::from_row(&row)?)
-            } else {
-                TwoFactorRecord::default()
-            },
-            counter: CounterRow::joined(
-                row.try_get("failures")?,
-                row.try_get("window_start")?,
-                row.try_get("locked_until")?,
-            ),
-            recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
-        })
-    }
-
     async fn start_enrollment(
         &self,
         account: &AccountId,
@@ -778,26 +738,6 @@ impl Store for PostgresStore {
         journal: Journal<'_>,
     ) -> Result<Completion, StoreError> {
         self.complete_sign_in_now(completion, journal).await
-    }
-
-    async fn count_factor_failure(
-        &self,
-        account: &AccountId,
-        key: &str,
-        expected: Option<&Counter>,
-        new: &Counter,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        // In the same statement as right codes' completions (batch.rs), so that a right and
-        // a wrong answer take one path to the counter.
-        let item = batch::Item::failure(account.as_str(), key, expected, new, now.0);
-        match self.batcher.complete(item).await? {
-            Completion::FactorRefused => Ok(true),
-            Completion::CounterMoved => Ok(false),
-            other => Err(StoreError::Task(format!(
-                "a counted failure ended as {other:?}"
-            ))),
-        }
     }
 
     async fn record_event(&self, event: &NewEvent, channels: Channels) -> Result<(), StoreError> {

@@ -231,7 +231,7 @@ async fn a_completion_whose_counter_moved_changes_nothing(backend: Backend) {
     use deadbolt::domain::notification::Channels;
     use deadbolt::domain::throttle::Counter;
     use deadbolt::domain::totp::step_at;
-    use deadbolt::http::second_factor::THROTTLE_PREFIX;
+    use deadbolt::signin::attempts::SECOND_FACTOR_PREFIX as THROTTLE_PREFIX;
     use deadbolt::store::{
         Completion, CounterClaim, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
     };
@@ -317,7 +317,7 @@ async fn a_step_is_spent_only_under_the_secret_it_was_judged_against(backend: Ba
     use deadbolt::domain::ids::{AccountId, Token};
     use deadbolt::domain::notification::Channels;
     use deadbolt::domain::totp::step_at;
-    use deadbolt::http::second_factor::THROTTLE_PREFIX;
+    use deadbolt::signin::attempts::SECOND_FACTOR_PREFIX as THROTTLE_PREFIX;
     use deadbolt::store::{
         Completion, CounterClaim, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
     };
@@ -523,7 +523,7 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
     use deadbolt::domain::throttle::Counter;
     use deadbolt::domain::time::UnixTime;
     use deadbolt::domain::totp::step_at;
-    use deadbolt::http::second_factor::THROTTLE_PREFIX;
+    use deadbolt::signin::attempts::SECOND_FACTOR_PREFIX as THROTTLE_PREFIX;
     use deadbolt::store::{
         Completion, CounterClaim, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
     };
@@ -537,18 +537,13 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
         CounterMoved,
         /// A reused step whose counter moved: ends as any other moved counter.
         ReusedCounterMoved,
-        /// A wrong code, counted in the same statement (`count_factor_failure`).
-        Wrong,
-        WrongCounterMoved,
     }
     let cases = [
         Case::Right,
         Case::CounterMoved,
-        Case::Wrong,
         Case::Right,
         Case::Reused,
         Case::RightAfterAFailure,
-        Case::WrongCounterMoved,
         Case::ChallengeGone,
         Case::ReusedCounterMoved,
         Case::Right,
@@ -582,7 +577,7 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
             used_step = context.record.last_step.unwrap();
         }
         match case {
-            Case::CounterMoved | Case::ReusedCounterMoved | Case::WrongCounterMoved => {
+            Case::CounterMoved | Case::ReusedCounterMoved => {
                 let after = Counter {
                     failures: 1,
                     window_start: now,
@@ -596,7 +591,7 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
                     .await
                     .unwrap();
             }
-            Case::Right | Case::RightAfterAFailure | Case::Reused | Case::Wrong => {}
+            Case::Right | Case::RightAfterAFailure | Case::Reused => {}
         }
         let session = new_session(&account, now, Some("batch"));
         let event = NewEvent {
@@ -615,28 +610,10 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
         ));
     }
     let completions = prepared.iter().map(
-        |(case, account, key, challenge, counter, used_step, secret, session, event)| {
+        |(_, _, key, challenge, counter, used_step, secret, session, event)| {
             let store = app.store.clone();
             let hash = challenge.hash();
             async move {
-                if matches!(case, Case::Wrong | Case::WrongCounterMoved) {
-                    let failures = counter.map_or(1, |c| c.failures + 1);
-                    let next = Counter {
-                        failures,
-                        window_start: now,
-                        locked_until: UnixTime(0),
-                    };
-                    let counted = store
-                        .count_factor_failure(account, key, counter.as_ref(), &next, now)
-                        .await
-                        .unwrap();
-                    // Counted: refused. Not counted: the counter moved.
-                    return if counted {
-                        Completion::FactorRefused
-                    } else {
-                        Completion::CounterMoved
-                    };
-                }
                 let completion = SignInCompletion {
                     challenge: &hash,
                     factor: SpentFactor::Step {
@@ -664,11 +641,9 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
             Case::Right | Case::RightAfterAFailure => Completion::SignedIn {
                 recovery_codes_remaining: issued,
             },
-            Case::Reused | Case::Wrong => Completion::FactorRefused,
+            Case::Reused => Completion::FactorRefused,
             Case::ChallengeGone => Completion::ChallengeGone,
-            Case::CounterMoved | Case::ReusedCounterMoved | Case::WrongCounterMoved => {
-                Completion::CounterMoved
-            }
+            Case::CounterMoved | Case::ReusedCounterMoved => Completion::CounterMoved,
         };
         assert_eq!(outcome, expected, "{case:?}");
         let sessions = app.store.list_sessions(account).await.unwrap();
@@ -696,7 +671,7 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
                 assert!(open.is_none(), "{case:?}: the challenge is consumed");
                 assert_eq!(last_step, Some(step), "{case:?}");
             }
-            Case::CounterMoved | Case::ReusedCounterMoved | Case::WrongCounterMoved => {
+            Case::CounterMoved | Case::ReusedCounterMoved => {
                 assert_eq!(
                     counter.map(|c| c.failures),
                     Some(1),
@@ -704,11 +679,6 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
                 );
                 assert!(open.is_some(), "{case:?}: the challenge stays open");
                 assert!(last_step < Some(step), "{case:?}: the step stays unspent");
-            }
-            Case::Wrong => {
-                assert_eq!(counter.map(|c| c.failures), Some(1), "counted");
-                assert!(open.is_some(), "a wrong code leaves the challenge");
-                assert!(last_step < Some(step), "a wrong code spends nothing");
             }
             Case::Reused => assert!(open.is_some(), "a refused code leaves the challenge"),
             Case::ChallengeGone => {
@@ -730,11 +700,11 @@ async fn concurrent_completions_each_end_as_they_would_alone(backend: Backend) {
     }
 }
 
-/// The node that opened a challenge answers a code from what the password step read
-/// (challenge_hints.rs); whatever changed since is seen as a fresh read would see it.
-async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backend) {
+/// A challenge is answered from what the database holds when the answer comes, whatever
+/// changed since the password step opened it.
+async fn a_challenge_is_answered_from_what_the_database_holds_now(backend: Backend) {
     use deadbolt::domain::ids::{AccountId, Token};
-    use deadbolt::http::second_factor::THROTTLE_PREFIX;
+    use deadbolt::signin::attempts::SECOND_FACTOR_PREFIX as THROTTLE_PREFIX;
     let app = spawn_app(backend).await;
     let user = app.enrolled("ada@example.com").await;
     let account = AccountId(app.account_id(&user.token).await);
@@ -745,9 +715,7 @@ async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backe
     };
 
     // Consumed elsewhere (in the store, as another node's cancel would): a right code and a
-    // wrong one both find no challenge. The right one is counted (never a free check); the
-    // wrong one then finds the counter moved since the password step, so it is answered
-    // from a fresh read, as if never remembered: no challenge, nothing counted.
+    // wrong one both find no challenge. Neither is judged, so neither is counted.
     let right = Token::from_presented(&app.challenge(&user.email).await);
     let wrong = Token::from_presented(&app.challenge(&user.email).await);
     app.store.consume_challenge(&right.hash()).await.unwrap();
@@ -758,7 +726,7 @@ async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backe
     app.answer_code(wrong.expose(), "000000")
         .await
         .assert_error(401, "invalid_challenge");
-    assert_eq!(failures().await, 1);
+    assert_eq!(failures().await, 0);
 
     // Failures counted after the password step: the right code still signs in (counted
     // first, since the counter moved), and the count starts again.
@@ -770,7 +738,7 @@ async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backe
             .await
             .assert_error(401, "invalid_code");
     }
-    assert_eq!(failures().await, 4);
+    assert_eq!(failures().await, 3);
     let reply = app.answer_code(&opened, &app.code(&user.secret)).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     assert_eq!(failures().await, 0);
@@ -806,16 +774,16 @@ async fn a_remembered_challenge_is_answered_as_a_fresh_read_would(backend: Backe
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
-/// Two-factor turned off after the password step: a remembered challenge answers a right code
-/// and a wrong one as a fresh read would, `invalid_challenge`, and is gone.
-async fn a_remembered_challenge_of_a_disabled_second_factor_is_invalid(backend: Backend) {
+/// Two-factor turned off after the password step: its challenge answers a right code and a
+/// wrong one alike, `invalid_challenge`, and is gone.
+async fn a_challenge_of_a_second_factor_turned_off_since_is_invalid(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.enrolled("ada@example.com").await;
     let right = app.challenge(&user.email).await;
     let wrong = app.challenge(&user.email).await;
     app.turn_off_two_factor(&user.token).await;
-    // The first round is answered from the hints, the second (both challenges gone, the
-    // hints used) from the database.
+    // The first round finds two-factor off (and consumes the challenges), the second finds
+    // no challenge.
     for _round in 0..2 {
         let code = app.code(&user.secret);
         for (challenge, answer) in [(&right, code.as_str()), (&wrong, "000000")] {
@@ -827,8 +795,8 @@ async fn a_remembered_challenge_of_a_disabled_second_factor_is_invalid(backend: 
 }
 
 backend_tests!(
-    a_remembered_challenge_is_answered_as_a_fresh_read_would,
-    a_remembered_challenge_of_a_disabled_second_factor_is_invalid,
+    a_challenge_is_answered_from_what_the_database_holds_now,
+    a_challenge_of_a_second_factor_turned_off_since_is_invalid,
     concurrent_completions_each_end_as_they_would_alone,
     a_challenge_opened_before_a_new_enrolment_refuses_the_old_authenticator,
     a_step_is_spent_only_under_the_secret_it_was_judged_against,

@@ -182,18 +182,16 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
     .unwrap();
     let (notifier, workers) =
         deadbolt::notify::start(Arc::clone(&store), Arc::new(clock.clone()), dispatch);
-    let state = AppState {
-        config: Arc::new(config),
-        store: Arc::clone(&store),
-        clock: Arc::new(clock.clone()),
-        passwords: PasswordPool::new(2).unwrap(),
-        keys: Arc::new(keys),
+    let state = AppState::new(
+        Arc::new(config),
+        Arc::clone(&store),
+        Arc::new(clock.clone()),
+        PasswordPool::new(2).unwrap(),
+        Arc::new(keys),
         metrics,
-        recovery_key: Arc::new(recovery_key),
-        policy: Arc::default(),
-        challenges: Arc::default(),
-        notifier: notifier.clone(),
-    };
+        Arc::new(recovery_key),
+        notifier.clone(),
+    );
     let recovery_key = *state.recovery_key;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

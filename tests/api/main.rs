@@ -18,6 +18,7 @@ mod multinode;
 mod nginx;
 mod notifications;
 mod ops;
+mod outage;
 mod pages;
 mod policy;
 mod receivers;

@@ -163,6 +163,69 @@ async fn check_is_a_dry_run(backend: Backend) {
     // The checked code still signs in.
     let challenge = app.challenge(&user.email).await;
     assert_eq!(app.answer_code(&challenge, &code).await.status, 201);
+    // Now its step is spent: it still matches, says it was used, and counts as no failure.
+    let key = format!(
+        "{}{}",
+        deadbolt::signin::attempts::SECOND_FACTOR_PREFIX,
+        app.account_id(&user.token).await
+    );
+    let failures = || async {
+        let counter = app.store.throttle_counter(&key).await.unwrap();
+        counter.map_or(0, |c| c.failures)
+    };
+    let before = failures().await;
+    for _ in 0..12 {
+        let used = check(code.clone()).await;
+        assert_eq!(used.status, 200, "{}", used.text);
+        assert_eq!(used.body["valid"], true);
+        assert_eq!(used.body["already_used"], true);
+    }
+    assert_eq!(failures().await, before, "a spent code is not a failure");
+    let wrong = check(if code == "000000" { "111111" } else { "000000" }.into()).await;
+    assert_eq!(wrong.body["valid"], false);
+    assert_eq!(wrong.body["already_used"], false);
+    assert_eq!(
+        failures().await,
+        before + 1,
+        "a code that matches nothing counts"
+    );
+}
+
+/// A spent code given as a proof is refused with a message that says it was already used,
+/// not that it did not match; and nothing changes.
+async fn a_spent_code_as_a_proof_says_it_was_already_used(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let code = app.code(&user.secret);
+    let challenge = app.challenge(&user.email).await;
+    assert_eq!(app.answer_code(&challenge, &code).await.status, 201);
+    let refused = app
+        .post(
+            "/api/v1/me/two-factor/recovery-codes",
+            Some(&user.token),
+            json!({"code": code}),
+        )
+        .await;
+    refused.assert_error(403, "confirmation_failed");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("already used"), "{message}");
+    assert!(!message.contains("did not match"), "{message}");
+    let wrong = app
+        .post(
+            "/api/v1/me/two-factor/recovery-codes",
+            Some(&user.token),
+            json!({"code": if code == "000000" { "111111" } else { "000000" }}),
+        )
+        .await;
+    wrong.assert_error(403, "confirmation_failed");
+    let message = wrong.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("did not match"), "{message}");
+    // The old recovery codes still work: nothing was regenerated.
+    let challenge = app.challenge(&user.email).await;
+    let used = app
+        .answer_recovery(&challenge, &user.recovery_codes[0])
+        .await;
+    assert_eq!(used.status, 201, "{}", used.text);
 }
 
 async fn regenerating_needs_a_proof_and_kills_the_old_set(backend: Backend) {
@@ -500,6 +563,7 @@ backend_tests!(
     confirming_needs_a_live_pending_enrolment,
     confirming_enables_two_factor_and_shows_recovery_codes_once,
     check_is_a_dry_run,
+    a_spent_code_as_a_proof_says_it_was_already_used,
     regenerating_needs_a_proof_and_kills_the_old_set,
     disabling_needs_a_proof_and_a_failed_proof_changes_nothing,
     a_recovery_code_is_a_proof_and_is_used_up,

@@ -225,9 +225,6 @@ pub async fn reset_account_two_factor(
         .await
 }
 
-/// Longest reason or message accepted, in characters.
-pub const MAX_TEXT_CHARS: usize = 1_000;
-
 /// Why an admin resets an account's two-factor.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -277,10 +274,8 @@ pub async fn reset_two_factor(
     AppJson(body): AppJson<ResetRequestBody>,
 ) -> Result<Json<ResetView>, ApiError> {
     admin_only(&auth)?;
-    let reason = body.reason.as_deref().map(str::trim).unwrap_or_default();
-    if reason.is_empty() || reason.chars().count() > MAX_TEXT_CHARS {
-        return Err(ApiError::ReasonRequired);
-    }
+    let reason = body.reason.as_deref().unwrap_or_default();
+    let reason = crate::domain::account::note(reason).ok_or(ApiError::ReasonRequired)?;
     let account = state
         .store
         .account_by_id(&crate::domain::ids::AccountId(id))

@@ -8,6 +8,7 @@ pub mod me;
 pub mod notifications;
 pub mod ops;
 pub mod sessions;
+pub mod sign_in;
 pub mod two_factor;
 pub mod workspaces;
 
@@ -58,12 +59,12 @@ impl utoipa::Modify for BearerAuth {
 pub fn router() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .routes(routes!(accounts::create_account))
-        .routes(routes!(sessions::create_session, sessions::list_sessions))
+        .routes(routes!(sign_in::create_session, sessions::list_sessions))
         .routes(routes!(sessions::delete_current_session))
         .routes(routes!(sessions::delete_session))
         .routes(routes!(
-            sessions::answer_challenge,
-            sessions::cancel_challenge
+            sign_in::answer_challenge,
+            sign_in::cancel_challenge
         ))
         .routes(routes!(me::get_me))
         .routes(routes!(me::list_my_events))
@@ -101,7 +102,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_events))
         .routes(routes!(notifications::list_notifications))
         .routes(routes!(notifications::retry_notification))
-        .routes(routes!(sessions::request_reset))
+        .routes(routes!(sign_in::request_reset))
         .routes(routes!(ops::openapi_document));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)

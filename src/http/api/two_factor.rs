@@ -9,18 +9,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::domain::event::EventKind;
+use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::otpauth::otpauth_uri;
 use crate::domain::recovery::RecoveryCode;
 use crate::domain::time::UnixTime;
-use crate::domain::totp::{self, Code, TotpSecret, Verdict};
+use crate::domain::totp::TotpSecret;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo, MaybeJson};
 use crate::http::qr;
-use crate::http::second_factor::{
-    confirm_proof, new_event, open_secret, record_event, Proof, SecondFactorAttempt,
-};
 use crate::http::AppState;
+use crate::signin::attempts::SecondFactorAttempt;
+use crate::signin::factor::CodeCheck;
+use crate::signin::proof::Proof;
 
 /// A new pending enrolment: shown once.
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,8 +63,11 @@ pub struct ConfirmedResponse {
 /// The result of a dry-run check.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckResponse {
-    /// Whether the code would be accepted now.
+    /// Whether the code matches the authenticator now.
     pub valid: bool,
+    /// Whether it matches only a step already accepted (say, the code just used to sign
+    /// in): then `valid` too, and not counted as a failure.
+    pub already_used: bool,
 }
 
 /// A fresh set of recovery codes.
@@ -111,16 +114,11 @@ pub async fn start_enrollment(
     let replacing = record.is_enabled();
     if replacing {
         let unchanged = "Your current authenticator stays in use.";
-        confirm_proof(
-            &state,
-            account,
-            &record,
-            proof.unwrap_or_default(),
-            unchanged,
-            &client,
-            now,
-        )
-        .await?;
+        let proof = proof.unwrap_or_default();
+        state
+            .signin
+            .confirm(account, &record, proof, unchanged, &client, now)
+            .await?;
     }
     let secret = TotpSecret::generate();
     let sealed = state
@@ -132,15 +130,10 @@ pub async fn start_enrollment(
         .start_enrollment(&account.id, &sealed, expires_at)
         .await?;
     let details = json!({"replacing": replacing});
-    record_event(
-        &state,
-        &account.id,
-        EventKind::EnrollmentStarted,
-        &client,
-        now,
-        details,
-    )
-    .await?;
+    let kind = EventKind::EnrollmentStarted;
+    state
+        .record(&account.id, kind, &client, now, details)
+        .await?;
     let uri = otpauth_uri(
         &state.config.two_factor.issuer,
         account.email.as_str(),
@@ -175,7 +168,7 @@ pub async fn enrollment_qr_png(
     let pending = record
         .live_pending(auth.now)
         .ok_or(ApiError::NoPendingEnrollment)?;
-    let secret = open_secret(&state, &account.id, &pending.secret)?;
+    let secret = state.signin.open_secret(&account.id, &pending.secret)?;
     let uri = otpauth_uri(
         &state.config.two_factor.issuer,
         account.email.as_str(),
@@ -216,19 +209,15 @@ pub async fn confirm_enrollment(
         .live_pending(now)
         .ok_or(ApiError::NoPendingEnrollment)?
         .clone();
-    let attempt = SecondFactorAttempt::begin(&state, &account.id, now).await?;
-    let secret = open_secret(&state, &account.id, &pending.secret)?;
-    let skew = state.config.two_factor.skew_steps;
-    let verdict = match Code::parse(&request.code) {
-        Ok(code) => totp::verify(&secret, code, now, skew, None),
-        Err(_) => Verdict::Invalid,
-    };
-    let Verdict::Accepted { step } = verdict else {
-        attempt.failed(&state, &account.id, &client, now).await?;
+    let flow = &state.signin;
+    let attempt = SecondFactorAttempt::begin(flow, &account.id, now).await?;
+    let checked = flow.check_code(&account.id, &pending.secret, None, &request.code, now)?;
+    let CodeCheck::Fresh { step } = checked else {
+        attempt.failed(flow, account, &client, now).await?;
         return Err(ApiError::WrongEnrollmentCode);
     };
     let (codes, hashes) = new_recovery_codes(&state);
-    let events = [new_event(
+    let events = [NewEvent::by_owner(
         &account.id,
         EventKind::EnrollmentConfirmed,
         &client,
@@ -247,11 +236,11 @@ pub async fn confirm_enrollment(
         )
         .await?;
     if !confirmed {
-        attempt.failed(&state, &account.id, &client, now).await?;
+        attempt.failed(flow, account, &client, now).await?;
         return Err(ApiError::NoPendingEnrollment);
     }
     state.wake_for(&events);
-    attempt.succeeded(&state).await?;
+    attempt.succeeded(flow).await?;
     Ok(Json(ConfirmedResponse {
         state: "enabled",
         enabled_at: now,
@@ -286,30 +275,16 @@ pub async fn check_code(
     client: ClientInfo,
     AppJson(request): AppJson<CodeRequest>,
 ) -> Result<Json<CheckResponse>, ApiError> {
-    let now = auth.now;
     let account = &auth.account;
     let record = state.store.two_factor(&account.id).await?;
-    let Some(sealed) = &record.secret else {
-        return Err(ApiError::NotEnabled);
-    };
-    let attempt = SecondFactorAttempt::begin(&state, &account.id, now).await?;
-    let valid = match Code::parse(&request.code) {
-        Ok(code) => {
-            let secret = open_secret(&state, &account.id, sealed)?;
-            let skew = state.config.two_factor.skew_steps;
-            matches!(
-                totp::verify(&secret, code, now, skew, record.last_step),
-                Verdict::Accepted { .. }
-            )
-        }
-        Err(_) => false,
-    };
-    if valid {
-        attempt.succeeded(&state).await?;
-    } else {
-        attempt.failed(&state, &account.id, &client, now).await?;
-    }
-    Ok(Json(CheckResponse { valid }))
+    let status = state
+        .signin
+        .check(account, &record, &request.code, &client, auth.now)
+        .await?;
+    Ok(Json(CheckResponse {
+        valid: status.valid,
+        already_used: status.already_used,
+    }))
 }
 
 /// For changes to an enabled authenticator: `409 not_enabled` without one, then the proof.
@@ -324,16 +299,11 @@ async fn confirm_enabled(
     if !record.is_enabled() {
         return Err(ApiError::NotEnabled);
     }
-    confirm_proof(
-        state,
-        &auth.account,
-        &record,
-        proof,
-        unchanged,
-        client,
-        auth.now,
-    )
-    .await
+    state
+        .signin
+        .confirm(&auth.account, &record, proof, unchanged, client, auth.now)
+        .await?;
+    Ok(())
 }
 
 /// Replaces the recovery codes with a fresh set (after a proof); the old set dies at once.
@@ -356,7 +326,7 @@ pub async fn regenerate_recovery_codes(
     confirm_enabled(&state, &auth, proof, unchanged, &client).await?;
     let (codes, hashes) = new_recovery_codes(&state);
     let kind = EventKind::RecoveryCodesRegenerated;
-    let events = [new_event(
+    let events = [NewEvent::by_owner(
         &account.id,
         kind,
         &client,
@@ -392,7 +362,7 @@ pub async fn disable_two_factor(
     let unchanged = "Two-factor remains enabled.";
     confirm_enabled(&state, &auth, proof, unchanged, &client).await?;
     let kind = EventKind::TwoFactorDisabled;
-    let events = [new_event(
+    let events = [NewEvent::by_owner(
         &account.id,
         kind,
         &client,

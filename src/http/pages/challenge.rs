@@ -1,27 +1,25 @@
-//! `/login/two-factor`: the second step of signing in, through the API's own handlers
-//! (`POST/DELETE /api/v1/sessions/challenge`, `…/reset-request`), so the challenge's five
-//! tries, the account's second-factor lock and every event are the API's. The challenge
-//! token rides in an HttpOnly cookie scoped to `/login`.
+//! `/login/two-factor`: the second step of signing in, through the sign-in flow
+//! ([`crate::signin`]) as the API's `POST/DELETE /api/v1/sessions/challenge` and
+//! `…/reset-request` do, so the challenge's five tries, the account's second-factor lock
+//! and every event are the same. The challenge token rides in an HttpOnly cookie scoped to
+//! `/login`.
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
 use serde::Deserialize;
 
-use crate::http::api::sessions::{
-    answer_challenge, cancel_challenge, request_reset as file_reset_request,
-    CancelChallengeRequest, ChallengeRequest, ResetRequestForm,
-};
+use crate::domain::account::note;
 use crate::http::error::ApiError;
-use crate::http::extract::{AppJson, ClientInfo};
+use crate::http::extract::ClientInfo;
 use crate::http::pages::cookies::{self, CHALLENGE_COOKIE};
 use crate::http::pages::csrf::{self, PageForm};
 use crate::http::pages::error::PageError;
 use crate::http::pages::login::{allow_forms_to, login_page, safe_next, signed_in};
 use crate::http::pages::{render_with, see_other, Flash};
 use crate::http::AppState;
+use crate::signin::factor::Factor;
 
 /// `?next=` and `?method=recovery`.
 #[derive(Debug, Default, Deserialize)]
@@ -126,16 +124,12 @@ pub async fn submit(
     };
     let recovery = form.code.trim().is_empty();
     let filled = |text: &str| (!text.trim().is_empty()).then(|| text.to_owned());
-    let request = ChallengeRequest {
-        challenge_token,
-        code: filled(&form.code),
-        recovery_code: if recovery {
-            filled(&form.recovery_code)
-        } else {
-            None
-        },
+    let factor = if recovery {
+        filled(&form.recovery_code).map(Factor::RecoveryCode)
+    } else {
+        filled(&form.code).map(Factor::Code)
     };
-    if request.code.is_none() && request.recovery_code.is_none() {
+    let Some(factor) = factor else {
         let message = if recovery {
             "Enter one of your recovery codes."
         } else {
@@ -150,9 +144,15 @@ pub async fn submit(
             form.next,
             recovery,
         );
-    }
-    match answer_challenge(State(state.clone()), client, AppJson(request)).await {
-        Ok((_, Json(answer))) => {
+    };
+    let now = state.clock.now();
+    let answered = state
+        .signin
+        .answer(&challenge_token, &factor, &client, now)
+        .await;
+    state.metrics.sign_in_step(&answered);
+    match answered.map_err(ApiError::from) {
+        Ok(answer) => {
             let next = if answer.two_factor_disabled {
                 "/account/security".to_owned()
             } else {
@@ -161,7 +161,7 @@ pub async fn submit(
             let mut response = signed_in(
                 &state,
                 &headers,
-                &answer.token,
+                answer.token.expose(),
                 answer.session.expires_at,
                 &next,
             )
@@ -209,8 +209,7 @@ pub async fn cancel(
     PageForm(_): PageForm<crate::http::pages::login::EmptyForm>,
 ) -> Result<Response, PageError> {
     if let Some(challenge_token) = cookies::read(&headers, CHALLENGE_COOKIE) {
-        let request = CancelChallengeRequest { challenge_token };
-        cancel_challenge(State(state.clone()), AppJson(request)).await?;
+        state.signin.cancel(&challenge_token).await?;
     }
     let mut response = see_other("/login");
     cookies::clear_challenge(&mut response, &state.config.public_url);
@@ -227,8 +226,7 @@ pub async fn request_reset(
     let Some(challenge_token) = cookies::read(&headers, CHALLENGE_COOKIE) else {
         return expired(&state, &headers, String::new());
     };
-    let message = form.message.trim();
-    if message.is_empty() {
+    if form.message.trim().is_empty() {
         let flash = Flash::Error(
             "Tell the administrators what happened (a sentence is enough).".to_owned(),
         );
@@ -241,11 +239,23 @@ pub async fn request_reset(
             true,
         );
     }
-    let request = ResetRequestForm {
-        challenge_token,
-        message: message.to_owned(),
+    let Some(message) = note(&form.message) else {
+        let flash = Flash::Error("Keep the message under 1000 characters.".to_owned());
+        return page(
+            &state,
+            &headers,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(flash),
+            String::new(),
+            true,
+        );
     };
-    match file_reset_request(State(state.clone()), client, AppJson(request)).await {
+    let now = state.clock.now();
+    let filed = state
+        .signin
+        .request_reset(&challenge_token, message, &client, now)
+        .await;
+    match filed.map_err(ApiError::from) {
         Ok(_) => {
             let flash = Flash::Ok(
                 "Your request was sent to the administrators. Once they reset two-factor on your \
@@ -262,17 +272,6 @@ pub async fn request_reset(
             )
         }
         Err(ApiError::InvalidChallenge) => expired(&state, &headers, String::new()),
-        Err(ApiError::InvalidBody(_)) => {
-            let flash = Flash::Error("Keep the message under 1000 characters.".to_owned());
-            page(
-                &state,
-                &headers,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(flash),
-                String::new(),
-                true,
-            )
-        }
         Err(other) => Err(other.into()),
     }
 }

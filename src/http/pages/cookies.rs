@@ -8,8 +8,8 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 
 use crate::config::PublicUrl;
+use crate::domain::sign_in::CHALLENGE_TTL_SECONDS;
 use crate::domain::time::UnixTime;
-use crate::domain::two_factor::CHALLENGE_TTL_SECONDS;
 use crate::http::extract::SESSION_COOKIE;
 
 /// The pending sign-in challenge's token.

@@ -35,6 +35,12 @@ impl From<ApiError> for PageError {
     }
 }
 
+impl From<crate::signin::Error> for PageError {
+    fn from(error: crate::signin::Error) -> Self {
+        PageError::Api(error.into())
+    }
+}
+
 impl From<crate::store::StoreError> for PageError {
     fn from(error: crate::store::StoreError) -> Self {
         PageError::Api(error.into())

@@ -1,20 +1,19 @@
-//! `/login`, `/signup` and `/logout`. Signing in goes through the API's own handler
-//! (`POST /api/v1/sessions`): the same throttles, the same uniform cost for an unknown
-//! address and a wrong password, the same challenge and events. On success the browser
-//! gets a new session cookie and any session it held before is ended.
+//! `/login`, `/signup` and `/logout`. Signing in goes through the sign-in flow
+//! ([`crate::signin`]) as the API's `POST /api/v1/sessions` does: the same throttles, the
+//! same uniform cost for an unknown address and a wrong password, the same challenge and
+//! events. On success the browser gets a new session cookie and any session it held
+//! before is ended.
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
 use serde::Deserialize;
 
 use crate::config::SignupMode;
 use crate::domain::password::Password;
 use crate::domain::time::UnixTime;
 use crate::http::api::accounts::{create_account, CreateAccountRequest};
-use crate::http::api::sessions::{self, SignInRequest, SignInResponse};
 use crate::http::error::ApiError;
 use crate::http::extract::{resolve_session, session_token, AppJson, ClientInfo};
 use crate::http::pages::csrf::{self, PageForm};
@@ -23,6 +22,7 @@ use crate::http::pages::error::PageError;
 use crate::http::pages::viewer::Viewer;
 use crate::http::pages::{cookies, render_with, see_other, Flash};
 use crate::http::AppState;
+use crate::signin::Step;
 
 /// `?next=` (where to go after signing in) and `?signed_out`.
 #[derive(Debug, Default, Deserialize)]
@@ -139,20 +139,38 @@ pub async fn signed_in(
     Ok(response)
 }
 
+/// The first factor through the sign-in flow, counted like the API's.
+async fn with_password(
+    state: &AppState,
+    email: &str,
+    password: Password,
+    client: &ClientInfo,
+) -> Result<Step, ApiError> {
+    let now = state.clock.now();
+    let step = state
+        .signin
+        .with_password(email, password, client, now)
+        .await;
+    state.metrics.sign_in_step(&step);
+    Ok(step?)
+}
+
 /// Continues after a password was accepted: signed in, or on to the challenge.
 async fn after_password(
     state: &AppState,
     headers: &HeaderMap,
-    answer: SignInResponse,
+    step: Step,
     next: &str,
 ) -> Result<Response, PageError> {
-    match answer {
-        SignInResponse::Authenticated { token, session } => {
-            signed_in(state, headers, &token, session.expires_at, next).await
+    match step {
+        Step::Success(done) => {
+            let token = done.token.expose();
+            signed_in(state, headers, token, done.session.expires_at, next).await
         }
-        SignInResponse::TwoFactorRequired { challenge } => {
+        Step::Continue(challenge) => {
             let mut response = see_other(&with_next("/login/two-factor", next));
-            cookies::set_challenge(&mut response, &state.config.public_url, &challenge.token);
+            let token = challenge.token.expose();
+            cookies::set_challenge(&mut response, &state.config.public_url, token);
             Ok(response)
         }
     }
@@ -222,12 +240,9 @@ pub async fn submit(
     headers: HeaderMap,
     PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    let request = SignInRequest {
-        email: form.email.clone(),
-        password: Password::new(form.password),
-    };
-    match sessions::create_session(State(state.clone()), client, AppJson(request)).await {
-        Ok((_, Json(answer))) => after_password(&state, &headers, answer, &form.next).await,
+    let password = Password::new(form.password);
+    match with_password(&state, &form.email, password, &client).await {
+        Ok(step) => after_password(&state, &headers, step, &form.next).await,
         Err(error @ (ApiError::InvalidCredentials | ApiError::TooManyAttempts { .. })) => {
             let (status, _, _) = error.parts();
             let flash = Some(Flash::from_error(&error));
@@ -298,13 +313,9 @@ pub async fn submit_signup(
         };
         return signup_page(&state, &headers, status, flash, form);
     }
-    let request = SignInRequest {
-        email: form.email,
-        password: Password::new(form.password),
-    };
-    let (_, Json(answer)) =
-        sessions::create_session(State(state.clone()), client, AppJson(request)).await?;
-    after_password(&state, &headers, answer, &form.next).await
+    let password = Password::new(form.password);
+    let step = with_password(&state, &form.email, password, &client).await?;
+    after_password(&state, &headers, step, &form.next).await
 }
 
 /// `POST /logout`: ends the session on the server and drops the cookie.
@@ -313,7 +324,11 @@ pub async fn sign_out(
     viewer: Viewer,
     PageForm(_): PageForm<EmptyForm>,
 ) -> Result<Response, PageError> {
-    sessions::delete_current_session(State(state.clone()), viewer.auth).await?;
+    let auth = viewer.auth;
+    state
+        .store
+        .delete_session(&auth.account.id, &auth.session.id)
+        .await?;
     let mut response = see_other("/login?signed_out=1");
     cookies::clear_session(&mut response, &state.config.public_url);
     Ok(response)

@@ -19,7 +19,7 @@ use crate::http::pages::error::PageError;
 use crate::http::pages::viewer::{Nav, Viewer};
 use crate::http::pages::{render_with, when, when_or_dash, Flash};
 use crate::http::qr;
-use crate::http::second_factor::open_secret;
+
 use crate::http::AppState;
 
 /// Recovery codes left at which the page warns.
@@ -135,7 +135,7 @@ pub async fn render_page(
     let record = state.store.two_factor(&account.id).await?;
     let pending = match record.live_pending(now) {
         Some(pending) => {
-            let secret = open_secret(state, &account.id, &pending.secret)?;
+            let secret = state.signin.open_secret(&account.id, &pending.secret)?;
             let uri = otpauth_uri(
                 &state.config.two_factor.issuer,
                 account.email.as_str(),

@@ -22,8 +22,8 @@ use crate::http::pages::login::EmptyForm;
 use crate::http::pages::security::{render_page, Outcome};
 use crate::http::pages::viewer::Viewer;
 use crate::http::pages::{see_other, Flash};
-use crate::http::second_factor::Proof;
 use crate::http::AppState;
+use crate::signin::proof::Proof;
 
 /// A code typed into a form.
 #[derive(Debug, Deserialize)]

@@ -34,7 +34,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::journal;
 use crate::domain::event::NewEvent;
-use crate::domain::throttle::Counter;
 use crate::store::rows::ChallengeContextRow;
 use crate::store::{ChallengeContext, Completion, CounterClaim, SignInCompletion, StoreError};
 
@@ -77,9 +76,6 @@ pub(super) struct Item {
     ip: Option<String>,
     user_agent: Option<String>,
     events: Vec<NewEvent>,
-    /// A wrong code, counted instead: the counter goes from `claim` to this value, and
-    /// nothing else changes.
-    failure: Option<(i64, i64, i64)>,
 }
 
 impl Item {
@@ -113,36 +109,6 @@ impl Item {
             ip: session.ip.clone(),
             user_agent: session.user_agent.clone(),
             events: events.to_vec(),
-            failure: None,
-        }
-    }
-
-    /// A wrong code for `account`, counted by moving its counter under `key` from
-    /// `expected` to `new`.
-    pub(super) fn failure(
-        account: &str,
-        key: &str,
-        expected: Option<&Counter>,
-        new: &Counter,
-        now: i64,
-    ) -> Item {
-        let parts = |c: &Counter| (i64::from(c.failures), c.window_start.0, c.locked_until.0);
-        Item {
-            challenge: Vec::new(),
-            account: account.to_owned(),
-            step: 0,
-            secret: Vec::new(),
-            now,
-            key: key.to_owned(),
-            counted: false,
-            claim: expected.map(parts),
-            session_id: String::new(),
-            session_token: Vec::new(),
-            expires_at: 0,
-            ip: None,
-            user_agent: None,
-            events: Vec::new(),
-            failure: Some(parts(new)),
         }
     }
 }
@@ -422,121 +388,8 @@ fn rolled_back(error: &sqlx::Error) -> bool {
         if matches!(db.code().as_deref(), Some("DB001" | "40P01")))
 }
 
-/// The statement: per item, the step is spent only under the secret it was judged against
-/// and if still unused; then the challenge is consumed; then the counter is cleared (counted
-/// attempts) or claimed by compare-and-swap (from "none" by inserting a row of no failures,
-/// from a value by deleting exactly it); then the session starts, the account records the
-/// sign-in and the events are appended. A consumed challenge whose claim failed aborts it.
-/// Each table is also matched with `= ANY(array)`, so that the plan PostgreSQL keeps for the
-/// statement (it cannot know the batch size) reaches rows through their keys' indexes rather
-/// than by scanning and hashing a whole table.
-const COMPLETE_ALL: &str = "
-WITH input AS MATERIALIZED (
-    SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::int8[], $4::bytea[], $5::int8[],
-                         $6::text[], $7::bool[], $8::int8[], $9::int8[], $10::int8[],
-                         $11::text[], $12::bytea[], $13::int8[], $14::text[], $15::text[])
-        WITH ORDINALITY AS i(challenge, account, step, secret, now, key, counted, failures,
-                             window_start, locked_until, session_id, session_token,
-                             expires_at, ip, user_agent, idx)),
-failure AS MATERIALIZED (
-    SELECT * FROM UNNEST($25::int8[], $26::int8[], $27::int8[])
-        WITH ORDINALITY AS f(failures, window_start, locked_until, idx)),
-moved AS MATERIALIZED (
-    SELECT i.idx FROM input i
-    LEFT JOIN LATERAL (SELECT * FROM throttle_counters k WHERE k.key = i.key OFFSET 0) k ON TRUE
-    WHERE NOT i.counted
-      AND (k.failures, k.window_start, k.locked_until)
-          IS DISTINCT FROM (i.failures, i.window_start, i.locked_until)),
-live AS MATERIALIZED (
-    SELECT i.*, f.failures AS new_failures, f.window_start AS new_window_start,
-           f.locked_until AS new_locked_until
-    FROM input i JOIN failure f ON f.idx = i.idx
-    WHERE i.idx NOT IN (SELECT idx FROM moved)),
-open AS MATERIALIZED (
-    SELECT i.idx FROM live i
-    WHERE i.new_failures IS NULL AND EXISTS (
-        SELECT 1 FROM challenges c
-        WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge
-          AND c.account_id = i.account AND c.expires_at > i.now)),
-step AS (
-    UPDATE two_factor t SET last_step = i.step FROM live i
-    WHERE t.account_id = ANY($2) AND t.account_id = i.account
-      AND t.secret = i.secret AND t.last_step < i.step AND i.idx IN (SELECT idx FROM open)
-    RETURNING i.idx),
-counted_from_none AS (
-    INSERT INTO throttle_counters (key, failures, window_start, locked_until)
-    SELECT i.key, i.new_failures, i.new_window_start, i.new_locked_until FROM live i
-    WHERE i.new_failures IS NOT NULL AND i.failures IS NULL
-    ON CONFLICT (key) DO NOTHING
-    RETURNING key),
-counted_from_value AS (
-    UPDATE throttle_counters k
-    SET failures = i.new_failures, window_start = i.new_window_start,
-        locked_until = i.new_locked_until
-    FROM live i
-    WHERE k.key = ANY($6) AND k.key = i.key AND i.new_failures IS NOT NULL
-      AND k.failures = i.failures AND k.window_start = i.window_start
-      AND k.locked_until = i.locked_until
-    RETURNING k.key),
-counted AS (SELECT key FROM counted_from_none UNION ALL SELECT key FROM counted_from_value),
-challenge AS (
-    DELETE FROM challenges c USING input i
-    WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge
-      AND c.account_id = i.account AND c.expires_at > i.now
-      AND i.idx IN (SELECT idx FROM step)
-    RETURNING i.idx),
-cleared AS (
-    DELETE FROM throttle_counters k USING input i
-    WHERE k.key = ANY($6) AND k.key = i.key AND i.counted
-      AND i.idx IN (SELECT idx FROM challenge)),
-claimed_from_none AS (
-    INSERT INTO throttle_counters (key, failures, window_start, locked_until)
-    SELECT i.key, 0, i.now, 0 FROM input i
-    WHERE NOT i.counted AND i.failures IS NULL AND i.idx IN (SELECT idx FROM challenge)
-    ON CONFLICT (key) DO NOTHING
-    RETURNING key),
-claimed_from_value AS (
-    DELETE FROM throttle_counters k USING input i
-    WHERE k.key = ANY($6) AND k.key = i.key AND NOT i.counted AND k.failures = i.failures
-      AND k.window_start = i.window_start AND k.locked_until = i.locked_until
-      AND i.idx IN (SELECT idx FROM challenge)
-    RETURNING k.key),
-granted AS (
-    SELECT i.* FROM input i
-    WHERE i.idx IN (SELECT idx FROM challenge)
-      AND (i.counted OR i.key IN (SELECT key FROM claimed_from_none
-                                  UNION ALL SELECT key FROM claimed_from_value))),
-session AS (
-    INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, expires_at,
-                          ip, user_agent)
-    SELECT session_id, account, session_token, now, now, expires_at, ip, user_agent
-    FROM granted),
-signed_in AS (
-    UPDATE accounts a SET last_sign_in_at = g.now FROM granted g
-    WHERE a.id = ANY($2) AND a.id = g.account),
-recorded AS (
-    INSERT INTO security_events
-        (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
-    SELECT e.account_id, e.actor_id, e.kind, e.at, e.ip, e.user_agent, e.details,
-           e.workspace_id
-    FROM UNNEST($16::int8[], $17::text[], $18::text[], $19::text[], $20::int8[],
-                $21::text[], $22::text[], $23::text[], $24::text[])
-        WITH ORDINALITY AS e(item, account_id, actor_id, kind, at, ip, user_agent, details,
-                             workspace_id, n) -- $17… as journal::bind_events binds them
-    WHERE e.item IN (SELECT idx FROM granted)
-    ORDER BY e.n)
-SELECT i.idx IN (SELECT idx FROM moved),
-       i.idx IN (SELECT idx FROM open),
-       i.idx IN (SELECT idx FROM step),
-       i.idx IN (SELECT idx FROM granted),
-       i.key IN (SELECT key FROM counted),
-       (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = i.account),
-       (SELECT counter_moved() FROM challenge c JOIN input m ON m.idx = c.idx
-        WHERE NOT m.counted AND c.idx NOT IN (SELECT idx FROM granted) LIMIT 1),
-       (SELECT counter_moved() FROM live m
-        WHERE m.new_failures IS NOT NULL AND m.key NOT IN (SELECT key FROM counted) LIMIT 1)
-FROM input i
-ORDER BY i.idx";
+/// The statement, with its reasoning: `complete_sign_ins.sql`.
+const COMPLETE_ALL: &str = include_str!("complete_sign_ins.sql");
 
 /// Completes `items` (at most one per account) in one statement; their outcomes, in order.
 async fn complete_all(pool: &PgPool, items: &[&Item]) -> Result<Vec<Completion>, sqlx::Error> {
@@ -566,28 +419,24 @@ async fn complete_all(pool: &PgPool, items: &[&Item]) -> Result<Vec<Completion>,
         .bind(column(items, |i| i.ip.clone()))
         .bind(column(items, |i| i.user_agent.clone()))
         .bind(positions);
-    let query = journal::bind_events(query, &events)
-        .bind(column(items, |i| i.failure.map(|c| c.0)))
-        .bind(column(items, |i| i.failure.map(|c| c.1)))
-        .bind(column(items, |i| i.failure.map(|c| c.2)));
-    type Row = (bool, bool, bool, bool, bool, i64, Option<i64>, Option<i64>);
+    let query = journal::bind_events(query, &events);
+    type Row = (bool, bool, bool, bool, i64, Option<i64>);
     let rows: Vec<Row> = query.fetch_all(pool).await?;
     Ok(rows
         .into_iter()
-        .zip(items)
-        .map(|(row, item)| {
-            let (moved, open, stepped, signed_in, counted, remaining, ..) = row;
-            match (moved, item.failure.is_some()) {
-                (true, _) => Completion::CounterMoved,
-                // A wrong code: refused, and counted (else the statement aborted).
-                (false, true) if counted => Completion::FactorRefused,
-                (false, true) => Completion::CounterMoved,
-                (false, false) if !open => Completion::ChallengeGone,
-                (false, false) if !stepped => Completion::FactorRefused,
-                (false, false) if !signed_in => Completion::ChallengeGone,
-                (false, false) => Completion::SignedIn {
+        .map(|(moved, open, stepped, signed_in, remaining, _)| {
+            if moved {
+                Completion::CounterMoved
+            } else if !open {
+                Completion::ChallengeGone
+            } else if !stepped {
+                Completion::FactorRefused
+            } else if !signed_in {
+                Completion::ChallengeGone
+            } else {
+                Completion::SignedIn {
                     recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
-                },
+                }
             }
         })
         .collect())

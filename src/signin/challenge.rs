@@ -1,0 +1,257 @@
+//! The second step: answering an open challenge with a second factor, and completing the
+//! sign-in.
+//!
+//! The state is the challenge as the store keeps it, read with its account, authenticator
+//! and failure counter in one statement, so any node can answer any challenge. A right
+//! factor is spent in one transaction with everything else a sign-in changes (the challenge
+//! consumed, the counter claimed, the session started, the events recorded); a wrong one is
+//! counted against the account and the challenge.
+
+use serde_json::json;
+
+use super::attempts::SECOND_FACTOR_PREFIX;
+use super::attempts::{ensure_second_factor_allowed, second_factor_key, SecondFactorAttempt};
+use super::factor::{Factor, Judged};
+use super::{Denial, Error, SignIn, SignedIn};
+use crate::domain::event::{ClientInfo, EventKind, NewEvent};
+use crate::domain::ids::{Token, TokenHash};
+use crate::domain::recovery::RecoveryCode;
+use crate::domain::sign_in::{after_wrong_answer, AfterRecoveryCode, ChallengeFate};
+use crate::domain::time::UnixTime;
+use crate::store::{
+    ChallengeContext, Completion, CounterClaim, RecoveryFollowUp, SignInCompletion,
+};
+
+/// How one completion attempt ended.
+enum Completed {
+    SignedIn(SignedIn),
+    /// The factor was refused after all (another request spent it first), or the
+    /// challenge is gone.
+    Refused(Denial),
+    /// Under [`CounterClaim::Unchanged`], another attempt moved the counter: nothing changed.
+    CounterMoved,
+}
+
+impl SignIn {
+    /// Answers the challenge behind `token` with a second factor.
+    pub async fn answer(
+        &self,
+        token: &str,
+        factor: &Factor,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<SignedIn, Error> {
+        let token = Token::from_presented(token).hash();
+        let context = match self
+            .store()
+            .challenge_context(&token, SECOND_FACTOR_PREFIX)
+            .await?
+        {
+            Some(context) if now < context.challenge.expires_at => context,
+            _ => return Err(Denial::InvalidChallenge.into()),
+        };
+        let (account, record) = (&context.account, &context.record);
+        if !record.is_enabled() {
+            // Two-factor was turned off (a reset, say) after the first factor.
+            self.store().consume_challenge(&token).await?;
+            return Err(Denial::InvalidChallenge.into());
+        }
+        // While locked, nothing is judged.
+        ensure_second_factor_allowed(context.counter.as_ref(), now)?;
+        let (attempt, refused) = match self.judge(&account.id, record, factor, now)? {
+            Ok(judged) => match self
+                .spend_right(&token, &context, &judged, client, now)
+                .await?
+            {
+                Ok(signed_in) => return Ok(signed_in),
+                Err(refused) => refused,
+            },
+            Err(refused) => {
+                let counter = context.counter;
+                let attempt = SecondFactorAttempt::begin_from(self, &account.id, counter, now);
+                (attempt.await?, refused)
+            }
+        };
+        // A wrong factor: it stays counted against the account, and against the challenge.
+        if refused == Denial::CodeReused {
+            self.record(account, EventKind::CodeReused, client, now, json!({}))
+                .await?;
+        }
+        attempt.failed(self, account, client, now).await?;
+        let failures = self.store().count_challenge_failure(&token).await?;
+        if after_wrong_answer(failures) == ChallengeFate::Void {
+            self.store().consume_challenge(&token).await?;
+        }
+        let details = json!({"failures": failures});
+        self.record(account, EventKind::ChallengeFailed, client, now, details)
+            .await?;
+        Err(refused.into())
+    }
+
+    /// Cancels the challenge behind `token` ("sign in as a different user").
+    pub async fn cancel(&self, token: &str) -> Result<(), Error> {
+        let token = Token::from_presented(token).hash();
+        self.store().consume_challenge(&token).await?;
+        Ok(())
+    }
+
+    /// Files a lost-device reset request for the account whose live challenge `token` is
+    /// (it proves the first factor), with a `message` for the administrators (a valid
+    /// [`crate::domain::account::note`]). One open request per account: asking again
+    /// returns its id.
+    pub async fn request_reset(
+        &self,
+        token: &str,
+        message: &str,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<String, Error> {
+        let token = Token::from_presented(token).hash();
+        let account = match self.store().challenge(&token).await? {
+            Some(challenge) if now < challenge.expires_at => challenge.account_id,
+            _ => return Err(Denial::InvalidChallenge.into()),
+        };
+        let id = crate::domain::ids::new_id();
+        let details = json!({"request_id": id, "message": message});
+        let event = NewEvent::by_owner(&account, EventKind::ResetRequested, client, now, details);
+        let channels = self.notifier.channels();
+        let filed = self
+            .store()
+            .create_reset_request(&id, &account, message, now, &event, channels)
+            .await?;
+        if filed.created {
+            self.notifier.wake_for(std::slice::from_ref(&event));
+        }
+        Ok(filed.id)
+    }
+
+    /// Spends a right factor in one transaction that also claims the counter value read
+    /// with the challenge: of concurrent attempts on that value only one goes through, as
+    /// when counting first. If another attempt moved the counter meanwhile, this one is
+    /// counted first like any other, then spent. `Ok(Err(..))`: refused after all (another
+    /// request spent the factor first), and counted.
+    async fn spend_right(
+        &self,
+        token: &TokenHash,
+        context: &ChallengeContext,
+        judged: &Judged,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Result<SignedIn, (SecondFactorAttempt, Denial)>, Error> {
+        let account = &context.account;
+        let mut claim = CounterClaim::Unchanged(context.counter.as_ref());
+        let mut counted: Option<SecondFactorAttempt> = None;
+        loop {
+            let completed = self
+                .complete(token, context, judged, claim, client, now)
+                .await?;
+            match (completed, counted.take()) {
+                (Completed::SignedIn(signed_in), attempt) => {
+                    if let Some(attempt) = attempt {
+                        attempt.settled();
+                    }
+                    return Ok(Ok(signed_in));
+                }
+                (Completed::CounterMoved, None) => {
+                    counted = Some(SecondFactorAttempt::begin(self, &account.id, now).await?);
+                    claim = CounterClaim::Counted;
+                }
+                (Completed::CounterMoved, Some(attempt)) => {
+                    attempt.settled();
+                    return Err(Error::Invariant(
+                        "a counted completion reported a moved counter",
+                    ));
+                }
+                (Completed::Refused(refused), attempt) => {
+                    // Counted like any other attempt, so a right code that meets a vanished
+                    // challenge or a spent step is never a free check.
+                    let attempt = match attempt {
+                        Some(attempt) => attempt,
+                        None => SecondFactorAttempt::begin(self, &account.id, now).await?,
+                    };
+                    if refused == Denial::InvalidChallenge {
+                        attempt.failed(self, account, client, now).await?;
+                        return Err(refused.into());
+                    }
+                    return Ok(Err((attempt, refused)));
+                }
+            }
+        }
+    }
+
+    /// Spends a right factor and signs in, in one store transaction.
+    async fn complete(
+        &self,
+        token: &TokenHash,
+        context: &ChallengeContext,
+        judged: &Judged,
+        counter: CounterClaim<'_>,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Completed, Error> {
+        let account = &context.account;
+        let scheme = self.config.recovery.scheme();
+        let after = match judged {
+            Judged::RecoveryCode(_) => Some(scheme.after_use()),
+            Judged::Step { .. } => None,
+        };
+        let rotated = (after == Some(AfterRecoveryCode::Rotate)).then(RecoveryCode::generate);
+        let rotated_hash = rotated.as_ref().map(|code| code.hash(&self.recovery_key));
+        let follow_up = match (after, &rotated_hash) {
+            (Some(AfterRecoveryCode::DisableTwoFactor), _) => RecoveryFollowUp::DisableTwoFactor,
+            (Some(AfterRecoveryCode::Rotate), Some(hash)) => RecoveryFollowUp::AddCode(hash),
+            _ => RecoveryFollowUp::Nothing,
+        };
+        let start = self.new_session(account, client, now);
+        let mut events = Vec::with_capacity(3);
+        let mut event = |kind, details| {
+            events.push(NewEvent::by_owner(&account.id, kind, client, now, details))
+        };
+        let method = match after {
+            Some(after) => {
+                let remaining = scheme.remaining_after_use(context.recovery_codes_remaining);
+                let details = json!({
+                    "purpose": "sign_in",
+                    "remaining": remaining,
+                    "rotated": rotated.is_some(),
+                });
+                event(EventKind::RecoveryCodeUsed, details);
+                if after == AfterRecoveryCode::DisableTwoFactor {
+                    event(EventKind::TwoFactorDisabled, json!({"by": "recovery_code"}));
+                }
+                "recovery_code"
+            }
+            None => "totp",
+        };
+        event(EventKind::SignInSucceeded, json!({"method": method}));
+        let throttle_key = second_factor_key(&account.id);
+        let completion = SignInCompletion {
+            challenge: token,
+            factor: judged.spent(),
+            follow_up,
+            throttle_key: &throttle_key,
+            counter,
+            session: &start.new,
+            now,
+        };
+        let journal = self.notifier.journal(&events);
+        Ok(
+            match self.store().complete_sign_in(&completion, journal).await? {
+                Completion::SignedIn {
+                    recovery_codes_remaining,
+                } => {
+                    self.notifier.wake_for(&events);
+                    let mut signed_in = start.signed_in();
+                    signed_in.recovery_codes_remaining = Some(recovery_codes_remaining);
+                    signed_in.two_factor_disabled =
+                        matches!(follow_up, RecoveryFollowUp::DisableTwoFactor);
+                    signed_in.new_recovery_code = rotated.map(|code| code.display());
+                    Completed::SignedIn(signed_in)
+                }
+                Completion::FactorRefused => Completed::Refused(judged.refusal()),
+                Completion::ChallengeGone => Completed::Refused(Denial::InvalidChallenge),
+                Completion::CounterMoved => Completed::CounterMoved,
+            },
+        )
+    }
+}

@@ -1,0 +1,121 @@
+-- Completes a batch of code sign-ins in one statement and one commit (batch.rs).
+--
+-- Each row of `input` is one right TOTP code, judged in memory against the authenticator
+-- read with its challenge. A batch never holds two answers for one account. Per item the
+-- statement does exactly what a one-item statement does: each part runs only if the part
+-- before it changed that item's rows, so one item's refusal changes nothing for it and
+-- nothing for the others.
+--
+-- The promises, and the line that keeps each:
+-- 1. A code is accepted once, on any node: `step` updates `last_step` only where it is
+--    still below the step, under the very secret the code was judged against. Of two
+--    statements (on any nodes) with the same step, the row lock makes the second see the
+--    first's `last_step` and update nothing.
+-- 2. A challenge completes once: `challenge` deletes it (live, of this account); of two
+--    answers to one challenge only one delete finds the row.
+-- 3. At most 10 second-factor answers per lock period succeed or fail: a right answer was
+--    judged without being counted, so it must claim the failure counter at the value it
+--    read with its challenge (`moved` compares; `claimed_from_*` swap it to "no failures"
+--    by compare-and-swap). An item whose counter moved changes nothing and is answered
+--    CounterMoved; the flow then counts it first like any attempt (`counted` = true) and
+--    runs it again, clearing the counter instead. If the challenge was consumed but the
+--    claim lost a race after `moved` was checked, `counter_moved()` raises SQLSTATE DB001
+--    and the whole statement rolls back; batch.rs then runs each item alone.
+-- 4. A session exists only for a granted item, with its account's sign-in time and its
+--    events, in the same commit.
+--
+-- Every table is also matched with `= ANY(array)`: the plan PostgreSQL keeps for this
+-- statement cannot know the batch size, and the array lets it reach rows through their
+-- keys' indexes instead of scanning and hashing whole tables.
+--
+-- $1–$15: one array per item column (below); $16: each event's item position (from 1);
+-- $17–$24: the events' columns, bound by journal::bind_events.
+WITH input AS MATERIALIZED (
+    SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::int8[], $4::bytea[], $5::int8[],
+                         $6::text[], $7::bool[], $8::int8[], $9::int8[], $10::int8[],
+                         $11::text[], $12::bytea[], $13::int8[], $14::text[], $15::text[])
+        WITH ORDINALITY AS i(challenge, account, step, secret, now, key, counted, failures,
+                             window_start, locked_until, session_id, session_token,
+                             expires_at, ip, user_agent, idx)),
+-- Promise 3: items whose counter is no longer the value read (only uncounted items).
+moved AS MATERIALIZED (
+    SELECT i.idx FROM input i
+    LEFT JOIN LATERAL (SELECT * FROM throttle_counters k WHERE k.key = i.key OFFSET 0) k ON TRUE
+    WHERE NOT i.counted
+      AND (k.failures, k.window_start, k.locked_until)
+          IS DISTINCT FROM (i.failures, i.window_start, i.locked_until)),
+live AS MATERIALIZED (
+    SELECT i.* FROM input i WHERE i.idx NOT IN (SELECT idx FROM moved)),
+-- The challenge is still there (it is consumed below, after the step).
+open AS MATERIALIZED (
+    SELECT i.idx FROM live i
+    WHERE EXISTS (
+        SELECT 1 FROM challenges c
+        WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge
+          AND c.account_id = i.account AND c.expires_at > i.now)),
+-- Promise 1.
+step AS (
+    UPDATE two_factor t SET last_step = i.step FROM live i
+    WHERE t.account_id = ANY($2) AND t.account_id = i.account
+      AND t.secret = i.secret AND t.last_step < i.step AND i.idx IN (SELECT idx FROM open)
+    RETURNING i.idx),
+-- Promise 2.
+challenge AS (
+    DELETE FROM challenges c USING input i
+    WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge
+      AND c.account_id = i.account AND c.expires_at > i.now
+      AND i.idx IN (SELECT idx FROM step)
+    RETURNING i.idx),
+-- Promise 3: a counted attempt clears the counter; an uncounted one claims it.
+cleared AS (
+    DELETE FROM throttle_counters k USING input i
+    WHERE k.key = ANY($6) AND k.key = i.key AND i.counted
+      AND i.idx IN (SELECT idx FROM challenge)),
+claimed_from_none AS (
+    INSERT INTO throttle_counters (key, failures, window_start, locked_until)
+    SELECT i.key, 0, i.now, 0 FROM input i
+    WHERE NOT i.counted AND i.failures IS NULL AND i.idx IN (SELECT idx FROM challenge)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key),
+claimed_from_value AS (
+    DELETE FROM throttle_counters k USING input i
+    WHERE k.key = ANY($6) AND k.key = i.key AND NOT i.counted AND k.failures = i.failures
+      AND k.window_start = i.window_start AND k.locked_until = i.locked_until
+      AND i.idx IN (SELECT idx FROM challenge)
+    RETURNING k.key),
+granted AS (
+    SELECT i.* FROM input i
+    WHERE i.idx IN (SELECT idx FROM challenge)
+      AND (i.counted OR i.key IN (SELECT key FROM claimed_from_none
+                                  UNION ALL SELECT key FROM claimed_from_value))),
+-- Promise 4.
+session AS (
+    INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, expires_at,
+                          ip, user_agent)
+    SELECT session_id, account, session_token, now, now, expires_at, ip, user_agent
+    FROM granted),
+signed_in AS (
+    UPDATE accounts a SET last_sign_in_at = g.now FROM granted g
+    WHERE a.id = ANY($2) AND a.id = g.account),
+recorded AS (
+    INSERT INTO security_events
+        (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
+    SELECT e.account_id, e.actor_id, e.kind, e.at, e.ip, e.user_agent, e.details,
+           e.workspace_id
+    FROM UNNEST($16::int8[], $17::text[], $18::text[], $19::text[], $20::int8[],
+                $21::text[], $22::text[], $23::text[], $24::text[])
+        WITH ORDINALITY AS e(item, account_id, actor_id, kind, at, ip, user_agent, details,
+                             workspace_id, n)
+    WHERE e.item IN (SELECT idx FROM granted)
+    ORDER BY e.n)
+-- Per item, in order: moved, open, stepped, granted and the recovery codes left; the last
+-- column is NULL unless a claim lost its race, when counter_moved() aborts (promise 3).
+SELECT i.idx IN (SELECT idx FROM moved),
+       i.idx IN (SELECT idx FROM open),
+       i.idx IN (SELECT idx FROM step),
+       i.idx IN (SELECT idx FROM granted),
+       (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = i.account),
+       (SELECT counter_moved() FROM challenge c JOIN input m ON m.idx = c.idx
+        WHERE NOT m.counted AND c.idx NOT IN (SELECT idx FROM granted) LIMIT 1)
+FROM input i
+ORDER BY i.idx
