@@ -226,21 +226,12 @@ pub async fn request_reset(
     let Some(challenge_token) = cookies::read(&headers, CHALLENGE_COOKIE) else {
         return expired(&state, &headers, String::new());
     };
-    if form.message.trim().is_empty() {
-        let flash = Flash::Error(
-            "Tell the administrators what happened (a sentence is enough).".to_owned(),
-        );
-        return page(
-            &state,
-            &headers,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(flash),
-            String::new(),
-            true,
-        );
-    }
     let Some(message) = note(&form.message) else {
-        let flash = Flash::Error("Keep the message under 1000 characters.".to_owned());
+        let flash = Flash::Error(if form.message.trim().is_empty() {
+            "Tell the administrators what happened (a sentence is enough).".to_owned()
+        } else {
+            "Keep the message under 1000 characters.".to_owned()
+        });
         return page(
             &state,
             &headers,
