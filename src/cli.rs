@@ -252,7 +252,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         keys: Arc::new(keys),
         metrics,
         recovery_key: Arc::new(recovery_key),
-        policy: Arc::default(),
         challenges: Arc::default(),
         notifier,
     };

@@ -8,7 +8,6 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;
-pub mod policy_cache;
 pub mod qr;
 pub mod second_factor;
 pub mod throttling;
@@ -53,8 +52,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The recovery-code HMAC key (see [`crate::secrets`]).
     pub recovery_key: Arc<[u8; 32]>,
-    /// This node's copy of the instance policy.
-    pub policy: Arc<policy_cache::PolicyCache>,
     /// The sign-in challenges this node opened, as a hint for answering them.
     pub challenges: Arc<challenge_hints::ChallengeHints>,
     /// The notification channels, and this node's outbox workers.

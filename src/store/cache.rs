@@ -1,6 +1,6 @@
 //! A node's memory of the reads every authenticated request makes (the session with its
-//! account, forward-auth's session with membership, the account's workspaces), kept
-//! coherent with the database so that a change is seen at once everywhere.
+//! account, forward-auth's session with membership, the account's workspaces, the instance
+//! policy), kept coherent with the database so that a change is seen at once everywhere.
 //!
 //! Why: on PostgreSQL one session lookup costs the database about 150 µs of CPU in executor
 //! start-up, so a node could not answer authenticated reads at more than a fraction of its

@@ -190,7 +190,6 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
         keys: Arc::new(keys),
         metrics,
         recovery_key: Arc::new(recovery_key),
-        policy: Arc::default(),
         challenges: Arc::default(),
         notifier: notifier.clone(),
     };

@@ -492,7 +492,7 @@ impl Store for CachedStore {
     }
 
     async fn instance_policy(&self) -> Result<Option<InstancePolicy>, StoreError> {
-        self.read(|s| s.instance_policy()).await
+        self.remembered(Key::Policy, |s| s.instance_policy()).await
     }
 
     async fn set_instance_policy(&self, policy: &InstancePolicy) -> Result<(), StoreError> {

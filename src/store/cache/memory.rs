@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::{CAPACITY, ENTRY_TTL};
 use crate::domain::time::UnixTime;
-use crate::domain::workspace::{Role, Workspace};
+use crate::domain::workspace::{InstancePolicy, Role, Workspace};
 use crate::store::{SessionLookup, WorkspaceSessionLookup};
 
 /// What a remembered read was asked.
@@ -21,6 +21,8 @@ pub(super) enum Key {
     InWorkspace(Vec<u8>, String),
     /// `account_workspaces`.
     Workspaces(String),
+    /// `instance_policy`.
+    Policy,
 }
 
 /// What a remembered read answered.
@@ -29,6 +31,7 @@ pub(super) enum Value {
     Session(SessionLookup),
     InWorkspace(WorkspaceSessionLookup),
     Workspaces(Vec<(Workspace, Role)>),
+    Policy(InstancePolicy),
 }
 
 impl Value {
@@ -36,7 +39,7 @@ impl Value {
         match self {
             Value::Session(found) => Some(found.session.id.as_str()),
             Value::InWorkspace(found) => Some(found.found.session.id.as_str()),
-            Value::Workspaces(_) => None,
+            Value::Workspaces(_) | Value::Policy(_) => None,
         }
     }
 
@@ -44,7 +47,7 @@ impl Value {
         let session = match self {
             Value::Session(found) => &mut found.session,
             Value::InWorkspace(found) => &mut found.found.session,
-            Value::Workspaces(_) => return,
+            Value::Workspaces(_) | Value::Policy(_) => return,
         };
         session.last_seen_at = session.last_seen_at.max(now);
     }
@@ -93,6 +96,19 @@ impl Remembered for Vec<(Workspace, Role)> {
     fn recalled(value: Value) -> Option<Self> {
         match value {
             Value::Workspaces(found) => Some(found),
+            _ => None,
+        }
+    }
+}
+
+impl Remembered for Option<InstancePolicy> {
+    fn kept(&self) -> Option<Value> {
+        self.map(Value::Policy)
+    }
+
+    fn recalled(value: Value) -> Option<Self> {
+        match value {
+            Value::Policy(policy) => Some(Some(policy)),
             _ => None,
         }
     }

@@ -172,7 +172,7 @@ fn policy(scope: InstanceScope) -> InstancePolicy {
 }
 
 #[tokio::test]
-async fn a_write_publishes_unless_exempt() {
+async fn a_write_publishes_unless_exempt_and_a_remembered_read_is_forgotten() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("deadbolt.db").display());
     let backend: Arc<dyn Store> = Arc::new(
@@ -205,10 +205,25 @@ async fn a_write_publishes_unless_exempt() {
     assert!(!cached.delete_session(&nobody, &session).await.unwrap());
     assert_eq!(published(), before + 1);
 
-    // A publishing write publishes.
+    // The policy is remembered: a change behind the wrapper's back is not seen...
+    cached
+        .set_instance_policy(&policy(InstanceScope::Off))
+        .await
+        .unwrap();
+    assert_eq!(published(), before + 2);
+    let off = Some(policy(InstanceScope::Off));
+    assert_eq!(cached.instance_policy().await.unwrap(), off);
+    backend
+        .set_instance_policy(&policy(InstanceScope::Admins))
+        .await
+        .unwrap();
+    assert_eq!(cached.instance_policy().await.unwrap(), off);
+    // ...but a change through it is, at once.
+    let everyone = Some(policy(InstanceScope::Everyone));
     cached
         .set_instance_policy(&policy(InstanceScope::Everyone))
         .await
         .unwrap();
-    assert_eq!(published(), before + 2);
+    assert_eq!(published(), before + 3);
+    assert_eq!(cached.instance_policy().await.unwrap(), everyone);
 }

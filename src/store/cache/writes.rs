@@ -4,7 +4,7 @@
 //!
 //! What a node remembers (see `memory.rs`): a session with its account and two-factor
 //! summary, that session's membership of one workspace, an account's workspaces (each with
-//! its role and enforcement). Never anything it did not find.
+//! its role and enforcement), and the instance policy. Never anything it did not find.
 
 /// One write method of the store (of [`crate::store::Store`] or
 /// [`crate::store::Outbox`]), named as the method is.
