@@ -292,7 +292,7 @@ async fn authenticate(
     if needs_touch(&found.session, now) {
         state.store.touch_session(&found.session.id, now).await?;
     }
-    let policy = state.policy.get(state.store.as_ref()).await?;
+    let policy = state.store.instance_policy().await?;
     let requirement = policy.and_then(|p| p.requirement_for(found.account.is_admin));
     Ok(Some(Authenticated {
         instance_access: access(requirement, found.has_two_factor, now),

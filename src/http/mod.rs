@@ -7,7 +7,6 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;
-pub mod policy_cache;
 pub mod qr;
 
 use std::future::Future;
@@ -51,8 +50,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The recovery-code HMAC key (see [`crate::secrets`]).
     pub recovery_key: Arc<[u8; 32]>,
-    /// This node's copy of the instance policy.
-    pub policy: Arc<policy_cache::PolicyCache>,
     /// The sign-in flow.
     pub signin: crate::signin::SignIn,
     /// The notification channels, and this node's outbox workers.
@@ -88,7 +85,6 @@ impl AppState {
             keys,
             metrics,
             recovery_key,
-            policy: Arc::default(),
             signin,
             notifier,
         }

@@ -12,6 +12,7 @@ mod browser;
 mod cache;
 mod challenge;
 mod cli;
+mod coherence;
 mod crash;
 mod hygiene;
 mod multinode;

@@ -26,15 +26,15 @@ struct Node {
 
 /// Nodes over one fresh PostgreSQL database, an instance admin `root@example.com`
 /// created by the CLI, and an HTTP client.
-struct Cluster {
+pub(crate) struct Cluster {
     nodes: Vec<Node>,
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     dir: TempDir,
 }
 
 impl Cluster {
     /// `None` (with a printed notice) when no PostgreSQL is configured for tests.
-    async fn start(count: usize, webhook: Option<&WebhookReceiver>) -> Option<Cluster> {
+    pub(crate) async fn start(count: usize, webhook: Option<&WebhookReceiver>) -> Option<Cluster> {
         Backend::postgres()?;
         let dir = tempfile::tempdir().unwrap();
         let database = fresh_postgres_database().await;
@@ -79,7 +79,12 @@ impl Cluster {
         })
     }
 
-    async fn call(
+    /// `path` on `node`.
+    pub(crate) fn url(&self, node: usize, path: &str) -> String {
+        format!("{}{path}", self.nodes[node % self.nodes.len()].base)
+    }
+
+    pub(crate) async fn call(
         &self,
         node: usize,
         method: reqwest::Method,
@@ -87,8 +92,7 @@ impl Cluster {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let node = &self.nodes[node % self.nodes.len()];
-        let mut request = self.client.request(method, format!("{}{path}", node.base));
+        let mut request = self.client.request(method, self.url(node, path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -101,7 +105,7 @@ impl Cluster {
         (status, body)
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         node: usize,
         path: &str,
@@ -112,12 +116,12 @@ impl Cluster {
             .await
     }
 
-    async fn get(&self, node: usize, path: &str, token: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, node: usize, path: &str, token: &str) -> (u16, Value) {
         self.call(node, reqwest::Method::GET, path, Some(token), None)
             .await
     }
 
-    async fn sign_in(&self, node: usize, email: &str, password: &str) -> (u16, Value) {
+    pub(crate) async fn sign_in(&self, node: usize, email: &str, password: &str) -> (u16, Value) {
         self.post(
             node,
             "/api/v1/sessions",
@@ -128,7 +132,7 @@ impl Cluster {
     }
 
     /// Signs up on `node` and returns a session token from it.
-    async fn signed_up(&self, node: usize, email: &str) -> String {
+    pub(crate) async fn signed_up(&self, node: usize, email: &str) -> String {
         let (status, body) = self
             .post(
                 node,
@@ -161,7 +165,7 @@ impl Drop for Cluster {
     }
 }
 
-fn code(secret: &str, step: i64) -> String {
+pub(crate) fn code(secret: &str, step: i64) -> String {
     let bytes = data_encoding::BASE32_NOPAD
         .decode(secret.as_bytes())
         .unwrap();
@@ -169,7 +173,7 @@ fn code(secret: &str, step: i64) -> String {
     format!("{:06}", code_at_step(&secret, step))
 }
 
-fn current_step() -> i64 {
+pub(crate) fn current_step() -> i64 {
     use deadbolt::clock::Clock;
     let now: UnixTime = deadbolt::clock::SystemClock.now();
     step_at(now)

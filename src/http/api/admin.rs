@@ -149,7 +149,6 @@ pub async fn put_instance_security(
         auth.now,
     );
     state.store.set_instance_policy(&policy).await?;
-    state.policy.put(Some(policy));
     state
         .record_event(&NewEvent {
             account_id: Some(auth.account.id.clone()),

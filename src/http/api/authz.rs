@@ -1,7 +1,7 @@
 //! Forward-auth for reverse proxies (SPEC §10): nginx `auth_request`, Traefik `ForwardAuth`,
 //! Caddy `forward_auth` ask `GET /api/v1/authz?workspace=ID` before every request of the
-//! protected application. One query: the session, its account and the membership (the
-//! instance policy is cached for a second).
+//! protected application. One query: the session, its account and the membership; it and
+//! the instance policy are answered from the node's memory when it may (`store/cache.rs`).
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

@@ -92,7 +92,7 @@ pub async fn get_me(
     // Read with the session: no query of its own.
     let summary = auth.two_factor;
     // The instance policy and every workspace's enforcement: the strictest applies.
-    let policy = state.policy.get(state.store.as_ref()).await?;
+    let policy = state.store.instance_policy().await?;
     let mut required = policy
         .and_then(|p| p.requirement_for(account.is_admin))
         .is_some();

@@ -1,0 +1,127 @@
+//! Every write a [`super::CachedStore`] passes on, and the one list of writes that do not
+//! publish. A write publishes unless it is on [`EXEMPT`]: a new write publishes until
+//! someone shows, here, that it changes nothing a node remembers.
+//!
+//! What a node remembers (see `memory.rs`): a session with its account and two-factor
+//! summary, that session's membership of one workspace, an account's workspaces (each with
+//! its role and enforcement), and the instance policy. Never anything it did not find.
+
+/// One write method of the store (of [`crate::store::Store`] or
+/// [`crate::store::Outbox`]), named as the method is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Write {
+    Migrate,
+    CreateAccount,
+    CreateSetupToken,
+    CreateFirstAdmin,
+    CreateSession,
+    SettlePassword,
+    TouchSession,
+    DeleteSession,
+    PurgeExpiredSessions,
+    PasswordAttempt,
+    SwapCounter,
+    RefundFailure,
+    ClearFailures,
+    StartEnrollment,
+    AbandonEnrollment,
+    ConfirmEnrollment,
+    AcceptStep,
+    DisableTwoFactor,
+    ResetTwoFactor,
+    ConsumeRecoveryCode,
+    ReplaceRecoveryCodes,
+    AddRecoveryCode,
+    CreateChallenge,
+    CountChallengeFailure,
+    ConsumeChallenge,
+    CompleteSignIn,
+    RecordEvent,
+    InsertInstanceSecret,
+    CreateWorkspace,
+    SetEnforcement,
+    CreateInvitation,
+    AcceptInvitation,
+    ChangeRole,
+    RemoveMember,
+    SetInstancePolicy,
+    CreateResetRequest,
+    Reseal,
+    DeliverNext,
+    RetryDelivery,
+}
+
+/// The writes that do not publish, grouped by why they change nothing a node remembers.
+/// Only a write whose every effect is outside what nodes remember belongs here; a write
+/// that sometimes changes remembered data publishes, and may skip the publish only when
+/// its own answer says it changed nothing (`CachedStore::write_if`).
+pub(super) const EXEMPT: &[(&str, &[Write])] = &[
+    (
+        "a new account or session, and last_sign_in_at: nothing unknown is remembered, so no \
+         node remembers it missing, and no remembered decision uses last_sign_in_at (settling \
+         a password may instead open a challenge, and clears counters)",
+        &[
+            Write::CreateAccount,
+            Write::CreateFirstAdmin,
+            Write::CreateSession,
+            Write::SettlePassword,
+        ],
+    ),
+    (
+        "last_seen_at: no remembered decision uses it; each node records use itself and \
+         updates its own memory (`touch_session`)",
+        &[Write::TouchSession],
+    ),
+    (
+        "throttle counters are never remembered",
+        &[
+            Write::PasswordAttempt,
+            Write::SwapCounter,
+            Write::RefundFailure,
+            Write::ClearFailures,
+        ],
+    ),
+    (
+        "challenges and the last accepted TOTP step are never remembered",
+        &[
+            Write::CreateChallenge,
+            Write::CountChallengeFailure,
+            Write::ConsumeChallenge,
+            Write::AcceptStep,
+        ],
+    ),
+    (
+        "events, reset requests and outbox deliveries are never remembered",
+        &[
+            Write::RecordEvent,
+            Write::CreateResetRequest,
+            Write::DeliverNext,
+            Write::RetryDelivery,
+        ],
+    ),
+    (
+        "setup links, invitations and secrets are never remembered (accepting an invitation \
+         publishes; resealing changes a secret's key, not what it says)",
+        &[
+            Write::CreateSetupToken,
+            Write::CreateInvitation,
+            Write::InsertInstanceSecret,
+            Write::Reseal,
+        ],
+    ),
+];
+
+impl Write {
+    /// Why this write does not publish, or `None` when it does.
+    pub(super) fn exemption(self) -> Option<&'static str> {
+        EXEMPT
+            .iter()
+            .find(|(_, writes)| writes.contains(&self))
+            .map(|(why, _)| *why)
+    }
+
+    /// Whether this write publishes (everything not on [`EXEMPT`]).
+    pub(super) fn publishes(self) -> bool {
+        self.exemption().is_none()
+    }
+}
