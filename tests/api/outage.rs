@@ -52,6 +52,17 @@ async fn a_failing_database_is_unavailable_never_a_wrong_password() {
         .assert_error(503, "unavailable");
     let metrics = app.get("/metrics", None).await.text;
     cut_off(&app.database_url, false).await;
+    // The pool's connections died with the cut: wait (bounded) until the server reaches the
+    // database again before looking at what it recorded.
+    let mut back = false;
+    for _ in 0..100 {
+        if app.get("/api/v1/me", Some(&plain)).await.status == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back, "the server did not reach the database again");
 
     assert!(
         metrics.contains(r#"deadbolt_sign_ins_total{outcome="error"} 3"#),
