@@ -2,7 +2,9 @@
 //! and counted change is one conditional statement, so the guarantees hold across nodes.
 
 mod batch;
+mod challenge_read;
 mod coherence;
+mod completion;
 mod journal;
 mod outbox;
 mod sign_in;

@@ -1,7 +1,9 @@
--- Completes a batch of code sign-ins in one statement and one commit (batch.rs).
+-- Completes a batch of sign-ins in one statement (completion.rs): every second-factor
+-- sign-in on PostgreSQL ends here, whatever its factor.
 --
--- Each row of `input` is one right TOTP code, judged in memory against the authenticator
--- read with its challenge. A batch never holds two answers for one account. Per item the
+-- Each row of `input` is one right factor, judged in memory against the authenticator read
+-- with its challenge: a TOTP code (`step` under `secret`) or a recovery code (`recovery`,
+-- its keyed hash). A batch never holds two answers for one account. Per item the
 -- statement does exactly what a one-item statement does: each part runs only if the part
 -- before it changed that item's rows, so one item's refusal changes nothing for it and
 -- nothing for the others.
@@ -10,7 +12,8 @@
 -- 1. A code is accepted once, on any node: `step` updates `last_step` only where it is
 --    still below the step, under the very secret the code was judged against. Of two
 --    statements (on any nodes) with the same step, the row lock makes the second see the
---    first's `last_step` and update nothing.
+--    first's `last_step` and update nothing. A recovery code is deleted by `used_code`; of
+--    two statements deleting it only one finds the row.
 -- 2. A challenge completes once: `challenge` deletes it (live, of this account); of two
 --    answers to one challenge only one delete finds the row.
 -- 3. At most 10 second-factor answers per lock period succeed or fail: a right answer was
@@ -22,21 +25,25 @@
 --    claim lost a race after `moved` was checked, `counter_moved()` raises SQLSTATE DB001
 --    and the whole statement rolls back; batch.rs then runs each item alone.
 -- 4. A session exists only for a granted item, with its account's sign-in time and its
---    events, in the same commit.
+--    events, in the same commit. What a granted item may need besides (a recovery code's
+--    follow-up, the deliveries of an event that notifies someone) runs after this statement
+--    in the same transaction (completion.rs), using the event ids returned here.
 --
 -- Every table is also matched with `= ANY(array)`: the plan PostgreSQL keeps for this
 -- statement cannot know the batch size, and the array lets it reach rows through their
 -- keys' indexes instead of scanning and hashing whole tables.
 --
--- $1–$15: one array per item column (below); $16: each event's item position (from 1);
--- $17–$24: the events' columns, bound by journal::bind_events.
+-- $1–$16: one array per item column (below; `step` and `secret` are NULL for a recovery
+-- code, `recovery` for a TOTP code); $17: each event's item position (from 1); $18–$25: the
+-- events' columns, bound by journal::bind_events.
 WITH input AS MATERIALIZED (
     SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::int8[], $4::bytea[], $5::int8[],
                          $6::text[], $7::bool[], $8::int8[], $9::int8[], $10::int8[],
-                         $11::text[], $12::bytea[], $13::int8[], $14::text[], $15::text[])
+                         $11::text[], $12::bytea[], $13::int8[], $14::text[], $15::text[],
+                         $16::bytea[])
         WITH ORDINALITY AS i(challenge, account, step, secret, now, key, counted, failures,
                              window_start, locked_until, session_id, session_token,
-                             expires_at, ip, user_agent, idx)),
+                             expires_at, ip, user_agent, recovery, idx)),
 -- Promise 3: items whose counter is no longer the value read (only uncounted items).
 moved AS MATERIALIZED (
     SELECT i.idx FROM input i
@@ -53,18 +60,26 @@ open AS MATERIALIZED (
         SELECT 1 FROM challenges c
         WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge
           AND c.account_id = i.account AND c.expires_at > i.now)),
--- Promise 1.
+-- Promise 1, for a TOTP code.
 step AS (
     UPDATE two_factor t SET last_step = i.step FROM live i
-    WHERE t.account_id = ANY($2) AND t.account_id = i.account
+    WHERE t.account_id = ANY($2) AND t.account_id = i.account AND i.recovery IS NULL
       AND t.secret = i.secret AND t.last_step < i.step AND i.idx IN (SELECT idx FROM open)
     RETURNING i.idx),
+-- Promise 1, for a recovery code.
+used_code AS (
+    DELETE FROM recovery_codes r USING live i
+    WHERE r.account_id = ANY($2) AND r.account_id = i.account
+      AND r.code_hash = i.recovery AND i.idx IN (SELECT idx FROM open)
+    RETURNING i.idx),
+spent AS (
+    SELECT idx FROM step UNION ALL SELECT idx FROM used_code),
 -- Promise 2.
 challenge AS (
     DELETE FROM challenges c USING input i
     WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge
       AND c.account_id = i.account AND c.expires_at > i.now
-      AND i.idx IN (SELECT idx FROM step)
+      AND i.idx IN (SELECT idx FROM spent)
     RETURNING i.idx),
 -- Promise 3: a counted attempt clears the counter; an uncounted one claims it.
 cleared AS (
@@ -102,19 +117,24 @@ recorded AS (
         (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
     SELECT e.account_id, e.actor_id, e.kind, e.at, e.ip, e.user_agent, e.details,
            e.workspace_id
-    FROM UNNEST($16::int8[], $17::text[], $18::text[], $19::text[], $20::int8[],
-                $21::text[], $22::text[], $23::text[], $24::text[])
+    FROM UNNEST($17::int8[], $18::text[], $19::text[], $20::text[], $21::int8[],
+                $22::text[], $23::text[], $24::text[], $25::text[])
         WITH ORDINALITY AS e(item, account_id, actor_id, kind, at, ip, user_agent, details,
                              workspace_id, n)
     WHERE e.item IN (SELECT idx FROM granted)
-    ORDER BY e.n)
--- Per item, in order: moved, open, stepped, granted and the recovery codes left; the last
--- column is NULL unless a claim lost its race, when counter_moved() aborts (promise 3).
+    ORDER BY e.n
+    RETURNING id, account_id, kind)
+-- Per item, in order: moved, open, spent, granted; the recovery codes it had before this
+-- statement (all parts of a statement see the same snapshot); the ids and kinds of the
+-- events recorded for it; and a last column that is NULL unless a claim lost its race,
+-- when counter_moved() aborts (promise 3).
 SELECT i.idx IN (SELECT idx FROM moved),
        i.idx IN (SELECT idx FROM open),
-       i.idx IN (SELECT idx FROM step),
+       i.idx IN (SELECT idx FROM spent),
        i.idx IN (SELECT idx FROM granted),
        (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = i.account),
+       ARRAY(SELECT r.id FROM recorded r WHERE r.account_id = i.account ORDER BY r.id),
+       ARRAY(SELECT r.kind FROM recorded r WHERE r.account_id = i.account ORDER BY r.id),
        (SELECT counter_moved() FROM challenge c JOIN input m ON m.idx = c.idx
         WHERE NOT m.counted AND c.idx NOT IN (SELECT idx FROM granted) LIMIT 1)
 FROM input i

@@ -1,13 +1,12 @@
-//! Answering a sign-in challenge on PostgreSQL: one read for everything the answer needs, and
-//! one transaction (one commit) for everything a right answer changes.
+//! Answering a sign-in challenge on PostgreSQL: one read for everything the answer needs
+//! (`challenge_read.rs`), and one statement for everything a right answer changes
+//! (`completion.rs`), each shared with the other answers of the moment (`batch.rs`).
 
-use super::{batch, journal, PostgresStore};
+use super::{challenge_read, completion, journal, PostgresStore};
 use crate::domain::ids::TokenHash;
-use crate::domain::throttle::Counter;
-use crate::store::rows::CounterRow;
 use crate::store::{
-    notifies, AfterPassword, ChallengeContext, Completion, CounterClaim, Journal,
-    PasswordSettlement, RecoveryFollowUp, SignInCompletion, SpentFactor, StoreError,
+    notifies, AfterPassword, ChallengeContext, Completion, Journal, PasswordSettlement,
+    SignInCompletion, StoreError,
 };
 
 impl PostgresStore {
@@ -18,177 +17,24 @@ impl PostgresStore {
         token: &TokenHash,
         counter_prefix: &str,
     ) -> Result<Option<ChallengeContext>, StoreError> {
-        let read = batch::Read {
+        let read = challenge_read::Read {
             token: token.0.clone(),
             counter_prefix: counter_prefix.to_owned(),
         };
         self.batcher.read(read).await
     }
 
-    /// The hot path, a code with nothing to notify: one statement, so one round trip and
-    /// one commit, shared with the other right codes answered meanwhile (`batch.rs`).
-    async fn complete_with_step(
-        &self,
-        completion: &SignInCompletion<'_>,
-        step: i64,
-        secret: &[u8],
-        journal: Journal<'_>,
-    ) -> Result<Completion, StoreError> {
-        let item = batch::Item::new(completion, step, secret, journal.events);
-        self.batcher.complete(item).await
-    }
-
+    /// Every second-factor completion, whatever its factor: one statement shared with the
+    /// other completions answered meanwhile, and its follow-ups in the same transaction when
+    /// it has any (`completion.rs`).
     pub(super) async fn complete_sign_in_now(
         &self,
         completion: &SignInCompletion<'_>,
         journal: Journal<'_>,
     ) -> Result<Completion, StoreError> {
-        if let (SpentFactor::Step { step, secret }, RecoveryFollowUp::Nothing) =
-            (completion.factor, completion.follow_up)
-        {
-            let quiet = !journal.events.iter().any(|e| notifies(e, journal.channels));
-            if quiet {
-                return self
-                    .complete_with_step(completion, step, secret, journal)
-                    .await;
-            }
-        }
-        let new = completion.session;
-        let session = &new.session;
-        let account = session.account_id.as_str();
-        let now = completion.now.0;
-        let mut tx = self.pool.begin().await?;
-        // Checked first (without locking, as in batch.rs): an answer whose counter moved, or
-        // whose challenge is gone, ends the same way whatever its factor. The changes below
-        // still decide, each by its own condition.
-        if let CounterClaim::Unchanged(expected) = completion.counter {
-            let current: Option<CounterRow> = sqlx::query_as(
-                "SELECT failures, window_start, locked_until FROM throttle_counters WHERE key = $1",
-            )
-            .bind(completion.throttle_key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if current.map(Counter::from) != expected.copied() {
-                return Ok(Completion::CounterMoved);
-            }
-        }
-        let open: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM challenges
-                            WHERE token_hash = $1 AND account_id = $2 AND expires_at > $3)",
-        )
-        .bind(&completion.challenge.0)
-        .bind(account)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !open {
-            return Ok(Completion::ChallengeGone);
-        }
-        let spent = match completion.factor {
-            // Security: the conditional update decides, so of two requests (on any nodes)
-            // with the same code only one is accepted.
-            SpentFactor::Step { step, secret } => sqlx::query(
-                "UPDATE two_factor SET last_step = $2
-                 WHERE account_id = $1 AND secret = $3 AND last_step < $2",
-            )
-            .bind(account)
-            .bind(step)
-            .bind(secret),
-            SpentFactor::RecoveryCode(hash) => {
-                sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1 AND code_hash = $2")
-                    .bind(account)
-                    .bind(hash)
-            }
-        }
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if spent != 1 {
-            return Ok(Completion::FactorRefused);
-        }
-        let consumed = sqlx::query(
-            "DELETE FROM challenges WHERE token_hash = $1 AND account_id = $2 AND expires_at > $3",
-        )
-        .bind(&completion.challenge.0)
-        .bind(account)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if consumed != 1 {
-            return Ok(Completion::ChallengeGone);
-        }
-        match completion.follow_up {
-            RecoveryFollowUp::Nothing => {}
-            RecoveryFollowUp::DisableTwoFactor => {
-                sqlx::query("DELETE FROM two_factor WHERE account_id = $1")
-                    .bind(account)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
-                    .bind(account)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            RecoveryFollowUp::AddCode(hash) => {
-                sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES ($1, $2)")
-                    .bind(account)
-                    .bind(hash)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        let claimed = match completion.counter {
-            CounterClaim::Counted => {
-                sqlx::query("DELETE FROM throttle_counters WHERE key = $1")
-                    .bind(completion.throttle_key)
-                    .execute(&mut *tx)
-                    .await?;
-                true
-            }
-            CounterClaim::Unchanged(None) => {
-                sqlx::query(
-                    "INSERT INTO throttle_counters (key, failures, window_start, locked_until)
-                     VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(completion.throttle_key)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1
-            }
-            CounterClaim::Unchanged(Some(counter)) => {
-                sqlx::query(
-                    "DELETE FROM throttle_counters
-                     WHERE key = $1 AND failures = $2 AND window_start = $3 AND locked_until = $4",
-                )
-                .bind(completion.throttle_key)
-                .bind(i64::from(counter.failures))
-                .bind(counter.window_start.0)
-                .bind(counter.locked_until.0)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1
-            }
-        };
-        if !claimed {
-            // Dropping the transaction rolls back the spent factor too.
-            return Ok(Completion::CounterMoved);
-        }
-        super::insert_session(&mut tx, new).await?;
-        let remaining: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1")
-                .bind(account)
-                .fetch_one(&mut *tx)
-                .await?;
-        let remaining = u32::try_from(remaining).unwrap_or(0);
-        journal::append_all(&mut tx, journal).await?;
-        tx.commit().await?;
-        Ok(Completion::SignedIn {
-            recovery_codes_remaining: remaining,
-        })
+        self.batcher
+            .complete(completion::Item::new(completion, journal))
+            .await
     }
 
     /// A right password: one statement when nothing notifies anyone (the usual case), else
