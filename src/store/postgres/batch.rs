@@ -17,6 +17,9 @@
 //! fixed cost, or when the first is held up (see [`dispatch`]).
 
 use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -135,25 +138,25 @@ impl Batcher {
 /// a second starts beside it only when [`SECOND_BATCH`] jobs are waiting, or when the running
 /// one has taken longer than [`SLOW_STATEMENT`]. Each batch takes everything waiting (up to
 /// [`MAX_BATCH`], at most one job per key).
+///
+/// The batches run inside this task, polled beside the queue (no task per batch): a job is
+/// handed over once, into the queue, and answered through its oneshot channel.
 async fn dispatch<L: Lane>(
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Queued<L::Job, L::Outcome>>,
 ) {
-    let (done, mut finished) = mpsc::unbounded_channel::<u64>();
-    // When each running batch started, by number.
-    let mut running: Vec<(u64, Instant)> = Vec::new();
+    type Running = Pin<Box<dyn Future<Output = ()> + Send>>;
+    // The running batches, with when each started.
+    let mut running: Vec<(Running, Instant)> = Vec::new();
     let mut waiting = VecDeque::new();
     let mut open = true;
-    for number in 0u64.. {
+    loop {
         // Until a batch may start.
         loop {
             while let Ok(queued) = receiver.try_recv() {
                 waiting.push_back(queued);
             }
-            while let Ok(ended) = finished.try_recv() {
-                running.retain(|(n, _)| *n != ended);
-            }
-            if !open && waiting.is_empty() {
+            if !open && waiting.is_empty() && running.is_empty() {
                 return;
             }
             let oldest = running.iter().map(|(_, started)| *started).min();
@@ -176,32 +179,30 @@ async fn dispatch<L: Lane>(
                 }
                 _ => now + Duration::from_secs(3600),
             };
-            tokio::select! {
-                queued = receiver.recv(), if open => match queued {
-                    Some(queued) => waiting.push_back(queued),
-                    None => open = false,
-                },
-                Some(ended) = finished.recv() => running.retain(|(n, _)| *n != ended),
-                () = tokio::time::sleep_until(slow.into()) => {}
+            let busy = !running.is_empty();
+            let ended = std::future::poll_fn(|cx| {
+                let done = running
+                    .iter_mut()
+                    .position(|(batch, _)| batch.as_mut().poll(cx).is_ready());
+                done.map_or(Poll::Pending, Poll::Ready)
+            });
+            let ended = tokio::select! {
+                queued = receiver.recv(), if open => {
+                    match queued {
+                        Some(queued) => waiting.push_back(queued),
+                        None => open = false,
+                    }
+                    None
+                }
+                ended = ended, if busy => Some(ended),
+                () = tokio::time::sleep_until(slow.into()) => None,
+            };
+            if let Some(ended) = ended {
+                drop(running.swap_remove(ended));
             }
         }
         let batch = take_batch::<L>(&mut waiting);
-        running.push((number, Instant::now()));
-        let (pool, ended) = (pool.clone(), Ended(number, done.clone()));
-        tokio::spawn(async move {
-            L::run(pool, batch).await;
-            drop(ended);
-        });
-    }
-}
-
-/// Reports batch `.0` ended when dropped, so that a batch whose task panicked still frees
-/// its place.
-struct Ended(u64, mpsc::UnboundedSender<u64>);
-
-impl Drop for Ended {
-    fn drop(&mut self) {
-        let _ = self.1.send(self.0);
+        running.push((Box::pin(L::run(pool.clone(), batch)), Instant::now()));
     }
 }
 
