@@ -29,7 +29,7 @@ use crate::domain::notification::{audience, Channels};
 use crate::domain::sealed::Sealed;
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
-use crate::domain::two_factor::{TwoFactorRecord, TwoFactorSummary};
+use crate::domain::two_factor::TwoFactorRecord;
 use crate::domain::workspace::{InstancePolicy, Invitation, Member, Role, Workspace};
 
 pub use error::{Constraint, StoreError};
