@@ -14,18 +14,21 @@
 //!
 //! Internal errors answer "internal error"; their source rides in the response
 //! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.
+//!
+//! What each variant answers is `parts.rs` ([`ApiError::parts`]); how the errors of the
+//! layers below become one is `conversions.rs`.
 
-use axum::http::{header, HeaderValue, StatusCode};
+mod conversions;
+mod parts;
+
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::password::{HashError, WeakPassword};
+use crate::domain::password::WeakPassword;
 use crate::domain::time::UnixTime;
-use crate::keyring::SealError;
-use crate::signin::{self, Denial};
-use crate::store::{Constraint, StoreError};
 
 /// Every error the API can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -163,183 +166,6 @@ pub struct InternalErrorSource(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorCode(pub &'static str);
 
-impl ApiError {
-    /// Status, code and message.
-    pub fn parts(&self) -> (StatusCode, &'static str, String) {
-        match self {
-            ApiError::MalformedJson(detail) => (
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("The request body is not valid JSON: {detail}"),
-            ),
-            ApiError::InvalidBody(detail) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                format!("The request body has the wrong shape: {detail}"),
-            ),
-            ApiError::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as JSON with `Content-Type: application/json`.".to_owned(),
-            ),
-            ApiError::BodyTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "The request body is larger than 64 KiB.".to_owned(),
-            ),
-            ApiError::NotFound => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "There is nothing here.".to_owned(),
-            ),
-            ApiError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "This path does not accept that method.".to_owned(),
-            ),
-            ApiError::Unauthenticated => (
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "Sign in first.".to_owned(),
-            ),
-            ApiError::InvalidCredentials => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "Incorrect e-mail address or password.".to_owned(),
-            ),
-            ApiError::TooManyAttempts { retry_after } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                format!("Too many failed attempts. Try again in {retry_after} seconds."),
-            ),
-            ApiError::EmailTaken => (
-                StatusCode::CONFLICT,
-                "email_taken",
-                "An account with this e-mail address already exists.".to_owned(),
-            ),
-            ApiError::InvalidEmail => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_email",
-                "Enter a valid e-mail address, like name@example.com.".to_owned(),
-            ),
-            ApiError::WeakPassword(reason) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "weak_password",
-                reason.to_string(),
-            ),
-            ApiError::SignupClosed => (
-                StatusCode::FORBIDDEN,
-                "signup_closed",
-                "Sign-up is closed on this server; ask an administrator for an invitation."
-                    .to_owned(),
-            ),
-            ApiError::Forbidden => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "You are not allowed to do this.".to_owned(),
-            ),
-            ApiError::NotReady => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                "The database cannot be reached.".to_owned(),
-            ),
-            ApiError::InvalidCode => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_code",
-                "That code did not match. Check your authenticator app and try again.".to_owned(),
-            ),
-            ApiError::WrongEnrollmentCode => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_code",
-                "That code did not match. Two-factor is not enabled yet; try the current code."
-                    .to_owned(),
-            ),
-            ApiError::CodeReused => (
-                StatusCode::UNAUTHORIZED,
-                "code_reused",
-                "That code was already used. Wait for your authenticator to show a new one."
-                    .to_owned(),
-            ),
-            ApiError::InvalidRecoveryCode => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_recovery_code",
-                "That recovery code is not valid or was already used.".to_owned(),
-            ),
-            ApiError::InvalidChallenge => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_challenge",
-                "This sign-in has expired or was cancelled. Enter your password again.".to_owned(),
-            ),
-            ApiError::NoPendingEnrollment => (
-                StatusCode::CONFLICT,
-                "no_pending_enrollment",
-                "No pending enrollment. Click \"Enable\" to start over.".to_owned(),
-            ),
-            ApiError::NotEnabled => (
-                StatusCode::CONFLICT,
-                "not_enabled",
-                "Two-factor authentication is not enabled on this account.".to_owned(),
-            ),
-            ApiError::ConfirmationFailed(message) => (
-                StatusCode::FORBIDDEN,
-                "confirmation_failed",
-                message.clone(),
-            ),
-            ApiError::TwoFactorRequired { .. } => (
-                StatusCode::FORBIDDEN,
-                "two_factor_required",
-                "Two-factor authentication is required. Set up an authenticator app to continue."
-                    .to_owned(),
-            ),
-            ApiError::LastOwner => (
-                StatusCode::CONFLICT,
-                "last_owner",
-                "A workspace needs at least one owner. Make someone else an owner first."
-                    .to_owned(),
-            ),
-            ApiError::EnableTwoFactorFirst => (
-                StatusCode::CONFLICT,
-                "enable_two_factor_first",
-                "Enable two-factor authentication on your own account before requiring it of others."
-                    .to_owned(),
-            ),
-            ApiError::InvalidGracePeriod => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_grace_period",
-                "The grace period must be 0, 3, 7, 14 or 30 days.".to_owned(),
-            ),
-            ApiError::ReasonRequired => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "reason_required",
-                "Give a reason (up to 1000 characters); it goes into the audit trail.".to_owned(),
-            ),
-            ApiError::NotAbandoned => (
-                StatusCode::CONFLICT,
-                "not_abandoned",
-                "Only a delivery that was given up can be retried; this one is delivered or still being tried.".to_owned(),
-            ),
-            ApiError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The database is not answering. Nothing was decided; try again in a moment."
-                    .to_owned(),
-            ),
-            ApiError::NotAcknowledged => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_acknowledged",
-                "The change is saved, but not every server has confirmed it yet; it takes \
-                 effect everywhere within seconds. Repeating the request is safe."
-                    .to_owned(),
-            ),
-            ApiError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "internal error".to_owned(),
-            ),
-        }
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
@@ -370,59 +196,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound => ApiError::NotFound,
-            StoreError::Conflict(Constraint::AccountEmail) => ApiError::EmailTaken,
-            StoreError::Backend(_) | StoreError::Embedded(_) | StoreError::Task(_) => {
-                ApiError::Unavailable(error.to_string())
-            }
-            StoreError::Unacknowledged => ApiError::NotAcknowledged,
-            StoreError::Migrate(_) | StoreError::UnsupportedUrl => {
-                ApiError::Internal(error.to_string())
-            }
-        }
-    }
-}
-
-impl From<signin::Error> for ApiError {
-    fn from(error: signin::Error) -> Self {
-        match error {
-            signin::Error::Denied(denial) => match denial {
-                Denial::InvalidCredentials => ApiError::InvalidCredentials,
-                Denial::TooManyAttempts { retry_after } => {
-                    ApiError::TooManyAttempts { retry_after }
-                }
-                Denial::InvalidChallenge => ApiError::InvalidChallenge,
-                Denial::InvalidCode => ApiError::InvalidCode,
-                Denial::CodeReused => ApiError::CodeReused,
-                Denial::InvalidRecoveryCode => ApiError::InvalidRecoveryCode,
-                Denial::NotEnabled => ApiError::NotEnabled,
-            },
-            signin::Error::ProofRefused(message) => ApiError::ConfirmationFailed(message),
-            signin::Error::Store(error) => error.into(),
-            signin::Error::Seal(error) => error.into(),
-            signin::Error::Invariant(what) => ApiError::Internal(what.to_owned()),
-        }
-    }
-}
-
-impl From<SealError> for ApiError {
-    fn from(error: SealError) -> Self {
-        ApiError::Internal(error.to_string())
-    }
-}
-
-impl From<HashError> for ApiError {
-    fn from(error: HashError) -> Self {
-        ApiError::Internal(error.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn internal_errors_hide_their_source() {

@@ -34,6 +34,7 @@
 mod forward;
 mod gate;
 mod memory;
+mod outbox;
 mod writes;
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Storage: one [`Store`] trait in domain words, implemented for SQLite (the embedded
-//! default) and PostgreSQL (many nodes). All SQL lives below this module; `sqlite.rs` and
-//! `postgres.rs` keep the same method order so that a diff between them shows only dialect.
+//! default) and PostgreSQL (many nodes). All SQL lives below this module; `sqlite/` and
+//! `postgres/` have the same file per aggregate, each with the same method order, so that a
+//! diff between two of them shows only dialect.
 //!
 //! Invariants:
 //! - Times are unix seconds (`i64`), ids `TEXT`, secrets and digests `BLOB`/`BYTEA`.
@@ -9,6 +10,7 @@
 //! - A named uniqueness violation becomes [`StoreError::Conflict`] here, and nowhere else.
 
 pub mod cache;
+mod error;
 pub mod outbox;
 mod postgres;
 mod rows;
@@ -27,51 +29,14 @@ use crate::domain::notification::{audience, Channels};
 use crate::domain::sealed::Sealed;
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
-use crate::domain::two_factor::{TwoFactorRecord, TwoFactorSummary};
+use crate::domain::two_factor::TwoFactorRecord;
 use crate::domain::workspace::{InstancePolicy, Invitation, Member, Role, Workspace};
 
+pub use error::{Constraint, StoreError};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
-
-/// A uniqueness rule the database enforces, named so callers can react to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Constraint {
-    /// Two accounts with one e-mail address.
-    AccountEmail,
-}
-
-/// What can go wrong in storage.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The row to change does not exist.
-    #[error("not found")]
-    NotFound,
-    /// A uniqueness rule refused the write.
-    #[error("conflict on {0:?}")]
-    Conflict(Constraint),
-    /// The database failed or could not be reached.
-    #[error("database error: {0}")]
-    Backend(#[from] sqlx::Error),
-    /// The directly driven SQLite connections failed (see `sqlite/direct.rs`).
-    #[error("database error: {0}")]
-    Embedded(#[from] rusqlite::Error),
-    /// A blocking database task failed to finish.
-    #[error("database task failed: {0}")]
-    Task(String),
-    /// Migrations failed.
-    #[error("migration error: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A node neither acknowledged a change to remembered data nor let its lease run out
-    /// (see `postgres/coherence.rs`); the change is committed, but may not be seen
-    /// everywhere yet.
-    #[error("a node did not acknowledge a change in time")]
-    Unacknowledged,
-    /// The database URL names no supported backend.
-    #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
-    UnsupportedUrl,
-}
 
 /// Whether recording `event` queues any delivery on `channels`.
 pub fn notifies(event: &NewEvent, channels: Channels) -> bool {

@@ -1,14 +1,13 @@
-//! The [`Store`] and [`Outbox`] methods of [`CachedStore`], each passed on through one of
-//! `gate.rs`'s three ways: `read` (never remembered), `remembered` (the per-request reads)
-//! or `write` with its [`Write`] (publishing unless exempt in `writes.rs`).
+//! The [`Store`] methods of [`CachedStore`], each passed on through one of `gate.rs`'s three
+//! ways: `read` (never remembered), `remembered` (the per-request reads) or `write` with its
+//! [`Write`] (publishing unless exempt in `writes.rs`). The [`Outbox`] methods are
+//! `outbox.rs`. One trait impl cannot be split across files, so this one stays whole.
 
 use async_trait::async_trait;
 
 use super::memory::Key;
 use super::writes::Write;
 use super::CachedStore;
-use crate::domain::notification::{Attempt, Channel};
-use crate::store::outbox::{Courier, DeliveryCounts, DeliveryRecord, DeliveryStatus, Outbox};
 use crate::store::*;
 
 #[async_trait]
@@ -520,39 +519,6 @@ impl Store for CachedStore {
         new: &Sealed,
     ) -> Result<bool, StoreError> {
         self.write(Write::Reseal, |s| s.reseal(slot, old, new))
-            .await
-    }
-}
-
-#[async_trait]
-impl Outbox for CachedStore {
-    async fn deliver_next(
-        &self,
-        channel: Channel,
-        now: UnixTime,
-        courier: &dyn Courier,
-    ) -> Result<Option<Attempt>, StoreError> {
-        self.write(Write::DeliverNext, |s| {
-            s.deliver_next(channel, now, courier)
-        })
-        .await
-    }
-
-    async fn deliveries(
-        &self,
-        status: Option<DeliveryStatus>,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        self.read(|s| s.deliveries(status, before, limit)).await
-    }
-
-    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
-        self.read(|s| s.delivery_counts()).await
-    }
-
-    async fn retry_delivery(&self, id: i64, now: UnixTime) -> Result<bool, StoreError> {
-        self.write(Write::RetryDelivery, |s| s.retry_delivery(id, now))
             .await
     }
 }

@@ -1,7 +1,8 @@
 //! [`CachedStore`] and the only three ways its methods reach the store it wraps: [`read`]
 //! (passed on), [`remembered`] (answered from memory when allowed) and [`write`] (which
 //! publishes unless the write is exempt). The wrapped store is private to this module, so
-//! a method in `forward.rs` cannot reach it any other way, and so cannot forget to publish.
+//! a method in `forward.rs` or `outbox.rs` cannot reach it any other way, and so cannot
+//! forget to publish.
 //!
 //! [`read`]: CachedStore::read
 //! [`remembered`]: CachedStore::remembered

@@ -1,0 +1,96 @@
+//! The instance-wide two-factor requirement: whom it covers, who set it, and how it changes.
+
+use super::Requirement;
+use crate::domain::time::UnixTime;
+
+/// Who the instance-wide requirement covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceScope {
+    /// Nobody.
+    Off,
+    /// Every account.
+    Everyone,
+    /// Instance admins.
+    Admins,
+}
+
+impl InstanceScope {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceScope::Off => "off",
+            InstanceScope::Everyone => "everyone",
+            InstanceScope::Admins => "admins",
+        }
+    }
+
+    /// Parses the API name.
+    pub fn parse(text: &str) -> Option<InstanceScope> {
+        match text {
+            "off" => Some(InstanceScope::Off),
+            "everyone" => Some(InstanceScope::Everyone),
+            "admins" => Some(InstanceScope::Admins),
+            _ => None,
+        }
+    }
+}
+
+/// Where the instance policy in force was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicySource {
+    /// The configuration file (replaced when the file changes).
+    Config,
+    /// An instance admin at run time (kept until an admin changes it).
+    Admin,
+}
+
+/// The instance-wide two-factor requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstancePolicy {
+    /// Who it covers.
+    pub scope: InstanceScope,
+    /// Days of grace.
+    pub grace_period_days: u32,
+    /// When it was turned on.
+    pub enforced_since: Option<UnixTime>,
+    /// Who set it.
+    pub source: PolicySource,
+}
+
+impl InstancePolicy {
+    /// The requirement that applies to an account.
+    pub fn requirement_for(&self, is_admin: bool) -> Option<Requirement> {
+        let since = self.enforced_since?;
+        let covered = match self.scope {
+            InstanceScope::Off => false,
+            InstanceScope::Everyone => true,
+            InstanceScope::Admins => is_admin,
+        };
+        covered.then_some(Requirement {
+            since,
+            grace_period_days: self.grace_period_days,
+        })
+    }
+
+    /// The policy after it is set to `scope`/`grace` at `now` by `source`: turning it on
+    /// records when; a change while on keeps that time; off clears it.
+    pub fn changed(
+        current: Option<&InstancePolicy>,
+        scope: InstanceScope,
+        grace_period_days: u32,
+        source: PolicySource,
+        now: UnixTime,
+    ) -> InstancePolicy {
+        let enforced_since = match (scope, current.and_then(|p| p.enforced_since)) {
+            (InstanceScope::Off, _) => None,
+            (_, Some(since)) => Some(since),
+            (_, None) => Some(now),
+        };
+        InstancePolicy {
+            scope,
+            grace_period_days,
+            enforced_since,
+            source,
+        }
+    }
+}
