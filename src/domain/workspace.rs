@@ -190,6 +190,17 @@ impl Workspace {
         })
     }
 
+    /// When grace ends (or ended) for the members enforcement covers; `None` while off.
+    pub fn deadline(&self) -> Option<UnixTime> {
+        self.enforced_since.map(|since| {
+            Requirement {
+                since,
+                grace_period_days: self.grace_period_days,
+            }
+            .deadline()
+        })
+    }
+
     /// The settings after an owner or admin sets them at `now`: turning enforcement on
     /// records `enforced_since`; changing scope or grace while on keeps it; off clears it.
     pub fn with_enforcement(
@@ -285,6 +296,16 @@ pub enum PolicySource {
     Admin,
 }
 
+impl PolicySource {
+    /// The stable name the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicySource::Config => "config",
+            PolicySource::Admin => "admin",
+        }
+    }
+}
+
 /// The instance-wide two-factor requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstancePolicy {
@@ -299,6 +320,20 @@ pub struct InstancePolicy {
 }
 
 impl InstancePolicy {
+    /// Nothing required: the policy before any is set.
+    pub const OFF: InstancePolicy = InstancePolicy {
+        scope: InstanceScope::Off,
+        grace_period_days: 0,
+        enforced_since: None,
+        source: PolicySource::Config,
+    };
+
+    /// When grace ends (or ended) for the accounts it covers; `None` while off.
+    pub fn deadline(&self) -> Option<UnixTime> {
+        // Admins are covered by every scope but `off`.
+        self.requirement_for(true).map(|r| r.deadline())
+    }
+
     /// The requirement that applies to an account.
     pub fn requirement_for(&self, is_admin: bool) -> Option<Requirement> {
         let since = self.enforced_since?;
@@ -447,9 +482,24 @@ mod tests {
             Some(SINCE.plus_seconds(3 * 86_400))
         );
         assert_eq!(narrowed.requirement_for(Role::Member), None);
+        assert_eq!(narrowed.deadline(), Some(SINCE.plus_seconds(3 * 86_400)));
         let off = narrowed.with_enforcement(Enforcement::Off, 3, SINCE.plus_seconds(200));
         assert_eq!(off.enforced_since, None);
         assert_eq!(off.requirement_for(Role::Owner), None);
+        assert_eq!(off.deadline(), None);
+    }
+
+    #[test]
+    fn an_instance_policy_has_a_deadline_only_while_on() {
+        assert_eq!(InstancePolicy::OFF.deadline(), None);
+        let on =
+            InstancePolicy::changed(None, InstanceScope::Admins, 7, PolicySource::Admin, SINCE);
+        assert_eq!(on.deadline(), Some(SINCE.plus_seconds(7 * 86_400)));
+        let off =
+            InstancePolicy::changed(Some(&on), InstanceScope::Off, 7, PolicySource::Admin, SINCE);
+        assert_eq!(off.deadline(), None);
+        assert_eq!(PolicySource::Config.as_str(), "config");
+        assert_eq!(PolicySource::Admin.as_str(), "admin");
     }
 
     #[test]
