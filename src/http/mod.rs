@@ -52,12 +52,19 @@ pub struct AppState {
     pub recovery_key: Arc<[u8; 32]>,
     /// The sign-in flow.
     pub signin: crate::signin::SignIn,
+    /// Sign-up, sessions and the authenticator.
+    pub accounts: crate::accounts::Accounts,
+    /// Workspaces, members and enforcement.
+    pub workspaces: crate::workspaces::Workspaces,
+    /// Instance administration.
+    pub admin: crate::admin::Admin,
     /// The notification channels, and this node's outbox workers.
     pub notifier: crate::notify::Notifier,
 }
 
 impl AppState {
-    /// The state over these parts, with the sign-in flow over the same ones.
+    /// The state over these parts, with the sign-in flow and the account, workspace and
+    /// admin operations over the same ones.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Arc<Config>,
@@ -77,6 +84,17 @@ impl AppState {
             Arc::clone(&recovery_key),
             notifier.clone(),
         );
+        let accounts = crate::accounts::Accounts::new(
+            Arc::clone(&config),
+            Arc::clone(&store),
+            passwords.clone(),
+            Arc::clone(&keys),
+            Arc::clone(&recovery_key),
+            signin.clone(),
+            notifier.clone(),
+        );
+        let workspaces = crate::workspaces::Workspaces::new(Arc::clone(&store), notifier.clone());
+        let admin = crate::admin::Admin::new(Arc::clone(&store), notifier.clone());
         AppState {
             config,
             store,
@@ -86,6 +104,9 @@ impl AppState {
             metrics,
             recovery_key,
             signin,
+            accounts,
+            workspaces,
+            admin,
             notifier,
         }
     }
