@@ -14,6 +14,9 @@
 //!
 //! Internal errors answer "internal error"; their source rides in the response
 //! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.
+//!
+//! The errors of the layers below (store, sign-in flow, accounts, workspaces, admin) become
+//! an `ApiError` in one place each, in [`convert`].
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,11 +24,10 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::password::{HashError, WeakPassword};
+use crate::domain::password::WeakPassword;
 use crate::domain::time::UnixTime;
-use crate::keyring::SealError;
-use crate::signin::{self, Denial};
-use crate::store::{Constraint, StoreError};
+
+mod convert;
 
 /// Every error the API can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -367,56 +369,6 @@ impl IntoResponse for ApiError {
         }
         response.extensions_mut().insert(ErrorCode(code));
         response
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound => ApiError::NotFound,
-            StoreError::Conflict(Constraint::AccountEmail) => ApiError::EmailTaken,
-            StoreError::Backend(_) | StoreError::Embedded(_) | StoreError::Task(_) => {
-                ApiError::Unavailable(error.to_string())
-            }
-            StoreError::Unacknowledged => ApiError::NotAcknowledged,
-            StoreError::Migrate(_) | StoreError::UnsupportedUrl => {
-                ApiError::Internal(error.to_string())
-            }
-        }
-    }
-}
-
-impl From<signin::Error> for ApiError {
-    fn from(error: signin::Error) -> Self {
-        match error {
-            signin::Error::Denied(denial) => match denial {
-                Denial::InvalidCredentials => ApiError::InvalidCredentials,
-                Denial::TooManyAttempts { retry_after } => {
-                    ApiError::TooManyAttempts { retry_after }
-                }
-                Denial::InvalidChallenge => ApiError::InvalidChallenge,
-                Denial::InvalidCode => ApiError::InvalidCode,
-                Denial::CodeReused => ApiError::CodeReused,
-                Denial::InvalidRecoveryCode => ApiError::InvalidRecoveryCode,
-                Denial::NotEnabled => ApiError::NotEnabled,
-            },
-            signin::Error::ProofRefused(message) => ApiError::ConfirmationFailed(message),
-            signin::Error::Store(error) => error.into(),
-            signin::Error::Seal(error) => error.into(),
-            signin::Error::Invariant(what) => ApiError::Internal(what.to_owned()),
-        }
-    }
-}
-
-impl From<SealError> for ApiError {
-    fn from(error: SealError) -> Self {
-        ApiError::Internal(error.to_string())
-    }
-}
-
-impl From<HashError> for ApiError {
-    fn from(error: HashError) -> Self {
-        ApiError::Internal(error.to_string())
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::config::SignupMode;
-use crate::domain::account::{validate_new_account, NewAccountError};
+use crate::domain::account::validate_new_account;
 use crate::domain::ids::AccountId;
 use crate::domain::password::Password;
 use crate::http::error::{ApiError, ErrorBody};
@@ -35,18 +35,6 @@ pub struct CreatedAccount {
     pub id: String,
     /// Normalized e-mail.
     pub email: String,
-}
-
-impl From<NewAccountError> for ApiError {
-    fn from(error: NewAccountError) -> Self {
-        match error {
-            NewAccountError::InvalidEmail => ApiError::InvalidEmail,
-            NewAccountError::InvalidName => {
-                ApiError::InvalidBody("name: at most 100 characters, no control characters".into())
-            }
-            NewAccountError::WeakPassword(reason) => ApiError::WeakPassword(reason),
-        }
-    }
 }
 
 /// Creates an account (when sign-up is open).

@@ -14,7 +14,8 @@ use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorState;
 use crate::domain::workspace::{valid_grace_period, InstancePolicy, InstanceScope, PolicySource};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{AppJson, Authenticated, ClientInfo};
+use crate::http::events::EventsResponse;
+use crate::http::extract::{admin_only, AppJson, Authenticated, ClientInfo};
 use crate::http::AppState;
 use crate::store::{ResetOutcome, Store, StoreError};
 
@@ -247,15 +248,6 @@ pub struct ResetView {
     pub requests_closed: u64,
 }
 
-/// Refuses anyone but an instance admin.
-pub(crate) fn admin_only(auth: &Authenticated) -> Result<(), ApiError> {
-    if auth.account.is_admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
-
 /// Resets an account's two-factor (instance admins; a reason is mandatory).
 #[utoipa::path(post, path = "/admin/accounts/{id}/two-factor/reset", tag = "admin",
     security(("bearer" = [])),
@@ -464,13 +456,13 @@ pub struct AdminEventsQuery {
 #[utoipa::path(get, path = "/admin/events", tag = "admin",
     security(("bearer" = [])),
     params(AdminEventsQuery),
-    responses((status = 200, body = crate::http::api::me::EventsResponse),
+    responses((status = 200, body = EventsResponse),
               (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn list_events(
     State(state): State<AppState>,
     auth: Authenticated,
     query: Result<axum::extract::Query<AdminEventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<crate::http::api::me::EventsResponse>, ApiError> {
+) -> Result<Json<EventsResponse>, ApiError> {
     admin_only(&auth)?;
     let axum::extract::Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
@@ -482,7 +474,5 @@ pub async fn list_events(
         before: query.before,
     };
     let events = state.store.events(&filter, limit + 1).await?;
-    Ok(Json(crate::http::api::me::EventsResponse::page(
-        events, limit,
-    )))
+    Ok(Json(EventsResponse::page(events, limit)))
 }

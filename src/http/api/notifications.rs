@@ -7,9 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::time::UnixTime;
-use crate::http::api::admin::admin_only;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::Authenticated;
+use crate::http::extract::{admin_only, Authenticated};
 use crate::http::AppState;
 use crate::store::outbox::{DeliveryCounts, DeliveryRecord, DeliveryStatus};
 

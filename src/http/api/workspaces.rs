@@ -17,8 +17,8 @@ use crate::domain::time::UnixTime;
 use crate::domain::workspace::{
     access, valid_grace_period, Access, Enforcement, Invitation, Role, Workspace,
 };
-use crate::http::api::me::{EventsQuery, EventsResponse, MAX_EVENTS_PAGE};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::events::{EventsQuery, EventsResponse, MAX_EVENTS_PAGE};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo};
 use crate::http::AppState;
 use crate::store::MemberChange;
