@@ -229,7 +229,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         print_setup_link(store.as_ref(), &config, now).await?;
     }
     let recovery_key = crate::secrets::recovery_code_key(store.as_ref(), &keys).await?;
-    crate::http::api::admin::sync_instance_policy(store.as_ref(), config.policy, now).await?;
+    crate::admin::sync_instance_policy(store.as_ref(), config.policy, now).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -424,10 +424,10 @@ async fn reset_two_factor(config: &Config, email: &str, reason: &str) -> anyhow:
         .account_by_email(&email)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no account with the e-mail address {}", email.as_str()))?;
-    let outcome = crate::http::api::admin::reset_account_two_factor(
+    let outcome = crate::admin::reset_account_two_factor(
         store.as_ref(),
         &account,
-        crate::http::api::admin::ResetActor::Cli {
+        crate::admin::ResetActor::Cli {
             operator: operator.as_deref(),
         },
         reason,

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor;
-use crate::domain::workspace::{self, access};
+use crate::domain::workspace;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::events::{EventsQuery, EventsResponse, MAX_EVENTS_PAGE};
 use crate::http::extract::Authenticated;
@@ -88,34 +88,28 @@ pub async fn get_me(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<MeResponse>, ApiError> {
-    let account = auth.account;
     // Read with the session: no query of its own.
     let summary = auth.two_factor;
-    // The instance policy and every workspace's enforcement: the strictest applies.
-    let policy = state.store.instance_policy().await?;
-    let mut required = policy
-        .and_then(|p| p.requirement_for(account.is_admin))
-        .is_some();
-    let mut combined = auth.instance_access;
-    for (workspace, role) in state.store.account_workspaces(&account.id).await? {
-        let requirement = workspace.requirement_for(role);
-        required |= requirement.is_some();
-        combined = combined.stricter(access(requirement, auth.has_two_factor, auth.now));
-    }
+    let obligation = state
+        .accounts
+        .obligation(auth.caller(), auth.instance_access)
+        .await?;
     let requirement = Requirement {
-        required,
-        access: match combined {
+        required: obligation.required,
+        access: match obligation.access {
             workspace::Access::Ok => Access::Ok,
             workspace::Access::Grace { .. } => Access::Grace,
             workspace::Access::Blocked { .. } => Access::Blocked,
         },
-        deadline: combined.deadline(),
+        deadline: obligation.access.deadline(),
     };
     let two_factor_state = match summary.state(auth.now) {
         two_factor::TwoFactorState::NotConfigured => TwoFactorState::NotConfigured,
         two_factor::TwoFactorState::Pending => TwoFactorState::Pending,
         two_factor::TwoFactorState::Enabled => TwoFactorState::Enabled,
     };
+    let recovery_codes_remaining = auth.recovery_codes_remaining();
+    let account = auth.account;
     Ok(Json(MeResponse {
         id: account.id.0,
         email: account.email.as_str().to_owned(),
@@ -124,11 +118,7 @@ pub async fn get_me(
         two_factor: TwoFactorSummary {
             state: two_factor_state,
             enabled_at: summary.enabled_at,
-            recovery_codes_remaining: if auth.has_two_factor {
-                summary.recovery_codes_remaining.unwrap_or(0)
-            } else {
-                0
-            },
+            recovery_codes_remaining,
         },
         requirement,
     }))
