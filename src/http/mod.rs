@@ -1,5 +1,8 @@
 //! The HTTP layer: shared state, the router with its middleware, and the server loop.
-//! Handlers follow one shape: extract → load → decide (domain) → persist → respond.
+//! Handlers follow one shape: extract → load → decide (domain) → persist → respond, where
+//! the load-decide-persist part a page shares is an operation of [`crate::accounts`],
+//! [`crate::workspaces`], [`crate::admin`] or [`crate::signin`], which JSON handlers and
+//! pages both call. Helpers call down, never up: nothing imports from a handler module.
 
 pub mod api;
 pub mod error;
@@ -24,12 +27,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::event::ClientInfo;
 use crate::http::error::ApiError;
 use crate::http::metrics::Metrics;
 use crate::keyring::Keyring;
 use crate::password_pool::PasswordPool;
-use crate::store::{Journal, Store};
+use crate::store::Store;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -110,39 +112,6 @@ impl AppState {
             admin,
             notifier,
         }
-    }
-
-    /// Records a security event with the deliveries it calls for, and wakes the outbox
-    /// workers when there are any.
-    pub async fn record_event(
-        &self,
-        event: &crate::domain::event::NewEvent,
-    ) -> Result<(), crate::store::StoreError> {
-        self.notifier.record(self.store.as_ref(), event).await
-    }
-
-    /// Records a security event about `account`, done by its owner from `client`.
-    pub async fn record(
-        &self,
-        account: &crate::domain::ids::AccountId,
-        kind: crate::domain::event::EventKind,
-        client: &ClientInfo,
-        now: crate::domain::time::UnixTime,
-        details: serde_json::Value,
-    ) -> Result<(), crate::store::StoreError> {
-        let event = crate::domain::event::NewEvent::by_owner(account, kind, client, now, details);
-        self.record_event(&event).await
-    }
-
-    /// `events` as a journal on this instance's notification channels, for a store change
-    /// that appends them in its own transaction.
-    pub fn journal<'a>(&self, events: &'a [crate::domain::event::NewEvent]) -> Journal<'a> {
-        self.notifier.journal(events)
-    }
-
-    /// Wakes the outbox workers when any of `events` (now committed) queued a delivery.
-    pub fn wake_for(&self, events: &[crate::domain::event::NewEvent]) {
-        self.notifier.wake_for(events)
     }
 }
 

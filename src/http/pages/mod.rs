@@ -2,10 +2,11 @@
 //! embedded in the binary; pages make no external request of any kind and work without
 //! JavaScript (except the copy buttons).
 //!
-//! Pages are a second face of the API: each page handler calls the same API handler (or the
-//! same domain and store functions) and renders its answer or its [`ApiError`]'s message,
-//! so throttling, events and every rule live in one place. Pages are not in the OpenAPI
-//! document.
+//! Pages are a second face of the API: each page handler calls the same operation as the
+//! API's handler ([`crate::accounts`], [`crate::workspaces`], [`crate::admin`],
+//! [`crate::signin`]), never the handler itself, and renders its answer or its
+//! [`ApiError`]'s message, so throttling, events and every rule live in one place. Pages
+//! are not in the OpenAPI document.
 //!
 //! Invariants: every POST form carries a CSRF token checked by [`csrf::PageForm`]; the
 //! browser session is the `deadbolt_session` cookie (HttpOnly, SameSite=Lax, Secure behind

@@ -1,25 +1,23 @@
 //! `/account/security`: the authenticator card in its three states (`data-state` =
 //! `not_configured`, `pending`, `enabled`), the QR code and secret of a pending enrolment,
 //! the recovery codes shown once, and the forms of `security_actions`. The state and the
-//! requirement come from the API's `GET /me` handler.
+//! requirement are what the API's `GET /me` shows ([`crate::accounts`]).
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 use crate::config::ProofKind;
-use crate::domain::otpauth::otpauth_uri;
-use crate::http::api::me::{get_me, Access, TwoFactorState};
+use crate::domain::two_factor::TwoFactorState;
+use crate::domain::workspace::Access;
 use crate::http::error::ApiError;
 use crate::http::pages::error::PageError;
 use crate::http::pages::viewer::{Nav, Viewer};
 use crate::http::pages::{render_with, when, when_or_dash, Flash};
 use crate::http::qr;
-
 use crate::http::AppState;
 
 /// Recovery codes left at which the page warns.
@@ -129,50 +127,45 @@ pub async fn render_page(
     status: StatusCode,
     outcome: Outcome,
 ) -> Result<Response, PageError> {
-    let Json(me) = get_me(State(state.clone()), viewer.auth.clone()).await?;
-    let account = &viewer.auth.account;
+    let auth = &viewer.auth;
+    let obligation = state
+        .accounts
+        .obligation(auth.caller(), auth.instance_access)
+        .await?;
     let now = state.clock.now();
-    let record = state.store.two_factor(&account.id).await?;
-    let pending = match record.live_pending(now) {
-        Some(pending) => {
-            let secret = state.signin.open_secret(&account.id, &pending.secret)?;
-            let uri = otpauth_uri(
-                &state.config.two_factor.issuer,
-                account.email.as_str(),
-                &secret,
-            );
-            Some(PendingView {
-                secret: secret.to_base32(),
-                qr_svg: qr::svg(&uri).map_err(ApiError::Internal)?,
-                otpauth_uri: uri,
-                expires_at: when(pending.expires_at),
-            })
-        }
+    let pending = match state
+        .accounts
+        .pending_enrollment(&auth.account, now)
+        .await?
+    {
+        Some(enrollment) => Some(PendingView {
+            secret: enrollment.secret.to_base32(),
+            qr_svg: qr::svg(&enrollment.otpauth_uri).map_err(ApiError::Internal)?,
+            otpauth_uri: enrollment.otpauth_uri,
+            expires_at: when(enrollment.expires_at),
+        }),
         None => None,
     };
-    let enabled = me.two_factor.state == TwoFactorState::Enabled;
-    let requirement = match (enabled, me.requirement.access) {
-        (false, Access::Blocked) => Some(Flash::Error(
+    let two_factor = auth.two_factor.state(auth.now);
+    let enabled = two_factor == TwoFactorState::Enabled;
+    let requirement = match (enabled, obligation.access) {
+        (false, Access::Blocked { .. }) => Some(Flash::Error(
             ApiError::TwoFactorRequired { deadline: None }.parts().2,
         )),
-        (false, Access::Grace) => Some(Flash::Error(format!(
+        (false, Access::Grace { .. }) => Some(Flash::Error(format!(
             "Two-factor authentication is required on your account from {}. Set it up now.",
-            when_or_dash(me.requirement.deadline)
+            when_or_dash(obligation.access.deadline())
         ))),
         _ => None,
     };
     let confirm_with = &state.config.two_factor.confirm_with;
-    let remaining = me.two_factor.recovery_codes_remaining;
+    let remaining = auth.recovery_codes_remaining();
     let page = SecurityPage {
         nav: viewer.nav("security"),
         flash: outcome.flash,
         requirement,
-        state: match me.two_factor.state {
-            TwoFactorState::NotConfigured => "not_configured",
-            TwoFactorState::Pending => "pending",
-            TwoFactorState::Enabled => "enabled",
-        },
-        enabled_at: when_or_dash(me.two_factor.enabled_at),
+        state: two_factor.as_str(),
+        enabled_at: when_or_dash(auth.two_factor.enabled_at),
         pending,
         remaining,
         few_left: enabled && remaining <= FEW_RECOVERY_CODES,
