@@ -5,7 +5,8 @@
 //! share, `store` the SQL (SQLite and PostgreSQL behind one trait), `http` the API and
 //! pages, `cli` the `deadbolt` command. Dependencies point inward: `http` → `accounts` +
 //! `workspaces` + `admin` + `signin` + `domain` + `store`; those operations → `signin` +
-//! `domain` + `store`; `store` → `domain`; `domain` → nothing.
+//! `domain` + `store`; `store` → `domain`; `domain` → nothing. Nothing imports from a
+//! handler module.
 
 pub mod accounts;
 pub mod admin;
