@@ -18,8 +18,7 @@ use crate::http::extract::{admin_only, ClientInfo};
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
 use crate::http::pages::viewer::{Nav, Viewer};
-use crate::http::pages::workspaces::GRACE_CHOICES;
-use crate::http::pages::{render_with, see_other, when, when_or_dash, Flash};
+use crate::http::pages::{render_with, see_other, when, when_or_dash, Flash, GRACE_CHOICES};
 use crate::http::AppState;
 use crate::store::outbox::DeliveryStatus;
 

@@ -24,6 +24,7 @@ pub mod members;
 pub mod paging;
 pub mod security;
 pub mod security_actions;
+pub mod security_view;
 pub mod sessions;
 pub mod setup;
 pub mod viewer;
@@ -33,6 +34,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use serde::Deserialize;
 
 use crate::domain::time::UnixTime;
 use crate::http::error::ApiError;
@@ -42,6 +44,28 @@ use crate::http::AppState;
 const STYLESHEET: &str = include_str!("../../../assets/deadbolt.css");
 /// The script (copy buttons only), embedded; the CSP forbids inline script.
 const SCRIPT: &str = include_str!("../../../assets/deadbolt.js");
+
+/// The grace periods the enforcement forms offer, with their labels.
+pub const GRACE_CHOICES: [(u32, &str); 5] = [
+    (0, "Immediately"),
+    (3, "3 days"),
+    (7, "7 days"),
+    (14, "14 days"),
+    (30, "30 days"),
+];
+
+/// `?done=…`: what the previous form did.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+impl DoneQuery {
+    /// The key, when there is one.
+    pub fn done(&self) -> Option<&str> {
+        self.done.as_deref()
+    }
+}
 
 /// Every page route.
 pub fn router() -> Router<AppState> {

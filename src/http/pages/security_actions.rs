@@ -16,7 +16,7 @@ use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
 use crate::http::pages::login::EmptyForm;
-use crate::http::pages::security::{render_page, Outcome};
+use crate::http::pages::security_view::{render_page, Outcome};
 use crate::http::pages::viewer::Viewer;
 use crate::http::pages::{see_other, Flash};
 use crate::http::AppState;

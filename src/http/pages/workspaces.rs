@@ -15,19 +15,11 @@ use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
 use crate::http::pages::paging::{page_of, ListQuery, Paging};
-use crate::http::pages::security::DoneQuery;
 use crate::http::pages::viewer::{Nav, Viewer};
-use crate::http::pages::{render_with, see_other, when, when_or_dash, Flash};
+use crate::http::pages::{
+    render_with, see_other, when, when_or_dash, DoneQuery, Flash, GRACE_CHOICES,
+};
 use crate::http::AppState;
-
-/// The grace periods offered, with their labels.
-pub const GRACE_CHOICES: [(u32, &str); 5] = [
-    (0, "Immediately"),
-    (3, "3 days"),
-    (7, "7 days"),
-    (14, "14 days"),
-    (30, "30 days"),
-];
 
 /// Member statuses per page of the security settings (read-only rows, small).
 pub const STATUS_ROWS_PER_PAGE: usize = 50;
