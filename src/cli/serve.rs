@@ -81,7 +81,7 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
         print_setup_link(store.as_ref(), &config, now).await?;
     }
     let recovery_key = crate::secrets::recovery_code_key(store.as_ref(), &keys).await?;
-    crate::http::api::admin::sync_instance_policy(store.as_ref(), config.policy, now).await?;
+    crate::admin::sync_instance_policy(store.as_ref(), config.policy, now).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -154,10 +154,10 @@ pub(super) async fn reset_two_factor(
         .account_by_email(&email)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no account with the e-mail address {}", email.as_str()))?;
-    let outcome = crate::http::api::admin::reset_account_two_factor(
+    let outcome = crate::admin::reset_account_two_factor(
         store.as_ref(),
         &account,
-        crate::http::api::admin::ResetActor::Cli {
+        crate::admin::ResetActor::Cli {
             operator: operator.as_deref(),
         },
         reason,

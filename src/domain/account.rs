@@ -26,6 +26,18 @@ pub struct Account {
     pub last_sign_in_at: Option<UnixTime>,
 }
 
+/// The signed-in person an operation is done for: their account, whether it has
+/// two-factor enabled, and the time the request was authenticated at.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The account.
+    pub account: &'a Account,
+    /// Whether it has two-factor enabled.
+    pub has_two_factor: bool,
+    /// The time of the request.
+    pub now: UnixTime,
+}
+
 /// Whether a new account administers the instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

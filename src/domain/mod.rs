@@ -7,6 +7,7 @@ pub mod event;
 pub mod ids;
 pub mod notification;
 pub mod otpauth;
+pub mod paging;
 pub mod password;
 pub mod recovery;
 pub mod sealed;

@@ -78,6 +78,17 @@ impl Workspace {
         })
     }
 
+    /// When grace ends (or ended) for the members enforcement covers; `None` while off.
+    pub fn deadline(&self) -> Option<UnixTime> {
+        self.enforced_since.map(|since| {
+            Requirement {
+                since,
+                grace_period_days: self.grace_period_days,
+            }
+            .deadline()
+        })
+    }
+
     /// The settings after an owner or admin sets them at `now`: turning enforcement on
     /// records `enforced_since`; changing scope or grace while on keeps it; off clears it.
     pub fn with_enforcement(
@@ -157,9 +168,11 @@ mod tests {
             Some(SINCE.plus_seconds(3 * 86_400))
         );
         assert_eq!(narrowed.requirement_for(Role::Member), None);
+        assert_eq!(narrowed.deadline(), Some(SINCE.plus_seconds(3 * 86_400)));
         let off = narrowed.with_enforcement(Enforcement::Off, 3, SINCE.plus_seconds(200));
         assert_eq!(off.enforced_since, None);
         assert_eq!(off.requirement_for(Role::Owner), None);
+        assert_eq!(off.deadline(), None);
     }
 
     #[test]

@@ -16,9 +16,9 @@
 //! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.
 //!
 //! What each variant answers is `parts.rs` ([`ApiError::parts`]); how the errors of the
-//! layers below become one is `conversions.rs`.
+//! layers below (store, sign-in flow, accounts, workspaces, admin) become one is `convert.rs`.
 
-mod conversions;
+mod convert;
 mod parts;
 
 use axum::http::{header, HeaderValue};

@@ -1,5 +1,6 @@
 //! Extractors that own request-shape errors: a JSON body whose rejections become
-//! [`ApiError`]s, the signed-in session, and who is calling (address, user agent).
+//! [`ApiError`]s, the signed-in session (and the instance-admin guard), and who is calling
+//! (address, user agent).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,7 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde::de::DeserializeOwned;
 
-use crate::domain::account::{needs_touch, Account, Session};
+use crate::domain::account::{needs_touch, Account, Caller, Session};
 use crate::domain::ids::Token;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorSummary;
@@ -211,6 +212,35 @@ pub struct Authenticated {
     pub instance_access: Access,
     /// The time the request was authenticated at.
     pub now: UnixTime,
+}
+
+impl Authenticated {
+    /// The caller as the account, workspace and admin operations take it.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller {
+            account: &self.account,
+            has_two_factor: self.has_two_factor,
+            now: self.now,
+        }
+    }
+
+    /// Unused recovery codes, as `/me` shows them: none while two-factor is off.
+    pub fn recovery_codes_remaining(&self) -> u32 {
+        if self.has_two_factor {
+            self.two_factor.recovery_codes_remaining.unwrap_or(0)
+        } else {
+            0
+        }
+    }
+}
+
+/// Refuses anyone but an instance admin (`403 forbidden`).
+pub fn admin_only(auth: &Authenticated) -> Result<(), ApiError> {
+    if auth.account.is_admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
 }
 
 /// The session token in the request: the bearer token, else the session cookie.

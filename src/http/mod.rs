@@ -1,8 +1,12 @@
 //! The HTTP layer: shared state, the router with its middleware, and the server loop.
-//! Handlers follow one shape: extract → load → decide (domain) → persist → respond.
+//! Handlers follow one shape: extract → load → decide (domain) → persist → respond, where
+//! the load-decide-persist part a page shares is an operation of [`crate::accounts`],
+//! [`crate::workspaces`], [`crate::admin`] or [`crate::signin`], which JSON handlers and
+//! pages both call. Helpers call down, never up: nothing imports from a handler module.
 
 pub mod api;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
@@ -23,12 +27,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::event::ClientInfo;
 use crate::http::error::ApiError;
 use crate::http::metrics::Metrics;
 use crate::keyring::Keyring;
 use crate::password_pool::PasswordPool;
-use crate::store::{Journal, Store};
+use crate::store::Store;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -52,12 +55,19 @@ pub struct AppState {
     pub recovery_key: Arc<[u8; 32]>,
     /// The sign-in flow.
     pub signin: crate::signin::SignIn,
+    /// Sign-up, sessions and the authenticator.
+    pub accounts: crate::accounts::Accounts,
+    /// Workspaces, members and enforcement.
+    pub workspaces: crate::workspaces::Workspaces,
+    /// Instance administration.
+    pub admin: crate::admin::Admin,
     /// The notification channels, and this node's outbox workers.
     pub notifier: crate::notify::Notifier,
 }
 
 impl AppState {
-    /// The state over these parts, with the sign-in flow over the same ones.
+    /// The state over these parts, with the sign-in flow and the account, workspace and
+    /// admin operations over the same ones.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Arc<Config>,
@@ -77,6 +87,17 @@ impl AppState {
             Arc::clone(&recovery_key),
             notifier.clone(),
         );
+        let accounts = crate::accounts::Accounts::new(
+            Arc::clone(&config),
+            Arc::clone(&store),
+            passwords.clone(),
+            Arc::clone(&keys),
+            Arc::clone(&recovery_key),
+            signin.clone(),
+            notifier.clone(),
+        );
+        let workspaces = crate::workspaces::Workspaces::new(Arc::clone(&store), notifier.clone());
+        let admin = crate::admin::Admin::new(Arc::clone(&store), notifier.clone());
         AppState {
             config,
             store,
@@ -86,41 +107,11 @@ impl AppState {
             metrics,
             recovery_key,
             signin,
+            accounts,
+            workspaces,
+            admin,
             notifier,
         }
-    }
-
-    /// Records a security event with the deliveries it calls for, and wakes the outbox
-    /// workers when there are any.
-    pub async fn record_event(
-        &self,
-        event: &crate::domain::event::NewEvent,
-    ) -> Result<(), crate::store::StoreError> {
-        self.notifier.record(self.store.as_ref(), event).await
-    }
-
-    /// Records a security event about `account`, done by its owner from `client`.
-    pub async fn record(
-        &self,
-        account: &crate::domain::ids::AccountId,
-        kind: crate::domain::event::EventKind,
-        client: &ClientInfo,
-        now: crate::domain::time::UnixTime,
-        details: serde_json::Value,
-    ) -> Result<(), crate::store::StoreError> {
-        let event = crate::domain::event::NewEvent::by_owner(account, kind, client, now, details);
-        self.record_event(&event).await
-    }
-
-    /// `events` as a journal on this instance's notification channels, for a store change
-    /// that appends them in its own transaction.
-    pub fn journal<'a>(&self, events: &'a [crate::domain::event::NewEvent]) -> Journal<'a> {
-        self.notifier.journal(events)
-    }
-
-    /// Wakes the outbox workers when any of `events` (now committed) queued a delivery.
-    pub fn wake_for(&self, events: &[crate::domain::event::NewEvent]) {
-        self.notifier.wake_for(events)
     }
 }
 

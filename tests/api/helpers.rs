@@ -167,7 +167,7 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
     let recovery_key = deadbolt::secrets::recovery_code_key(store.as_ref(), &keys)
         .await
         .unwrap();
-    deadbolt::http::api::admin::sync_instance_policy(store.as_ref(), config.policy, START)
+    deadbolt::admin::sync_instance_policy(store.as_ref(), config.policy, START)
         .await
         .unwrap();
     let clock = ManualClock::new(START);

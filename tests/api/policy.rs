@@ -168,9 +168,9 @@ async fn instance_admins_set_the_policy_at_run_time(backend: Backend) {
 async fn an_admin_choice_survives_a_restart_and_config_changes_apply(backend: Backend) {
     let app = spawn_app(backend).await;
     let store = app.store.as_ref();
+    use deadbolt::admin::sync_instance_policy;
     use deadbolt::config::{PolicyConfig, RequireTwoFactor as R};
     use deadbolt::domain::workspace::{InstanceScope, PolicySource};
-    use deadbolt::http::api::admin::sync_instance_policy;
     let configured = PolicyConfig {
         require_two_factor: R::Admins,
         grace_period_days: 14,

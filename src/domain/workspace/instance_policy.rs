@@ -44,6 +44,16 @@ pub enum PolicySource {
     Admin,
 }
 
+impl PolicySource {
+    /// The stable name the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicySource::Config => "config",
+            PolicySource::Admin => "admin",
+        }
+    }
+}
+
 /// The instance-wide two-factor requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstancePolicy {
@@ -58,6 +68,20 @@ pub struct InstancePolicy {
 }
 
 impl InstancePolicy {
+    /// Nothing required: the policy before any is set.
+    pub const OFF: InstancePolicy = InstancePolicy {
+        scope: InstanceScope::Off,
+        grace_period_days: 0,
+        enforced_since: None,
+        source: PolicySource::Config,
+    };
+
+    /// When grace ends (or ended) for the accounts it covers; `None` while off.
+    pub fn deadline(&self) -> Option<UnixTime> {
+        // Admins are covered by every scope but `off`.
+        self.requirement_for(true).map(|r| r.deadline())
+    }
+
     /// The requirement that applies to an account.
     pub fn requirement_for(&self, is_admin: bool) -> Option<Requirement> {
         let since = self.enforced_since?;
@@ -92,5 +116,25 @@ impl InstancePolicy {
             enforced_since,
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SINCE: UnixTime = UnixTime(1_700_000_000);
+
+    #[test]
+    fn an_instance_policy_has_a_deadline_only_while_on() {
+        assert_eq!(InstancePolicy::OFF.deadline(), None);
+        let on =
+            InstancePolicy::changed(None, InstanceScope::Admins, 7, PolicySource::Admin, SINCE);
+        assert_eq!(on.deadline(), Some(SINCE.plus_seconds(7 * 86_400)));
+        let off =
+            InstancePolicy::changed(Some(&on), InstanceScope::Off, 7, PolicySource::Admin, SINCE);
+        assert_eq!(off.deadline(), None);
+        assert_eq!(PolicySource::Config.as_str(), "config");
+        assert_eq!(PolicySource::Admin.as_str(), "admin");
     }
 }

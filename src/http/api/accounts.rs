@@ -6,14 +6,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::config::SignupMode;
-use crate::domain::account::{validate_new_account, NewAccountError};
-use crate::domain::ids::AccountId;
 use crate::domain::password::Password;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::AppJson;
 use crate::http::AppState;
-use crate::store::{Constraint, NewAccount, StoreError};
 
 /// Sign-up details.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,18 +33,6 @@ pub struct CreatedAccount {
     pub email: String,
 }
 
-impl From<NewAccountError> for ApiError {
-    fn from(error: NewAccountError) -> Self {
-        match error {
-            NewAccountError::InvalidEmail => ApiError::InvalidEmail,
-            NewAccountError::InvalidName => {
-                ApiError::InvalidBody("name: at most 100 characters, no control characters".into())
-            }
-            NewAccountError::WeakPassword(reason) => ApiError::WeakPassword(reason),
-        }
-    }
-}
-
 /// Creates an account (when sign-up is open).
 #[utoipa::path(post, path = "/accounts", tag = "accounts",
     request_body = CreateAccountRequest,
@@ -63,27 +47,11 @@ pub async fn create_account(
     AppJson(request): AppJson<CreateAccountRequest>,
 ) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
     let now = state.clock.now();
-    if state.config.signup == SignupMode::Closed {
-        return Err(ApiError::SignupClosed);
-    }
-    let valid = validate_new_account(&request.email, request.name.as_deref(), &request.password)?;
-    if state.store.account_by_email(&valid.email).await?.is_some() {
-        return Err(ApiError::EmailTaken);
-    }
-    let password_hash = state.passwords.hash(request.password).await?;
-    let account = NewAccount {
-        id: AccountId::generate(),
-        email: valid.email,
-        name: valid.name,
-        password_hash,
-        is_admin: false,
-        created_at: now,
-    };
-    match state.store.create_account(&account).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(Constraint::AccountEmail)) => return Err(ApiError::EmailTaken),
-        Err(other) => return Err(other.into()),
-    }
+    let name = request.name.as_deref();
+    let account = state
+        .accounts
+        .sign_up(&request.email, name, request.password, now)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedAccount {

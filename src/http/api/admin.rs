@@ -1,57 +1,22 @@
-//! The instance-wide two-factor requirement: set in `[policy]`, overridable at run time by
-//! instance admins through `/admin/security`. It lives in the database so every node agrees.
+//! Instance administration for instance admins: the instance-wide two-factor requirement
+//! (set in `[policy]`, overridable at run time through `/admin/security`), the accounts
+//! and the audit trail. Resets are `resets.rs`, notification deliveries
+//! `notifications.rs`; the operations are [`crate::admin`]'s.
 
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::config::{PolicyConfig, RequireTwoFactor};
-use crate::domain::event::{EventKind, NewEvent};
-use crate::domain::notification::Channels;
+use crate::domain::event::EventFilter;
+use crate::domain::ids::AccountId;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorState;
-use crate::domain::workspace::{valid_grace_period, InstancePolicy, InstanceScope, PolicySource};
+use crate::domain::workspace::InstancePolicy;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{AppJson, Authenticated, ClientInfo};
+use crate::http::events::EventsResponse;
+use crate::http::extract::{admin_only, AppJson, Authenticated, ClientInfo};
 use crate::http::AppState;
-use crate::store::{ResetOutcome, Store, StoreError};
-
-fn scope_of(require: RequireTwoFactor) -> InstanceScope {
-    match require {
-        RequireTwoFactor::Off => InstanceScope::Off,
-        RequireTwoFactor::Everyone => InstanceScope::Everyone,
-        RequireTwoFactor::Admins => InstanceScope::Admins,
-    }
-}
-
-/// At start: the configured policy replaces a stored one that also came from the
-/// configuration (so editing `[policy]` takes effect); an admin's run-time choice stays.
-pub async fn sync_instance_policy(
-    store: &dyn Store,
-    configured: PolicyConfig,
-    now: UnixTime,
-) -> Result<(), StoreError> {
-    let current = store.instance_policy().await?;
-    if current.is_some_and(|p| p.source == PolicySource::Admin) {
-        return Ok(());
-    }
-    let scope = scope_of(configured.require_two_factor);
-    let unchanged = current
-        .is_some_and(|p| p.scope == scope && p.grace_period_days == configured.grace_period_days);
-    if !unchanged {
-        let policy = InstancePolicy::changed(
-            current.as_ref(),
-            scope,
-            configured.grace_period_days,
-            PolicySource::Config,
-            now,
-        );
-        store.set_instance_policy(&policy).await?;
-    }
-    Ok(())
-}
 
 /// The instance requirement.
 #[derive(Debug, Serialize, ToSchema)]
@@ -80,22 +45,13 @@ pub struct InstanceSecurityRequest {
     pub grace_period_days: u32,
 }
 
-fn view(policy: Option<InstancePolicy>) -> InstanceSecurityView {
-    let policy = policy.unwrap_or(InstancePolicy {
-        scope: InstanceScope::Off,
-        grace_period_days: 0,
-        enforced_since: None,
-        source: PolicySource::Config,
-    });
+fn view(policy: InstancePolicy) -> InstanceSecurityView {
     InstanceSecurityView {
         require_two_factor: policy.scope.as_str(),
         grace_period_days: policy.grace_period_days,
         enforced_since: policy.enforced_since,
-        deadline: policy.requirement_for(true).map(|r| r.deadline()),
-        source: match policy.source {
-            PolicySource::Config => "config",
-            PolicySource::Admin => "admin",
-        },
+        deadline: policy.deadline(),
+        source: policy.source.as_str(),
     }
 }
 
@@ -108,10 +64,8 @@ pub async fn get_instance_security(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<InstanceSecurityView>, ApiError> {
-    if !auth.account.is_admin {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(Json(view(state.store.instance_policy().await?)))
+    admin_only(&auth)?;
+    Ok(Json(view(state.admin.instance_policy().await?)))
 }
 
 /// Sets the instance requirement (instance admins, who need two-factor to turn it on).
@@ -128,226 +82,17 @@ pub async fn put_instance_security(
     client: ClientInfo,
     AppJson(request): AppJson<InstanceSecurityRequest>,
 ) -> Result<Json<InstanceSecurityView>, ApiError> {
-    if !auth.account.is_admin {
-        return Err(ApiError::Forbidden);
-    }
-    let scope = InstanceScope::parse(&request.require_two_factor).ok_or_else(|| {
-        ApiError::InvalidBody("require_two_factor: one of off, everyone, admins".to_owned())
-    })?;
-    if !valid_grace_period(request.grace_period_days) {
-        return Err(ApiError::InvalidGracePeriod);
-    }
-    if scope != InstanceScope::Off && !auth.has_two_factor {
-        return Err(ApiError::EnableTwoFactorFirst);
-    }
-    let current = state.store.instance_policy().await?;
-    let policy = InstancePolicy::changed(
-        current.as_ref(),
-        scope,
-        request.grace_period_days,
-        PolicySource::Admin,
-        auth.now,
-    );
-    state.store.set_instance_policy(&policy).await?;
-    state
-        .record_event(&NewEvent {
-            account_id: Some(auth.account.id.clone()),
-            actor_id: Some(auth.account.id.clone()),
-            workspace_id: None,
-            kind: EventKind::InstancePolicyChanged,
-            at: auth.now,
-            ip: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
-            details: json!({"require_two_factor": scope.as_str(), "grace_period_days": request.grace_period_days}),
-        })
+    admin_only(&auth)?;
+    let policy = state
+        .admin
+        .set_instance_policy(
+            auth.caller(),
+            &client,
+            &request.require_two_factor,
+            request.grace_period_days,
+        )
         .await?;
-    Ok(Json(view(Some(policy))))
-}
-
-/// Who asked for a reset.
-#[derive(Debug, Clone, Copy)]
-pub enum ResetActor<'a> {
-    /// An instance admin, through the API or the admin page.
-    Admin(&'a crate::domain::ids::AccountId),
-    /// An operator at the command line (the OS user, when known).
-    Cli {
-        /// `$SUDO_USER` or `$USER`.
-        operator: Option<&'a str>,
-    },
-}
-
-/// The audited reset, shared by the API and `deadbolt user reset-two-factor`: in one
-/// transaction, deletes the secret, any pending enrolment and the recovery codes, ends every
-/// session of the account, closes its reset requests, and records who did it and why (which
-/// notifies the account).
-pub async fn reset_account_two_factor(
-    store: &dyn Store,
-    account: &crate::domain::account::Account,
-    actor: ResetActor<'_>,
-    reason: &str,
-    origin: (Option<String>, Option<String>),
-    now: UnixTime,
-    channels: Channels,
-) -> Result<ResetOutcome, StoreError> {
-    let (ip, user_agent) = origin;
-    let record = |outcome: &ResetOutcome| {
-        let (actor_id, by) = match actor {
-            ResetActor::Admin(id) => (Some(id.clone()), json!("admin")),
-            ResetActor::Cli { .. } => (None, json!("cli")),
-        };
-        let mut details = json!({
-            "reason": reason,
-            "by": by,
-            "was_enabled": outcome.was_enabled,
-            "sessions_revoked": outcome.sessions_revoked,
-            "requests_closed": outcome.requests_closed,
-        });
-        if let ResetActor::Cli {
-            operator: Some(operator),
-        } = actor
-        {
-            details["operator"] = json!(operator);
-        }
-        NewEvent {
-            account_id: Some(account.id.clone()),
-            actor_id,
-            workspace_id: None,
-            kind: EventKind::TwoFactorReset,
-            at: now,
-            ip: ip.clone(),
-            user_agent: user_agent.clone(),
-            details,
-        }
-    };
-    store
-        .reset_two_factor(&account.id, now, &record, channels)
-        .await
-}
-
-/// Why an admin resets an account's two-factor.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResetRequestBody {
-    /// Mandatory, recorded in the audit trail (1–1000 characters).
-    pub reason: Option<String>,
-}
-
-/// The reset's effect.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResetView {
-    /// The account.
-    pub account_id: String,
-    /// Always `not_configured` after a reset.
-    pub two_factor: &'static str,
-    /// Whether two-factor had been enabled.
-    pub was_enabled: bool,
-    /// Sessions ended.
-    pub sessions_revoked: u64,
-    /// Reset requests answered.
-    pub requests_closed: u64,
-}
-
-/// Refuses anyone but an instance admin.
-pub(crate) fn admin_only(auth: &Authenticated) -> Result<(), ApiError> {
-    if auth.account.is_admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
-
-/// Resets an account's two-factor (instance admins; a reason is mandatory).
-#[utoipa::path(post, path = "/admin/accounts/{id}/two-factor/reset", tag = "admin",
-    security(("bearer" = [])),
-    params(("id" = String, Path, description = "Account id")),
-    request_body = ResetRequestBody,
-    responses((status = 200, body = ResetView),
-              (status = 403, description = "`forbidden`", body = ErrorBody),
-              (status = 404, description = "`not_found`", body = ErrorBody),
-              (status = 422, description = "`reason_required`", body = ErrorBody)))]
-pub async fn reset_two_factor(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    client: ClientInfo,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    AppJson(body): AppJson<ResetRequestBody>,
-) -> Result<Json<ResetView>, ApiError> {
-    admin_only(&auth)?;
-    let reason = body.reason.as_deref().unwrap_or_default();
-    let reason = crate::domain::account::note(reason).ok_or(ApiError::ReasonRequired)?;
-    let account = state
-        .store
-        .account_by_id(&crate::domain::ids::AccountId(id))
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let origin = (client.ip.clone(), client.user_agent.clone());
-    let outcome = reset_account_two_factor(
-        state.store.as_ref(),
-        &account,
-        ResetActor::Admin(&auth.account.id),
-        reason,
-        origin,
-        auth.now,
-        state.notifier.channels(),
-    )
-    .await?;
-    state.notifier.wake();
-    Ok(Json(ResetView {
-        account_id: account.id.0,
-        two_factor: "not_configured",
-        was_enabled: outcome.was_enabled,
-        sessions_revoked: outcome.sessions_revoked,
-        requests_closed: outcome.requests_closed,
-    }))
-}
-
-/// An open reset request.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResetRequestView {
-    /// Request id.
-    pub id: String,
-    /// The account.
-    pub account_id: String,
-    /// Its e-mail.
-    pub email: String,
-    /// What the person wrote.
-    pub message: String,
-    /// When.
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: UnixTime,
-}
-
-/// Open reset requests.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResetRequestList {
-    /// Oldest first.
-    pub requests: Vec<ResetRequestView>,
-}
-
-/// Open lost-device reset requests (instance admins).
-#[utoipa::path(get, path = "/admin/reset-requests", tag = "admin",
-    security(("bearer" = [])),
-    responses((status = 200, body = ResetRequestList),
-              (status = 403, description = "`forbidden`", body = ErrorBody)))]
-pub async fn list_reset_requests(
-    State(state): State<AppState>,
-    auth: Authenticated,
-) -> Result<Json<ResetRequestList>, ApiError> {
-    admin_only(&auth)?;
-    let requests = state
-        .store
-        .open_reset_requests()
-        .await?
-        .into_iter()
-        .map(|r| ResetRequestView {
-            id: r.id,
-            account_id: r.account_id.0,
-            email: r.email,
-            message: r.message,
-            created_at: r.created_at,
-        })
-        .collect();
-    Ok(Json(ResetRequestList { requests }))
+    Ok(Json(view(policy)))
 }
 
 /// Searching accounts.
@@ -407,23 +152,12 @@ pub async fn list_accounts(
     admin_only(&auth)?;
     let axum::extract::Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
-    let search = query
-        .query
-        .as_deref()
-        .map(str::trim)
-        .filter(|q| !q.is_empty());
-    let mut found = state
-        .store
-        .search_accounts(search, query.after.as_deref(), limit + 1)
+    let found = state
+        .admin
+        .search_accounts(query.query.as_deref(), query.after.as_deref(), limit)
         .await?;
-    let more = found.len() > limit as usize;
-    found.truncate(limit as usize);
-    let next_after = if more {
-        found.last().map(|s| s.account.email.as_str().to_owned())
-    } else {
-        None
-    };
     let accounts = found
+        .accounts
         .into_iter()
         .map(|s| AdminAccountView {
             id: s.account.id.0,
@@ -438,7 +172,7 @@ pub async fn list_accounts(
         .collect();
     Ok(Json(AdminAccountList {
         accounts,
-        next_after,
+        next_after: found.next_after,
     }))
 }
 
@@ -464,25 +198,23 @@ pub struct AdminEventsQuery {
 #[utoipa::path(get, path = "/admin/events", tag = "admin",
     security(("bearer" = [])),
     params(AdminEventsQuery),
-    responses((status = 200, body = crate::http::api::me::EventsResponse),
+    responses((status = 200, body = EventsResponse),
               (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn list_events(
     State(state): State<AppState>,
     auth: Authenticated,
     query: Result<axum::extract::Query<AdminEventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<crate::http::api::me::EventsResponse>, ApiError> {
+) -> Result<Json<EventsResponse>, ApiError> {
     admin_only(&auth)?;
     let axum::extract::Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
-    let filter = crate::domain::event::EventFilter {
+    let filter = EventFilter {
         kind: query.kind,
-        account: query.account.map(crate::domain::ids::AccountId),
+        account: query.account.map(AccountId),
         since: query.since.map(UnixTime),
         until: query.until.map(UnixTime),
         before: query.before,
     };
-    let events = state.store.events(&filter, limit + 1).await?;
-    Ok(Json(crate::http::api::me::EventsResponse::page(
-        events, limit,
-    )))
+    let events = state.admin.events(&filter, limit).await?;
+    Ok(Json(EventsResponse::page(events, limit)))
 }

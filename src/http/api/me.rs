@@ -2,14 +2,14 @@
 
 use axum::extract::{Query, State};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::domain::event::Event;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor;
-use crate::domain::workspace::{self, access};
+use crate::domain::workspace;
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::events::{EventsQuery, EventsResponse, MAX_EVENTS_PAGE};
 use crate::http::extract::Authenticated;
 use crate::http::AppState;
 
@@ -88,34 +88,28 @@ pub async fn get_me(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<MeResponse>, ApiError> {
-    let account = auth.account;
     // Read with the session: no query of its own.
     let summary = auth.two_factor;
-    // The instance policy and every workspace's enforcement: the strictest applies.
-    let policy = state.store.instance_policy().await?;
-    let mut required = policy
-        .and_then(|p| p.requirement_for(account.is_admin))
-        .is_some();
-    let mut combined = auth.instance_access;
-    for (workspace, role) in state.store.account_workspaces(&account.id).await? {
-        let requirement = workspace.requirement_for(role);
-        required |= requirement.is_some();
-        combined = combined.stricter(access(requirement, auth.has_two_factor, auth.now));
-    }
+    let obligation = state
+        .accounts
+        .obligation(auth.caller(), auth.instance_access)
+        .await?;
     let requirement = Requirement {
-        required,
-        access: match combined {
+        required: obligation.required,
+        access: match obligation.access {
             workspace::Access::Ok => Access::Ok,
             workspace::Access::Grace { .. } => Access::Grace,
             workspace::Access::Blocked { .. } => Access::Blocked,
         },
-        deadline: combined.deadline(),
+        deadline: obligation.access.deadline(),
     };
     let two_factor_state = match summary.state(auth.now) {
         two_factor::TwoFactorState::NotConfigured => TwoFactorState::NotConfigured,
         two_factor::TwoFactorState::Pending => TwoFactorState::Pending,
         two_factor::TwoFactorState::Enabled => TwoFactorState::Enabled,
     };
+    let recovery_codes_remaining = auth.recovery_codes_remaining();
+    let account = auth.account;
     Ok(Json(MeResponse {
         id: account.id.0,
         email: account.email.as_str().to_owned(),
@@ -124,93 +118,10 @@ pub async fn get_me(
         two_factor: TwoFactorSummary {
             state: two_factor_state,
             enabled_at: summary.enabled_at,
-            recovery_codes_remaining: if auth.has_two_factor {
-                summary.recovery_codes_remaining.unwrap_or(0)
-            } else {
-                0
-            },
+            recovery_codes_remaining,
         },
         requirement,
     }))
-}
-
-/// Most events returned per page.
-pub const MAX_EVENTS_PAGE: u32 = 100;
-
-/// Paging through events, newest first.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct EventsQuery {
-    /// Only events with an id below this (the previous page's `next_before`).
-    pub before: Option<i64>,
-    /// Page size, 1–100 (default 50).
-    pub limit: Option<u32>,
-}
-
-/// One security event.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    /// Event id.
-    pub id: i64,
-    /// What happened (`sign_in_succeeded`, `code_reused`, …).
-    pub kind: String,
-    /// The account it concerns.
-    pub account_id: Option<String>,
-    /// Who did it, when not the account itself (an admin).
-    pub actor_id: Option<String>,
-    /// When.
-    #[schema(value_type = String, format = DateTime)]
-    pub at: UnixTime,
-    /// Client address.
-    pub ip: Option<String>,
-    /// User agent.
-    pub user_agent: Option<String>,
-    /// Extra facts; never a secret.
-    #[schema(value_type = Object)]
-    pub details: serde_json::Value,
-}
-
-/// A page of events.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventsResponse {
-    /// Newest first.
-    pub events: Vec<EventView>,
-    /// Pass as `before` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_before: Option<i64>,
-}
-
-impl EventsResponse {
-    /// A page of at most `limit` events from `events`, fetched with one extra to tell
-    /// whether more follow.
-    pub fn page(mut events: Vec<Event>, limit: u32) -> EventsResponse {
-        let more = events.len() > limit as usize;
-        events.truncate(limit as usize);
-        let next_before = if more {
-            events.last().map(|e| e.id)
-        } else {
-            None
-        };
-        EventsResponse {
-            events: events.into_iter().map(EventView::from).collect(),
-            next_before,
-        }
-    }
-}
-
-impl From<Event> for EventView {
-    fn from(event: Event) -> Self {
-        EventView {
-            id: event.id,
-            kind: event.kind,
-            account_id: event.account_id.map(|id| id.0),
-            actor_id: event.actor_id.map(|id| id.0),
-            at: event.at,
-            ip: event.ip,
-            user_agent: event.user_agent,
-            details: event.details,
-        }
-    }
 }
 
 /// The caller's security events, newest first.

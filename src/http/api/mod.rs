@@ -1,12 +1,18 @@
 //! The JSON API under `/api/v1` (SPEC §6) and the operations endpoints, registered through
 //! `utoipa-axum` so that every route is in the OpenAPI document by construction.
+//!
+//! Handlers only translate: they extract the request, call the operation
+//! ([`crate::accounts`], [`crate::workspaces`], [`crate::admin`], [`crate::signin`]) and
+//! shape its answer or error. Nothing imports from a handler module, not even another one.
 
 pub mod accounts;
 pub mod admin;
 pub mod authz;
 pub mod me;
+pub mod members;
 pub mod notifications;
 pub mod ops;
+pub mod resets;
 pub mod sessions;
 pub mod sign_in;
 pub mod two_factor;
@@ -82,13 +88,10 @@ pub fn router() -> OpenApiRouter<AppState> {
             workspaces::list_workspaces
         ))
         .routes(routes!(workspaces::get_workspace))
-        .routes(routes!(workspaces::list_members))
-        .routes(routes!(workspaces::create_invitation))
-        .routes(routes!(workspaces::accept_invitation))
-        .routes(routes!(
-            workspaces::change_member_role,
-            workspaces::remove_member
-        ))
+        .routes(routes!(members::list_members))
+        .routes(routes!(members::create_invitation))
+        .routes(routes!(members::accept_invitation))
+        .routes(routes!(members::change_member_role, members::remove_member))
         .routes(routes!(workspaces::get_security, workspaces::put_security))
         .routes(routes!(workspaces::list_workspace_events))
         .routes(routes!(authz::authorize))
@@ -96,8 +99,8 @@ pub fn router() -> OpenApiRouter<AppState> {
             admin::get_instance_security,
             admin::put_instance_security
         ))
-        .routes(routes!(admin::reset_two_factor))
-        .routes(routes!(admin::list_reset_requests))
+        .routes(routes!(resets::reset_two_factor))
+        .routes(routes!(resets::list_reset_requests))
         .routes(routes!(admin::list_accounts))
         .routes(routes!(admin::list_events))
         .routes(routes!(notifications::list_notifications))

@@ -1,5 +1,6 @@
 //! The admin view of notification deliveries: what is pending, retrying, delivered or
-//! abandoned, with the last failure, and a way to send an abandoned one again.
+//! abandoned, with the last failure, and a way to send an abandoned one again (the
+//! operations are [`crate::admin::deliveries`]'s).
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -7,9 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::time::UnixTime;
-use crate::http::api::admin::admin_only;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::Authenticated;
+use crate::http::extract::{admin_only, Authenticated};
 use crate::http::AppState;
 use crate::store::outbox::{DeliveryCounts, DeliveryRecord, DeliveryStatus};
 
@@ -105,31 +105,19 @@ pub async fn list_notifications(
 ) -> Result<Json<DeliveryList>, ApiError> {
     admin_only(&auth)?;
     let axum::extract::Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(name) => Some(DeliveryStatus::parse(name).ok_or_else(|| {
-            ApiError::InvalidBody(
-                "status: one of pending, retrying, delivered, abandoned".to_owned(),
-            )
-        })?),
-    };
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
-    let mut found = state
-        .store
-        .deliveries(status, query.before, limit + 1)
+    let page = state
+        .admin
+        .deliveries(query.status.as_deref(), query.before, limit)
         .await?;
-    let more = found.len() > limit as usize;
-    found.truncate(limit as usize);
-    let next_before = if more {
-        found.last().map(|d| d.id)
-    } else {
-        None
-    };
-    let counts = state.store.delivery_counts().await?;
     Ok(Json(DeliveryList {
-        deliveries: found.into_iter().map(DeliveryView::from).collect(),
-        counts,
-        next_before,
+        deliveries: page
+            .deliveries
+            .into_iter()
+            .map(DeliveryView::from)
+            .collect(),
+        counts: page.counts,
+        next_before: page.next_before,
     }))
 }
 
@@ -147,20 +135,6 @@ pub async fn retry_notification(
     Path(id): Path<String>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     admin_only(&auth)?;
-    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
-    if state.store.retry_delivery(id, auth.now).await? {
-        state.notifier.wake();
-        return Ok(axum::http::StatusCode::ACCEPTED);
-    }
-    let exists = state
-        .store
-        .deliveries(None, Some(id.saturating_add(1)), 1)
-        .await?
-        .first()
-        .is_some_and(|d| d.id == id);
-    Err(if exists {
-        ApiError::NotAbandoned
-    } else {
-        ApiError::NotFound
-    })
+    state.admin.retry_delivery(&id, auth.now).await?;
+    Ok(axum::http::StatusCode::ACCEPTED)
 }

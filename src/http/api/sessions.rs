@@ -5,11 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::domain::event::EventKind;
-use crate::domain::ids::SessionId;
 use crate::domain::time::UnixTime;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Authenticated, ClientInfo};
@@ -54,21 +51,19 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<SessionList>, ApiError> {
-    let lifetimes = state.config.sessions;
     let sessions = state
-        .store
-        .list_sessions(&auth.account.id)
+        .accounts
+        .live_sessions(&auth.account.id, auth.now)
         .await?
         .into_iter()
-        .filter(|session| lifetimes.is_live(session, auth.now))
-        .map(|session| SessionView {
-            current: session.id == auth.session.id,
-            expires_at: lifetimes.ends_at(&session),
-            id: session.id.0,
-            created_at: session.created_at,
-            last_seen_at: session.last_seen_at,
-            ip: session.ip,
-            user_agent: session.user_agent,
+        .map(|live| SessionView {
+            current: live.session.id == auth.session.id,
+            expires_at: live.ends_at,
+            id: live.session.id.0,
+            created_at: live.session.created_at,
+            last_seen_at: live.session.last_seen_at,
+            ip: live.session.ip,
+            user_agent: live.session.user_agent,
         })
         .collect();
     Ok(Json(SessionList { sessions }))
@@ -85,8 +80,8 @@ pub async fn delete_current_session(
     auth: Authenticated,
 ) -> Result<StatusCode, ApiError> {
     state
-        .store
-        .delete_session(&auth.account.id, &auth.session.id)
+        .accounts
+        .end_session(&auth.account.id, &auth.session.id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -105,18 +100,9 @@ pub async fn delete_session(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state
-        .store
-        .delete_session(&auth.account.id, &SessionId(id.clone()))
-        .await?
-    {
-        let details = json!({"session_id": id});
-        let kind = EventKind::SessionRevoked;
-        state
-            .record(&auth.account.id, kind, &client, auth.now, details)
-            .await?;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    state
+        .accounts
+        .revoke_session(&auth.account.id, &id, &client, auth.now)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

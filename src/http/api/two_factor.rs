@@ -6,20 +6,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::domain::event::{EventKind, NewEvent};
-use crate::domain::otpauth::otpauth_uri;
-use crate::domain::recovery::RecoveryCode;
 use crate::domain::time::UnixTime;
-use crate::domain::totp::TotpSecret;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo, MaybeJson};
 use crate::http::qr;
 use crate::http::AppState;
-use crate::signin::attempts::SecondFactorAttempt;
-use crate::signin::factor::CodeCheck;
 use crate::signin::proof::Proof;
 
 /// A new pending enrolment: shown once.
@@ -84,13 +77,6 @@ pub struct DisabledResponse {
     pub state: &'static str,
 }
 
-/// A fresh set of recovery codes and their keyed hashes.
-fn new_recovery_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) {
-    let codes = RecoveryCode::generate_set(state.config.recovery.count);
-    let hashes = codes.iter().map(|c| c.hash(&state.recovery_key)).collect();
-    (codes.iter().map(RecoveryCode::display).collect(), hashes)
-}
-
 /// Starts an enrolment: a fresh 160-bit secret, pending until confirmed. With two-factor
 /// enabled this starts a move to a new device and needs a proof; the old secret keeps
 /// working until the new one is confirmed.
@@ -108,47 +94,20 @@ pub async fn start_enrollment(
     client: ClientInfo,
     MaybeJson(proof): MaybeJson<Proof>,
 ) -> Result<(StatusCode, Json<EnrollmentResponse>), ApiError> {
-    let now = auth.now;
-    let account = &auth.account;
-    let record = state.store.two_factor(&account.id).await?;
-    let replacing = record.is_enabled();
-    if replacing {
-        let unchanged = "Your current authenticator stays in use.";
-        let proof = proof.unwrap_or_default();
-        state
-            .signin
-            .confirm(account, &record, proof, unchanged, &client, now)
-            .await?;
-    }
-    let secret = TotpSecret::generate();
-    let sealed = state
-        .keys
-        .seal(secret.as_bytes(), account.id.as_str().as_bytes());
-    let expires_at = now.plus(state.config.two_factor.pending_ttl);
-    state
-        .store
-        .start_enrollment(&account.id, &sealed, expires_at)
+    let enrollment = state
+        .accounts
+        .start_enrollment(&auth.account, proof, &client, auth.now)
         .await?;
-    let details = json!({"replacing": replacing});
-    let kind = EventKind::EnrollmentStarted;
-    state
-        .record(&account.id, kind, &client, now, details)
-        .await?;
-    let uri = otpauth_uri(
-        &state.config.two_factor.issuer,
-        account.email.as_str(),
-        &secret,
-    );
-    let qr_svg = qr::svg(&uri).map_err(ApiError::Internal)?;
+    let qr_svg = qr::svg(&enrollment.otpauth_uri).map_err(ApiError::Internal)?;
     Ok((
         StatusCode::CREATED,
         Json(EnrollmentResponse {
             state: "pending",
-            secret: secret.to_base32(),
-            otpauth_uri: uri,
+            secret: enrollment.secret.to_base32(),
+            otpauth_uri: enrollment.otpauth_uri,
             qr_svg,
-            expires_at,
-            replacing,
+            expires_at: enrollment.expires_at,
+            replacing: enrollment.replacing,
         }),
     ))
 }
@@ -163,18 +122,12 @@ pub async fn enrollment_qr_png(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    let account = &auth.account;
-    let record = state.store.two_factor(&account.id).await?;
-    let pending = record
-        .live_pending(auth.now)
+    let enrollment = state
+        .accounts
+        .pending_enrollment(&auth.account, auth.now)
+        .await?
         .ok_or(ApiError::NoPendingEnrollment)?;
-    let secret = state.signin.open_secret(&account.id, &pending.secret)?;
-    let uri = otpauth_uri(
-        &state.config.two_factor.issuer,
-        account.email.as_str(),
-        &secret,
-    );
-    let image = qr::png(&uri).map_err(ApiError::Internal)?;
+    let image = qr::png(&enrollment.otpauth_uri).map_err(ApiError::Internal)?;
     Ok((
         StatusCode::OK,
         [
@@ -202,49 +155,14 @@ pub async fn confirm_enrollment(
     client: ClientInfo,
     AppJson(request): AppJson<CodeRequest>,
 ) -> Result<Json<ConfirmedResponse>, ApiError> {
-    let now = auth.now;
-    let account = &auth.account;
-    let record = state.store.two_factor(&account.id).await?;
-    let pending = record
-        .live_pending(now)
-        .ok_or(ApiError::NoPendingEnrollment)?
-        .clone();
-    let flow = &state.signin;
-    let attempt = SecondFactorAttempt::begin(flow, &account.id, now).await?;
-    let checked = flow.check_code(&account.id, &pending.secret, None, &request.code, now)?;
-    let CodeCheck::Fresh { step } = checked else {
-        attempt.failed(flow, account, &client, now).await?;
-        return Err(ApiError::WrongEnrollmentCode);
-    };
-    let (codes, hashes) = new_recovery_codes(&state);
-    let events = [NewEvent::by_owner(
-        &account.id,
-        EventKind::EnrollmentConfirmed,
-        &client,
-        now,
-        json!({"replaced": record.is_enabled()}),
-    )];
-    let confirmed = state
-        .store
-        .confirm_enrollment(
-            &account.id,
-            &pending.secret,
-            step,
-            now,
-            &hashes,
-            state.journal(&events),
-        )
+    let recovery_codes = state
+        .accounts
+        .confirm_enrollment(&auth.account, &request.code, &client, auth.now)
         .await?;
-    if !confirmed {
-        attempt.failed(flow, account, &client, now).await?;
-        return Err(ApiError::NoPendingEnrollment);
-    }
-    state.wake_for(&events);
-    attempt.succeeded(flow).await?;
     Ok(Json(ConfirmedResponse {
         state: "enabled",
-        enabled_at: now,
-        recovery_codes: codes,
+        enabled_at: auth.now,
+        recovery_codes,
     }))
 }
 
@@ -256,7 +174,7 @@ pub async fn abandon_enrollment(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<StatusCode, ApiError> {
-    state.store.abandon_enrollment(&auth.account.id).await?;
+    state.accounts.abandon_enrollment(&auth.account.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -275,35 +193,14 @@ pub async fn check_code(
     client: ClientInfo,
     AppJson(request): AppJson<CodeRequest>,
 ) -> Result<Json<CheckResponse>, ApiError> {
-    let account = &auth.account;
-    let record = state.store.two_factor(&account.id).await?;
     let status = state
-        .signin
-        .check(account, &record, &request.code, &client, auth.now)
+        .accounts
+        .check_code(&auth.account, &request.code, &client, auth.now)
         .await?;
     Ok(Json(CheckResponse {
         valid: status.valid,
         already_used: status.already_used,
     }))
-}
-
-/// For changes to an enabled authenticator: `409 not_enabled` without one, then the proof.
-async fn confirm_enabled(
-    state: &AppState,
-    auth: &Authenticated,
-    proof: Proof,
-    unchanged: &str,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
-    let record = state.store.two_factor(&auth.account.id).await?;
-    if !record.is_enabled() {
-        return Err(ApiError::NotEnabled);
-    }
-    state
-        .signin
-        .confirm(&auth.account, &record, proof, unchanged, client, auth.now)
-        .await?;
-    Ok(())
 }
 
 /// Replaces the recovery codes with a fresh set (after a proof); the old set dies at once.
@@ -320,27 +217,11 @@ pub async fn regenerate_recovery_codes(
     client: ClientInfo,
     AppJson(proof): AppJson<Proof>,
 ) -> Result<Json<RecoveryCodesResponse>, ApiError> {
-    let now = auth.now;
-    let account = &auth.account;
-    let unchanged = "Your recovery codes were not changed.";
-    confirm_enabled(&state, &auth, proof, unchanged, &client).await?;
-    let (codes, hashes) = new_recovery_codes(&state);
-    let kind = EventKind::RecoveryCodesRegenerated;
-    let events = [NewEvent::by_owner(
-        &account.id,
-        kind,
-        &client,
-        now,
-        json!({"count": codes.len()}),
-    )];
-    state
-        .store
-        .replace_recovery_codes(&account.id, &hashes, state.journal(&events))
+    let recovery_codes = state
+        .accounts
+        .regenerate_recovery_codes(&auth.account, proof, &client, auth.now)
         .await?;
-    state.wake_for(&events);
-    Ok(Json(RecoveryCodesResponse {
-        recovery_codes: codes,
-    }))
+    Ok(Json(RecoveryCodesResponse { recovery_codes }))
 }
 
 /// Turns two-factor off (after a proof): deletes the secret and the recovery codes.
@@ -357,23 +238,10 @@ pub async fn disable_two_factor(
     client: ClientInfo,
     AppJson(proof): AppJson<Proof>,
 ) -> Result<Json<DisabledResponse>, ApiError> {
-    let now = auth.now;
-    let account = &auth.account;
-    let unchanged = "Two-factor remains enabled.";
-    confirm_enabled(&state, &auth, proof, unchanged, &client).await?;
-    let kind = EventKind::TwoFactorDisabled;
-    let events = [NewEvent::by_owner(
-        &account.id,
-        kind,
-        &client,
-        now,
-        json!({"by": "owner"}),
-    )];
     state
-        .store
-        .disable_two_factor(&account.id, state.journal(&events))
+        .accounts
+        .disable_two_factor(&auth.account, proof, &client, auth.now)
         .await?;
-    state.wake_for(&events);
     Ok(Json(DisabledResponse {
         state: "not_configured",
     }))

@@ -1,27 +1,24 @@
 //! `/admin` (instance admins): the instance-wide requirement, open lost-device requests,
 //! accounts (search, and the audited reset with a mandatory reason), notification
 //! deliveries (with a retry for abandoned ones) and the latest events.
-//! Each part is the API's admin handler; non-admins get its `403`.
+//! Each part is the operation the API's admin routes call ([`crate::admin`]); non-admins
+//! get the same `403`.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use serde::Deserialize;
 
-use crate::http::api::admin::{
-    get_instance_security, list_accounts, list_events, list_reset_requests, put_instance_security,
-    reset_two_factor, AccountsQuery, AdminEventsQuery, InstanceSecurityRequest, ResetRequestBody,
-};
-use crate::http::api::notifications::{list_notifications, retry_notification, DeliveriesQuery};
+use crate::admin;
+use crate::domain::event::EventFilter;
 use crate::http::error::ApiError;
-use crate::http::extract::{AppJson, ClientInfo};
+use crate::http::events::EventsResponse;
+use crate::http::extract::{admin_only, ClientInfo};
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
 use crate::http::pages::viewer::{Nav, Viewer};
-use crate::http::pages::workspaces::GRACE_CHOICES;
-use crate::http::pages::{render_with, see_other, when, when_or_dash, Flash};
+use crate::http::pages::{render_with, see_other, when, when_or_dash, Flash, GRACE_CHOICES};
 use crate::http::AppState;
 use crate::store::outbox::DeliveryStatus;
 
@@ -115,47 +112,33 @@ async fn render_page(
     flash: Option<Flash>,
     query: String,
 ) -> Result<Response, PageError> {
-    let auth = || viewer.auth.clone();
-    let Json(policy) = get_instance_security(State(state.clone()), auth()).await?;
-    let Json(requests) = list_reset_requests(State(state.clone()), auth()).await?;
-    let accounts_query = AccountsQuery {
-        query: Some(query.clone()),
-        after: None,
-        limit: Some(PAGE_ROWS),
-    };
-    let Json(accounts) =
-        list_accounts(State(state.clone()), auth(), Ok(Query(accounts_query))).await?;
-    let events_query = AdminEventsQuery {
-        kind: None,
-        account: None,
-        since: None,
-        until: None,
-        before: None,
-        limit: Some(PAGE_ROWS),
-    };
-    let Json(events) = list_events(State(state.clone()), auth(), Ok(Query(events_query))).await?;
-    let deliveries_query = DeliveriesQuery {
-        status: None,
-        before: None,
-        limit: Some(10),
-    };
-    let Json(deliveries) =
-        list_notifications(State(state.clone()), auth(), Ok(Query(deliveries_query))).await?;
+    admin_only(&viewer.auth)?;
+    let policy = state.admin.instance_policy().await?;
+    let requests = state.admin.reset_requests().await?;
+    let accounts = state
+        .admin
+        .search_accounts(Some(&query), None, PAGE_ROWS)
+        .await?;
+    let events = state
+        .admin
+        .events(&EventFilter::default(), PAGE_ROWS)
+        .await?;
+    let events = EventsResponse::page(events, PAGE_ROWS);
+    let deliveries = state.admin.deliveries(None, None, 10).await?;
     let page = AdminPage {
         nav: viewer.nav("admin"),
         flash,
-        require_two_factor: policy.require_two_factor,
+        require_two_factor: policy.scope.as_str(),
         grace_period_days: policy.grace_period_days,
         grace_choices: GRACE_CHOICES,
-        source: policy.source,
-        deadline: policy.deadline.map(when).unwrap_or_default(),
-        request_total: requests.requests.len(),
+        source: policy.source.as_str(),
+        deadline: policy.deadline().map(when).unwrap_or_default(),
+        request_total: requests.len(),
         requests: requests
-            .requests
             .into_iter()
             .take(PAGE_ROWS as usize)
             .map(|r| RequestRow {
-                account_id: r.account_id,
+                account_id: r.account_id.0,
                 email: r.email,
                 message: r.message,
                 created_at: when(r.created_at),
@@ -166,11 +149,11 @@ async fn render_page(
             .accounts
             .into_iter()
             .map(|a| AccountRow {
-                id: a.id,
-                email: a.email,
-                is_admin: a.is_admin,
-                two_factor: a.two_factor == "enabled",
-                last_sign_in_at: when_or_dash(a.last_sign_in_at),
+                id: a.account.id.0,
+                email: a.account.email.as_str().to_owned(),
+                is_admin: a.account.is_admin,
+                two_factor: a.two_factor_enabled,
+                last_sign_in_at: when_or_dash(a.account.last_sign_in_at),
             })
             .collect(),
         events: events
@@ -189,9 +172,9 @@ async fn render_page(
             .into_iter()
             .map(|d| DeliveryRow {
                 id: d.id,
-                channel: d.channel,
+                channel: d.channel.as_str(),
                 event_kind: d.event_kind,
-                recipient: d.recipient.unwrap_or_default(),
+                recipient: d.recipient_email.unwrap_or_default(),
                 status: match d.status {
                     DeliveryStatus::Pending => "pending",
                     DeliveryStatus::Retrying => "retrying",
@@ -228,7 +211,12 @@ pub async fn show(
     render_page(&state, &viewer, StatusCode::OK, flash, query.query).await
 }
 
-async fn failed(state: &AppState, viewer: &Viewer, error: ApiError) -> Result<Response, PageError> {
+async fn failed(
+    state: &AppState,
+    viewer: &Viewer,
+    error: admin::Error,
+) -> Result<Response, PageError> {
+    let error = ApiError::from(error);
     match error {
         ApiError::EnableTwoFactorFirst
         | ApiError::InvalidGracePeriod
@@ -251,17 +239,16 @@ pub async fn save_policy(
     client: ClientInfo,
     PageForm(form): PageForm<PolicyForm>,
 ) -> Result<Response, PageError> {
-    let request = InstanceSecurityRequest {
-        require_two_factor: form.require_two_factor,
-        grace_period_days: form.grace_period_days,
-    };
-    let saved = put_instance_security(
-        State(state.clone()),
-        viewer.auth.clone(),
-        client,
-        AppJson(request),
-    )
-    .await;
+    admin_only(&viewer.auth)?;
+    let saved = state
+        .admin
+        .set_instance_policy(
+            viewer.auth.caller(),
+            &client,
+            &form.require_two_factor,
+            form.grace_period_days,
+        )
+        .await;
     match saved {
         Ok(_) => Ok(see_other("/admin?done=policy")),
         Err(error) => failed(&state, &viewer, error).await,
@@ -276,17 +263,11 @@ pub async fn reset(
     Path(id): Path<String>,
     PageForm(form): PageForm<ResetForm>,
 ) -> Result<Response, PageError> {
-    let body = ResetRequestBody {
-        reason: Some(form.reason),
-    };
-    let done = reset_two_factor(
-        State(state.clone()),
-        viewer.auth.clone(),
-        client,
-        Path(id),
-        AppJson(body),
-    )
-    .await;
+    admin_only(&viewer.auth)?;
+    let done = state
+        .admin
+        .reset_two_factor(viewer.auth.caller(), &client, &id, Some(&form.reason))
+        .await;
     match done {
         Ok(_) => Ok(see_other("/admin?done=reset")),
         Err(error) => failed(&state, &viewer, error).await,
@@ -300,7 +281,8 @@ pub async fn retry(
     Path(id): Path<String>,
     PageForm(_): PageForm<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
-    let done = retry_notification(State(state.clone()), viewer.auth.clone(), Path(id)).await;
+    admin_only(&viewer.auth)?;
+    let done = state.admin.retry_delivery(&id, viewer.auth.now).await;
     match done {
         Ok(_) => Ok(see_other("/admin?done=retry")),
         Err(error) => failed(&state, &viewer, error).await,

@@ -47,6 +47,24 @@ impl From<crate::store::StoreError> for PageError {
     }
 }
 
+impl From<crate::accounts::Error> for PageError {
+    fn from(error: crate::accounts::Error) -> Self {
+        PageError::Api(error.into())
+    }
+}
+
+impl From<crate::workspaces::Error> for PageError {
+    fn from(error: crate::workspaces::Error) -> Self {
+        PageError::Api(error.into())
+    }
+}
+
+impl From<crate::admin::Error> for PageError {
+    fn from(error: crate::admin::Error) -> Self {
+        PageError::Api(error.into())
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {

@@ -1,17 +1,15 @@
 //! `/invitations/{token}`: the link an owner or admin sent. The invited person, signed in
 //! (or sent to sign in or sign up and back here), sees the workspace and the role, and
-//! joins with the API's own `POST /invitations/{token}/accept`, so the e-mail match and
-//! the workspace's two-factor rule are the API's. When the workspace requires two-factor
-//! of the role and the person has none, the page says so before they try.
+//! joins as the API's `POST /invitations/{token}/accept` does ([`crate::workspaces`]), so
+//! the e-mail match and the workspace's two-factor rule are the same. When the workspace
+//! requires two-factor of the role and the person has none, the page says so before they
+//! try.
 
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 
-use crate::domain::ids::Token;
-use crate::http::api::workspaces::accept_invitation;
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
@@ -20,26 +18,14 @@ use crate::http::pages::login::EmptyForm;
 use crate::http::pages::viewer::{Nav, Viewer};
 use crate::http::pages::{render_with, see_other, when};
 use crate::http::AppState;
+use crate::workspaces::members::Admission;
 
-/// What stands between the person and joining.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Blocker {
-    /// Nothing: the accept button.
-    None,
-    /// The invitation names another e-mail address.
-    OtherAccount,
-    /// The workspace requires two-factor of the role, and the person has none.
-    TwoFactorFirst,
-}
-
-impl Blocker {
-    /// For the template and `data-state`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Blocker::None => "open",
-            Blocker::OtherAccount => "other_account",
-            Blocker::TwoFactorFirst => "two_factor_required",
-        }
+/// `data-state` of an invitation: what stands between the person and joining.
+fn state_name(admission: Admission) -> &'static str {
+    match admission {
+        Admission::Open => "open",
+        Admission::OtherAccount => "other_account",
+        Admission::TwoFactorFirst => "two_factor_required",
     }
 }
 
@@ -49,7 +35,8 @@ pub struct InvitationView {
     email: String,
     role: &'static str,
     expires_at: String,
-    blocker: Blocker,
+    admission: Admission,
+    state: &'static str,
 }
 
 #[derive(Template)]
@@ -66,33 +53,21 @@ async fn find(
     viewer: &Viewer,
     token: &str,
 ) -> Result<Option<InvitationView>, PageError> {
-    let now = viewer.auth.now;
-    let hash = Token::from_presented(token).hash();
-    let invitation = match state.store.invitation(&hash).await? {
-        Some(invitation) if now < invitation.expires_at => invitation,
-        _ => return Ok(None),
-    };
-    // As the API does: the workspace is found through the inviter's membership.
-    let Some((workspace, _)) = state
-        .store
-        .membership(&invitation.workspace_id, &invitation.invited_by)
+    let Some(found) = state
+        .workspaces
+        .invitation(viewer.auth.caller(), token)
         .await?
     else {
         return Ok(None);
     };
-    let blocker = if invitation.email != viewer.auth.account.email.as_str() {
-        Blocker::OtherAccount
-    } else if workspace.enforcement.covers(invitation.role) && !viewer.auth.has_two_factor {
-        Blocker::TwoFactorFirst
-    } else {
-        Blocker::None
-    };
+    let invitation = found.invitation;
     Ok(Some(InvitationView {
-        workspace: workspace.name,
+        workspace: found.workspace.name,
         email: invitation.email,
         role: invitation.role.as_str(),
         expires_at: when(invitation.expires_at),
-        blocker,
+        admission: found.admission,
+        state: state_name(found.admission),
     }))
 }
 
@@ -133,15 +108,12 @@ pub async fn accept(
     Path(token): Path<String>,
     PageForm(_): PageForm<EmptyForm>,
 ) -> Result<Response, PageError> {
-    let accepted = accept_invitation(
-        State(state.clone()),
-        viewer.auth.clone(),
-        client,
-        Path(token.clone()),
-    )
-    .await;
-    match accepted {
-        Ok(Json(_)) => Ok(see_other("/workspaces?done=joined")),
+    let accepted = state
+        .workspaces
+        .accept_invitation(viewer.auth.caller(), &client, &token)
+        .await;
+    match accepted.map_err(ApiError::from) {
+        Ok(_) => Ok(see_other("/workspaces?done=joined")),
         Err(
             error @ (ApiError::TwoFactorRequired { .. } | ApiError::Forbidden | ApiError::NotFound),
         ) => {

@@ -13,9 +13,8 @@ use serde::Deserialize;
 use crate::config::SignupMode;
 use crate::domain::password::Password;
 use crate::domain::time::UnixTime;
-use crate::http::api::accounts::{create_account, CreateAccountRequest};
 use crate::http::error::ApiError;
-use crate::http::extract::{resolve_session, session_token, AppJson, ClientInfo};
+use crate::http::extract::{resolve_session, session_token, ClientInfo};
 use crate::http::pages::csrf::{self, PageForm};
 use crate::http::pages::destination::Destination;
 use crate::http::pages::error::PageError;
@@ -291,7 +290,7 @@ pub async fn show_signup(
     signup_page(&state, &headers, StatusCode::OK, None, form)
 }
 
-/// `POST /signup`: creates the account (the API's handler) and signs it in.
+/// `POST /signup`: creates the account (as the API does) and signs it in.
 pub async fn submit_signup(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -299,12 +298,12 @@ pub async fn submit_signup(
     PageForm(form): PageForm<SignupForm>,
 ) -> Result<Response, PageError> {
     let name = form.name.trim();
-    let request = CreateAccountRequest {
-        email: form.email.clone(),
-        password: Password::new(form.password.clone()),
-        name: (!name.is_empty()).then(|| name.to_owned()),
-    };
-    if let Err(error) = create_account(State(state.clone()), AppJson(request)).await {
+    let name = (!name.is_empty()).then_some(name);
+    let password = Password::new(form.password.clone());
+    let now = state.clock.now();
+    let signed_up = state.accounts.sign_up(&form.email, name, password, now);
+    if let Err(error) = signed_up.await {
+        let error = ApiError::from(error);
         let (status, _, _) = error.parts();
         let flash = Some(Flash::from_error(&error));
         let form = SignupForm {

@@ -1,22 +1,19 @@
 //! `/workspaces/{id}/members` (owners and admins): invite by e-mail with a role (the link is
-//! shown once), change a member's role, remove a member or leave. Every action is the API's
-//! workspace handler, so who may do what (only owners touch owners; a workspace keeps an
-//! owner) is decided there, and its refusals are shown as sentences.
+//! shown once), change a member's role, remove a member or leave. Every action is the
+//! operation the API's member routes call ([`crate::workspaces::members`]), so who may do
+//! what (only owners touch owners; a workspace keeps an owner) is decided there, and its
+//! refusals are shown as sentences.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use serde::Deserialize;
 
+use crate::domain::ids::AccountId;
 use crate::domain::workspace::Role;
-use crate::http::api::workspaces::{
-    change_member_role, create_invitation, get_security, get_workspace, list_members,
-    remove_member, InvitationRequest, RoleRequest,
-};
 use crate::http::error::ApiError;
-use crate::http::extract::{AppJson, ClientInfo};
+use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
 use crate::http::pages::login::EmptyForm;
@@ -104,22 +101,21 @@ async fn render_page(
     status: StatusCode,
     extras: Extras,
 ) -> Result<Response, PageError> {
-    let auth = || viewer.auth.clone();
-    let Json(workspace) = get_workspace(State(state.clone()), auth(), Path(id.clone())).await?;
-    let Json(members) = list_members(State(state.clone()), auth(), Path(id.clone())).await?;
-    let Json(security) = get_security(State(state.clone()), auth(), Path(id.clone())).await?;
-    let owner = workspace.role == Role::Owner.as_str();
+    let caller = viewer.auth.caller();
+    let membership = state.workspaces.get(caller, &id).await?;
+    let members = state.workspaces.members(caller, &id).await?;
+    let security = state.workspaces.security(caller, &id).await?;
+    let owner = membership.role == Role::Owner;
     let rows = members
-        .members
         .into_iter()
-        .map(|m| MemberRow {
-            you: m.account_id == viewer.auth.account.id.0,
-            editable: owner || m.role != Role::Owner.as_str(),
-            account_id: m.account_id,
-            email: m.email,
-            role: m.role,
-            two_factor: m.two_factor_enabled,
-            access: m.access,
+        .map(|status| MemberRow {
+            you: status.member.account_id == viewer.auth.account.id,
+            editable: owner || status.member.role != Role::Owner,
+            account_id: status.member.account_id.0,
+            email: status.member.email,
+            role: status.member.role.as_str(),
+            two_factor: status.member.has_two_factor,
+            access: status.access.as_str(),
         })
         .collect();
     let (members, paging) = page_of(rows, page, MEMBERS_PER_PAGE);
@@ -137,14 +133,14 @@ async fn render_page(
         nav: viewer.nav("workspaces"),
         flash,
         id,
-        name: workspace.name,
+        name: membership.workspace.name,
         members,
         paging,
         roles,
         invitation,
         invite_email,
         invite_role,
-        enforcement: security.enforcement,
+        enforcement: security.workspace.enforcement.as_str(),
     };
     Ok(render_with(status, &page)?)
 }
@@ -176,20 +172,18 @@ pub async fn invite(
     Path(id): Path<String>,
     PageForm(form): PageForm<InviteForm>,
 ) -> Result<Response, PageError> {
-    let request = InvitationRequest {
-        email: form.email.trim().to_owned(),
-        role: form.role.clone(),
-    };
-    let created = create_invitation(
-        State(state.clone()),
-        viewer.auth.clone(),
-        client,
-        Path(id.clone()),
-        AppJson(request),
-    )
-    .await;
-    let (status, extras) = match created {
-        Ok((_, Json(created))) => {
+    let created = state
+        .workspaces
+        .invite(
+            viewer.auth.caller(),
+            &client,
+            &id,
+            form.email.trim(),
+            &form.role,
+        )
+        .await;
+    let (status, extras) = match created.map_err(ApiError::from) {
+        Ok(created) => {
             let role = Role::parse(&form.role).map_or("member", Role::as_str);
             let email = form.email.trim().to_owned();
             let flash = Flash::Ok(format!(
@@ -201,8 +195,8 @@ pub async fn invite(
                 link: state
                     .config
                     .public_url
-                    .join(&format!("/invitations/{}", created.token)),
-                expires_at: when(created.expires_at),
+                    .join(&format!("/invitations/{}", created.token.expose())),
+                expires_at: when(created.invitation.expires_at),
             };
             let extras = Extras {
                 flash: Some(flash),
@@ -238,21 +232,15 @@ pub async fn change_role(
     Path((id, account_id)): Path<(String, String)>,
     PageForm(form): PageForm<RoleForm>,
 ) -> Result<Response, PageError> {
-    let yourself = account_id == viewer.auth.account.id.0;
-    let request = RoleRequest {
-        role: form.role.clone(),
-    };
-    let changed = change_member_role(
-        State(state.clone()),
-        viewer.auth.clone(),
-        client,
-        Path((id.clone(), account_id)),
-        AppJson(request),
-    )
-    .await;
-    match changed {
+    let member = AccountId(account_id);
+    let yourself = member == viewer.auth.account.id;
+    let changed = state
+        .workspaces
+        .change_role(viewer.auth.caller(), &client, &id, &member, &form.role)
+        .await;
+    match changed.map_err(ApiError::from) {
         // A manager who made themself a member can no longer open this page.
-        Ok(Json(changed)) if yourself && changed.role == Role::Member.as_str() => {
+        Ok(role) if yourself && role == Role::Member => {
             Ok(see_other("/workspaces?done=stepped_down"))
         }
         Ok(_) => Ok(see_other(&format!("{}?done=role", members_path(&id)))),
@@ -279,15 +267,13 @@ pub async fn remove(
     Path((id, account_id)): Path<(String, String)>,
     PageForm(_): PageForm<EmptyForm>,
 ) -> Result<Response, PageError> {
-    let yourself = account_id == viewer.auth.account.id.0;
-    let removed = remove_member(
-        State(state.clone()),
-        viewer.auth.clone(),
-        client,
-        Path((id.clone(), account_id)),
-    )
-    .await;
-    match removed {
+    let member = AccountId(account_id);
+    let yourself = member == viewer.auth.account.id;
+    let removed = state
+        .workspaces
+        .remove_member(viewer.auth.caller(), &client, &id, &member)
+        .await;
+    match removed.map_err(ApiError::from) {
         Ok(_) if yourself => Ok(see_other("/workspaces?done=left")),
         Ok(_) => Ok(see_other(&format!("{}?done=removed", members_path(&id)))),
         Err(error) => {

@@ -2,10 +2,11 @@
 //! embedded in the binary; pages make no external request of any kind and work without
 //! JavaScript (except the copy buttons).
 //!
-//! Pages are a second face of the API: each page handler calls the same API handler (or the
-//! same domain and store functions) and renders its answer or its [`ApiError`]'s message,
-//! so throttling, events and every rule live in one place. Pages are not in the OpenAPI
-//! document.
+//! Pages are a second face of the API: each page handler calls the same operation as the
+//! API's handler ([`crate::accounts`], [`crate::workspaces`], [`crate::admin`],
+//! [`crate::signin`]), never the handler itself, and renders its answer or its
+//! [`ApiError`]'s message, so throttling, events and every rule live in one place. Pages
+//! are not in the OpenAPI document.
 //!
 //! Invariants: every POST form carries a CSRF token checked by [`csrf::PageForm`]; the
 //! browser session is the `deadbolt_session` cookie (HttpOnly, SameSite=Lax, Secure behind
@@ -23,6 +24,7 @@ pub mod members;
 pub mod paging;
 pub mod security;
 pub mod security_actions;
+pub mod security_view;
 pub mod sessions;
 pub mod setup;
 pub mod viewer;
@@ -32,6 +34,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use serde::Deserialize;
 
 use crate::domain::time::UnixTime;
 use crate::http::error::ApiError;
@@ -41,6 +44,28 @@ use crate::http::AppState;
 const STYLESHEET: &str = include_str!("../../../assets/deadbolt.css");
 /// The script (copy buttons only), embedded; the CSP forbids inline script.
 const SCRIPT: &str = include_str!("../../../assets/deadbolt.js");
+
+/// The grace periods the enforcement forms offer, with their labels.
+pub const GRACE_CHOICES: [(u32, &str); 5] = [
+    (0, "Immediately"),
+    (3, "3 days"),
+    (7, "7 days"),
+    (14, "14 days"),
+    (30, "30 days"),
+];
+
+/// `?done=…`: what the previous form did.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+impl DoneQuery {
+    /// The key, when there is one.
+    pub fn done(&self) -> Option<&str> {
+        self.done.as_deref()
+    }
+}
 
 /// Every page route.
 pub fn router() -> Router<AppState> {

@@ -1,95 +1,15 @@
-//! `/account/security`: the authenticator card in its three states (`data-state` =
-//! `not_configured`, `pending`, `enabled`), the QR code and secret of a pending enrolment,
-//! the recovery codes shown once, and the forms of `security_actions`. The state and the
-//! requirement come from the API's `GET /me` handler.
+//! `GET /account/security`: the authenticator card (see [`super::security_view`]), with
+//! what the previous form did (`?done=`); the forms are [`super::security_actions`].
 
-use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use serde::Deserialize;
 
-use crate::config::ProofKind;
-use crate::domain::otpauth::otpauth_uri;
-use crate::http::api::me::{get_me, Access, TwoFactorState};
-use crate::http::error::ApiError;
 use crate::http::pages::error::PageError;
-use crate::http::pages::viewer::{Nav, Viewer};
-use crate::http::pages::{render_with, when, when_or_dash, Flash};
-use crate::http::qr;
-
+use crate::http::pages::security_view::{render_page, Outcome};
+use crate::http::pages::viewer::Viewer;
+use crate::http::pages::{DoneQuery, Flash};
 use crate::http::AppState;
-
-/// Recovery codes left at which the page warns.
-const FEW_RECOVERY_CODES: u32 = 3;
-
-/// `?done=…`: what the previous form did.
-#[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
-impl DoneQuery {
-    /// The key, when there is one.
-    pub fn done(&self) -> Option<&str> {
-        self.done.as_deref()
-    }
-}
-
-/// A pending enrolment as the page shows it.
-pub struct PendingView {
-    /// Base32, for typing into an app.
-    pub secret: String,
-    /// The QR code of the `otpauth://` URI.
-    pub qr_svg: String,
-    /// The URI itself (a link opens an authenticator on the same device).
-    pub otpauth_uri: String,
-    /// When it lapses.
-    pub expires_at: String,
-}
-
-#[derive(Template)]
-#[template(path = "security.html")]
-struct SecurityPage {
-    nav: Nav,
-    flash: Option<Flash>,
-    requirement: Option<Flash>,
-    state: &'static str,
-    enabled_at: String,
-    pending: Option<PendingView>,
-    remaining: u32,
-    few_left: bool,
-    new_codes: Vec<String>,
-    codes_href: String,
-    ask_password: bool,
-    ask_code: bool,
-    ask_recovery: bool,
-    open: &'static str,
-}
-
-/// What a form just did: the page's message and, once, new recovery codes.
-#[derive(Default)]
-pub struct Outcome {
-    /// The message.
-    pub flash: Option<Flash>,
-    /// Recovery codes to show this once.
-    pub new_codes: Vec<String>,
-    /// The action (`check`, `replace`, `disable`, `regenerate`) to show open, to try again.
-    pub open: &'static str,
-}
-
-impl Outcome {
-    /// An API error's sentence.
-    pub fn error(error: &ApiError, open: &'static str) -> Outcome {
-        Outcome {
-            flash: Some(Flash::from_error(error)),
-            new_codes: Vec::new(),
-            open,
-        }
-    }
-}
 
 fn done_message(key: &str) -> Option<Flash> {
     let text = match key {
@@ -110,82 +30,6 @@ fn done_message(key: &str) -> Option<Flash> {
     Some(Flash::Ok(text.to_owned()))
 }
 
-fn download_href(codes: &[String]) -> String {
-    let text = format!(
-        "Deadbolt recovery codes\nEach code signs you in once. Keep them somewhere safe.\n\n{}\n",
-        codes.join("\n")
-    );
-    format!(
-        "data:text/plain;charset=utf-8,{}",
-        utf8_percent_encode(&text, NON_ALPHANUMERIC)
-    )
-}
-
-/// Renders the page for `viewer` with `outcome` and `status`. After a form that changed
-/// the authenticator, pass [`Viewer::refreshed`], so the page shows the change.
-pub async fn render_page(
-    state: &AppState,
-    viewer: &Viewer,
-    status: StatusCode,
-    outcome: Outcome,
-) -> Result<Response, PageError> {
-    let Json(me) = get_me(State(state.clone()), viewer.auth.clone()).await?;
-    let account = &viewer.auth.account;
-    let now = state.clock.now();
-    let record = state.store.two_factor(&account.id).await?;
-    let pending = match record.live_pending(now) {
-        Some(pending) => {
-            let secret = state.signin.open_secret(&account.id, &pending.secret)?;
-            let uri = otpauth_uri(
-                &state.config.two_factor.issuer,
-                account.email.as_str(),
-                &secret,
-            );
-            Some(PendingView {
-                secret: secret.to_base32(),
-                qr_svg: qr::svg(&uri).map_err(ApiError::Internal)?,
-                otpauth_uri: uri,
-                expires_at: when(pending.expires_at),
-            })
-        }
-        None => None,
-    };
-    let enabled = me.two_factor.state == TwoFactorState::Enabled;
-    let requirement = match (enabled, me.requirement.access) {
-        (false, Access::Blocked) => Some(Flash::Error(
-            ApiError::TwoFactorRequired { deadline: None }.parts().2,
-        )),
-        (false, Access::Grace) => Some(Flash::Error(format!(
-            "Two-factor authentication is required on your account from {}. Set it up now.",
-            when_or_dash(me.requirement.deadline)
-        ))),
-        _ => None,
-    };
-    let confirm_with = &state.config.two_factor.confirm_with;
-    let remaining = me.two_factor.recovery_codes_remaining;
-    let page = SecurityPage {
-        nav: viewer.nav("security"),
-        flash: outcome.flash,
-        requirement,
-        state: match me.two_factor.state {
-            TwoFactorState::NotConfigured => "not_configured",
-            TwoFactorState::Pending => "pending",
-            TwoFactorState::Enabled => "enabled",
-        },
-        enabled_at: when_or_dash(me.two_factor.enabled_at),
-        pending,
-        remaining,
-        few_left: enabled && remaining <= FEW_RECOVERY_CODES,
-        codes_href: download_href(&outcome.new_codes),
-        new_codes: outcome.new_codes,
-        ask_password: confirm_with.contains(&ProofKind::Password),
-        ask_code: confirm_with.contains(&ProofKind::Code),
-        ask_recovery: confirm_with.contains(&ProofKind::RecoveryCode),
-        open: outcome.open,
-    };
-    Ok(render_with(status, &page)?)
-}
-
 /// `GET /account/security`.
 pub async fn show(
     State(state): State<AppState>,
@@ -193,7 +37,7 @@ pub async fn show(
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
     let outcome = Outcome {
-        flash: query.done.as_deref().and_then(done_message),
+        flash: query.done().and_then(done_message),
         ..Outcome::default()
     };
     render_page(&state, &viewer, StatusCode::OK, outcome).await

@@ -1,25 +1,22 @@
-//! The forms of `/account/security`, each a call of the API's two-factor handler:
-//! enable, confirm, cancel, check, regenerate recovery codes, move to a new device and
-//! disable (the last three behind a proof: password, code or recovery code, as
-//! `two_factor.confirm_with` allows). Errors re-render the page with the API's sentence.
+//! The forms of `/account/security`, each the operation the API's two-factor routes call
+//! ([`crate::accounts::two_factor`]): enable, confirm, cancel, check, regenerate recovery
+//! codes, move to a new device and disable (the last three behind a proof: password, code
+//! or recovery code, as `two_factor.confirm_with` allows). Errors re-render the page with
+//! the API's sentence.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use serde::Deserialize;
 
+use crate::accounts;
 use crate::domain::password::Password;
-use crate::http::api::two_factor::{
-    abandon_enrollment, check_code, confirm_enrollment, disable_two_factor,
-    regenerate_recovery_codes, start_enrollment, CodeRequest,
-};
 use crate::http::error::ApiError;
-use crate::http::extract::{AppJson, ClientInfo, MaybeJson};
+use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
 use crate::http::pages::login::EmptyForm;
-use crate::http::pages::security::{render_page, Outcome};
+use crate::http::pages::security_view::{render_page, Outcome};
 use crate::http::pages::viewer::Viewer;
 use crate::http::pages::{see_other, Flash};
 use crate::http::AppState;
@@ -57,12 +54,12 @@ impl ProofForm {
 async fn failed(
     state: &AppState,
     viewer: &Viewer,
-    error: ApiError,
+    error: accounts::Error,
     open: &'static str,
 ) -> Result<Response, PageError> {
-    match error {
+    match ApiError::from(error) {
         // Internal errors get the error page; the rest are sentences for this page.
-        ApiError::Internal(_) => Err(error.into()),
+        error @ ApiError::Internal(_) => Err(error.into()),
         error => {
             let (status, _, _) = error.parts();
             render_page(state, viewer, status, Outcome::error(&error, open)).await
@@ -77,13 +74,11 @@ pub async fn enable(
     client: ClientInfo,
     PageForm(_): PageForm<EmptyForm>,
 ) -> Result<Response, PageError> {
-    let started = start_enrollment(
-        State(state.clone()),
-        viewer.auth.clone(),
-        client,
-        MaybeJson(None),
-    )
-    .await;
+    let auth = &viewer.auth;
+    let started = state
+        .accounts
+        .start_enrollment(&auth.account, None, &client, auth.now)
+        .await;
     match started {
         Ok(_) => Ok(see_other("/account/security")),
         Err(error) => failed(&state, &viewer, error, "").await,
@@ -98,23 +93,20 @@ pub async fn confirm(
     client: ClientInfo,
     PageForm(form): PageForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let request = CodeRequest { code: form.code };
-    match confirm_enrollment(
-        State(state.clone()),
-        viewer.auth.clone(),
-        client,
-        AppJson(request),
-    )
-    .await
-    {
-        Ok(Json(confirmed)) => {
+    let auth = &viewer.auth;
+    let confirmed = state
+        .accounts
+        .confirm_enrollment(&auth.account, &form.code, &client, auth.now)
+        .await;
+    match confirmed {
+        Ok(recovery_codes) => {
             let outcome = Outcome {
                 flash: Some(Flash::Ok(
                     "Two-factor authentication is on. Save your recovery codes now: they are \
                      shown only this once."
                         .to_owned(),
                 )),
-                new_codes: confirmed.recovery_codes,
+                new_codes: recovery_codes,
                 open: "",
             };
             let viewer = viewer.refreshed(&state).await?;
@@ -130,7 +122,10 @@ pub async fn cancel(
     viewer: Viewer,
     PageForm(_): PageForm<EmptyForm>,
 ) -> Result<Response, PageError> {
-    abandon_enrollment(State(state.clone()), viewer.auth.clone()).await?;
+    state
+        .accounts
+        .abandon_enrollment(&viewer.auth.account.id)
+        .await?;
     Ok(see_other("/account/security?done=cancelled"))
 }
 
@@ -141,15 +136,13 @@ pub async fn check(
     client: ClientInfo,
     PageForm(form): PageForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let request = CodeRequest { code: form.code };
-    let checked = check_code(
-        State(state.clone()),
-        viewer.auth.clone(),
-        client,
-        AppJson(request),
-    );
-    match checked.await {
-        Ok(Json(answer)) => {
+    let auth = &viewer.auth;
+    let checked = state
+        .accounts
+        .check_code(&auth.account, &form.code, &client, auth.now)
+        .await;
+    match checked {
+        Ok(answer) => {
             let flash = if answer.valid {
                 Flash::Ok("That code is valid: your authenticator app is set up right.".to_owned())
             } else {
@@ -176,15 +169,19 @@ pub async fn regenerate(
     client: ClientInfo,
     PageForm(form): PageForm<ProofForm>,
 ) -> Result<Response, PageError> {
-    let proof = AppJson(form.into_proof());
-    match regenerate_recovery_codes(State(state.clone()), viewer.auth.clone(), client, proof).await
-    {
-        Ok(Json(fresh)) => {
+    let auth = &viewer.auth;
+    let proof = form.into_proof();
+    let fresh = state
+        .accounts
+        .regenerate_recovery_codes(&auth.account, proof, &client, auth.now)
+        .await;
+    match fresh {
+        Ok(recovery_codes) => {
             let outcome = Outcome {
                 flash: Some(Flash::Ok(
                     "New recovery codes. Your old codes no longer work; save these now.".to_owned(),
                 )),
-                new_codes: fresh.recovery_codes,
+                new_codes: recovery_codes,
                 open: "",
             };
             let viewer = viewer.refreshed(&state).await?;
@@ -201,8 +198,13 @@ pub async fn replace(
     client: ClientInfo,
     PageForm(form): PageForm<ProofForm>,
 ) -> Result<Response, PageError> {
-    let proof = MaybeJson(Some(form.into_proof()));
-    match start_enrollment(State(state.clone()), viewer.auth.clone(), client, proof).await {
+    let auth = &viewer.auth;
+    let proof = Some(form.into_proof());
+    let started = state
+        .accounts
+        .start_enrollment(&auth.account, proof, &client, auth.now)
+        .await;
+    match started {
         Ok(_) => Ok(see_other("/account/security?done=replacing")),
         Err(error) => failed(&state, &viewer, error, "replace").await,
     }
@@ -215,8 +217,13 @@ pub async fn disable(
     client: ClientInfo,
     PageForm(form): PageForm<ProofForm>,
 ) -> Result<Response, PageError> {
-    let proof = AppJson(form.into_proof());
-    match disable_two_factor(State(state.clone()), viewer.auth.clone(), client, proof).await {
+    let auth = &viewer.auth;
+    let proof = form.into_proof();
+    let disabled = state
+        .accounts
+        .disable_two_factor(&auth.account, proof, &client, auth.now)
+        .await;
+    match disabled {
         Ok(_) => Ok(see_other("/account/security?done=disabled")),
         Err(error) => failed(&state, &viewer, error, "disable").await,
     }

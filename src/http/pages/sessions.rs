@@ -1,13 +1,11 @@
-//! `/account/sessions`: the signed-in devices (the API's `GET /sessions`), each revocable;
-//! revoking the current one signs out.
+//! `/account/sessions`: the signed-in devices (what the API's `GET /sessions` lists), each
+//! revocable; revoking the current one signs out.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 
-use crate::http::api::sessions::{delete_current_session, delete_session, list_sessions};
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
@@ -81,18 +79,22 @@ async fn render_page(
     status: StatusCode,
     flash: Option<Flash>,
 ) -> Result<Response, PageError> {
-    let Json(list) = list_sessions(State(state.clone()), viewer.auth.clone()).await?;
-    let mut sessions: Vec<SessionRow> = list
-        .sessions
+    let auth = &viewer.auth;
+    let live = state
+        .accounts
+        .live_sessions(&auth.account.id, auth.now)
+        .await?;
+    let mut sessions: Vec<SessionRow> = live
         .into_iter()
+        .map(|live| live.session)
         .map(|s| SessionRow {
-            id: s.id,
+            current: s.id == auth.session.id,
+            id: s.id.0,
             created_at: when(s.created_at),
             last_seen_at: when(s.last_seen_at),
             ip: s.ip.unwrap_or_else(|| "unknown address".to_owned()),
             device: describe_agent(s.user_agent.as_deref().unwrap_or_default()),
             user_agent: s.user_agent.unwrap_or_default(),
-            current: s.current,
         })
         .collect();
     // This browser first, so it is on the first page however many there are.
@@ -128,14 +130,22 @@ pub async fn revoke(
     Path(id): Path<String>,
     PageForm(_): PageForm<EmptyForm>,
 ) -> Result<Response, PageError> {
-    if id == viewer.auth.session.id.0 {
-        delete_current_session(State(state.clone()), viewer.auth).await?;
+    let auth = &viewer.auth;
+    if id == auth.session.id.0 {
+        state
+            .accounts
+            .end_session(&auth.account.id, &auth.session.id)
+            .await?;
         let mut response = see_other("/login?signed_out=1");
         cookies::clear_session(&mut response, &state.config.public_url);
         return Ok(response);
     }
-    match delete_session(State(state.clone()), viewer.auth.clone(), client, Path(id)).await {
-        Ok(_) => Ok(see_other("/account/sessions?done=revoked")),
+    let revoked = state
+        .accounts
+        .revoke_session(&auth.account.id, &id, &client, auth.now)
+        .await;
+    match revoked.map_err(ApiError::from) {
+        Ok(()) => Ok(see_other("/account/sessions?done=revoked")),
         Err(error @ ApiError::NotFound) => {
             let flash = Some(Flash::Error("That session has already ended.".to_owned()));
             render_page(&state, &viewer, 1, error.parts().0, flash).await

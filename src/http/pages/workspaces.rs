@@ -1,38 +1,25 @@
 //! `/workspaces` (yours, and a form for a new one) and
 //! `/workspaces/{id}/settings/security`: the enforcement toggle, its scope and grace
 //! period, "3 of 8 members have two-factor" and each member's status. Every call is the
-//! API's workspace handler, so membership, roles and the caller's own two-factor rule are
-//! checked there.
+//! operation the API's workspace routes call ([`crate::workspaces`]), so membership, roles
+//! and the caller's own two-factor rule are checked there.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use serde::Deserialize;
 
-use crate::http::api::workspaces::{
-    create_workspace, get_security, get_workspace, list_members, list_workspaces, put_security,
-    CreateWorkspaceRequest, SecurityRequest,
-};
 use crate::http::error::ApiError;
-use crate::http::extract::{AppJson, ClientInfo};
+use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
 use crate::http::pages::paging::{page_of, ListQuery, Paging};
-use crate::http::pages::security::DoneQuery;
 use crate::http::pages::viewer::{Nav, Viewer};
-use crate::http::pages::{render_with, see_other, when, when_or_dash, Flash};
+use crate::http::pages::{
+    render_with, see_other, when, when_or_dash, DoneQuery, Flash, GRACE_CHOICES,
+};
 use crate::http::AppState;
-
-/// The grace periods offered, with their labels.
-pub const GRACE_CHOICES: [(u32, &str); 5] = [
-    (0, "Immediately"),
-    (3, "3 days"),
-    (7, "7 days"),
-    (14, "14 days"),
-    (30, "30 days"),
-];
 
 /// Member statuses per page of the security settings (read-only rows, small).
 pub const STATUS_ROWS_PER_PAGE: usize = 50;
@@ -108,17 +95,16 @@ async fn render_list(
     flash: Option<Flash>,
     name: String,
 ) -> Result<Response, PageError> {
-    let Json(list) = list_workspaces(State(state.clone()), viewer.auth.clone()).await?;
+    let list = state.workspaces.list(viewer.auth.caller()).await?;
     let workspaces = list
-        .workspaces
         .into_iter()
-        .map(|w| WorkspaceRow {
-            manages: w.role != "member",
-            deadline: when_or_dash(w.deadline),
-            id: w.id,
-            name: w.name,
-            role: w.role,
-            access: w.access,
+        .map(|m| WorkspaceRow {
+            manages: m.role.manages(),
+            deadline: when_or_dash(m.access.deadline()),
+            id: m.workspace.id,
+            name: m.workspace.name,
+            role: m.role.as_str(),
+            access: m.access.as_str(),
         })
         .collect();
     let page = WorkspacesPage {
@@ -153,13 +139,14 @@ pub async fn create(
     viewer: Viewer,
     PageForm(form): PageForm<CreateForm>,
 ) -> Result<Response, PageError> {
-    let request = CreateWorkspaceRequest {
-        name: form.name.clone(),
-    };
-    match create_workspace(State(state.clone()), viewer.auth.clone(), AppJson(request)).await {
-        Ok((_, Json(created))) => Ok(see_other(&format!(
+    let created = state
+        .workspaces
+        .create(viewer.auth.caller(), &form.name)
+        .await;
+    match created.map_err(ApiError::from) {
+        Ok(created) => Ok(see_other(&format!(
             "/workspaces/{}/settings/security?done=created",
-            created.id
+            created.workspace.id
         ))),
         Err(ApiError::InvalidBody(_)) => {
             let flash = Some(Flash::Error(
@@ -186,31 +173,31 @@ async fn render_security(
     status: StatusCode,
     flash: Option<Flash>,
 ) -> Result<Response, PageError> {
-    let auth = || viewer.auth.clone();
-    let Json(workspace) = get_workspace(State(state.clone()), auth(), Path(id.clone())).await?;
-    let Json(security) = get_security(State(state.clone()), auth(), Path(id.clone())).await?;
-    let Json(members) = list_members(State(state.clone()), auth(), Path(id.clone())).await?;
+    let caller = viewer.auth.caller();
+    let workspace = state.workspaces.get(caller, &id).await?.workspace;
+    let security = state.workspaces.security(caller, &id).await?;
+    let members = state.workspaces.members(caller, &id).await?;
     let members = members
-        .members
         .into_iter()
-        .map(|m| MemberRow {
-            email: m.email,
-            role: m.role,
-            two_factor: m.two_factor_enabled,
-            access: m.access,
+        .map(|status| MemberRow {
+            email: status.member.email,
+            role: status.member.role.as_str(),
+            two_factor: status.member.has_two_factor,
+            access: status.access.as_str(),
         })
         .collect();
+    let settings = &security.workspace;
     let (members, paging) = page_of(members, page, STATUS_ROWS_PER_PAGE);
     let page = WorkspaceSecurityPage {
         nav: viewer.nav("workspaces"),
         flash,
         id,
         name: workspace.name,
-        enforcement: security.enforcement,
-        grace_period_days: security.grace_period_days,
+        enforcement: settings.enforcement.as_str(),
+        grace_period_days: settings.grace_period_days,
         grace_choices: GRACE_CHOICES,
-        enforced_since: when_or_dash(security.enforced_since),
-        deadline: security.deadline.map(when).unwrap_or_default(),
+        enforced_since: when_or_dash(settings.enforced_since),
+        deadline: settings.deadline().map(when).unwrap_or_default(),
         enrolled_count: security.enrolled_count,
         member_count: security.member_count,
         members,
@@ -250,19 +237,17 @@ pub async fn save_security(
         (true, "admins") => "admins",
         (true, _) => "all",
     };
-    let request = SecurityRequest {
-        enforcement: enforcement.to_owned(),
-        grace_period_days: form.grace_period_days,
-    };
-    let saved = put_security(
-        State(state.clone()),
-        viewer.auth.clone(),
-        client,
-        Path(id.clone()),
-        AppJson(request),
-    )
-    .await;
-    match saved {
+    let saved = state
+        .workspaces
+        .set_enforcement(
+            viewer.auth.caller(),
+            &client,
+            &id,
+            enforcement,
+            form.grace_period_days,
+        )
+        .await;
+    match saved.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!(
             "/workspaces/{id}/settings/security?done=saved"
         ))),

@@ -1,0 +1,186 @@
+//! What a person does with their own account, shared by the JSON API and the pages: signing
+//! up, what the instance and their workspaces require of them, their sessions
+//! ([`sessions`]) and their authenticator ([`two_factor`]). No HTTP and no SQL here: each
+//! operation loads through the store, decides with [`crate::domain`] and persists, and the
+//! adapters only translate request and response shapes.
+
+pub mod sessions;
+pub mod two_factor;
+
+use std::sync::Arc;
+
+use crate::config::{Config, SignupMode};
+use crate::domain::account::{validate_new_account, Caller, NewAccountError};
+use crate::domain::email::Email;
+use crate::domain::event::{ClientInfo, EventKind, NewEvent};
+use crate::domain::ids::AccountId;
+use crate::domain::password::{HashError, Password};
+use crate::domain::time::UnixTime;
+use crate::domain::workspace::{access, Access};
+use crate::keyring::Keyring;
+use crate::notify::Notifier;
+use crate::password_pool::PasswordPool;
+use crate::signin::{self, SignIn};
+use crate::store::{Constraint, NewAccount, Store, StoreError};
+
+/// Why an account operation refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Sign-up is closed on this instance.
+    #[error("sign-up is closed")]
+    SignupClosed,
+    /// An account with this e-mail exists.
+    #[error("e-mail taken")]
+    EmailTaken,
+    /// The new account's details are refused.
+    #[error(transparent)]
+    InvalidAccount(#[from] NewAccountError),
+    /// No such session of the caller's.
+    #[error("no such session")]
+    NoSuchSession,
+    /// No live pending enrolment.
+    #[error("no pending enrolment")]
+    NoPendingEnrollment,
+    /// A wrong or malformed code when confirming an enrolment.
+    #[error("wrong enrolment code")]
+    WrongEnrollmentCode,
+    /// Two-factor is not enabled.
+    #[error("two-factor is not enabled")]
+    NotEnabled,
+    /// The sign-in flow refused a proof or a code, or failed.
+    #[error(transparent)]
+    SignIn(#[from] signin::Error),
+    /// Password hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The account operations over these parts; cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    passwords: PasswordPool,
+    keys: Arc<Keyring>,
+    recovery_key: Arc<[u8; 32]>,
+    signin: SignIn,
+    notifier: Notifier,
+}
+
+/// A new account.
+#[derive(Debug, Clone)]
+pub struct SignedUp {
+    /// Its id.
+    pub id: AccountId,
+    /// Its normalized e-mail.
+    pub email: Email,
+}
+
+/// What is required of an account: the instance policy and every workspace's enforcement
+/// together, the strictest applying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Obligation {
+    /// Whether any policy covers the account.
+    pub required: bool,
+    /// The strictest access.
+    pub access: Access,
+}
+
+impl Accounts {
+    /// The operations over these parts.
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        passwords: PasswordPool,
+        keys: Arc<Keyring>,
+        recovery_key: Arc<[u8; 32]>,
+        signin: SignIn,
+        notifier: Notifier,
+    ) -> Accounts {
+        Accounts {
+            config,
+            store,
+            passwords,
+            keys,
+            recovery_key,
+            signin,
+            notifier,
+        }
+    }
+
+    /// Creates an account, when sign-up is open.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        name: Option<&str>,
+        password: Password,
+        now: UnixTime,
+    ) -> Result<SignedUp, Error> {
+        if self.config.signup == SignupMode::Closed {
+            return Err(Error::SignupClosed);
+        }
+        let valid = validate_new_account(email, name, &password)?;
+        if self.store.account_by_email(&valid.email).await?.is_some() {
+            return Err(Error::EmailTaken);
+        }
+        let password_hash = self.passwords.hash(password).await?;
+        let account = NewAccount {
+            id: AccountId::generate(),
+            email: valid.email,
+            name: valid.name,
+            password_hash,
+            is_admin: false,
+            created_at: now,
+        };
+        match self.store.create_account(&account).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(Constraint::AccountEmail)) => return Err(Error::EmailTaken),
+            Err(other) => return Err(other.into()),
+        }
+        Ok(SignedUp {
+            id: account.id,
+            email: account.email,
+        })
+    }
+
+    /// What the instance policy (already applied as `instance_access`) and the caller's
+    /// workspaces require of the caller.
+    pub async fn obligation(
+        &self,
+        caller: Caller<'_>,
+        instance_access: Access,
+    ) -> Result<Obligation, Error> {
+        let account = caller.account;
+        let policy = self.store.instance_policy().await?;
+        let mut required = policy
+            .and_then(|p| p.requirement_for(account.is_admin))
+            .is_some();
+        let mut combined = instance_access;
+        for (workspace, role) in self.store.account_workspaces(&account.id).await? {
+            let requirement = workspace.requirement_for(role);
+            required |= requirement.is_some();
+            combined = combined.stricter(access(requirement, caller.has_two_factor, caller.now));
+        }
+        Ok(Obligation {
+            required,
+            access: combined,
+        })
+    }
+
+    /// Records a security event about `account`, done by its owner from `client`.
+    async fn record(
+        &self,
+        account: &AccountId,
+        kind: EventKind,
+        client: &ClientInfo,
+        now: UnixTime,
+        details: serde_json::Value,
+    ) -> Result<(), Error> {
+        let event = NewEvent::by_owner(account, kind, client, now, details);
+        self.notifier.record(self.store.as_ref(), &event).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! Lost-device resets for instance admins: the audited reset of an account's two-factor
+//! (a reason is mandatory) and the open requests people filed. The reset itself is
+//! [`crate::admin::reset`]'s, shared with `deadbolt user reset-two-factor`.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::time::UnixTime;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{admin_only, AppJson, Authenticated, ClientInfo};
+use crate::http::AppState;
+
+/// Why an admin resets an account's two-factor.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequestBody {
+    /// Mandatory, recorded in the audit trail (1–1000 characters).
+    pub reason: Option<String>,
+}
+
+/// The reset's effect.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetView {
+    /// The account.
+    pub account_id: String,
+    /// Always `not_configured` after a reset.
+    pub two_factor: &'static str,
+    /// Whether two-factor had been enabled.
+    pub was_enabled: bool,
+    /// Sessions ended.
+    pub sessions_revoked: u64,
+    /// Reset requests answered.
+    pub requests_closed: u64,
+}
+
+/// Resets an account's two-factor (instance admins; a reason is mandatory).
+#[utoipa::path(post, path = "/admin/accounts/{id}/two-factor/reset", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    request_body = ResetRequestBody,
+    responses((status = 200, body = ResetView),
+              (status = 403, description = "`forbidden`", body = ErrorBody),
+              (status = 404, description = "`not_found`", body = ErrorBody),
+              (status = 422, description = "`reason_required`", body = ErrorBody)))]
+pub async fn reset_two_factor(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<ResetRequestBody>,
+) -> Result<Json<ResetView>, ApiError> {
+    admin_only(&auth)?;
+    let (account, outcome) = state
+        .admin
+        .reset_two_factor(auth.caller(), &client, &id, body.reason.as_deref())
+        .await?;
+    Ok(Json(ResetView {
+        account_id: account.id.0,
+        two_factor: "not_configured",
+        was_enabled: outcome.was_enabled,
+        sessions_revoked: outcome.sessions_revoked,
+        requests_closed: outcome.requests_closed,
+    }))
+}
+
+/// An open reset request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetRequestView {
+    /// Request id.
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// Its e-mail.
+    pub email: String,
+    /// What the person wrote.
+    pub message: String,
+    /// When.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: UnixTime,
+}
+
+/// Open reset requests.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetRequestList {
+    /// Oldest first.
+    pub requests: Vec<ResetRequestView>,
+}
+
+/// Open lost-device reset requests (instance admins).
+#[utoipa::path(get, path = "/admin/reset-requests", tag = "admin",
+    security(("bearer" = [])),
+    responses((status = 200, body = ResetRequestList),
+              (status = 403, description = "`forbidden`", body = ErrorBody)))]
+pub async fn list_reset_requests(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<ResetRequestList>, ApiError> {
+    admin_only(&auth)?;
+    let requests = state
+        .admin
+        .reset_requests()
+        .await?
+        .into_iter()
+        .map(|r| ResetRequestView {
+            id: r.id,
+            account_id: r.account_id.0,
+            email: r.email,
+            message: r.message,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(Json(ResetRequestList { requests }))
+}
