@@ -15,8 +15,8 @@ use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::http::pages::cookies::{self, CHALLENGE_COOKIE};
 use crate::http::pages::csrf::{self, PageForm};
+use crate::http::pages::entry::{allow_forms_to, login_page, safe_next, signed_in};
 use crate::http::pages::error::PageError;
-use crate::http::pages::login::{allow_forms_to, login_page, safe_next, signed_in};
 use crate::http::pages::{render_with, see_other, Flash};
 use crate::http::AppState;
 use crate::signin::factor::Factor;
@@ -206,7 +206,7 @@ pub async fn submit(
 pub async fn cancel(
     State(state): State<AppState>,
     headers: HeaderMap,
-    PageForm(_): PageForm<crate::http::pages::login::EmptyForm>,
+    PageForm(_): PageForm<crate::http::pages::csrf::EmptyForm>,
 ) -> Result<Response, PageError> {
     if let Some(challenge_token) = cookies::read(&headers, CHALLENGE_COOKIE) {
         state.signin.cancel(&challenge_token).await?;

@@ -130,3 +130,7 @@ mod tests {
         assert!(!is_valid(&with_cookie("deadbolt_csrf="), ""));
     }
 }
+
+/// A form with nothing but its CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct EmptyForm {}

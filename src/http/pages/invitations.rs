@@ -12,9 +12,9 @@ use axum::response::Response;
 
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
+use crate::http::pages::csrf::EmptyForm;
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
-use crate::http::pages::login::EmptyForm;
 use crate::http::pages::viewer::{Nav, Viewer};
 use crate::http::pages::{render_with, see_other, when};
 use crate::http::AppState;

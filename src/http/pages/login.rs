@@ -12,11 +12,12 @@ use serde::Deserialize;
 
 use crate::config::SignupMode;
 use crate::domain::password::Password;
-use crate::domain::time::UnixTime;
 use crate::http::error::ApiError;
-use crate::http::extract::{resolve_session, session_token, ClientInfo};
-use crate::http::pages::csrf::{self, PageForm};
-use crate::http::pages::destination::Destination;
+use crate::http::extract::{resolve_session, ClientInfo};
+use crate::http::pages::csrf::{self, EmptyForm, PageForm};
+use crate::http::pages::entry::{
+    allow_forms_to, login_page, safe_next, signed_in, with_csrf_cookie, with_next,
+};
 use crate::http::pages::error::PageError;
 use crate::http::pages::viewer::Viewer;
 use crate::http::pages::{cookies, render_with, see_other, Flash};
@@ -28,18 +29,6 @@ use crate::signin::Step;
 pub struct LoginQuery {
     next: Option<String>,
     signed_out: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "login.html")]
-struct LoginPage {
-    flash: Option<Flash>,
-    csrf: String,
-    next: String,
-    email: String,
-    signup_open: bool,
-    signup_href: String,
-    invitation: bool,
 }
 
 #[derive(Template)]
@@ -72,70 +61,6 @@ pub struct SignupForm {
     password: String,
     #[serde(default)]
     next: String,
-}
-
-/// A form with nothing but its CSRF token.
-#[derive(Debug, Deserialize)]
-pub struct EmptyForm {}
-
-/// Where to go after signing in; see [`Destination`].
-pub fn safe_next(state: &AppState, next: &str) -> Destination {
-    Destination::parse(&state.config.public_url, next)
-}
-
-/// Lets the page's forms lead on to `next`'s origin (CSP `form-action`), since the
-/// redirect after the form goes there.
-pub fn allow_forms_to(state: &AppState, response: &mut Response, next: &str) {
-    if let Some(origin) = safe_next(state, next).form_action_origin() {
-        response.extensions_mut().insert(origin);
-    }
-}
-
-/// `path`, carrying `next` along when there is one (between sign-in and sign-up).
-fn with_next(path: &str, next: &str) -> String {
-    if next.is_empty() {
-        return path.to_owned();
-    }
-    format!(
-        "{path}?next={}",
-        percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
-    )
-}
-
-/// Whether `next` is an invitation link (the sign-in page then says why it is asked).
-fn is_invitation(next: &str) -> bool {
-    next.starts_with("/invitations/")
-}
-
-/// Completes a sign-in: ends the browser's previous session, sets the new session's
-/// cookie, drops the challenge cookie and goes on to `next`.
-pub async fn signed_in(
-    state: &AppState,
-    headers: &HeaderMap,
-    token: &str,
-    expires_at: UnixTime,
-    next: &str,
-) -> Result<Response, PageError> {
-    if let Some(previous) = session_token(headers) {
-        if let Some(found) = state.store.session_by_token(&previous.hash()).await? {
-            let session = found.session;
-            state
-                .store
-                .delete_session(&session.account_id, &session.id)
-                .await?;
-        }
-    }
-    let public_url = &state.config.public_url;
-    let mut response = see_other(safe_next(state, next).location());
-    cookies::set_session(
-        &mut response,
-        public_url,
-        token,
-        state.clock.now(),
-        expires_at,
-    );
-    cookies::clear_challenge(&mut response, public_url);
-    Ok(response)
 }
 
 /// The first factor through the sign-in flow, counted like the API's.
@@ -173,44 +98,6 @@ async fn after_password(
             Ok(response)
         }
     }
-}
-
-fn with_csrf_cookie(
-    state: &AppState,
-    mut response: Response,
-    token: &str,
-    fresh: bool,
-) -> Response {
-    if fresh {
-        cookies::set_csrf(&mut response, &state.config.public_url, token);
-    }
-    response
-}
-
-/// The sign-in form, with a message and the fields to keep.
-pub fn login_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    flash: Option<Flash>,
-    email: String,
-    next: String,
-) -> Result<Response, PageError> {
-    let (token, fresh) = csrf::pre_session(headers);
-    let mut response = render_with(
-        status,
-        &LoginPage {
-            flash,
-            csrf: token.clone(),
-            next: next.clone(),
-            email,
-            signup_open: state.config.signup == SignupMode::Open,
-            signup_href: with_next("/signup", &next),
-            invitation: is_invitation(&next),
-        },
-    )?;
-    allow_forms_to(state, &mut response, &next);
-    Ok(with_csrf_cookie(state, response, &token, fresh))
 }
 
 /// `GET /login`; someone already signed in goes straight on.

@@ -17,6 +17,7 @@ pub mod challenge;
 pub mod cookies;
 pub mod csrf;
 pub mod destination;
+pub mod entry;
 pub mod error;
 pub mod invitations;
 pub mod login;

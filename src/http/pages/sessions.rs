@@ -8,9 +8,9 @@ use axum::response::Response;
 
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
+use crate::http::pages::csrf::EmptyForm;
 use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
-use crate::http::pages::login::EmptyForm;
 use crate::http::pages::paging::{page_of, ListQuery, Paging};
 use crate::http::pages::viewer::{Nav, Viewer};
 use crate::http::pages::{cookies, render_with, see_other, when, Flash};
