@@ -8,7 +8,6 @@
 use serde_json::json;
 
 use super::{Denial, Error, SignIn};
-use crate::domain::account::Account;
 use crate::domain::event::{ClientInfo, EventKind};
 use crate::domain::ids::AccountId;
 use crate::domain::throttle::{Attempt, Backoff, Counter, Window, SECOND_FACTOR_BACKOFF};
@@ -163,7 +162,7 @@ impl SecondFactorAttempt {
     pub async fn failed(
         self,
         flow: &SignIn,
-        account: &Account,
+        account: &AccountId,
         client: &ClientInfo,
         now: UnixTime,
     ) -> Result<(), Error> {

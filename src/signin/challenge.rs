@@ -12,9 +12,10 @@ use serde_json::json;
 use super::attempts::SECOND_FACTOR_PREFIX;
 use super::attempts::{ensure_second_factor_allowed, second_factor_key, SecondFactorAttempt};
 use super::factor::{Factor, Judged};
+use super::ticket::Ticket;
 use super::{Denial, Error, SignIn, SignedIn};
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
-use crate::domain::ids::{Token, TokenHash};
+use crate::domain::ids::{AccountId, Token, TokenHash};
 use crate::domain::recovery::RecoveryCode;
 use crate::domain::sign_in::{after_wrong_answer, AfterRecoveryCode, ChallengeFate};
 use crate::domain::time::UnixTime;
@@ -34,6 +35,12 @@ enum Completed {
 
 impl SignIn {
     /// Answers the challenge behind `token` with a second factor.
+    ///
+    /// A code answered to a token that carries a [`Ticket`] is judged against the ticket
+    /// first, with no read: a right one is completed at once, a wrong one counted at once
+    /// (each by one statement, so neither reaches the failure counter ahead of the other).
+    /// A code judged from a ticket that does not complete is counted, like any attempt,
+    /// and then judged again from the database, which decides.
     pub async fn answer(
         &self,
         token: &str,
@@ -41,10 +48,53 @@ impl SignIn {
         client: &ClientInfo,
         now: UnixTime,
     ) -> Result<SignedIn, Error> {
-        let token = Token::from_presented(token).hash();
+        let presented = token;
+        let token = Token::from_presented(presented).hash();
+        let ticket = match factor {
+            Factor::Code(_) => Ticket::read(&self.keys, presented),
+            Factor::RecoveryCode(_) => None,
+        };
+        let mut counted = None;
+        if let Some(ticket) = ticket.filter(|ticket| now < ticket.expires_at) {
+            let account = &ticket.account;
+            match self.judge(account, &ticket.record(), factor, now)? {
+                Ok(judged) => {
+                    // From "no failures": the claim of an attempt that read no counter.
+                    let claim = CounterClaim::Unchanged(None);
+                    let completed = self
+                        .complete(&token, account, 0, &judged, claim, client, now)
+                        .await?;
+                    if let Completed::SignedIn(signed_in) = completed {
+                        return Ok(signed_in);
+                    }
+                }
+                // Security: a wrong code is counted before anything more is read or said,
+                // from "no failures" like the claim above, so a burst of wrong codes reaches
+                // the counter as soon as a right one would.
+                Err(_) => {}
+            }
+            // Security: so is a right one that did not complete (its challenge gone, its
+            // step spent, the counter not clear): no code is judged for free.
+            let attempt = SecondFactorAttempt::begin_from(self, account, None, now).await?;
+            counted = Some(attempt);
+        }
+        self.answer_from_store(&token, factor, counted, client, now)
+            .await
+    }
+
+    /// Answers from the challenge as the store has it. `counted`: this attempt was already
+    /// counted against the challenge's account.
+    async fn answer_from_store(
+        &self,
+        token: &TokenHash,
+        factor: &Factor,
+        counted: Option<SecondFactorAttempt>,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<SignedIn, Error> {
         let context = match self
             .store()
-            .challenge_context(&token, SECOND_FACTOR_PREFIX)
+            .challenge_context(token, SECOND_FACTOR_PREFIX)
             .await?
         {
             Some(context) if now < context.challenge.expires_at => context,
@@ -53,38 +103,51 @@ impl SignIn {
         let (account, record) = (&context.account, &context.record);
         if !record.is_enabled() {
             // Two-factor was turned off (a reset, say) after the first factor.
-            self.store().consume_challenge(&token).await?;
+            self.store().consume_challenge(token).await?;
             return Err(Denial::InvalidChallenge.into());
         }
-        // While locked, nothing is judged.
-        ensure_second_factor_allowed(context.counter.as_ref(), now)?;
+        if counted.is_none() {
+            // While locked, nothing is judged.
+            ensure_second_factor_allowed(context.counter.as_ref(), now)?;
+        }
         let (attempt, refused) = match self.judge(&account.id, record, factor, now)? {
             Ok(judged) => match self
-                .spend_right(&token, &context, &judged, client, now)
+                .spend_right(token, &context, &judged, counted, client, now)
                 .await?
             {
                 Ok(signed_in) => return Ok(signed_in),
                 Err(refused) => refused,
             },
             Err(refused) => {
-                let counter = context.counter;
-                let attempt = SecondFactorAttempt::begin_from(self, &account.id, counter, now);
-                (attempt.await?, refused)
+                let attempt = match counted {
+                    Some(attempt) => attempt,
+                    None => {
+                        let counter = context.counter;
+                        SecondFactorAttempt::begin_from(self, &account.id, counter, now).await?
+                    }
+                };
+                (attempt, refused)
             }
         };
         // A wrong factor: it stays counted against the account, and against the challenge.
         if refused == Denial::CodeReused {
-            self.record(account, EventKind::CodeReused, client, now, json!({}))
+            self.record(&account.id, EventKind::CodeReused, client, now, json!({}))
                 .await?;
         }
-        attempt.failed(self, account, client, now).await?;
-        let failures = self.store().count_challenge_failure(&token).await?;
+        attempt.failed(self, &account.id, client, now).await?;
+        let failures = self.store().count_challenge_failure(token).await?;
         if after_wrong_answer(failures) == ChallengeFate::Void {
-            self.store().consume_challenge(&token).await?;
+            self.store().consume_challenge(token).await?;
         }
         let details = json!({"failures": failures});
-        self.record(account, EventKind::ChallengeFailed, client, now, details)
-            .await?;
+        self.record(
+            &account.id,
+            EventKind::ChallengeFailed,
+            client,
+            now,
+            details,
+        )
+        .await?;
         Err(refused.into())
     }
 
@@ -135,15 +198,20 @@ impl SignIn {
         token: &TokenHash,
         context: &ChallengeContext,
         judged: &Judged,
+        counted: Option<SecondFactorAttempt>,
         client: &ClientInfo,
         now: UnixTime,
     ) -> Result<Result<SignedIn, (SecondFactorAttempt, Denial)>, Error> {
         let account = &context.account;
-        let mut claim = CounterClaim::Unchanged(context.counter.as_ref());
-        let mut counted: Option<SecondFactorAttempt> = None;
+        let mut claim = match counted {
+            Some(_) => CounterClaim::Counted,
+            None => CounterClaim::Unchanged(context.counter.as_ref()),
+        };
+        let mut counted = counted;
+        let codes = context.recovery_codes_remaining;
         loop {
             let completed = self
-                .complete(token, context, judged, claim, client, now)
+                .complete(token, &account.id, codes, judged, claim, client, now)
                 .await?;
             match (completed, counted.take()) {
                 (Completed::SignedIn(signed_in), attempt) => {
@@ -170,7 +238,7 @@ impl SignIn {
                         None => SecondFactorAttempt::begin(self, &account.id, now).await?,
                     };
                     if refused == Denial::InvalidChallenge {
-                        attempt.failed(self, account, client, now).await?;
+                        attempt.failed(self, &account.id, client, now).await?;
                         return Err(refused.into());
                     }
                     return Ok(Err((attempt, refused)));
@@ -179,17 +247,19 @@ impl SignIn {
         }
     }
 
-    /// Spends a right factor and signs in, in one store transaction.
+    /// Spends a right factor and signs in, in one store transaction. `codes`: the account's
+    /// unused recovery codes as read (for a recovery code's event).
+    #[allow(clippy::too_many_arguments)]
     async fn complete(
         &self,
         token: &TokenHash,
-        context: &ChallengeContext,
+        account: &AccountId,
+        codes: u32,
         judged: &Judged,
         counter: CounterClaim<'_>,
         client: &ClientInfo,
         now: UnixTime,
     ) -> Result<Completed, Error> {
-        let account = &context.account;
         let scheme = self.config.recovery.scheme();
         let after = match judged {
             Judged::RecoveryCode(_) => Some(scheme.after_use()),
@@ -204,12 +274,11 @@ impl SignIn {
         };
         let start = self.new_session(account, client, now);
         let mut events = Vec::with_capacity(3);
-        let mut event = |kind, details| {
-            events.push(NewEvent::by_owner(&account.id, kind, client, now, details))
-        };
+        let mut event =
+            |kind, details| events.push(NewEvent::by_owner(account, kind, client, now, details));
         let method = match after {
             Some(after) => {
-                let remaining = scheme.remaining_after_use(context.recovery_codes_remaining);
+                let remaining = scheme.remaining_after_use(codes);
                 let details = json!({
                     "purpose": "sign_in",
                     "remaining": remaining,
@@ -224,7 +293,7 @@ impl SignIn {
             None => "totp",
         };
         event(EventKind::SignInSucceeded, json!({"method": method}));
-        let throttle_key = second_factor_key(&account.id);
+        let throttle_key = second_factor_key(account);
         let completion = SignInCompletion {
             challenge: token,
             factor: judged.spent(),

@@ -29,13 +29,14 @@ pub mod challenge;
 pub mod factor;
 pub mod password;
 pub mod proof;
+pub mod ticket;
 
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::domain::account::{Account, Session};
+use crate::domain::account::Session;
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
-use crate::domain::ids::{SessionId, Token};
+use crate::domain::ids::{AccountId, SessionId, Token};
 use crate::domain::sign_in::Method;
 use crate::domain::time::UnixTime;
 use crate::keyring::{Keyring, SealError};
@@ -164,11 +165,11 @@ impl SignIn {
     }
 
     /// A new session for `account` and its token (shown once), not stored yet.
-    fn new_session(&self, account: &Account, client: &ClientInfo, now: UnixTime) -> SessionStart {
+    fn new_session(&self, account: &AccountId, client: &ClientInfo, now: UnixTime) -> SessionStart {
         let token = Token::generate();
         let session = Session {
             id: SessionId::generate(),
-            account_id: account.id.clone(),
+            account_id: account.clone(),
             created_at: now,
             last_seen_at: now,
             expires_at: self.config.sessions.absolute_end(now),
@@ -189,13 +190,13 @@ impl SignIn {
     /// it notifies anyone.
     async fn record(
         &self,
-        account: &Account,
+        account: &AccountId,
         kind: EventKind,
         client: &ClientInfo,
         now: UnixTime,
         details: serde_json::Value,
     ) -> Result<(), StoreError> {
-        let event = NewEvent::by_owner(&account.id, kind, client, now, details);
+        let event = NewEvent::by_owner(account, kind, client, now, details);
         self.notifier.record(self.store(), &event).await
     }
 

@@ -8,6 +8,7 @@
 use serde_json::json;
 
 use super::attempts::{begin_attempt_from, Rule};
+use super::ticket::Ticket;
 use super::{Challenge, Denial, Error, SignIn, Step};
 use crate::domain::account::Account;
 use crate::domain::email::Email;
@@ -71,8 +72,19 @@ impl SignIn {
         let record = self.store().two_factor(&account.id).await?;
         match after_first_factor(&record) {
             Next::SecondFactor(methods) => {
-                let token = Token::generate();
                 let expires_at = now.plus_seconds(CHALLENGE_TTL_SECONDS);
+                // A token that carries the authenticator, so that any node can judge a code
+                // without reading the challenge first (`ticket.rs`).
+                let token = match &record.secret {
+                    Some(secret) => Ticket {
+                        account: account.id.clone(),
+                        expires_at,
+                        secret: secret.clone(),
+                        last_step: record.last_step,
+                    }
+                    .issue(&self.keys),
+                    None => Token::generate(),
+                };
                 let token_hash = token.hash();
                 let then = AfterPassword::Challenge {
                     token: &token_hash,
@@ -91,7 +103,7 @@ impl SignIn {
             }
             Next::SignIn => {
                 // The session and its event commit with the settled counters.
-                let start = self.new_session(account, client, now);
+                let start = self.new_session(&account.id, client, now);
                 let details = json!({"method": "password"});
                 let kind = EventKind::SignInSucceeded;
                 let events = [NewEvent::by_owner(&account.id, kind, client, now, details)];
@@ -196,7 +208,7 @@ impl SignIn {
                     return Ok(());
                 };
                 let details = json!({"reason": reason});
-                flow.record(&account, EventKind::SignInFailed, &client, now, details)
+                flow.record(&account.id, EventKind::SignInFailed, &client, now, details)
                     .await
             };
             if let Err(error) = recorded.await {

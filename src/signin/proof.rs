@@ -116,7 +116,7 @@ impl SignIn {
                     let remaining = self.store().recovery_codes_remaining(&account.id).await?;
                     let details = json!({"purpose": "proof", "remaining": remaining});
                     let kind = EventKind::RecoveryCodeUsed;
-                    self.record(account, kind, client, now, details).await?;
+                    self.record(&account.id, kind, client, now, details).await?;
                 }
                 return Ok(());
             }
@@ -125,10 +125,10 @@ impl SignIn {
             Err(refused) => refused,
         };
         if refused == Denial::CodeReused {
-            self.record(account, EventKind::CodeReused, client, now, json!({}))
+            self.record(&account.id, EventKind::CodeReused, client, now, json!({}))
                 .await?;
         }
-        attempt.failed(self, account, client, now).await?;
+        attempt.failed(self, &account.id, client, now).await?;
         Err(refused.into())
     }
 
@@ -152,7 +152,7 @@ impl SignIn {
             CodeCheck::Fresh { .. } => attempt.succeeded(self).await?,
             // Not a failure: the attempt counted provisionally is taken back.
             CodeCheck::AlreadyUsed => attempt.undone(self, now).await?,
-            CodeCheck::Wrong => attempt.failed(self, account, client, now).await?,
+            CodeCheck::Wrong => attempt.failed(self, &account.id, client, now).await?,
         }
         Ok(CodeStatus {
             valid: checked != CodeCheck::Wrong,

@@ -142,8 +142,10 @@ pub trait Store: Outbox + Send + Sync + 'static {
             },
         })
     }
-    /// Replaces the counter under `key` with `new` if it still equals `expected` (`None`:
-    /// no counter yet). False when another request changed it first.
+    /// Replaces the counter under `key` with `new` if it still equals `expected`. False when
+    /// another request changed it first. `None` expects no failures: no counter, or one
+    /// that counts none (a success leaves one); every counter an attempt stores counts at
+    /// least its own failure, so of the attempts that expect none only one goes through.
     async fn swap_counter(
         &self,
         key: &str,

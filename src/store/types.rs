@@ -313,10 +313,11 @@ pub enum CounterClaim<'a> {
     /// This attempt was counted before the factor was checked: the counter is cleared.
     Counted,
     /// The factor was judged in memory without counting, against the counter read with
-    /// the challenge (`None`: no counter). The completion happens only if the counter is
-    /// still exactly that (a compare-and-swap to "no failures", so of concurrent attempts
-    /// on that counter value only one goes through, as with counting first); otherwise
-    /// nothing changes and the answer is [`Completion::CounterMoved`].
+    /// the challenge (`None`: no failures, as with [`crate::store::Store::swap_counter`]:
+    /// no counter, or one that counts none). The completion happens only if the counter is
+    /// still that (a compare-and-swap to "no failures", so of concurrent attempts on that
+    /// counter value only one goes through, as with counting first); otherwise nothing
+    /// changes and the answer is [`Completion::CounterMoved`].
     Unchanged(Option<&'a Counter>),
 }
 

@@ -715,7 +715,8 @@ async fn a_challenge_is_answered_from_what_the_database_holds_now(backend: Backe
     };
 
     // Consumed elsewhere (in the store, as another node's cancel would): a right code and a
-    // wrong one both find no challenge. Neither is judged, so neither is counted.
+    // wrong one both find no challenge. Both were judged against the challenge's ticket, so
+    // both are counted: no code is judged for free.
     let right = Token::from_presented(&app.challenge(&user.email).await);
     let wrong = Token::from_presented(&app.challenge(&user.email).await);
     app.store.consume_challenge(&right.hash()).await.unwrap();
@@ -726,6 +727,25 @@ async fn a_challenge_is_answered_from_what_the_database_holds_now(backend: Backe
     app.answer_code(wrong.expose(), "000000")
         .await
         .assert_error(401, "invalid_challenge");
+    assert_eq!(failures().await, 2);
+    // A token without its ticket (or with another's) names no challenge, and is not judged.
+    let opened = app.challenge(&user.email).await;
+    let (random, _) = opened.split_once('.').expect("a ticket");
+    app.answer_code(random, &app.code(&user.secret))
+        .await
+        .assert_error(401, "invalid_challenge");
+    let (_, ticket) = app
+        .challenge(&user.email)
+        .await
+        .split_once('.')
+        .map(|(r, t)| (r.to_owned(), t.to_owned()))
+        .unwrap();
+    app.answer_code(&format!("{random}.{ticket}"), &app.code(&user.secret))
+        .await
+        .assert_error(401, "invalid_challenge");
+    assert_eq!(failures().await, 2);
+    let reply = app.answer_code(&opened, &app.code(&user.secret)).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
     assert_eq!(failures().await, 0);
 
     // Failures counted after the password step: the right code still signs in (counted

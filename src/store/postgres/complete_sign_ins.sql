@@ -19,7 +19,8 @@
 -- 3. At most 10 second-factor answers per lock period succeed or fail: a right answer was
 --    judged without being counted, so it must claim the failure counter at the value it
 --    read with its challenge (`moved` compares; `claimed_from_*` swap it to "no failures"
---    by compare-and-swap). An item whose counter moved changes nothing and is answered
+--    by compare-and-swap). "No counter" and a counter of no failures are one value here:
+--    every counter a counted attempt stores holds at least its own failure. An item whose counter moved changes nothing and is answered
 --    CounterMoved; the flow then counts it first like any attempt (`counted` = true) and
 --    runs it again, clearing the counter instead. If the challenge was consumed but the
 --    claim lost a race after `moved` was checked, `counter_moved()` raises SQLSTATE DB001
@@ -49,8 +50,12 @@ moved AS MATERIALIZED (
     SELECT i.idx FROM input i
     LEFT JOIN LATERAL (SELECT * FROM throttle_counters k WHERE k.key = i.key OFFSET 0) k ON TRUE
     WHERE NOT i.counted
-      AND (k.failures, k.window_start, k.locked_until)
-          IS DISTINCT FROM (i.failures, i.window_start, i.locked_until)),
+      AND CASE WHEN i.failures IS NULL
+               -- Claimed from "no failures": no counter, or one that counts none.
+               THEN COALESCE(k.failures, 0) > 0
+               ELSE (k.failures, k.window_start, k.locked_until)
+                    IS DISTINCT FROM (i.failures, i.window_start, i.locked_until)
+          END),
 live AS MATERIALIZED (
     SELECT i.* FROM input i WHERE i.idx NOT IN (SELECT idx FROM moved)),
 -- The challenge is still there (it is consumed below, after the step).
@@ -90,7 +95,8 @@ claimed_from_none AS (
     INSERT INTO throttle_counters (key, failures, window_start, locked_until)
     SELECT i.key, 0, i.now, 0 FROM input i
     WHERE NOT i.counted AND i.failures IS NULL AND i.idx IN (SELECT idx FROM challenge)
-    ON CONFLICT (key) DO NOTHING
+    ON CONFLICT (key) DO UPDATE SET window_start = EXCLUDED.window_start
+    WHERE throttle_counters.failures = 0
     RETURNING key),
 claimed_from_value AS (
     DELETE FROM throttle_counters k USING input i

@@ -80,7 +80,10 @@ pub(super) async fn swap_counter(
         None => sqlx::query(
             "INSERT INTO throttle_counters (key, failures, window_start, locked_until)
              VALUES ($1, $2, $3, $4)
-             ON CONFLICT (key) DO NOTHING",
+             ON CONFLICT (key) DO UPDATE
+             SET failures = EXCLUDED.failures, window_start = EXCLUDED.window_start,
+                 locked_until = EXCLUDED.locked_until
+             WHERE throttle_counters.failures = 0",
         )
         .bind(key)
         .bind(i64::from(new.failures))

@@ -116,7 +116,12 @@ impl SqliteStore {
                         .query_row([&throttle_key], direct::counter_row)
                         .optional()?
                         .map(Counter::from);
-                    if current != expected {
+                    let unchanged = match (expected, current) {
+                        // "No failures": no counter, or one that counts none.
+                        (None, current) => current.is_none_or(|c| c.failures == 0),
+                        (Some(expected), current) => current == Some(expected),
+                    };
+                    if !unchanged {
                         return Ok(Completion::CounterMoved);
                     }
                 }

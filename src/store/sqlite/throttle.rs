@@ -32,7 +32,10 @@ pub(super) async fn swap_counter(
                     .prepare_cached(
                         "INSERT INTO throttle_counters (key, failures, window_start, locked_until)
                          VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (key) DO NOTHING",
+                         ON CONFLICT (key) DO UPDATE
+                         SET failures = excluded.failures, window_start = excluded.window_start,
+                             locked_until = excluded.locked_until
+                         WHERE throttle_counters.failures = 0",
                     )?
                     .execute(rusqlite::params![
                         key,
