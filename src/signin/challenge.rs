@@ -57,24 +57,21 @@ impl SignIn {
         let mut counted = None;
         if let Some(ticket) = ticket.filter(|ticket| now < ticket.expires_at) {
             let account = &ticket.account;
-            match self.judge(account, &ticket.record(), factor, now)? {
-                Ok(judged) => {
-                    // From "no failures": the claim of an attempt that read no counter.
-                    let claim = CounterClaim::Unchanged(None);
-                    let completed = self
-                        .complete(&token, account, 0, &judged, claim, client, now)
-                        .await?;
-                    if let Completed::SignedIn(signed_in) = completed {
-                        return Ok(signed_in);
-                    }
+            if let Ok(judged) = self.judge(account, &ticket.record(), factor, now)? {
+                // From "no failures": the claim of an attempt that read no counter.
+                let claim = CounterClaim::Unchanged(None);
+                let completed = self
+                    .complete(&token, account, 0, &judged, claim, client, now)
+                    .await?;
+                if let Completed::SignedIn(signed_in) = completed {
+                    return Ok(signed_in);
                 }
-                // Security: a wrong code is counted before anything more is read or said,
-                // from "no failures" like the claim above, so a burst of wrong codes reaches
-                // the counter as soon as a right one would.
-                Err(_) => {}
             }
-            // Security: so is a right one that did not complete (its challenge gone, its
-            // step spent, the counter not clear): no code is judged for free.
+            // Security: a wrong code is counted before anything more is read or said, from
+            // "no failures" like the claim above, so a burst of wrong codes reaches the
+            // counter as soon as a right one would. So is a right one that did not complete
+            // (its challenge gone, its step spent, the counter not clear): no code is judged
+            // for free.
             let attempt = SecondFactorAttempt::begin_from(self, account, None, now).await?;
             counted = Some(attempt);
         }
