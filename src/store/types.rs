@@ -314,10 +314,12 @@ pub enum CounterClaim<'a> {
     Counted,
     /// The factor was judged in memory without counting, against the counter read with
     /// the challenge (`None`: no failures, as with [`crate::store::Store::swap_counter`]:
-    /// no counter, or one that counts none). The completion happens only if the counter is
-    /// still that (a compare-and-swap to "no failures", so of concurrent attempts on that
-    /// counter value only one goes through, as with counting first); otherwise nothing
-    /// changes and the answer is [`Completion::CounterMoved`].
+    /// no counter, or one that counts none). The completion happens only if the counter
+    /// still reads so; otherwise nothing changes and the answer is
+    /// [`Completion::CounterMoved`]. From a value, the counter is swapped to "no failures"
+    /// by compare-and-swap, so of concurrent attempts on that value only one goes through,
+    /// as with counting first; from no failures nothing is written, so a failure counted
+    /// meanwhile by another attempt stays counted.
     Unchanged(Option<&'a Counter>),
 }
 

@@ -814,7 +814,66 @@ async fn a_challenge_of_a_second_factor_turned_off_since_is_invalid(backend: Bac
     }
 }
 
+/// Thirty wrong codes answered at once, each to a challenge of its own whose token carries
+/// its ticket (so each is judged with no read): whatever the interleaving, the lock comes
+/// after exactly ten judged codes, and each judged code was counted before it was answered.
+async fn concurrent_wrong_codes_never_judge_more_than_ten(backend: Backend) {
+    use deadbolt::domain::ids::AccountId;
+    use deadbolt::signin::attempts::SECOND_FACTOR_PREFIX as THROTTLE_PREFIX;
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let account = AccountId(app.account_id(&user.token).await);
+    let mut challenges = Vec::new();
+    for _ in 0..30 {
+        let challenge = app.challenge(&user.email).await;
+        assert!(
+            challenge.contains('.'),
+            "a challenge token carries its ticket"
+        );
+        challenges.push(challenge);
+    }
+    let wrong = wrong_code(&app.code(&user.secret));
+    let burst = join_all(challenges.iter().map(|c| app.answer_code(c, &wrong))).await;
+    let judged = burst.iter().filter(|r| r.status == 401).count();
+    for reply in &burst {
+        if reply.status == 401 {
+            reply.assert_error(401, "invalid_code");
+        } else {
+            reply.assert_error(429, "too_many_attempts");
+        }
+    }
+    assert!(judged <= 10, "{judged} codes were judged");
+    let key = format!("{THROTTLE_PREFIX}{account}");
+    let counter = app.store.throttle_counter(&key).await.unwrap().unwrap();
+    assert_eq!(
+        counter.failures as usize, judged,
+        "each judged code was counted"
+    );
+    // The rest of the ten, one at a time; then even the right code meets the lock.
+    for challenge in &challenges[..10 - judged] {
+        app.answer_code(challenge, &wrong)
+            .await
+            .assert_error(401, "invalid_code");
+    }
+    let right = app.code(&user.secret);
+    app.answer_code(&challenges[29], &right)
+        .await
+        .assert_error(429, "too_many_attempts");
+}
+
+/// A six-digit code that is not `code`.
+fn wrong_code(code: &str) -> String {
+    let first = code.as_bytes()[0];
+    let other = if first == b'9' {
+        '0'
+    } else {
+        char::from(first + 1)
+    };
+    format!("{other}{}", &code[1..])
+}
+
 backend_tests!(
+    concurrent_wrong_codes_never_judge_more_than_ten,
     a_challenge_is_answered_from_what_the_database_holds_now,
     a_challenge_of_a_second_factor_turned_off_since_is_invalid,
     concurrent_completions_each_end_as_they_would_alone,

@@ -16,15 +16,17 @@
 --    two statements deleting it only one finds the row.
 -- 2. A challenge completes once: `challenge` deletes it (live, of this account); of two
 --    answers to one challenge only one delete finds the row.
--- 3. At most 10 second-factor answers per lock period succeed or fail: a right answer was
---    judged without being counted, so it must claim the failure counter at the value it
---    read with its challenge (`moved` compares; `claimed_from_*` swap it to "no failures"
---    by compare-and-swap). "No counter" and a counter of no failures are one value here:
---    every counter a counted attempt stores holds at least its own failure. An item whose counter moved changes nothing and is answered
---    CounterMoved; the flow then counts it first like any attempt (`counted` = true) and
---    runs it again, clearing the counter instead. If the challenge was consumed but the
---    claim lost a race after `moved` was checked, `counter_moved()` raises SQLSTATE DB001
---    and the whole statement rolls back; batch.rs then runs each item alone.
+-- 3. No wrong answer goes uncounted, and a success erases no failure it did not see. A
+--    right answer was judged without being counted, against the failure counter as read
+--    with its challenge (NULL `failures`: no failures, which is also what a ticket
+--    assumes). `moved` compares: an item whose counter no longer reads so changes nothing
+--    and is answered CounterMoved; the flow then counts it first like any attempt
+--    (`counted` = true) and runs it again, clearing the counter instead. From "no
+--    failures" there is nothing to clear, so nothing is written: a failure another answer
+--    counts meanwhile stays counted. From a value, `claimed_from_value` deletes exactly
+--    that value by compare-and-swap; if the challenge was consumed but that claim lost a
+--    race after `moved` was checked, `counter_moved()` raises SQLSTATE DB001 and the whole
+--    statement rolls back; completion.rs then runs each item alone.
 -- 4. A session exists only for a granted item, with its account's sign-in time and its
 --    events, in the same commit. What a granted item may need besides (a recovery code's
 --    follow-up, the deliveries of an event that notifies someone) runs after this statement
@@ -86,18 +88,11 @@ challenge AS (
       AND c.account_id = i.account AND c.expires_at > i.now
       AND i.idx IN (SELECT idx FROM spent)
     RETURNING i.idx),
--- Promise 3: a counted attempt clears the counter; an uncounted one claims it.
+-- Promise 3: a counted attempt clears the counter; one claimed from a value swaps it.
 cleared AS (
     DELETE FROM throttle_counters k USING input i
     WHERE k.key = ANY($6) AND k.key = i.key AND i.counted
       AND i.idx IN (SELECT idx FROM challenge)),
-claimed_from_none AS (
-    INSERT INTO throttle_counters (key, failures, window_start, locked_until)
-    SELECT i.key, 0, i.now, 0 FROM input i
-    WHERE NOT i.counted AND i.failures IS NULL AND i.idx IN (SELECT idx FROM challenge)
-    ON CONFLICT (key) DO UPDATE SET window_start = EXCLUDED.window_start
-    WHERE throttle_counters.failures = 0
-    RETURNING key),
 claimed_from_value AS (
     DELETE FROM throttle_counters k USING input i
     WHERE k.key = ANY($6) AND k.key = i.key AND NOT i.counted AND k.failures = i.failures
@@ -107,8 +102,8 @@ claimed_from_value AS (
 granted AS (
     SELECT i.* FROM input i
     WHERE i.idx IN (SELECT idx FROM challenge)
-      AND (i.counted OR i.key IN (SELECT key FROM claimed_from_none
-                                  UNION ALL SELECT key FROM claimed_from_value))),
+      AND (i.counted OR i.failures IS NULL
+           OR i.key IN (SELECT key FROM claimed_from_value))),
 -- Promise 4.
 session AS (
     INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, expires_at,
