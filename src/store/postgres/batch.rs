@@ -140,7 +140,9 @@ impl Batcher {
 /// [`MAX_BATCH`], at most one job per key).
 ///
 /// The batches run inside this task, polled beside the queue (no task per batch): a job is
-/// handed over once, into the queue, and answered through its oneshot channel.
+/// handed over once, into the queue, and answered through its oneshot channel. A batch must
+/// therefore never panic (the lints forbid `unwrap` and `expect`, and no batch indexes a
+/// slice): a panic here would stop the queue, and every later job would fail.
 async fn dispatch<L: Lane>(
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Queued<L::Job, L::Outcome>>,

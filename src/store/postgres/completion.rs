@@ -156,7 +156,9 @@ async fn run(pool: &PgPool, batch: Vec<Queued<Item, <Completions as Lane>::Outco
                 alone.spawn(async move {
                     let outcome = complete_all(&pool, &[&queued.job]).await;
                     let outcome = match outcome {
-                        Ok(mut outcomes) => Ok(outcomes.remove(0)),
+                        Ok(outcomes) => outcomes.into_iter().next().ok_or_else(|| {
+                            StoreError::Task("a completion statement answered no row".to_owned())
+                        }),
                         Err(error) if counter_moved(&error) => Ok(Completion::CounterMoved),
                         Err(error) => Err(error),
                     };
