@@ -27,4 +27,5 @@ mod sessions;
 mod store;
 mod throttling;
 mod two_factor;
+mod upgrade;
 mod workspaces;
