@@ -124,6 +124,29 @@ impl SecondFactorAttempt {
         })
     }
 
+    /// Counts a wrong code judged from a challenge ticket, from "no failures", in line with
+    /// the completions ([`crate::store::Store::count_judged_failure`]). `None` when the
+    /// counter already held failures: nothing was counted.
+    pub async fn count_judged(
+        flow: &SignIn,
+        account: &AccountId,
+        now: UnixTime,
+    ) -> Result<Option<Self>, Error> {
+        let key = second_factor_key(account);
+        let Attempt::Allowed(counter) = SECOND_FACTOR_BACKOFF.begin(None, now) else {
+            return Ok(None);
+        };
+        let counted = flow
+            .store()
+            .count_judged_failure(account, &key, &counter)
+            .await?;
+        Ok(counted.then_some(Self {
+            key,
+            before: None,
+            counter,
+        }))
+    }
+
     /// Counts an attempt on `account`'s second factor, reading its counter first.
     pub async fn begin(flow: &SignIn, account: &AccountId, now: UnixTime) -> Result<Self, Error> {
         let current = flow

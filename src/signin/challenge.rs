@@ -23,6 +23,10 @@ use crate::store::{
     ChallengeContext, Completion, CounterClaim, RecoveryFollowUp, SignInCompletion,
 };
 
+/// The longest challenge token judged: a ticketed one is about 380 characters, and
+/// anything much longer is refused before it is hashed or opened.
+const MAX_TOKEN_CHARS: usize = 1024;
+
 /// How one completion attempt ended.
 enum Completed {
     SignedIn(SignedIn),
@@ -37,10 +41,11 @@ impl SignIn {
     /// Answers the challenge behind `token` with a second factor.
     ///
     /// A code answered to a token that carries a [`Ticket`] is judged against the ticket
-    /// first, with no read: a right one is completed at once, a wrong one counted at once
-    /// (each by one statement, so neither reaches the failure counter ahead of the other).
-    /// A code judged from a ticket that does not complete is counted, like any attempt,
-    /// and then judged again from the database, which decides.
+    /// first, with no read. Then one statement, the same for both: a right code completes
+    /// the sign-in, a wrong one is counted (`Store::count_judged_failure`), each only while
+    /// the failure counter holds none. Whatever that does not settle (failures counted
+    /// already, a lock, the challenge gone, the step spent, the secret replaced) is counted
+    /// like any attempt and judged again from the database, which decides.
     pub async fn answer(
         &self,
         token: &str,
@@ -48,6 +53,9 @@ impl SignIn {
         client: &ClientInfo,
         now: UnixTime,
     ) -> Result<SignedIn, Error> {
+        if token.len() > MAX_TOKEN_CHARS {
+            return Err(Denial::InvalidChallenge.into());
+        }
         let presented = token;
         let token = Token::from_presented(presented).hash();
         let ticket = match factor {
@@ -57,52 +65,71 @@ impl SignIn {
         let mut counted = None;
         if let Some(ticket) = ticket.filter(|ticket| now < ticket.expires_at) {
             let account = &ticket.account;
-            if let Ok(judged) = self.judge(account, &ticket.record(), factor, now)? {
-                // From "no failures": the claim of an attempt that read no counter.
-                let claim = CounterClaim::Unchanged(None);
-                let completed = self
-                    .complete(&token, account, 0, &judged, claim, client, now)
-                    .await?;
-                if let Completed::SignedIn(signed_in) = completed {
-                    return Ok(signed_in);
-                }
+            // A ticket whose secret no key here opens (a retired key) is no ticket: the
+            // store judges. That depends on the keys alone, never on the code.
+            if let Ok(verdict) = self.judge(account, &ticket.record(), factor, now) {
+                // Security: a right code and a wrong one take one path, the completions'
+                // statement, at one cost: so a burst of wrong codes reaches the counter as
+                // soon as a right one would, a counter that holds failures (a lock) answers
+                // both alike, and a database that fails, fails both alike.
+                let in_line = match verdict {
+                    Ok(judged) => {
+                        // From "no failures": the claim of an attempt that read no counter.
+                        let claim = CounterClaim::Unchanged(None);
+                        let completed = self
+                            .complete(&token, account, 0, &judged, claim, client, now)
+                            .await?;
+                        if let Completed::SignedIn(signed_in) = completed {
+                            return Ok(signed_in);
+                        }
+                        None
+                    }
+                    Err(_) => SecondFactorAttempt::count_judged(self, account, now).await?,
+                };
+                // Security: no code is judged for free. One that did not settle above is
+                // counted now (refused while locked), before anything more is read or said.
+                let attempt = match in_line {
+                    Some(attempt) => attempt,
+                    None => SecondFactorAttempt::begin_from(self, account, None, now).await?,
+                };
+                counted = Some((attempt, account.clone()));
             }
-            // Security: a wrong code is counted before anything more is read or said, from
-            // "no failures" like the claim above, so a burst of wrong codes reaches the
-            // counter as soon as a right one would. So is a right one that did not complete
-            // (its challenge gone, its step spent, the counter not clear): no code is judged
-            // for free.
-            let attempt = SecondFactorAttempt::begin_from(self, account, None, now).await?;
-            counted = Some(attempt);
         }
         self.answer_from_store(&token, factor, counted, client, now)
             .await
     }
 
     /// Answers from the challenge as the store has it. `counted`: this attempt was already
-    /// counted against the challenge's account.
+    /// counted against that account (the ticket's).
     async fn answer_from_store(
         &self,
         token: &TokenHash,
         factor: &Factor,
-        counted: Option<SecondFactorAttempt>,
+        counted: Option<(SecondFactorAttempt, AccountId)>,
         client: &ClientInfo,
         now: UnixTime,
     ) -> Result<SignedIn, Error> {
-        let context = match self
+        let context = self
             .store()
             .challenge_context(token, SECOND_FACTOR_PREFIX)
-            .await?
-        {
-            Some(context) if now < context.challenge.expires_at => context,
-            _ => return Err(Denial::InvalidChallenge.into()),
+            .await?;
+        let live = context.filter(|context| now < context.challenge.expires_at);
+        let context = match live {
+            Some(context) if context.record.is_enabled() => context,
+            turned_off => {
+                if turned_off.is_some() {
+                    // Two-factor was turned off (a reset, say) after the first factor.
+                    self.store().consume_challenge(token).await?;
+                }
+                if let Some((attempt, account)) = counted {
+                    // Counted all the same: a lock it brings is recorded like any other.
+                    attempt.failed(self, &account, client, now).await?;
+                }
+                return Err(Denial::InvalidChallenge.into());
+            }
         };
+        let counted = counted.map(|(attempt, _)| attempt);
         let (account, record) = (&context.account, &context.record);
-        if !record.is_enabled() {
-            // Two-factor was turned off (a reset, say) after the first factor.
-            self.store().consume_challenge(token).await?;
-            return Err(Denial::InvalidChallenge.into());
-        }
         if counted.is_none() {
             // While locked, nothing is judged.
             ensure_second_factor_allowed(context.counter.as_ref(), now)?;
@@ -317,6 +344,9 @@ impl SignIn {
                 Completion::FactorRefused => Completed::Refused(judged.refusal()),
                 Completion::ChallengeGone => Completed::Refused(Denial::InvalidChallenge),
                 Completion::CounterMoved => Completed::CounterMoved,
+                Completion::FailureCounted => {
+                    return Err(Error::Invariant("a completion was answered as a failure"))
+                }
             },
         )
     }

@@ -152,6 +152,21 @@ pub trait Store: Outbox + Send + Sync + 'static {
         expected: Option<&Counter>,
         new: &Counter,
     ) -> Result<bool, StoreError>;
+    /// Counts a second-factor failure judged against a challenge ticket: `failure` stored
+    /// under `key` from "no failures", as [`Store::swap_counter`] with `None` does, but in
+    /// line with [`Store::complete_sign_in`]. On PostgreSQL it takes the completions' queue
+    /// and statement, so a wrong code is counted by the very path a right one completes by,
+    /// at the same cost, and a database that fails, fails both alike. False when the
+    /// counter already held failures (nothing changed).
+    async fn count_judged_failure(
+        &self,
+        account: &AccountId,
+        key: &str,
+        failure: &Counter,
+    ) -> Result<bool, StoreError> {
+        let _ = account;
+        self.swap_counter(key, None, failure).await
+    }
     /// Takes back one provisionally counted failure (the attempt succeeded).
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError>;
     /// Forgets the failures under `key` (after a success).

@@ -338,4 +338,6 @@ pub enum Completion {
     ChallengeGone,
     /// Under [`CounterClaim::Unchanged`]: another attempt changed the counter meanwhile.
     CounterMoved,
+    /// A judged failure ([`crate::store::Store::count_judged_failure`]) was counted.
+    FailureCounted,
 }

@@ -861,6 +861,37 @@ async fn concurrent_wrong_codes_never_judge_more_than_ten(backend: Backend) {
         .assert_error(429, "too_many_attempts");
 }
 
+/// Codes answered to a challenge consumed since are judged against its ticket and counted;
+/// the lock they bring is recorded like any other.
+async fn a_lock_brought_by_codes_to_a_consumed_challenge_is_recorded(backend: Backend) {
+    use deadbolt::domain::ids::Token;
+    let app = spawn_app(backend).await;
+    let user = app.enrolled("ada@example.com").await;
+    let challenge = app.challenge(&user.email).await;
+    let hash = Token::from_presented(&challenge).hash();
+    app.store.consume_challenge(&hash).await.unwrap();
+    let wrong = wrong_code(&app.code(&user.secret));
+    for _ in 0..10 {
+        app.answer_code(&challenge, &wrong)
+            .await
+            .assert_error(401, "invalid_challenge");
+    }
+    app.answer_code(&challenge, &app.code(&user.secret))
+        .await
+        .assert_error(429, "too_many_attempts");
+    let events = app
+        .get("/api/v1/me/events?limit=100", Some(&user.token))
+        .await;
+    assert_eq!(events.status, 200, "{}", events.text);
+    let locked = events.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "locked_out")
+        .count();
+    assert_eq!(locked, 1, "{}", events.text);
+}
+
 /// A six-digit code that is not `code`.
 fn wrong_code(code: &str) -> String {
     let first = code.as_bytes()[0];
@@ -873,6 +904,7 @@ fn wrong_code(code: &str) -> String {
 }
 
 backend_tests!(
+    a_lock_brought_by_codes_to_a_consumed_challenge_is_recorded,
     concurrent_wrong_codes_never_judge_more_than_ten,
     a_challenge_is_answered_from_what_the_database_holds_now,
     a_challenge_of_a_second_factor_turned_off_since_is_invalid,

@@ -173,6 +173,18 @@ impl Store for CachedStore {
             .await
     }
 
+    async fn count_judged_failure(
+        &self,
+        account: &AccountId,
+        key: &str,
+        failure: &Counter,
+    ) -> Result<bool, StoreError> {
+        self.write(Write::SwapCounter, |s| {
+            s.count_judged_failure(account, key, failure)
+        })
+        .await
+    }
+
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
         self.write(Write::RefundFailure, |s| s.refund_failure(key))
             .await

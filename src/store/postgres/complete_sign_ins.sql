@@ -36,17 +36,23 @@
 -- statement cannot know the batch size, and the array lets it reach rows through their
 -- keys' indexes instead of scanning and hashing whole tables.
 --
--- $1–$16: one array per item column (below; `step` and `secret` are NULL for a recovery
--- code, `recovery` for a TOTP code); $17: each event's item position (from 1); $18–$25: the
--- events' columns, bound by journal::bind_events.
+-- $1–$16 and $26–$28: one array per item column (below; `step` and `secret` are NULL for a
+-- recovery code, `recovery` for a TOTP code, and all three for a wrong code, whose
+-- `fail_*` columns hold the counter to store); $17: each event's item position (from 1);
+-- $18–$25: the events' columns, bound by journal::bind_events.
+--
+-- A wrong code judged from a challenge ticket is an item too (`failed`): counted here, from
+-- "no failures", so that a right code and a wrong one take one path at one cost, and a
+-- counter that holds failures (a lock, say) answers both alike (`moved`).
 WITH input AS MATERIALIZED (
     SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::int8[], $4::bytea[], $5::int8[],
                          $6::text[], $7::bool[], $8::int8[], $9::int8[], $10::int8[],
                          $11::text[], $12::bytea[], $13::int8[], $14::text[], $15::text[],
-                         $16::bytea[])
+                         $16::bytea[], $26::int8[], $27::int8[], $28::int8[])
         WITH ORDINALITY AS i(challenge, account, step, secret, now, key, counted, failures,
                              window_start, locked_until, session_id, session_token,
-                             expires_at, ip, user_agent, recovery, idx)),
+                             expires_at, ip, user_agent, recovery, fail_failures,
+                             fail_window_start, fail_locked_until, idx)),
 -- Promise 3: items whose counter is no longer the value read (only uncounted items).
 moved AS MATERIALIZED (
     SELECT i.idx FROM input i
@@ -104,6 +110,16 @@ granted AS (
     WHERE i.idx IN (SELECT idx FROM challenge)
       AND (i.counted OR i.failures IS NULL
            OR i.key IN (SELECT key FROM claimed_from_value))),
+-- A wrong code: its failure, from "no failures" (promise 3).
+failed AS (
+    INSERT INTO throttle_counters (key, failures, window_start, locked_until)
+    SELECT i.key, i.fail_failures, i.fail_window_start, i.fail_locked_until FROM live i
+    WHERE i.fail_failures IS NOT NULL
+    ON CONFLICT (key) DO UPDATE
+    SET failures = EXCLUDED.failures, window_start = EXCLUDED.window_start,
+        locked_until = EXCLUDED.locked_until
+    WHERE throttle_counters.failures = 0
+    RETURNING key),
 -- Promise 4.
 session AS (
     INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, expires_at,
@@ -127,8 +143,8 @@ recorded AS (
     RETURNING id, account_id, kind)
 -- Per item, in order: moved, open, spent, granted; the recovery codes it had before this
 -- statement (all parts of a statement see the same snapshot); the ids and kinds of the
--- events recorded for it; and a last column that is NULL unless a claim lost its race,
--- when counter_moved() aborts (promise 3).
+-- events recorded for it; a column that is NULL unless a claim lost its race, when
+-- counter_moved() aborts (promise 3); and whether a wrong code's failure was counted.
 SELECT i.idx IN (SELECT idx FROM moved),
        i.idx IN (SELECT idx FROM open),
        i.idx IN (SELECT idx FROM spent),
@@ -137,6 +153,7 @@ SELECT i.idx IN (SELECT idx FROM moved),
        ARRAY(SELECT r.id FROM recorded r WHERE r.account_id = i.account ORDER BY r.id),
        ARRAY(SELECT r.kind FROM recorded r WHERE r.account_id = i.account ORDER BY r.id),
        (SELECT counter_moved() FROM challenge c JOIN input m ON m.idx = c.idx
-        WHERE NOT m.counted AND c.idx NOT IN (SELECT idx FROM granted) LIMIT 1)
+        WHERE NOT m.counted AND c.idx NOT IN (SELECT idx FROM granted) LIMIT 1),
+       i.key IN (SELECT key FROM failed)
 FROM input i
 ORDER BY i.idx

@@ -22,7 +22,9 @@ use sqlx::PgPool;
 use super::batch::{fail_all, Lane, Queued};
 use super::{journal, outbox};
 use crate::domain::event::NewEvent;
+use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
+use crate::domain::throttle::Counter;
 use crate::store::{
     notifies, Completion, CounterClaim, Journal, RecoveryFollowUp, SignInCompletion, SpentFactor,
     StoreError,
@@ -51,11 +53,16 @@ pub(super) struct Item {
     channels: Channels,
 }
 
-/// The factor to spend, owned.
+/// The factor to spend, owned; or a wrong one, judged from a ticket, to count.
 #[derive(Debug, Clone)]
 enum Factor {
-    Step { step: i64, secret: Vec<u8> },
+    Step {
+        step: i64,
+        secret: Vec<u8>,
+    },
     RecoveryCode(Vec<u8>),
+    /// Store this counter from "no failures".
+    Failure(Counter),
 }
 
 /// A recovery code's follow-up, owned.
@@ -108,6 +115,28 @@ impl Item {
         }
     }
 
+    /// A wrong code judged from a ticket, to count as `failure` from "no failures" under
+    /// `key` (see [`crate::store::Store::count_judged_failure`]).
+    pub(super) fn failure(account: &AccountId, key: &str, failure: &Counter) -> Item {
+        Item {
+            challenge: Vec::new(),
+            account: account.as_str().to_owned(),
+            factor: Factor::Failure(*failure),
+            follow_up: FollowUp::Nothing,
+            now: failure.window_start.0,
+            key: key.to_owned(),
+            counted: false,
+            claim: None,
+            session_id: String::new(),
+            session_token: Vec::new(),
+            expires_at: 0,
+            ip: None,
+            user_agent: None,
+            events: Vec::new(),
+            channels: Channels::default(),
+        }
+    }
+
     /// Whether granting this item changes more than the statement does.
     fn has_follow_ups(&self) -> bool {
         self.follow_up != FollowUp::Nothing
@@ -118,7 +147,7 @@ impl Item {
     fn codes_left(&self, before: i64) -> u32 {
         let after = match (&self.factor, &self.follow_up) {
             (_, FollowUp::DisableTwoFactor) => 0,
-            (Factor::Step { .. }, _) => before,
+            (Factor::Step { .. } | Factor::Failure(_), _) => before,
             (Factor::RecoveryCode(_), FollowUp::AddCode(_)) => before,
             (Factor::RecoveryCode(_), FollowUp::Nothing) => before - 1,
         };
@@ -199,7 +228,8 @@ fn rolled_back(error: &StoreError) -> bool {
 const COMPLETE_ALL: &str = include_str!("complete_sign_ins.sql");
 
 /// What the statement answers for one item: moved, open, spent, granted, the recovery codes
-/// before, the ids and kinds of its recorded events, and the abort column.
+/// before, the ids and kinds of its recorded events, the abort column, and whether its
+/// failure was counted.
 type Row = (
     bool,
     bool,
@@ -209,6 +239,7 @@ type Row = (
     Vec<i64>,
     Vec<String>,
     Option<i64>,
+    bool,
 );
 
 /// Completes `items` (at most one per account): the statement alone when no item has
@@ -232,21 +263,29 @@ async fn complete_all(pool: &PgPool, items: &[&Item]) -> Result<Vec<Completion>,
     Ok(items
         .iter()
         .zip(rows)
-        .map(|(item, (moved, open, spent, granted, before, ..))| {
-            if moved {
-                Completion::CounterMoved
-            } else if !open {
-                Completion::ChallengeGone
-            } else if !spent {
-                Completion::FactorRefused
-            } else if !granted {
-                Completion::ChallengeGone
-            } else {
-                Completion::SignedIn {
-                    recovery_codes_remaining: item.codes_left(before),
+        .map(
+            |(item, (moved, open, spent, granted, before, .., failed))| {
+                if moved {
+                    Completion::CounterMoved
+                } else if let Factor::Failure(_) = item.factor {
+                    if failed {
+                        Completion::FailureCounted
+                    } else {
+                        Completion::CounterMoved
+                    }
+                } else if !open {
+                    Completion::ChallengeGone
+                } else if !spent {
+                    Completion::FactorRefused
+                } else if !granted {
+                    Completion::ChallengeGone
+                } else {
+                    Completion::SignedIn {
+                        recovery_codes_remaining: item.codes_left(before),
+                    }
                 }
-            }
-        })
+            },
+        )
         .collect())
 }
 
@@ -258,6 +297,11 @@ async fn statement(conn: &mut PgConnection, items: &[&Item]) -> Result<Vec<Row>,
     let step = |item: &Item| match &item.factor {
         Factor::Step { step, secret } => (Some(*step), Some(secret.clone()), None),
         Factor::RecoveryCode(hash) => (None, None, Some(hash.clone())),
+        Factor::Failure(_) => (None, None, None),
+    };
+    let failure = |item: &Item| match &item.factor {
+        Factor::Failure(counter) => Some(*counter),
+        Factor::Step { .. } | Factor::RecoveryCode(_) => None,
     };
     // Each event with the position (from 1) of its item, for `WHERE e.item IN granted`.
     let (positions, events): (Vec<i64>, Vec<&NewEvent>) = items
@@ -283,9 +327,11 @@ async fn statement(conn: &mut PgConnection, items: &[&Item]) -> Result<Vec<Row>,
         .bind(column(items, |i| i.user_agent.clone()))
         .bind(column(items, |i| step(i).2))
         .bind(positions);
-    Ok(journal::bind_events(query, &events)
-        .fetch_all(&mut *conn)
-        .await?)
+    let query = journal::bind_events(query, &events)
+        .bind(column(items, |i| failure(i).map(|c| i64::from(c.failures))))
+        .bind(column(items, |i| failure(i).map(|c| c.window_start.0)))
+        .bind(column(items, |i| failure(i).map(|c| c.locked_until.0)));
+    Ok(query.fetch_all(&mut *conn).await?)
 }
 
 /// A granted item's follow-ups, in the statement's transaction: its recovery code's
@@ -309,7 +355,7 @@ async fn follow_up(conn: &mut PgConnection, item: &Item, row: &Row) -> Result<()
                 .await?;
         }
     }
-    let (_, _, _, _, _, ids, kinds, _) = row;
+    let (_, _, _, _, _, ids, kinds, _, _) = row;
     for event in item.events.iter().filter(|e| notifies(e, item.channels)) {
         // An item's events are of distinct kinds.
         let recorded = kinds.iter().position(|kind| kind == event.kind.as_str());

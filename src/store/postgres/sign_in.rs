@@ -3,7 +3,8 @@
 //! (`completion.rs`), each shared with the other answers of the moment (`batch.rs`).
 
 use super::{challenge_read, completion, journal, PostgresStore};
-use crate::domain::ids::TokenHash;
+use crate::domain::ids::{AccountId, TokenHash};
+use crate::domain::throttle::Counter;
 use crate::store::{
     notifies, AfterPassword, ChallengeContext, Completion, Journal, PasswordSettlement,
     SignInCompletion, StoreError,
@@ -35,6 +36,23 @@ impl PostgresStore {
         self.batcher
             .complete(completion::Item::new(completion, journal))
             .await
+    }
+
+    /// A second-factor failure judged from a ticket, counted by the completions' statement.
+    pub(super) async fn count_judged_failure_now(
+        &self,
+        account: &AccountId,
+        key: &str,
+        failure: &Counter,
+    ) -> Result<bool, StoreError> {
+        let item = completion::Item::failure(account, key, failure);
+        match self.batcher.complete(item).await? {
+            Completion::FailureCounted => Ok(true),
+            Completion::CounterMoved => Ok(false),
+            other => Err(StoreError::Task(format!(
+                "a judged failure was answered {other:?}"
+            ))),
+        }
     }
 
     /// A right password: one statement when nothing notifies anyone (the usual case), else

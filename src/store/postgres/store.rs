@@ -138,6 +138,15 @@ impl Store for PostgresStore {
         throttle::swap_counter(self, key, expected, new).await
     }
 
+    async fn count_judged_failure(
+        &self,
+        account: &AccountId,
+        key: &str,
+        failure: &Counter,
+    ) -> Result<bool, StoreError> {
+        self.count_judged_failure_now(account, key, failure).await
+    }
+
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
         throttle::refund_failure(self, key).await
     }
