@@ -12,8 +12,8 @@
 //! under that very sealed secret and only if it is later than the last accepted one, and
 //! still consumes the challenge and claims the failure counter, each by one conditional
 //! statement. Whatever the snapshot got wrong (a code used since, a secret replaced, a
-//! challenge voided) makes that statement change nothing, and the answer is then judged
-//! again from the database as if no ticket existed (`challenge.rs`).
+//! challenge voided) makes that statement change nothing; the attempt is then counted like
+//! any other and judged again from the database (`challenge.rs`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
