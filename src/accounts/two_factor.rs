@@ -108,7 +108,7 @@ impl Accounts {
         let attempt = SecondFactorAttempt::begin(flow, &account.id, now).await?;
         let checked = flow.check_code(&account.id, &pending.secret, None, code, now)?;
         let CodeCheck::Fresh { step } = checked else {
-            attempt.failed(flow, &account.id, client, now).await?;
+            attempt.failed(flow, client, now).await?;
             return Err(Error::WrongEnrollmentCode);
         };
         let (codes, hashes) = self.new_recovery_codes();
@@ -131,7 +131,7 @@ impl Accounts {
             )
             .await?;
         if !confirmed {
-            attempt.failed(flow, &account.id, client, now).await?;
+            attempt.failed(flow, client, now).await?;
             return Err(Error::NoPendingEnrollment);
         }
         self.notifier.wake_for(&events);

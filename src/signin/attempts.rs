@@ -98,7 +98,8 @@ pub fn ensure_second_factor_allowed(counter: Option<&Counter>, now: UnixTime) ->
 #[derive(Debug)]
 #[must_use = "end the attempt with succeeded(), settled() or failed()"]
 pub struct SecondFactorAttempt {
-    key: String,
+    /// Whose second factor.
+    account: AccountId,
     /// The counter before this attempt was counted.
     before: Option<Counter>,
     /// The counter with this attempt counted.
@@ -118,7 +119,7 @@ impl SecondFactorAttempt {
         let rule = Rule::Backoff(SECOND_FACTOR_BACKOFF);
         let (before, counter) = count_attempt(flow.store(), &key, rule, now, current).await?;
         Ok(Self {
-            key,
+            account: account.clone(),
             before,
             counter,
         })
@@ -141,7 +142,7 @@ impl SecondFactorAttempt {
             .count_judged_failure(account, &key, &counter)
             .await?;
         Ok(counted.then_some(Self {
-            key,
+            account: account.clone(),
             before: None,
             counter,
         }))
@@ -169,14 +170,20 @@ impl SecondFactorAttempt {
             locked_until: UnixTime(0),
         });
         flow.store()
-            .swap_counter(&self.key, Some(&self.counter), &before)
+            .swap_counter(
+                &second_factor_key(&self.account),
+                Some(&self.counter),
+                &before,
+            )
             .await?;
         Ok(())
     }
 
     /// The factor was right: the consecutive failures start again from zero.
     pub async fn succeeded(self, flow: &SignIn) -> Result<(), Error> {
-        flow.store().clear_failures(&self.key).await?;
+        flow.store()
+            .clear_failures(&second_factor_key(&self.account))
+            .await?;
         Ok(())
     }
 
@@ -185,7 +192,6 @@ impl SecondFactorAttempt {
     pub async fn failed(
         self,
         flow: &SignIn,
-        account: &AccountId,
         client: &ClientInfo,
         now: UnixTime,
     ) -> Result<(), Error> {
@@ -195,7 +201,7 @@ impl SecondFactorAttempt {
                 "failures": self.counter.failures,
                 "until": self.counter.locked_until.to_rfc3339(),
             });
-            flow.record(account, EventKind::LockedOut, client, now, details)
+            flow.record(&self.account, EventKind::LockedOut, client, now, details)
                 .await?;
         }
         Ok(())

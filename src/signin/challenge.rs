@@ -1,11 +1,13 @@
 //! The second step: answering an open challenge with a second factor, and completing the
 //! sign-in.
 //!
-//! The state is the challenge as the store keeps it, read with its account, authenticator
-//! and failure counter in one statement, so any node can answer any challenge. A right
-//! factor is spent in one transaction with everything else a sign-in changes (the challenge
-//! consumed, the counter claimed, the session started, the events recorded); a wrong one is
-//! counted against the account and the challenge.
+//! A code is judged first against the challenge token's ticket (`ticket.rs`), with no read;
+//! otherwise, and whenever that does not settle it, against the challenge as the store keeps
+//! it, read with its account, authenticator and failure counter in one statement. Either
+//! way any node can answer any challenge. A right factor is spent in one transaction with
+//! everything else a sign-in changes (the challenge consumed, the counter claimed, the
+//! session started, the events recorded); a wrong one is counted against the account and
+//! the challenge.
 
 use serde_json::json;
 
@@ -92,7 +94,7 @@ impl SignIn {
                     Some(attempt) => attempt,
                     None => SecondFactorAttempt::begin_from(self, account, None, now).await?,
                 };
-                counted = Some((attempt, account.clone()));
+                counted = Some(attempt);
             }
         }
         self.answer_from_store(&token, factor, counted, client, now)
@@ -100,12 +102,12 @@ impl SignIn {
     }
 
     /// Answers from the challenge as the store has it. `counted`: this attempt was already
-    /// counted against that account (the ticket's).
+    /// counted (against the ticket's account).
     async fn answer_from_store(
         &self,
         token: &TokenHash,
         factor: &Factor,
-        counted: Option<(SecondFactorAttempt, AccountId)>,
+        counted: Option<SecondFactorAttempt>,
         client: &ClientInfo,
         now: UnixTime,
     ) -> Result<SignedIn, Error> {
@@ -121,14 +123,13 @@ impl SignIn {
                     // Two-factor was turned off (a reset, say) after the first factor.
                     self.store().consume_challenge(token).await?;
                 }
-                if let Some((attempt, account)) = counted {
+                if let Some(attempt) = counted {
                     // Counted all the same: a lock it brings is recorded like any other.
-                    attempt.failed(self, &account, client, now).await?;
+                    attempt.failed(self, client, now).await?;
                 }
                 return Err(Denial::InvalidChallenge.into());
             }
         };
-        let counted = counted.map(|(attempt, _)| attempt);
         let (account, record) = (&context.account, &context.record);
         if counted.is_none() {
             // While locked, nothing is judged.
@@ -158,7 +159,7 @@ impl SignIn {
             self.record(&account.id, EventKind::CodeReused, client, now, json!({}))
                 .await?;
         }
-        attempt.failed(self, &account.id, client, now).await?;
+        attempt.failed(self, client, now).await?;
         let failures = self.store().count_challenge_failure(token).await?;
         if after_wrong_answer(failures) == ChallengeFate::Void {
             self.store().consume_challenge(token).await?;
@@ -262,7 +263,7 @@ impl SignIn {
                         None => SecondFactorAttempt::begin(self, &account.id, now).await?,
                     };
                     if refused == Denial::InvalidChallenge {
-                        attempt.failed(self, &account.id, client, now).await?;
+                        attempt.failed(self, client, now).await?;
                         return Err(refused.into());
                     }
                     return Ok(Err((attempt, refused)));

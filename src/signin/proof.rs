@@ -128,7 +128,7 @@ impl SignIn {
             self.record(&account.id, EventKind::CodeReused, client, now, json!({}))
                 .await?;
         }
-        attempt.failed(self, &account.id, client, now).await?;
+        attempt.failed(self, client, now).await?;
         Err(refused.into())
     }
 
@@ -152,7 +152,7 @@ impl SignIn {
             CodeCheck::Fresh { .. } => attempt.succeeded(self).await?,
             // Not a failure: the attempt counted provisionally is taken back.
             CodeCheck::AlreadyUsed => attempt.undone(self, now).await?,
-            CodeCheck::Wrong => attempt.failed(self, &account.id, client, now).await?,
+            CodeCheck::Wrong => attempt.failed(self, client, now).await?,
         }
         Ok(CodeStatus {
             valid: checked != CodeCheck::Wrong,
