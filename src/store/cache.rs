@@ -6,19 +6,19 @@
 //! start-up, so a node could not answer authenticated reads at more than a fraction of its
 //! `/healthz` rate (BENCHMARKS.md). Answering from memory removes those queries.
 //!
-//! The rule: **every write through [`CachedStore`] publishes, unless it is on the exemption
-//! list** (`EXEMPT` in `writes.rs`, each entry saying why the write changes nothing a node
-//! remembers). To publish is, after the commit, to clear this node's memory and then wait in
-//! [`Coherence::publish`] until no node can answer from data older than that commit; only
-//! then does the caller (and so the person revoking a session, demoting a member or
-//! requiring two-factor) get an answer. The CLI publishes the same way. It holds by
-//! construction: the wrapped store is private to `gate.rs`, whose `read` (for methods that
-//! change nothing), `remembered` and `write` are the only ways to reach it, and `write`
-//! names its `Write` (one per write method; a new write method needs a new `Write`, which
-//! publishes until listed as exempt, and one left unused fails `clippy -D warnings`). A
-//! publishing write may skip the publish only when its own answer says it changed nothing
+//! The rule: **every write publishes, unless it is on the exemption list** (`EXEMPT` in
+//! `writes.rs`, each entry saying why the write changes nothing a node remembers). Each
+//! backend holds a [`NodeCache`] (`gate.rs`) and wraps the body of every write method in
+//! `self.cache.write(Write::…, async { … })`, naming its [`Write`] (one per write method; a
+//! new write method needs a new `Write`, which publishes until listed as exempt, and one left
+//! unused fails `clippy -D warnings`). To publish is, after the commit, to clear this node's
+//! memory and then wait in [`Coherence::publish`] until no node can answer from data older
+//! than that commit; only then does the caller (and so the person revoking a session,
+//! demoting a member or requiring two-factor) get an answer. The CLI publishes the same way.
+//! A publishing write may skip the publish only when its own answer says it changed nothing
 //! (`write_if`: no code consumed, no invitation accepted, no session purged; and a sign-in
-//! completed with TOTP, which only adds a session).
+//! completed with TOTP, which only adds a session). The cache wraps only what it remembers:
+//! the four per-request reads, each `self.cache.remembered(Key::…, async { … })`.
 //!
 //! Invariants (what makes it safe):
 //! - A node answers from memory only while [`Coherence::current`] says so: on PostgreSQL
@@ -31,10 +31,8 @@
 //!   decision uses, i.e. a session's `last_seen_at` (each node records use itself, at most
 //!   once a minute) and the account's `last_sign_in_at`.
 
-mod forward;
 mod gate;
 mod memory;
-mod outbox;
 mod writes;
 
 #[cfg(test)]
@@ -45,8 +43,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub(crate) use gate::CachedStore;
+pub(crate) use gate::NodeCache;
+pub(crate) use memory::Key;
 pub use memory::Memory;
+pub(crate) use writes::Write;
 
 use super::StoreError;
 

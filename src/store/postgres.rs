@@ -3,12 +3,13 @@
 //!
 //! One file per aggregate, the same files as `sqlite/`: `accounts.rs`, `sessions.rs`,
 //! `throttle.rs`, `two_factor.rs`, `recovery_codes.rs`, `challenges.rs`, `events.rs`,
-//! `secrets.rs`, `workspaces.rs`; `store.rs` is the `Store` impl that hands over to them.
-//! Besides: `sign_in.rs`, `batch.rs`, `completion.rs` and `challenge_read.rs` (answering a
-//! challenge, with group commit), `journal.rs` (events with their changes), `outbox.rs`,
-//! `coherence.rs`.
+//! `secrets.rs`, `workspaces.rs`, `admin.rs` (resets and reset requests), `sign_in.rs` (the
+//! statements of a sign-in), each implementing the trait of the same name (`aggregates.rs`).
+//! Besides: `batch.rs`, `completion.rs` and `challenge_read.rs` (answering a challenge, with
+//! group commit), `journal.rs` (events with their changes), `outbox.rs`, `coherence.rs`.
 
 mod accounts;
+mod admin;
 mod batch;
 mod challenge_read;
 mod challenges;
@@ -21,13 +22,14 @@ mod recovery_codes;
 mod secrets;
 mod sessions;
 mod sign_in;
-mod store;
 mod throttle;
 mod two_factor;
 mod workspaces;
 
 use std::str::FromStr;
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
@@ -36,14 +38,17 @@ use challenges::INSERT_CHALLENGE;
 use sessions::insert_session;
 use throttle::REFUND_FAILURE;
 
-use super::{PoolSettings, StoreError};
+use super::cache::{NodeCache, Write};
+use super::{PoolSettings, Store, StoreError};
 
 /// PostgreSQL storage.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     /// Group commit of code sign-ins (`postgres/batch.rs`).
-    batcher: std::sync::Arc<batch::Batcher>,
+    batcher: Arc<batch::Batcher>,
+    /// What this node remembers, kept coherent across nodes (`postgres/coherence.rs`).
+    cache: Arc<NodeCache>,
 }
 
 impl PostgresStore {
@@ -58,13 +63,41 @@ impl PostgresStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        let batcher =
-            std::sync::Arc::new(batch::Batcher::start(&options, settings.acquire_timeout));
-        Ok(Self { pool, batcher })
+        let batcher = Arc::new(batch::Batcher::start(&options, settings.acquire_timeout));
+        let cache = Arc::new(NodeCache::new(Arc::new(coherence::Leases::new(
+            pool.clone(),
+        ))));
+        Ok(Self {
+            pool,
+            batcher,
+            cache,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::Migrate, async {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?;
+                Ok(())
+            })
+            .await
     }
 
-    /// How the node memory stays coherent across nodes (`postgres/coherence.rs`).
-    pub(crate) fn coherence(&self) -> std::sync::Arc<dyn crate::store::cache::Coherence> {
-        std::sync::Arc::new(coherence::Leases::new(self.pool.clone()))
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn join_cache(&self) -> Result<(), StoreError> {
+        self.cache.join().await
+    }
+
+    async fn leave_cache(&self) {
+        self.cache.leave().await;
     }
 }

@@ -32,6 +32,7 @@ use sqlx::{ConnectOptions, SqlitePool};
 // What `sign_in.rs` shares with the aggregate files.
 use sessions::{INSERT_SESSION, RECORD_SIGN_IN};
 
+use super::cache::NodeCache;
 use super::{PoolSettings, StoreError};
 
 /// SQLite storage.
@@ -39,6 +40,8 @@ use super::{PoolSettings, StoreError};
 pub struct SqliteStore {
     pool: SqlitePool,
     direct: std::sync::Arc<direct::Direct>,
+    /// What this node remembers, kept true by `PRAGMA data_version` (`sqlite/coherence.rs`).
+    cache: std::sync::Arc<NodeCache>,
 }
 
 impl SqliteStore {
@@ -63,16 +66,12 @@ impl SqliteStore {
         // The pool has created the file by now; the hot paths get their own connections.
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
         let direct = direct::Direct::open(&filename, settings.acquire_timeout, readers)?;
+        let direct = std::sync::Arc::new(direct);
+        let coherence = coherence::DataVersion::new(std::sync::Arc::clone(&direct));
         Ok(Self {
             pool,
-            direct: std::sync::Arc::new(direct),
+            direct,
+            cache: std::sync::Arc::new(NodeCache::new(std::sync::Arc::new(coherence))),
         })
-    }
-
-    /// How this file's node memory stays coherent (`sqlite/coherence.rs`).
-    pub(crate) fn coherence(&self) -> std::sync::Arc<dyn crate::store::cache::Coherence> {
-        std::sync::Arc::new(coherence::DataVersion::new(std::sync::Arc::clone(
-            &self.direct,
-        )))
     }
 }

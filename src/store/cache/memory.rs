@@ -14,7 +14,7 @@ use crate::store::{SessionLookup, WorkspaceSessionLookup};
 
 /// What a remembered read was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) enum Key {
+pub(crate) enum Key {
     /// `session_by_token`.
     Session(Vec<u8>),
     /// `session_in_workspace`.
@@ -27,7 +27,7 @@ pub(super) enum Key {
 
 /// What a remembered read answered.
 #[derive(Debug, Clone)]
-pub(super) enum Value {
+pub(crate) enum Value {
     Session(SessionLookup),
     InWorkspace(WorkspaceSessionLookup),
     Workspaces(Vec<(Workspace, Role)>),
@@ -54,7 +54,7 @@ impl Value {
 }
 
 /// The answer of a read that a node may remember.
-pub(super) trait Remembered: Sized {
+pub(crate) trait Remembered: Sized {
     /// What to keep of this answer; `None` when it found nothing (nothing unknown is
     /// remembered).
     fn kept(&self) -> Option<Value>;

@@ -1,5 +1,5 @@
 //! The publishing rule: the exemption list agrees with what each write changes, and a
-//! [`CachedStore`] publishes exactly the writes the rule says.
+//! [`NodeCache`] publishes exactly the writes the rule says.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -7,11 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::writes::{Write, EXEMPT};
-use super::{CachedStore, Coherence, Memory};
-use crate::domain::ids::{AccountId, SessionId};
+use super::{Coherence, Key, Memory, NodeCache};
 use crate::domain::time::UnixTime;
 use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
-use crate::store::{PoolSettings, SqliteStore, Store, StoreError};
+use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
 const ALL: [Write; 39] = [
@@ -160,6 +159,61 @@ impl Coherence for Counting {
     async fn leave(&self) {}
 }
 
+#[tokio::test]
+async fn a_write_publishes_unless_exempt_and_a_remembered_read_is_forgotten() {
+    let coherence = Arc::new(Counting::default());
+    let cache = NodeCache::new(coherence.clone());
+    cache.join().await.unwrap();
+    let published = || coherence.published.load(Ordering::SeqCst);
+    let done = || async { Ok::<_, StoreError>(()) };
+
+    // Exempt: touching a session changes nothing remembered.
+    cache.write(Write::TouchSession, done()).await.unwrap();
+    assert_eq!(published(), 0);
+    // Conditional: nothing purged, nothing published.
+    let purged = cache.write_if(Write::PurgeExpiredSessions, async { Ok(0_u64) }, |n| *n > 0);
+    assert_eq!(purged.await.unwrap(), 0);
+    assert_eq!(published(), 0);
+    // A failed write publishes nothing.
+    let failed = cache.write(Write::DeleteSession, async {
+        Err::<(), _>(StoreError::Task("failed".into()))
+    });
+    assert!(failed.await.is_err());
+    assert_eq!(published(), 0);
+    // Published even when nothing was deleted.
+    cache.write(Write::DeleteSession, done()).await.unwrap();
+    assert_eq!(published(), 1);
+
+    // A remembered read is answered from memory...
+    let off = Some(policy(InstanceScope::Off));
+    let read = |found: Option<InstancePolicy>| async move { Ok(found) };
+    assert_eq!(cache.remembered(Key::Policy, read(off)).await.unwrap(), off);
+    let admins = Some(policy(InstanceScope::Admins));
+    assert_eq!(
+        cache.remembered(Key::Policy, read(admins)).await.unwrap(),
+        off
+    );
+    // ...until a publishing write, and not after an exempt one.
+    cache.write(Write::RecordEvent, done()).await.unwrap();
+    assert_eq!(
+        cache.remembered(Key::Policy, read(admins)).await.unwrap(),
+        off
+    );
+    cache.write(Write::SetInstancePolicy, done()).await.unwrap();
+    assert_eq!(published(), 2);
+    assert_eq!(
+        cache.remembered(Key::Policy, read(admins)).await.unwrap(),
+        admins
+    );
+    // Nothing found is never remembered.
+    cache.write(Write::SetInstancePolicy, done()).await.unwrap();
+    assert_eq!(
+        cache.remembered(Key::Policy, read(None)).await.unwrap(),
+        None
+    );
+    assert_eq!(cache.remembered(Key::Policy, read(off)).await.unwrap(), off);
+}
+
 fn policy(scope: InstanceScope) -> InstancePolicy {
     InstancePolicy {
         scope,
@@ -167,61 +221,4 @@ fn policy(scope: InstanceScope) -> InstancePolicy {
         enforced_since: Some(UnixTime(1_800_000_000)),
         source: PolicySource::Admin,
     }
-}
-
-#[tokio::test]
-async fn a_write_publishes_unless_exempt_and_a_remembered_read_is_forgotten() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("deadbolt.db").display());
-    let backend: Arc<dyn Store> = Arc::new(
-        SqliteStore::connect(&url, PoolSettings::default())
-            .await
-            .unwrap(),
-    );
-    let coherence = Arc::new(Counting::default());
-    let cached = CachedStore::new(Arc::clone(&backend), coherence.clone());
-    cached.migrate().await.unwrap();
-    cached.join_cache().await.unwrap();
-    let published = || coherence.published.load(Ordering::SeqCst);
-    let before = published();
-
-    // Exempt: touching a session changes nothing remembered.
-    let nobody = AccountId::generate();
-    let session = SessionId::generate();
-    cached
-        .touch_session(&session, UnixTime(1_800_000_000))
-        .await
-        .unwrap();
-    assert_eq!(published(), before);
-    // Conditional: nothing purged, nothing published.
-    cached
-        .purge_expired_sessions(UnixTime(1_800_000_000))
-        .await
-        .unwrap();
-    assert_eq!(published(), before);
-    // Published even when nothing was deleted.
-    assert!(!cached.delete_session(&nobody, &session).await.unwrap());
-    assert_eq!(published(), before + 1);
-
-    // The policy is remembered: a change behind the wrapper's back is not seen...
-    cached
-        .set_instance_policy(&policy(InstanceScope::Off))
-        .await
-        .unwrap();
-    assert_eq!(published(), before + 2);
-    let off = Some(policy(InstanceScope::Off));
-    assert_eq!(cached.instance_policy().await.unwrap(), off);
-    backend
-        .set_instance_policy(&policy(InstanceScope::Admins))
-        .await
-        .unwrap();
-    assert_eq!(cached.instance_policy().await.unwrap(), off);
-    // ...but a change through it is, at once.
-    let everyone = Some(policy(InstanceScope::Everyone));
-    cached
-        .set_instance_policy(&policy(InstanceScope::Everyone))
-        .await
-        .unwrap();
-    assert_eq!(published(), before + 3);
-    assert_eq!(cached.instance_policy().await.unwrap(), everyone);
 }

@@ -1,4 +1,4 @@
-//! Every write a [`super::CachedStore`] passes on, and the one list of writes that do not
+//! Every write method of the store, named, and the one list of writes that do not
 //! publish. A write publishes unless it is on [`EXEMPT`]: a new write publishes until
 //! someone shows, here, that it changes nothing a node remembers.
 //!
@@ -9,7 +9,7 @@
 /// One write method of the store (of [`crate::store::Store`] or
 /// [`crate::store::Outbox`]), named as the method is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Write {
+pub(crate) enum Write {
     Migrate,
     CreateAccount,
     CreateSetupToken,
@@ -54,7 +54,7 @@ pub(super) enum Write {
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
 /// Only a write whose every effect is outside what nodes remember belongs here; a write
 /// that sometimes changes remembered data publishes, and may skip the publish only when
-/// its own answer says it changed nothing (`CachedStore::write_if`).
+/// its own answer says it changed nothing (`NodeCache::write_if`).
 pub(super) const EXEMPT: &[(&str, &[Write])] = &[
     (
         "a new account or session, and last_sign_in_at: nothing unknown is remembered, so no \

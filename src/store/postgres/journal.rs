@@ -1,14 +1,13 @@
-//! Appending to the audit trail on PostgreSQL, and the changes that must commit in one
-//! transaction with their events (a reset, a reset request).
+//! Appending to the audit trail on PostgreSQL, inside the transaction of the change each
+//! event records, with the deliveries of the events that notify someone.
 
 use sqlx::PgConnection;
 
-use super::{outbox, PostgresStore};
+use super::outbox;
 use crate::domain::event::NewEvent;
 use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
-use crate::domain::time::UnixTime;
-use crate::store::{notifies, FiledRequest, Journal, ResetEvent, ResetOutcome, StoreError};
+use crate::store::{notifies, Journal, StoreError};
 
 /// Appends `event` and, when it notifies anyone on `channels`, its deliveries. Call it
 /// inside the transaction of the change it records.
@@ -90,97 +89,4 @@ pub(super) fn bind_events<'q, O, E: std::borrow::Borrow<NewEvent>>(
         .bind(column(&|e| e.user_agent.clone()))
         .bind(column(&|e| Some(e.details.to_string())))
         .bind(column(&|e| e.workspace_id.clone()))
-}
-
-impl PostgresStore {
-    pub(super) async fn reset_two_factor_now(
-        &self,
-        account: &AccountId,
-        now: UnixTime,
-        record: ResetEvent<'_>,
-        channels: Channels,
-    ) -> Result<ResetOutcome, StoreError> {
-        let id = account.as_str();
-        let mut tx = self.pool.begin().await?;
-        let was_enabled =
-            sqlx::query("DELETE FROM two_factor WHERE account_id = $1 AND secret IS NOT NULL")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-        sqlx::query("DELETE FROM two_factor WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let sessions_revoked = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let requests_closed = sqlx::query(
-            "UPDATE reset_requests SET closed_at = $2 WHERE account_id = $1 AND closed_at IS NULL",
-        )
-        .bind(id)
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let outcome = ResetOutcome {
-            was_enabled,
-            sessions_revoked,
-            requests_closed,
-        };
-        append(&mut tx, &record(&outcome), channels).await?;
-        tx.commit().await?;
-        Ok(outcome)
-    }
-
-    pub(super) async fn file_reset_request(
-        &self,
-        id: &str,
-        account: &AccountId,
-        message: &str,
-        now: UnixTime,
-        event: &NewEvent,
-        channels: Channels,
-    ) -> Result<FiledRequest, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // The partial unique index `reset_requests_one_open` decides between racing filings.
-        let inserted = sqlx::query(
-            "INSERT INTO reset_requests (id, account_id, message, created_at)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (account_id) WHERE closed_at IS NULL DO NOTHING",
-        )
-        .bind(id)
-        .bind(account.as_str())
-        .bind(message)
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            append(&mut tx, event, channels).await?;
-            tx.commit().await?;
-            return Ok(FiledRequest {
-                id: id.to_owned(),
-                created: true,
-            });
-        }
-        let open: String = sqlx::query_scalar(
-            "SELECT id FROM reset_requests WHERE account_id = $1 AND closed_at IS NULL",
-        )
-        .bind(account.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(FiledRequest {
-            id: open,
-            created: false,
-        })
-    }
 }

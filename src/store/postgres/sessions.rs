@@ -1,13 +1,16 @@
 //! Sessions on PostgreSQL: creating one (alone, or inside a sign-in's transaction), the
 //! per-request lookups by token digest, and listing, revoking and purging them.
 
+use async_trait::async_trait;
+
 use super::PostgresStore;
 use crate::domain::account::Session;
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::time::UnixTime;
+use crate::store::cache::{Key, Write};
 use crate::store::rows::{SessionAccountRow, SessionRow, WorkspaceSessionRow};
 use crate::store::{
-    NewSession, SessionLookup, StoreError, WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN,
+    NewSession, SessionLookup, Sessions, StoreError, WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN,
     SESSION_LOOKUP_COLUMNS,
 };
 
@@ -41,104 +44,124 @@ pub(super) async fn insert_session(
     Ok(())
 }
 
-pub(super) async fn create_session(
-    store: &PostgresStore,
-    new: &NewSession,
-) -> Result<(), StoreError> {
-    let mut tx = store.pool.begin().await?;
-    insert_session(&mut tx, new).await?;
-    tx.commit().await?;
-    Ok(())
-}
+#[async_trait]
+impl Sessions for PostgresStore {
+    async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::CreateSession, async {
+                let mut tx = self.pool.begin().await?;
+                insert_session(&mut tx, new).await?;
+                tx.commit().await?;
+                Ok(())
+            })
+            .await
+    }
 
-pub(super) async fn session_by_token(
-    store: &PostgresStore,
-    token: &TokenHash,
-) -> Result<Option<SessionLookup>, StoreError> {
-    let row: Option<SessionAccountRow> = sqlx::query_as(&format!(
-        "SELECT {SESSION_LOOKUP_COLUMNS}, {RECOVERY_COUNT_COLUMN}
-         FROM sessions s JOIN accounts a ON a.id = s.account_id
-         LEFT JOIN two_factor t ON t.account_id = s.account_id
-         WHERE s.token_hash = $1"
-    ))
-    .bind(&token.0)
-    .fetch_optional(&store.pool)
-    .await?;
-    Ok(row.map(Into::into))
-}
+    async fn session_by_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<SessionLookup>, StoreError> {
+        self.cache
+            .remembered(Key::Session(token.0.clone()), async {
+                let row: Option<SessionAccountRow> = sqlx::query_as(&format!(
+                    "SELECT {SESSION_LOOKUP_COLUMNS}, {RECOVERY_COUNT_COLUMN}
+             FROM sessions s JOIN accounts a ON a.id = s.account_id
+             LEFT JOIN two_factor t ON t.account_id = s.account_id
+             WHERE s.token_hash = $1"
+                ))
+                .bind(&token.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            })
+            .await
+    }
 
-pub(super) async fn session_in_workspace(
-    store: &PostgresStore,
-    token: &TokenHash,
-    workspace: &str,
-) -> Result<Option<WorkspaceSessionLookup>, StoreError> {
-    let row: Option<WorkspaceSessionRow> = sqlx::query_as(&format!(
-        "SELECT {SESSION_LOOKUP_COLUMNS}, CAST(NULL AS BIGINT) AS t_recovery_codes, w.id AS w_id, w.name AS w_name,
-                w.created_at AS w_created_at, w.enforcement AS w_enforcement,
-                w.grace_period_days AS w_grace_period_days,
-                w.enforced_since AS w_enforced_since, m.role AS m_role
-         FROM sessions s JOIN accounts a ON a.id = s.account_id
-         LEFT JOIN two_factor t ON t.account_id = s.account_id
-         LEFT JOIN memberships m ON m.account_id = s.account_id AND m.workspace_id = $2
-         LEFT JOIN workspaces w ON w.id = m.workspace_id
-         WHERE s.token_hash = $1"
-    ))
-    .bind(&token.0)
-    .bind(workspace)
-    .fetch_optional(&store.pool)
-    .await?;
-    Ok(row.map(Into::into))
-}
-
-pub(super) async fn touch_session(
-    store: &PostgresStore,
-    id: &SessionId,
-    now: UnixTime,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
-        .bind(now.0)
-        .bind(id.as_str())
-        .execute(&store.pool)
+    async fn session_in_workspace(
+        &self,
+        token: &TokenHash,
+        workspace: &str,
+    ) -> Result<Option<WorkspaceSessionLookup>, StoreError> {
+        self.cache.remembered(Key::InWorkspace(token.0.clone(), workspace.to_owned()), async {
+        let row: Option<WorkspaceSessionRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_LOOKUP_COLUMNS}, CAST(NULL AS BIGINT) AS t_recovery_codes, w.id AS w_id, w.name AS w_name,
+                    w.created_at AS w_created_at, w.enforcement AS w_enforcement,
+                    w.grace_period_days AS w_grace_period_days,
+                    w.enforced_since AS w_enforced_since, m.role AS m_role
+             FROM sessions s JOIN accounts a ON a.id = s.account_id
+             LEFT JOIN two_factor t ON t.account_id = s.account_id
+             LEFT JOIN memberships m ON m.account_id = s.account_id AND m.workspace_id = $2
+             LEFT JOIN workspaces w ON w.id = m.workspace_id
+             WHERE s.token_hash = $1"
+        ))
+        .bind(&token.0)
+        .bind(workspace)
+        .fetch_optional(&self.pool)
         .await?;
-    Ok(())
-}
+        Ok(row.map(Into::into))
+        }).await
+    }
 
-pub(super) async fn list_sessions(
-    store: &PostgresStore,
-    account: &AccountId,
-) -> Result<Vec<Session>, StoreError> {
-    let rows: Vec<SessionRow> = sqlx::query_as(
-        "SELECT id, account_id, created_at, last_seen_at, expires_at, ip, user_agent
-         FROM sessions WHERE account_id = $1 ORDER BY created_at DESC, id",
-    )
-    .bind(account.as_str())
-    .fetch_all(&store.pool)
-    .await?;
-    Ok(rows.into_iter().map(Session::from).collect())
-}
+    async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::TouchSession, async {
+                sqlx::query(
+                    "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1",
+                )
+                .bind(now.0)
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            })
+            .await?;
+        self.cache.touched(id.as_str(), now);
+        Ok(())
+    }
 
-pub(super) async fn delete_session(
-    store: &PostgresStore,
-    account: &AccountId,
-    id: &SessionId,
-) -> Result<bool, StoreError> {
-    let deleted = sqlx::query("DELETE FROM sessions WHERE id = $1 AND account_id = $2")
-        .bind(id.as_str())
+    async fn list_sessions(&self, account: &AccountId) -> Result<Vec<Session>, StoreError> {
+        let rows: Vec<SessionRow> = sqlx::query_as(
+            "SELECT id, account_id, created_at, last_seen_at, expires_at, ip, user_agent
+             FROM sessions WHERE account_id = $1 ORDER BY created_at DESC, id",
+        )
         .bind(account.as_str())
-        .execute(&store.pool)
-        .await?
-        .rows_affected();
-    Ok(deleted == 1)
-}
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Session::from).collect())
+    }
 
-pub(super) async fn purge_expired_sessions(
-    store: &PostgresStore,
-    now: UnixTime,
-) -> Result<u64, StoreError> {
-    let deleted = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-        .bind(now.0)
-        .execute(&store.pool)
-        .await?
-        .rows_affected();
-    Ok(deleted)
+    async fn delete_session(
+        &self,
+        account: &AccountId,
+        id: &SessionId,
+    ) -> Result<bool, StoreError> {
+        self.cache
+            .write(Write::DeleteSession, async {
+                let deleted = sqlx::query("DELETE FROM sessions WHERE id = $1 AND account_id = $2")
+                    .bind(id.as_str())
+                    .bind(account.as_str())
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(deleted == 1)
+            })
+            .await
+    }
+
+    async fn purge_expired_sessions(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.cache
+            .write_if(
+                Write::PurgeExpiredSessions,
+                async {
+                    let deleted = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                        .bind(now.0)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                    Ok(deleted)
+                },
+                |purged| *purged > 0,
+            )
+            .await
+    }
 }

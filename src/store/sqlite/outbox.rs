@@ -8,6 +8,7 @@ use super::SqliteStore;
 use crate::domain::event::NewEvent;
 use crate::domain::notification::{audience, Attempt, Audience, Channel, Channels};
 use crate::domain::time::UnixTime;
+use crate::store::cache::Write;
 use crate::store::outbox::{
     clip, records_query, CountsRow, Courier, DeliveryCounts, DeliveryRecord, DeliveryStatus,
     DueRow, Outbox, RecordRow, COUNTS_QUERY, DUE_COLUMNS, DUE_JOINS,
@@ -76,41 +77,45 @@ impl Outbox for SqliteStore {
         now: UnixTime,
         courier: &dyn Courier,
     ) -> Result<Option<Attempt>, StoreError> {
-        let row: Option<DueRow> = sqlx::query_as(&format!(
-            "SELECT {DUE_COLUMNS} {DUE_JOINS}
+        self.cache
+            .write(Write::DeliverNext, async {
+                let row: Option<DueRow> = sqlx::query_as(&format!(
+                    "SELECT {DUE_COLUMNS} {DUE_JOINS}
              WHERE o.channel = ?1 AND o.delivered_at IS NULL AND o.abandoned_at IS NULL
                AND o.next_attempt_at <= ?2
              ORDER BY o.next_attempt_at, o.id LIMIT 1"
-        ))
-        .bind(channel.as_str())
-        .bind(now.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(delivery) = row.and_then(DueRow::into_delivery) else {
-            return Ok(None);
-        };
-        let attempt = courier.attempt(&delivery).await;
-        let (error, next, delivered, abandoned) = match &attempt {
-            Attempt::Delivered => (None, now.0, Some(now.0), None),
-            Attempt::Failed { error, retry_at } => match retry_at {
-                Some(at) => (Some(clip(error)), at.0, None, None),
-                None => (Some(clip(error)), now.0, None, Some(now.0)),
-            },
-        };
-        sqlx::query(
-            "UPDATE notification_outbox
+                ))
+                .bind(channel.as_str())
+                .bind(now.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(delivery) = row.and_then(DueRow::into_delivery) else {
+                    return Ok(None);
+                };
+                let attempt = courier.attempt(&delivery).await;
+                let (error, next, delivered, abandoned) = match &attempt {
+                    Attempt::Delivered => (None, now.0, Some(now.0), None),
+                    Attempt::Failed { error, retry_at } => match retry_at {
+                        Some(at) => (Some(clip(error)), at.0, None, None),
+                        None => (Some(clip(error)), now.0, None, Some(now.0)),
+                    },
+                };
+                sqlx::query(
+                    "UPDATE notification_outbox
              SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
                  delivered_at = ?4, abandoned_at = ?5
              WHERE id = ?1 AND delivered_at IS NULL AND abandoned_at IS NULL",
-        )
-        .bind(delivery.id)
-        .bind(error)
-        .bind(next)
-        .bind(delivered)
-        .bind(abandoned)
-        .execute(&self.pool)
-        .await?;
-        Ok(Some(attempt))
+                )
+                .bind(delivery.id)
+                .bind(error)
+                .bind(next)
+                .bind(delivered)
+                .bind(abandoned)
+                .execute(&self.pool)
+                .await?;
+                Ok(Some(attempt))
+            })
+            .await
     }
 
     async fn deliveries(
@@ -136,16 +141,20 @@ impl Outbox for SqliteStore {
     }
 
     async fn retry_delivery(&self, id: i64, now: UnixTime) -> Result<bool, StoreError> {
-        let changed = sqlx::query(
-            "UPDATE notification_outbox
+        self.cache
+            .write(Write::RetryDelivery, async {
+                let changed = sqlx::query(
+                    "UPDATE notification_outbox
              SET attempts = 0, abandoned_at = NULL, next_attempt_at = ?2
              WHERE id = ?1 AND abandoned_at IS NOT NULL",
-        )
-        .bind(id)
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(changed == 1)
+                )
+                .bind(id)
+                .bind(now.0)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(changed == 1)
+            })
+            .await
     }
 }
