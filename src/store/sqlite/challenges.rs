@@ -1,11 +1,19 @@
 //! Sign-in challenges on SQLite: created after a right password, counting wrong second
 //! factors, consumed once. Answering one (read and completion) is `sign_in.rs`.
 
+use rusqlite::OptionalExtension;
+
+use super::decode::optional;
 use super::SqliteStore;
 use crate::domain::ids::{AccountId, TokenHash};
 use crate::domain::time::UnixTime;
 use crate::store::rows::ChallengeRow;
 use crate::store::{Challenge, StoreError};
+
+/// Inserts a challenge (`?1` token digest, `?2` account, `?3` expiry) with no failures.
+pub(super) const INSERT_CHALLENGE: &str =
+    "INSERT INTO challenges (token_hash, account_id, expires_at, failures)
+     VALUES (?1, ?2, ?3, 0)";
 
 pub(super) async fn create_challenge(
     store: &SqliteStore,
@@ -13,28 +21,27 @@ pub(super) async fn create_challenge(
     account: &AccountId,
     expires_at: UnixTime,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO challenges (token_hash, account_id, expires_at, failures)
-         VALUES (?1, ?2, ?3, 0)",
-    )
-    .bind(&token.0)
-    .bind(account.as_str())
-    .bind(expires_at.0)
-    .execute(&store.pool)
-    .await?;
-    Ok(())
+    let params = (token.0.clone(), account.as_str().to_owned(), expires_at.0);
+    store
+        .db
+        .write(move |tx| {
+            tx.prepare_cached(INSERT_CHALLENGE)?.execute(params)?;
+            Ok(())
+        })
+        .await
 }
 
 pub(super) async fn challenge(
     store: &SqliteStore,
     token: &TokenHash,
 ) -> Result<Option<Challenge>, StoreError> {
-    let row: Option<ChallengeRow> = sqlx::query_as(
-        "SELECT account_id, expires_at, failures FROM challenges WHERE token_hash = ?1",
-    )
-    .bind(&token.0)
-    .fetch_optional(&store.pool)
-    .await?;
+    let row: Option<ChallengeRow> = store.db.read(|conn| {
+        optional(
+            conn,
+            "SELECT account_id, expires_at, failures FROM challenges WHERE token_hash = ?1",
+            [&token.0],
+        )
+    })?;
     Ok(row.map(Challenge::from))
 }
 
@@ -42,13 +49,19 @@ pub(super) async fn count_challenge_failure(
     store: &SqliteStore,
     token: &TokenHash,
 ) -> Result<u32, StoreError> {
-    let failures: Option<i64> = sqlx::query_scalar(
-        "UPDATE challenges SET failures = failures + 1 WHERE token_hash = ?1
-         RETURNING failures",
-    )
-    .bind(&token.0)
-    .fetch_optional(&store.pool)
-    .await?;
+    let token = token.0.clone();
+    let failures: Option<i64> = store
+        .db
+        .write(move |tx| {
+            Ok(tx
+                .prepare_cached(
+                    "UPDATE challenges SET failures = failures + 1 WHERE token_hash = ?1
+                     RETURNING failures",
+                )?
+                .query_row([token], |row| row.get(0))
+                .optional()?)
+        })
+        .await?;
     Ok(failures.map_or(0, |f| u32::try_from(f).unwrap_or(u32::MAX)))
 }
 
@@ -56,10 +69,14 @@ pub(super) async fn consume_challenge(
     store: &SqliteStore,
     token: &TokenHash,
 ) -> Result<bool, StoreError> {
-    let deleted = sqlx::query("DELETE FROM challenges WHERE token_hash = ?1")
-        .bind(&token.0)
-        .execute(&store.pool)
-        .await?
-        .rows_affected();
+    let token = token.0.clone();
+    let deleted = store
+        .db
+        .write(move |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM challenges WHERE token_hash = ?1")?
+                .execute([token])?)
+        })
+        .await?;
     Ok(deleted == 1)
 }

@@ -9,11 +9,10 @@ pub(super) async fn recovery_codes_remaining(
     store: &SqliteStore,
     account: &AccountId,
 ) -> Result<u32, StoreError> {
-    let count: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1")
-            .bind(account.as_str())
-            .fetch_one(&store.pool)
-            .await?;
+    let count: i64 = store.db.read(|conn| {
+        conn.prepare_cached("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1")?
+            .query_row([account.as_str()], |row| row.get(0))
+    })?;
     Ok(u32::try_from(count).unwrap_or(0))
 }
 
@@ -22,13 +21,17 @@ pub(super) async fn consume_recovery_code(
     account: &AccountId,
     code_hash: &[u8],
 ) -> Result<bool, StoreError> {
-    let deleted =
-        sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2")
-            .bind(account.as_str())
-            .bind(code_hash)
-            .execute(&store.pool)
-            .await?
-            .rows_affected();
+    let params = (account.as_str().to_owned(), code_hash.to_vec());
+    let deleted = store
+        .db
+        .write(move |tx| {
+            Ok(tx
+                .prepare_cached(
+                    "DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2",
+                )?
+                .execute(params)?)
+        })
+        .await?;
     Ok(deleted == 1)
 }
 
@@ -38,21 +41,23 @@ pub(super) async fn replace_recovery_codes(
     code_hashes: &[Vec<u8>],
     journal: Journal<'_>,
 ) -> Result<(), StoreError> {
-    let mut tx = store.pool.begin().await?;
-    sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1")
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await?;
-    for hash in code_hashes {
-        sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)")
-            .bind(account.as_str())
-            .bind(hash)
-            .execute(&mut *tx)
-            .await?;
-    }
-    journal::append_all(&mut tx, journal).await?;
-    tx.commit().await?;
-    Ok(())
+    let (account, hashes) = (account.as_str().to_owned(), code_hashes.to_vec());
+    let (events, channels) = (journal.events.to_vec(), journal.channels);
+    store
+        .db
+        .write(move |tx| {
+            tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
+                .execute([&account])?;
+            for hash in &hashes {
+                tx.prepare_cached(
+                    "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)",
+                )?
+                .execute((&account, hash))?;
+            }
+            journal::append_all(tx, Journal::new(&events, channels))?;
+            Ok(())
+        })
+        .await
 }
 
 pub(super) async fn add_recovery_code(
@@ -60,10 +65,15 @@ pub(super) async fn add_recovery_code(
     account: &AccountId,
     code_hash: &[u8],
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)")
-        .bind(account.as_str())
-        .bind(code_hash)
-        .execute(&store.pool)
-        .await?;
-    Ok(())
+    let params = (account.as_str().to_owned(), code_hash.to_vec());
+    store
+        .db
+        .write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)",
+            )?
+            .execute(params)?;
+            Ok(())
+        })
+        .await
 }

@@ -1,6 +1,9 @@
 //! Sealed secrets on SQLite: the named instance secrets (the first node to store one
 //! wins), and the inventory and conditional re-seal that `deadbolt keys rotate` uses.
 
+use rusqlite::OptionalExtension;
+
+use super::decode::all;
 use super::SqliteStore;
 use crate::domain::sealed::{KeyId, Sealed};
 use crate::store::rows::SealedRow;
@@ -10,11 +13,11 @@ pub(super) async fn instance_secret(
     store: &SqliteStore,
     name: &str,
 ) -> Result<Option<Sealed>, StoreError> {
-    let row: Option<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT key_id, sealed FROM instance_secrets WHERE name = ?1")
-            .bind(name)
-            .fetch_optional(&store.pool)
-            .await?;
+    let row: Option<(String, Vec<u8>)> = store.db.read(|conn| {
+        conn.prepare_cached("SELECT key_id, sealed FROM instance_secrets WHERE name = ?1")?
+            .query_row([name], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+    })?;
     Ok(row.map(|(key_id, blob)| Sealed {
         key_id: KeyId(key_id),
         blob,
@@ -26,32 +29,40 @@ pub(super) async fn insert_instance_secret(
     name: &str,
     sealed: &Sealed,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO instance_secrets (name, key_id, sealed) VALUES (?1, ?2, ?3)
-         ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(name)
-    .bind(&sealed.key_id.0)
-    .bind(&sealed.blob)
-    .execute(&store.pool)
-    .await?;
-    Ok(())
+    let params = (
+        name.to_owned(),
+        sealed.key_id.0.clone(),
+        sealed.blob.clone(),
+    );
+    store
+        .db
+        .write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO instance_secrets (name, key_id, sealed) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO NOTHING",
+            )?
+            .execute(params)?;
+            Ok(())
+        })
+        .await
 }
 
 pub(super) async fn sealed_secrets(
     store: &SqliteStore,
 ) -> Result<Vec<(SealedSlot, Sealed)>, StoreError> {
-    let rows: Vec<SealedRow> = sqlx::query_as(
-        "SELECT 'totp' AS slot, account_id AS owner, key_id, secret AS blob
-         FROM two_factor WHERE secret IS NOT NULL AND key_id IS NOT NULL
-         UNION ALL
-         SELECT 'pending', account_id, pending_key_id, pending_secret
-         FROM two_factor WHERE pending_secret IS NOT NULL AND pending_key_id IS NOT NULL
-         UNION ALL
-         SELECT 'instance', name, key_id, sealed FROM instance_secrets",
-    )
-    .fetch_all(&store.pool)
-    .await?;
+    let rows: Vec<SealedRow> = store.db.read(|conn| {
+        all(
+            conn,
+            "SELECT 'totp' AS slot, account_id AS owner, key_id, secret AS blob
+             FROM two_factor WHERE secret IS NOT NULL AND key_id IS NOT NULL
+             UNION ALL
+             SELECT 'pending', account_id, pending_key_id, pending_secret
+             FROM two_factor WHERE pending_secret IS NOT NULL AND pending_key_id IS NOT NULL
+             UNION ALL
+             SELECT 'instance', name, key_id, sealed FROM instance_secrets",
+            [],
+        )
+    })?;
     Ok(rows.into_iter().filter_map(SealedRow::into_pair).collect())
 }
 
@@ -78,13 +89,15 @@ pub(super) async fn reseal(
             name.as_str(),
         ),
     };
-    let changed = sqlx::query(sql)
-        .bind(owner)
-        .bind(&old.blob)
-        .bind(&new.key_id.0)
-        .bind(&new.blob)
-        .execute(&store.pool)
-        .await?
-        .rows_affected();
+    let params = (
+        owner.to_owned(),
+        old.blob.clone(),
+        new.key_id.0.clone(),
+        new.blob.clone(),
+    );
+    let changed = store
+        .db
+        .write(move |tx| Ok(tx.prepare_cached(sql)?.execute(params)?))
+        .await?;
     Ok(changed == 1)
 }

@@ -1,49 +1,52 @@
 //! Sessions on SQLite: creating one (alone, or inside a sign-in's transaction), the
 //! per-request lookups by token digest, and listing, revoking and purging them.
 
-use super::{direct, SqliteStore};
+use rusqlite::Connection;
+
+use super::decode::{all, optional};
+use super::SqliteStore;
 use crate::domain::account::Session;
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::time::UnixTime;
-use crate::store::rows::SessionRow;
+use crate::store::rows::{SessionAccountRow, SessionRow, WorkspaceSessionRow};
 use crate::store::{
     NewSession, SessionLookup, StoreError, WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN,
     SESSION_LOOKUP_COLUMNS,
 };
 
-/// Inserts a session (binding its eight columns in order); shared by the sqlx and the direct
-/// connections.
-pub(super) const INSERT_SESSION: &str = "INSERT INTO sessions
-         (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-
-/// Records the sign-in time (`?1`) on the account (`?2`) that a new session belongs to.
-pub(super) const RECORD_SIGN_IN: &str = "UPDATE accounts SET last_sign_in_at = ?1 WHERE id = ?2";
+/// Inserts a session and records the sign-in time on its account, inside the caller's
+/// transaction (a password sign-in, or the completion of a challenge).
+pub(super) fn insert_session(tx: &Connection, new: &NewSession) -> rusqlite::Result<()> {
+    let session = &new.session;
+    tx.prepare_cached(
+        "INSERT INTO sessions
+             (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute((
+        session.id.as_str(),
+        session.account_id.as_str(),
+        &new.token_hash.0,
+        session.created_at.0,
+        session.last_seen_at.0,
+        session.expires_at.0,
+        &session.ip,
+        &session.user_agent,
+    ))?;
+    tx.prepare_cached("UPDATE accounts SET last_sign_in_at = ?1 WHERE id = ?2")?
+        .execute((session.created_at.0, session.account_id.as_str()))?;
+    Ok(())
+}
 
 pub(super) async fn create_session(
     store: &SqliteStore,
     new: &NewSession,
 ) -> Result<(), StoreError> {
-    let session = &new.session;
-    let mut tx = store.pool.begin().await?;
-    sqlx::query(INSERT_SESSION)
-        .bind(session.id.as_str())
-        .bind(session.account_id.as_str())
-        .bind(&new.token_hash.0)
-        .bind(session.created_at.0)
-        .bind(session.last_seen_at.0)
-        .bind(session.expires_at.0)
-        .bind(&session.ip)
-        .bind(&session.user_agent)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(RECORD_SIGN_IN)
-        .bind(session.created_at.0)
-        .bind(session.account_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    let new = new.clone();
+    store
+        .db
+        .write(move |tx| Ok(insert_session(tx, &new)?))
+        .await
 }
 
 pub(super) async fn session_by_token(
@@ -56,9 +59,7 @@ pub(super) async fn session_by_token(
          LEFT JOIN two_factor t ON t.account_id = s.account_id
          WHERE s.token_hash = ?1"
     );
-    let row = store
-        .direct
-        .read(|conn| direct::optional(conn, &sql, [&token.0], direct::session_account_row))?;
+    let row: Option<SessionAccountRow> = store.db.read(|conn| optional(conn, &sql, [&token.0]))?;
     Ok(row.map(Into::into))
 }
 
@@ -78,10 +79,9 @@ pub(super) async fn session_in_workspace(
          LEFT JOIN workspaces w ON w.id = m.workspace_id
          WHERE s.token_hash = ?1"
     );
-    let row = store.direct.read(|conn| {
-        let params = rusqlite::params![token.0, workspace];
-        direct::optional(conn, &sql, params, direct::workspace_session_row)
-    })?;
+    let row: Option<WorkspaceSessionRow> = store
+        .db
+        .read(|conn| optional(conn, &sql, (&token.0, workspace)))?;
     Ok(row.map(Into::into))
 }
 
@@ -90,25 +90,31 @@ pub(super) async fn touch_session(
     id: &SessionId,
     now: UnixTime,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2 AND last_seen_at < ?1")
-        .bind(now.0)
-        .bind(id.as_str())
-        .execute(&store.pool)
-        .await?;
-    Ok(())
+    let params = (now.0, id.as_str().to_owned());
+    store
+        .db
+        .write(move |tx| {
+            tx.prepare_cached(
+                "UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2 AND last_seen_at < ?1",
+            )?
+            .execute(params)?;
+            Ok(())
+        })
+        .await
 }
 
 pub(super) async fn list_sessions(
     store: &SqliteStore,
     account: &AccountId,
 ) -> Result<Vec<Session>, StoreError> {
-    let rows: Vec<SessionRow> = sqlx::query_as(
-        "SELECT id, account_id, created_at, last_seen_at, expires_at, ip, user_agent
-         FROM sessions WHERE account_id = ?1 ORDER BY created_at DESC, id",
-    )
-    .bind(account.as_str())
-    .fetch_all(&store.pool)
-    .await?;
+    let rows: Vec<SessionRow> = store.db.read(|conn| {
+        all(
+            conn,
+            "SELECT id, account_id, created_at, last_seen_at, expires_at, ip, user_agent
+             FROM sessions WHERE account_id = ?1 ORDER BY created_at DESC, id",
+            [account.as_str()],
+        )
+    })?;
     Ok(rows.into_iter().map(Session::from).collect())
 }
 
@@ -117,12 +123,15 @@ pub(super) async fn delete_session(
     account: &AccountId,
     id: &SessionId,
 ) -> Result<bool, StoreError> {
-    let deleted = sqlx::query("DELETE FROM sessions WHERE id = ?1 AND account_id = ?2")
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .execute(&store.pool)
-        .await?
-        .rows_affected();
+    let params = (id.as_str().to_owned(), account.as_str().to_owned());
+    let deleted = store
+        .db
+        .write(move |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM sessions WHERE id = ?1 AND account_id = ?2")?
+                .execute(params)?)
+        })
+        .await?;
     Ok(deleted == 1)
 }
 
@@ -130,10 +139,13 @@ pub(super) async fn purge_expired_sessions(
     store: &SqliteStore,
     now: UnixTime,
 ) -> Result<u64, StoreError> {
-    let deleted = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
-        .bind(now.0)
-        .execute(&store.pool)
-        .await?
-        .rows_affected();
-    Ok(deleted)
+    let deleted = store
+        .db
+        .write(move |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                .execute([now.0])?)
+        })
+        .await?;
+    Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
 }

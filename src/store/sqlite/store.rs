@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::{
-    accounts, challenges, events, recovery_codes, secrets, sessions, throttle, two_factor,
+    accounts, challenges, events, migrate, recovery_codes, secrets, sessions, throttle, two_factor,
     workspaces, SqliteStore,
 };
 use crate::store::*;
@@ -13,15 +13,19 @@ use crate::store::*;
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
-            .await?;
+        // One transaction per migration (`migrate.rs`).
+        while self
+            .db
+            .write(|tx| migrate::apply_next(tx, migrate::MIGRATIONS))
+            .await?
+            .is_some()
+        {}
         Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.db
+            .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
     }
 
     async fn create_account(&self, account: &NewAccount) -> Result<(), StoreError> {
