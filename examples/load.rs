@@ -727,35 +727,38 @@ async fn raw_update_rate(backend: Backend, database: &str, seconds: u64) -> Resu
     let mut tasks = Vec::new();
     match backend {
         Backend::Sqlite => {
-            use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-            use std::str::FromStr;
-            let options = SqliteConnectOptions::from_str(database)?
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10));
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(CONNECTIONS as u32)
-                .connect_with(options)
-                .await?;
-            ids = sqlx::query_scalar("SELECT account_id FROM two_factor")
-                .fetch_all(&pool)
-                .await?;
+            // The server's durability settings (`store/sqlite/db.rs`), one connection per
+            // thread.
+            let file = database
+                .strip_prefix("sqlite://")
+                .ok_or("not a sqlite:// URL")?
+                .to_owned();
+            let open = move || -> rusqlite::Result<rusqlite::Connection> {
+                let conn = rusqlite::Connection::open(&file)?;
+                conn.busy_timeout(Duration::from_secs(10))?;
+                conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+                conn.execute_batch("PRAGMA synchronous = FULL;")?;
+                Ok(conn)
+            };
+            ids = open()?
+                .prepare("SELECT account_id FROM two_factor")?
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             for worker in 0..CONNECTIONS {
-                let (pool, ids, done) = (pool.clone(), ids.clone(), Arc::clone(&done));
-                tasks.push(tokio::spawn(async move {
+                let conn = open()?;
+                let (ids, done) = (ids.clone(), Arc::clone(&done));
+                tasks.push(tokio::task::spawn_blocking(move || {
                     let mut n = worker;
                     while Instant::now() < deadline {
                         let id = &ids[n % ids.len()];
                         n += CONNECTIONS;
-                        let updated = sqlx::query(
-                            "UPDATE two_factor SET last_step = last_step + 1
-                             WHERE account_id = ?1 AND last_step < ?2",
-                        )
-                        .bind(id)
-                        .bind(i64::MAX)
-                        .execute(&pool)
-                        .await;
-                        if matches!(updated, Ok(r) if r.rows_affected() == 1) {
+                        let updated = conn
+                            .prepare_cached(
+                                "UPDATE two_factor SET last_step = last_step + 1
+                                 WHERE account_id = ?1 AND last_step < ?2",
+                            )
+                            .and_then(|mut update| update.execute((id, i64::MAX)));
+                        if matches!(updated, Ok(1)) {
                             done.fetch_add(1, Ordering::Relaxed);
                         }
                     }

@@ -20,7 +20,7 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Backend(#[from] sqlx::Error),
-    /// The directly driven SQLite connections failed (see `sqlite/direct.rs`).
+    /// The SQLite database failed (see `sqlite/db.rs`).
     #[error("database error: {0}")]
     Embedded(#[from] rusqlite::Error),
     /// A blocking database task failed to finish.
@@ -29,6 +29,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite database's migrations do not match this build's (see `sqlite/migrate.rs`).
+    #[error("migration error: {0}")]
+    Schema(String),
     /// A node neither acknowledged a change to remembered data nor let its lease run out
     /// (see `postgres/coherence.rs`); the change is committed, but may not be seen
     /// everywhere yet.

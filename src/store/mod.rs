@@ -22,16 +22,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::account::{Account, Session};
-use crate::domain::email::Email;
-use crate::domain::event::{Event, EventFilter, NewEvent};
-use crate::domain::ids::{AccountId, SessionId, TokenHash};
+use crate::domain::event::NewEvent;
 use crate::domain::notification::{audience, Channels};
-use crate::domain::sealed::Sealed;
-use crate::domain::throttle::Counter;
-use crate::domain::time::UnixTime;
-use crate::domain::two_factor::TwoFactorRecord;
-use crate::domain::workspace::{InstancePolicy, Invitation, Member, Role, Workspace};
 
 pub use aggregates::{
     Accounts, Challenges, Events, RecoveryCodes, Resets, Secrets, Sessions, SignIns, Throttles,

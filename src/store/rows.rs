@@ -22,10 +22,18 @@ pub(super) use workspaces::{InvitationRow, MemberRow, PolicyRow, WorkspaceRoleRo
 
 use super::{Constraint, StoreError};
 
-/// Maps a unique violation to the named constraint the caller expected.
-pub(super) fn conflict_as(error: sqlx::Error, constraint: Constraint) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(constraint),
-        _ => StoreError::Backend(error),
+/// Maps a unique violation (from either driver) to the named constraint the caller expected.
+pub(super) fn conflict_as(error: impl Into<StoreError>, constraint: Constraint) -> StoreError {
+    match error.into() {
+        StoreError::Backend(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            StoreError::Conflict(constraint)
+        }
+        StoreError::Embedded(rusqlite::Error::SqliteFailure(failure, _))
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict(constraint)
+        }
+        error => error,
     }
 }

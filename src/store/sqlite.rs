@@ -1,77 +1,143 @@
-//! The embedded SQLite backend: WAL, foreign keys, a busy timeout, and `synchronous=FULL`
-//! so that an acknowledged write survives a power cut (a rolled-back "used" mark would let
-//! a code be accepted twice).
+//! The embedded SQLite backend, on rusqlite alone: one process serves the file through
+//! `db.rs` (reads inline on a few reader connections, every write one transaction on the
+//! single writer connection, every PRAGMA set in one place).
 //!
 //! One file per aggregate, the same files as `postgres/`: `accounts.rs`, `sessions.rs`,
 //! `throttle.rs`, `two_factor.rs`, `recovery_codes.rs`, `challenges.rs`, `events.rs`,
-//! `secrets.rs`, `workspaces.rs`; `store.rs` is the `Store` impl that hands over to them.
-//! Besides: `direct.rs` (the hot paths on rusqlite), `sign_in.rs` (answering a challenge),
-//! `journal.rs` (events with their changes), `outbox.rs`, `coherence.rs`.
+//! `secrets.rs`, `workspaces.rs`, `admin.rs` (resets and reset requests), `sign_in.rs` (the
+//! statements of a sign-in), each implementing the trait of the same name (`aggregates.rs`).
+//! Besides: `db.rs` (the connections), `decode.rs` (rows into the shared row shapes),
+//! `migrate.rs` (the embedded migrations and their runner), `journal.rs` (events with their
+//! changes), `outbox.rs`, `coherence.rs`.
 
 mod accounts;
+mod admin;
 mod challenges;
 mod coherence;
-mod direct;
+mod db;
+mod decode;
 mod events;
 mod journal;
+mod migrate;
 mod outbox;
 mod recovery_codes;
 mod secrets;
 mod sessions;
 mod sign_in;
-mod store;
 mod throttle;
 mod two_factor;
 mod workspaces;
 
-use std::str::FromStr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqlitePool};
+use async_trait::async_trait;
+use percent_encoding::percent_decode_str;
 
 // What `sign_in.rs` shares with the aggregate files.
-use sessions::{INSERT_SESSION, RECORD_SIGN_IN};
+use challenges::INSERT_CHALLENGE;
+use sessions::insert_session;
+use throttle::REFUND_FAILURE;
 
-use super::cache::NodeCache;
-use super::{PoolSettings, StoreError};
+use super::cache::{NodeCache, Write};
+use super::{PoolSettings, Store, StoreError};
 
 /// SQLite storage.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    direct: std::sync::Arc<direct::Direct>,
+    db: Arc<db::Db>,
     /// What this node remembers, kept true by `PRAGMA data_version` (`sqlite/coherence.rs`).
-    cache: std::sync::Arc<NodeCache>,
+    cache: Arc<NodeCache>,
 }
 
 impl SqliteStore {
     /// Opens (creating if absent) the database file named by a `sqlite:` URL.
     pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(settings.acquire_timeout)
-            .disable_statement_logging();
-        let filename = options.get_filename().to_owned();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(settings.acquire_timeout)
-            // A ping before every acquire doubles the round trips of a one-query request;
-            // a broken connection fails that one query and is replaced instead.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
-        // The pool has created the file by now; the hot paths get their own connections.
+        let path = file_of(url)?;
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
-        let direct = direct::Direct::open(&filename, settings.acquire_timeout, readers)?;
-        let direct = std::sync::Arc::new(direct);
-        let coherence = coherence::DataVersion::new(std::sync::Arc::clone(&direct));
+        let timeout = settings.acquire_timeout;
+        // Opening may wait for another process's lock (the busy timeout): not on this thread.
+        let db = tokio::task::spawn_blocking(move || db::Db::open(&path, timeout, readers))
+            .await
+            .map_err(|join| StoreError::Task(join.to_string()))??;
+        let db = Arc::new(db);
+        let cache = NodeCache::new(Arc::new(coherence::DataVersion::new(Arc::clone(&db))));
         Ok(Self {
-            pool,
-            direct,
-            cache: std::sync::Arc::new(NodeCache::new(std::sync::Arc::new(coherence))),
+            db,
+            cache: Arc::new(cache),
         })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::Migrate, async {
+                // One transaction per migration (`migrate.rs`).
+                while self
+                    .db
+                    .write(|tx| migrate::apply_next(tx, migrate::MIGRATIONS))
+                    .await?
+                    .is_some()
+                {}
+                Ok(())
+            })
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+    }
+
+    async fn join_cache(&self) -> Result<(), StoreError> {
+        self.cache.join().await
+    }
+
+    async fn leave_cache(&self) {
+        self.cache.leave().await;
+    }
+}
+
+/// The file a `sqlite://FILE` (or `sqlite:FILE`) URL names, percent-decoded. An in-memory
+/// database or URL parameters are refused: every connection must reach the same file.
+fn file_of(url: &str) -> Result<PathBuf, StoreError> {
+    let file = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or(StoreError::UnsupportedUrl)?;
+    if file.is_empty() || file.contains('?') || file == ":memory:" {
+        return Err(StoreError::UnsupportedUrl);
+    }
+    let file = percent_decode_str(file)
+        .decode_utf8()
+        .map_err(|_| StoreError::UnsupportedUrl)?;
+    Ok(PathBuf::from(file.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sqlite_url_names_its_file() {
+        let file = |url| file_of(url).map_err(|e| e.to_string());
+        assert_eq!(
+            file("sqlite://deadbolt.db"),
+            Ok(PathBuf::from("deadbolt.db"))
+        );
+        assert_eq!(
+            file("sqlite:///var/lib/d.db"),
+            Ok(PathBuf::from("/var/lib/d.db"))
+        );
+        assert_eq!(file("sqlite:data/d.db"), Ok(PathBuf::from("data/d.db")));
+        assert_eq!(
+            file("sqlite://my%20file.db"),
+            Ok(PathBuf::from("my file.db"))
+        );
+        assert!(file("sqlite::memory:").is_err());
+        assert!(file("sqlite://d.db?mode=ro").is_err());
+        assert!(file("postgres://d").is_err());
     }
 }

@@ -53,9 +53,9 @@ async fn session(store: &dyn Store, account: &AccountId) -> (Token, SessionId) {
 }
 
 async fn raw_execute(url: &str, sql: &str) {
-    if url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    if let Some(file) = url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(file).unwrap();
+        conn.execute_batch(sql).unwrap();
     } else {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::query(sql).execute(&mut conn).await.unwrap();

@@ -19,7 +19,7 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable(error.to_string())
             }
             StoreError::Unacknowledged => ApiError::NotAcknowledged,
-            StoreError::Migrate(_) | StoreError::UnsupportedUrl => {
+            StoreError::Migrate(_) | StoreError::Schema(_) | StoreError::UnsupportedUrl => {
                 ApiError::Internal(error.to_string())
             }
         }

@@ -2,168 +2,186 @@
 //! first-start setup link that creates the first administrator (one at most, however many
 //! links are redeemed at once).
 
-use super::{direct, SqliteStore};
+use async_trait::async_trait;
+
+use rusqlite::OptionalExtension;
+
+use super::decode::{all, optional};
+use super::SqliteStore;
 use crate::domain::account::Account;
 use crate::domain::email::Email;
 use crate::domain::ids::{AccountId, TokenHash};
 use crate::domain::time::UnixTime;
+use crate::store::cache::Write;
 use crate::store::rows::{conflict_as, AccountRow, AccountSummaryRow};
-use crate::store::{AccountSummary, Constraint, FirstAdmin, NewAccount, StoreError};
+use crate::store::{AccountSummary, Accounts, Constraint, FirstAdmin, NewAccount, StoreError};
 
 /// The columns of [`AccountRow`], in order.
 const ACCOUNT_COLUMNS: &str =
     "id, email, name, password_hash, is_admin, created_at, last_sign_in_at";
 
-pub(super) async fn create_account(
-    store: &SqliteStore,
-    account: &NewAccount,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO accounts (id, email, name, password_hash, is_admin, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .bind(account.id.as_str())
-    .bind(account.email.as_str())
-    .bind(&account.name)
-    .bind(&account.password_hash)
-    .bind(account.is_admin)
-    .bind(account.created_at.0)
-    .execute(&store.pool)
-    .await
-    .map_err(|e| conflict_as(e, Constraint::AccountEmail))?;
-    Ok(())
-}
-
-pub(super) async fn account_by_id(
-    store: &SqliteStore,
-    id: &AccountId,
-) -> Result<Option<Account>, StoreError> {
-    let row: Option<AccountRow> = sqlx::query_as(&format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
-    ))
-    .bind(id.as_str())
-    .fetch_optional(&store.pool)
-    .await?;
-    Ok(row.map(Account::from))
-}
-
-pub(super) async fn account_by_email(
-    store: &SqliteStore,
-    email: &Email,
-) -> Result<Option<Account>, StoreError> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1");
-    let row = store
-        .direct
-        .read(|conn| direct::optional(conn, &sql, [email.as_str()], direct::account_row))?;
-    Ok(row.map(Account::from))
-}
-
-pub(super) async fn count_accounts(store: &SqliteStore) -> Result<u64, StoreError> {
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
-        .fetch_one(&store.pool)
-        .await?;
-    Ok(u64::try_from(count).unwrap_or(0))
-}
-
-pub(super) async fn list_accounts(store: &SqliteStore) -> Result<Vec<Account>, StoreError> {
-    let rows: Vec<AccountRow> = sqlx::query_as(&format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY email"
-    ))
-    .fetch_all(&store.pool)
-    .await?;
-    Ok(rows.into_iter().map(Account::from).collect())
-}
-
-pub(super) async fn create_setup_token(
-    store: &SqliteStore,
-    token: &TokenHash,
-    expires_at: UnixTime,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO setup_tokens (token_hash, expires_at) VALUES (?1, ?2)")
-        .bind(&token.0)
-        .bind(expires_at.0)
-        .execute(&store.pool)
-        .await?;
-    Ok(())
-}
-
-pub(super) async fn setup_token_is_live(
-    store: &SqliteStore,
-    token: &TokenHash,
-    now: UnixTime,
-) -> Result<bool, StoreError> {
-    let live: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM setup_tokens WHERE token_hash = ?1 AND expires_at > ?2")
-            .bind(&token.0)
-            .bind(now.0)
-            .fetch_optional(&store.pool)
-            .await?;
-    Ok(live.is_some())
-}
-
-pub(super) async fn create_first_admin(
-    store: &SqliteStore,
-    token: &TokenHash,
-    account: &NewAccount,
-    now: UnixTime,
-) -> Result<FirstAdmin, StoreError> {
-    // The first statement writes, so the transaction takes SQLite's write lock at once
-    // and two redemptions are serialized.
-    let mut tx = store.pool.begin().await?;
-    let consumed =
-        sqlx::query("DELETE FROM setup_tokens WHERE token_hash = ?1 AND expires_at > ?2")
-            .bind(&token.0)
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    if consumed != 1 {
-        return Ok(FirstAdmin::InvalidToken);
+#[async_trait]
+impl Accounts for SqliteStore {
+    async fn create_account(&self, account: &NewAccount) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::CreateAccount, async {
+                let account = account.clone();
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached(
+                    "INSERT INTO accounts (id, email, name, password_hash, is_admin, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute((
+                    account.id.as_str(),
+                    account.email.as_str(),
+                    &account.name,
+                    &account.password_hash,
+                    account.is_admin,
+                    account.created_at.0,
+                ))
+                .map_err(|e| conflict_as(e, Constraint::AccountEmail))?;
+                        Ok(())
+                    })
+                    .await
+            })
+            .await
     }
-    let inserted = sqlx::query(
-        "INSERT INTO accounts (id, email, name, password_hash, is_admin, created_at)
-         SELECT ?1, ?2, ?3, ?4, 1, ?5
-         WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE is_admin = 1)",
-    )
-    .bind(account.id.as_str())
-    .bind(account.email.as_str())
-    .bind(&account.name)
-    .bind(&account.password_hash)
-    .bind(account.created_at.0)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| conflict_as(e, Constraint::AccountEmail))?
-    .rows_affected();
-    sqlx::query("DELETE FROM setup_tokens")
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(if inserted == 1 {
-        FirstAdmin::Created
-    } else {
-        FirstAdmin::AdminExists
-    })
-}
 
-pub(super) async fn search_accounts(
-    store: &SqliteStore,
-    query: Option<&str>,
-    after: Option<&str>,
-    limit: u32,
-) -> Result<Vec<AccountSummary>, StoreError> {
-    // `instr` / `strpos` rather than LIKE, so `%` and `_` in a query match themselves.
-    let rows: Vec<AccountSummaryRow> = sqlx::query_as(
-        "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                a.last_sign_in_at, (t.secret IS NOT NULL) AS has_two_factor,
-                t.pending_expires_at AS pending_until
-         FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
-         WHERE (?1 IS NULL OR instr(a.email, ?1) > 0) AND a.email > ?2
-         ORDER BY a.email LIMIT ?3",
-    )
-    .bind(query.map(str::to_lowercase))
-    .bind(after.unwrap_or(""))
-    .bind(i64::from(limit))
-    .fetch_all(&store.pool)
-    .await?;
-    Ok(rows.into_iter().map(AccountSummary::from).collect())
+    async fn account_by_id(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1");
+        let row: Option<AccountRow> = self.db.read(|conn| optional(conn, &sql, [id.as_str()]))?;
+        Ok(row.map(Account::from))
+    }
+
+    async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1");
+        let row: Option<AccountRow> = self
+            .db
+            .read(|conn| optional(conn, &sql, [email.as_str()]))?;
+        Ok(row.map(Account::from))
+    }
+
+    async fn count_accounts(&self) -> Result<u64, StoreError> {
+        let count: i64 = self.db.read(|conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM accounts")?
+                .query_row([], |row| row.get(0))
+        })?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY email");
+        let rows: Vec<AccountRow> = self.db.read(|conn| all(conn, &sql, []))?;
+        Ok(rows.into_iter().map(Account::from).collect())
+    }
+
+    async fn create_setup_token(
+        &self,
+        token: &TokenHash,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::CreateSetupToken, async {
+                let params = (token.0.clone(), expires_at.0);
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached(
+                            "INSERT INTO setup_tokens (token_hash, expires_at) VALUES (?1, ?2)",
+                        )?
+                        .execute(params)?;
+                        Ok(())
+                    })
+                    .await
+            })
+            .await
+    }
+
+    async fn setup_token_is_live(
+        &self,
+        token: &TokenHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let live: Option<i64> = self.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT 1 FROM setup_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+            )?
+            .query_row((&token.0, now.0), |row| row.get(0))
+            .optional()
+        })?;
+        Ok(live.is_some())
+    }
+
+    async fn create_first_admin(
+        &self,
+        token: &TokenHash,
+        account: &NewAccount,
+        now: UnixTime,
+    ) -> Result<FirstAdmin, StoreError> {
+        self.cache
+            .write(Write::CreateFirstAdmin, async {
+                let (token, account) = (token.0.clone(), account.clone());
+                // The writer holds SQLite's write lock from its first statement, so two redemptions
+                // are serialized.
+                self.db
+                    .write(move |tx| {
+                        let consumed = tx
+                    .prepare_cached(
+                        "DELETE FROM setup_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+                    )?
+                    .execute((&token, now.0))?;
+                        if consumed != 1 {
+                            return Ok(FirstAdmin::InvalidToken);
+                        }
+                        let inserted = tx
+                    .prepare_cached(
+                        "INSERT INTO accounts (id, email, name, password_hash, is_admin, created_at)
+                         SELECT ?1, ?2, ?3, ?4, 1, ?5
+                         WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE is_admin = 1)",
+                    )?
+                    .execute((
+                        account.id.as_str(),
+                        account.email.as_str(),
+                        &account.name,
+                        &account.password_hash,
+                        account.created_at.0,
+                    ))
+                    .map_err(|e| conflict_as(e, Constraint::AccountEmail))?;
+                        tx.prepare_cached("DELETE FROM setup_tokens")?.execute([])?;
+                        Ok(if inserted == 1 {
+                            FirstAdmin::Created
+                        } else {
+                            FirstAdmin::AdminExists
+                        })
+                    })
+                    .await
+            })
+            .await
+    }
+
+    async fn search_accounts(
+        &self,
+        query: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AccountSummary>, StoreError> {
+        // `instr` / `strpos` rather than LIKE, so `%` and `_` in a query match themselves.
+        let rows: Vec<AccountSummaryRow> = self.db.read(|conn| {
+            all(
+                conn,
+                "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
+                        a.last_sign_in_at, (t.secret IS NOT NULL) AS has_two_factor,
+                        t.pending_expires_at AS pending_until
+                 FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
+                 WHERE (?1 IS NULL OR instr(a.email, ?1) > 0) AND a.email > ?2
+                 ORDER BY a.email LIMIT ?3",
+                (
+                    query.map(str::to_lowercase),
+                    after.unwrap_or(""),
+                    i64::from(limit),
+                ),
+            )
+        })?;
+        Ok(rows.into_iter().map(AccountSummary::from).collect())
+    }
 }

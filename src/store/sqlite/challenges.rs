@@ -1,65 +1,90 @@
 //! Sign-in challenges on SQLite: created after a right password, counting wrong second
 //! factors, consumed once. Answering one (read and completion) is `sign_in.rs`.
 
+use async_trait::async_trait;
+
+use rusqlite::OptionalExtension;
+
+use super::decode::optional;
 use super::SqliteStore;
 use crate::domain::ids::{AccountId, TokenHash};
 use crate::domain::time::UnixTime;
+use crate::store::cache::Write;
 use crate::store::rows::ChallengeRow;
-use crate::store::{Challenge, StoreError};
+use crate::store::{Challenge, Challenges, StoreError};
 
-pub(super) async fn create_challenge(
-    store: &SqliteStore,
-    token: &TokenHash,
-    account: &AccountId,
-    expires_at: UnixTime,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO challenges (token_hash, account_id, expires_at, failures)
-         VALUES (?1, ?2, ?3, 0)",
-    )
-    .bind(&token.0)
-    .bind(account.as_str())
-    .bind(expires_at.0)
-    .execute(&store.pool)
-    .await?;
-    Ok(())
-}
+/// Inserts a challenge (`?1` token digest, `?2` account, `?3` expiry) with no failures.
+pub(super) const INSERT_CHALLENGE: &str =
+    "INSERT INTO challenges (token_hash, account_id, expires_at, failures)
+     VALUES (?1, ?2, ?3, 0)";
 
-pub(super) async fn challenge(
-    store: &SqliteStore,
-    token: &TokenHash,
-) -> Result<Option<Challenge>, StoreError> {
-    let row: Option<ChallengeRow> = sqlx::query_as(
-        "SELECT account_id, expires_at, failures FROM challenges WHERE token_hash = ?1",
-    )
-    .bind(&token.0)
-    .fetch_optional(&store.pool)
-    .await?;
-    Ok(row.map(Challenge::from))
-}
+#[async_trait]
+impl Challenges for SqliteStore {
+    async fn create_challenge(
+        &self,
+        token: &TokenHash,
+        account: &AccountId,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::CreateChallenge, async {
+                let params = (token.0.clone(), account.as_str().to_owned(), expires_at.0);
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached(INSERT_CHALLENGE)?.execute(params)?;
+                        Ok(())
+                    })
+                    .await
+            })
+            .await
+    }
 
-pub(super) async fn count_challenge_failure(
-    store: &SqliteStore,
-    token: &TokenHash,
-) -> Result<u32, StoreError> {
-    let failures: Option<i64> = sqlx::query_scalar(
-        "UPDATE challenges SET failures = failures + 1 WHERE token_hash = ?1
-         RETURNING failures",
-    )
-    .bind(&token.0)
-    .fetch_optional(&store.pool)
-    .await?;
-    Ok(failures.map_or(0, |f| u32::try_from(f).unwrap_or(u32::MAX)))
-}
+    async fn challenge(&self, token: &TokenHash) -> Result<Option<Challenge>, StoreError> {
+        let row: Option<ChallengeRow> = self.db.read(|conn| {
+            optional(
+                conn,
+                "SELECT account_id, expires_at, failures FROM challenges WHERE token_hash = ?1",
+                [&token.0],
+            )
+        })?;
+        Ok(row.map(Challenge::from))
+    }
 
-pub(super) async fn consume_challenge(
-    store: &SqliteStore,
-    token: &TokenHash,
-) -> Result<bool, StoreError> {
-    let deleted = sqlx::query("DELETE FROM challenges WHERE token_hash = ?1")
-        .bind(&token.0)
-        .execute(&store.pool)
-        .await?
-        .rows_affected();
-    Ok(deleted == 1)
+    async fn count_challenge_failure(&self, token: &TokenHash) -> Result<u32, StoreError> {
+        self.cache
+            .write(Write::CountChallengeFailure, async {
+                let token = token.0.clone();
+                let failures: Option<i64> = self
+                    .db
+                    .write(move |tx| {
+                        Ok(tx
+                    .prepare_cached(
+                        "UPDATE challenges SET failures = failures + 1 WHERE token_hash = ?1
+                         RETURNING failures",
+                    )?
+                    .query_row([token], |row| row.get(0))
+                    .optional()?)
+                    })
+                    .await?;
+                Ok(failures.map_or(0, |f| u32::try_from(f).unwrap_or(u32::MAX)))
+            })
+            .await
+    }
+
+    async fn consume_challenge(&self, token: &TokenHash) -> Result<bool, StoreError> {
+        self.cache
+            .write(Write::ConsumeChallenge, async {
+                let token = token.0.clone();
+                let deleted = self
+                    .db
+                    .write(move |tx| {
+                        Ok(tx
+                            .prepare_cached("DELETE FROM challenges WHERE token_hash = ?1")?
+                            .execute([token])?)
+                    })
+                    .await?;
+                Ok(deleted == 1)
+            })
+            .await
+    }
 }

@@ -8,19 +8,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::direct::Direct;
+use super::db::Db;
 use crate::store::cache::{Coherence, Memory};
 use crate::store::StoreError;
 
 /// Coherence through `PRAGMA data_version`.
 #[derive(Debug)]
 pub(crate) struct DataVersion {
-    direct: Arc<Direct>,
+    db: Arc<Db>,
 }
 
 impl DataVersion {
-    pub(super) fn new(direct: Arc<Direct>) -> Self {
-        Self { direct }
+    pub(super) fn new(db: Arc<Db>) -> Self {
+        Self { db }
     }
 }
 
@@ -29,7 +29,7 @@ impl Coherence for DataVersion {
     fn current(&self, memory: &Memory) -> bool {
         // Cleared under the watch lock: no other request can see the new version and still
         // find the old entries.
-        self.direct.when_changed(|| memory.clear());
+        self.db.when_changed(|| memory.clear());
         true
     }
 
@@ -39,7 +39,7 @@ impl Coherence for DataVersion {
     }
 
     async fn join(&self, memory: Arc<Memory>) -> Result<(), StoreError> {
-        self.direct.when_changed(|| ());
+        self.db.when_changed(|| ());
         memory.clear();
         Ok(())
     }

@@ -3,7 +3,9 @@
 //! (which would stall every other write for as long as a receiver takes).
 
 use async_trait::async_trait;
+use rusqlite::Connection;
 
+use super::decode::{all, optional};
 use super::SqliteStore;
 use crate::domain::event::NewEvent;
 use crate::domain::notification::{audience, Attempt, Audience, Channel, Channels};
@@ -15,17 +17,17 @@ use crate::store::outbox::{
 };
 use crate::store::StoreError;
 
-/// The inserts queueing the deliveries `event` calls for on `channels`: for each, the
-/// channel, the SQL (binding `?1` event id, `?2` channel name, `?3` time and, when given,
-/// `?4` the owner) and the owner to bind. Shared by the sqlx and the direct connections.
-pub(super) fn delivery_inserts(
+/// Queues the deliveries `event` (just inserted as `event_id`) calls for, inside the
+/// event's own transaction.
+pub(super) fn enqueue(
+    conn: &Connection,
+    event_id: i64,
     event: &NewEvent,
     channels: Channels,
-) -> Vec<(Channel, String, Option<&str>)> {
+) -> rusqlite::Result<()> {
     let Some(audience) = audience(event.kind) else {
-        return Vec::new();
+        return Ok(());
     };
-    let mut inserts = Vec::new();
     for channel in channels.enabled() {
         let (recipients, owner) = match (channel, audience) {
             (Channel::Webhook, _) => ("SELECT NULL AS recipient", None),
@@ -43,28 +45,11 @@ pub(super) fn delivery_inserts(
                  (event_id, channel, recipient_id, next_attempt_at, created_at)
              SELECT ?1, ?2, r.recipient, ?3, ?3 FROM ({recipients}) AS r"
         );
-        inserts.push((channel, sql, owner));
-    }
-    inserts
-}
-
-/// Queues the deliveries `event` (just inserted as `event_id`) calls for, inside the
-/// event's own transaction.
-pub(super) async fn enqueue(
-    conn: &mut sqlx::SqliteConnection,
-    event_id: i64,
-    event: &NewEvent,
-    channels: Channels,
-) -> Result<(), StoreError> {
-    for (channel, sql, owner) in delivery_inserts(event, channels) {
-        let mut insert = sqlx::query(&sql)
-            .bind(event_id)
-            .bind(channel.as_str())
-            .bind(event.at.0);
-        if let Some(owner) = owner {
-            insert = insert.bind(owner);
-        }
-        insert.execute(&mut *conn).await?;
+        let mut insert = conn.prepare_cached(&sql)?;
+        match owner {
+            Some(owner) => insert.execute((event_id, channel.as_str(), event.at.0, owner))?,
+            None => insert.execute((event_id, channel.as_str(), event.at.0))?,
+        };
     }
     Ok(())
 }
@@ -79,16 +64,15 @@ impl Outbox for SqliteStore {
     ) -> Result<Option<Attempt>, StoreError> {
         self.cache
             .write(Write::DeliverNext, async {
-                let row: Option<DueRow> = sqlx::query_as(&format!(
+                let sql = format!(
                     "SELECT {DUE_COLUMNS} {DUE_JOINS}
              WHERE o.channel = ?1 AND o.delivered_at IS NULL AND o.abandoned_at IS NULL
                AND o.next_attempt_at <= ?2
              ORDER BY o.next_attempt_at, o.id LIMIT 1"
-                ))
-                .bind(channel.as_str())
-                .bind(now.0)
-                .fetch_optional(&self.pool)
-                .await?;
+                );
+                let row: Option<DueRow> = self
+                    .db
+                    .read(|conn| optional(conn, &sql, (channel.as_str(), now.0)))?;
                 let Some(delivery) = row.and_then(DueRow::into_delivery) else {
                     return Ok(None);
                 };
@@ -100,19 +84,19 @@ impl Outbox for SqliteStore {
                         None => (Some(clip(error)), now.0, None, Some(now.0)),
                     },
                 };
-                sqlx::query(
-                    "UPDATE notification_outbox
-             SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
-                 delivered_at = ?4, abandoned_at = ?5
-             WHERE id = ?1 AND delivered_at IS NULL AND abandoned_at IS NULL",
-                )
-                .bind(delivery.id)
-                .bind(error)
-                .bind(next)
-                .bind(delivered)
-                .bind(abandoned)
-                .execute(&self.pool)
-                .await?;
+                let params = (delivery.id, error, next, delivered, abandoned);
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached(
+                            "UPDATE notification_outbox
+                     SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
+                         delivered_at = ?4, abandoned_at = ?5
+                     WHERE id = ?1 AND delivered_at IS NULL AND abandoned_at IS NULL",
+                        )?
+                        .execute(params)?;
+                        Ok(())
+                    })
+                    .await?;
                 Ok(Some(attempt))
             })
             .await
@@ -124,11 +108,10 @@ impl Outbox for SqliteStore {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let rows: Vec<RecordRow> = sqlx::query_as(&records_query(status, "?1", "?2"))
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let sql = records_query(status, "?1", "?2");
+        let rows: Vec<RecordRow> = self
+            .db
+            .read(|conn| all(conn, &sql, (before.unwrap_or(i64::MAX), i64::from(limit))))?;
         Ok(rows
             .into_iter()
             .filter_map(RecordRow::into_record)
@@ -136,23 +119,25 @@ impl Outbox for SqliteStore {
     }
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
-        let row: CountsRow = sqlx::query_as(COUNTS_QUERY).fetch_one(&self.pool).await?;
-        Ok(row.into())
+        let row: Option<CountsRow> = self.db.read(|conn| optional(conn, COUNTS_QUERY, []))?;
+        Ok(row.map(Into::into).unwrap_or_default())
     }
 
     async fn retry_delivery(&self, id: i64, now: UnixTime) -> Result<bool, StoreError> {
         self.cache
             .write(Write::RetryDelivery, async {
-                let changed = sqlx::query(
-                    "UPDATE notification_outbox
-             SET attempts = 0, abandoned_at = NULL, next_attempt_at = ?2
-             WHERE id = ?1 AND abandoned_at IS NOT NULL",
-                )
-                .bind(id)
-                .bind(now.0)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+                let changed = self
+                    .db
+                    .write(move |tx| {
+                        Ok(tx
+                            .prepare_cached(
+                                "UPDATE notification_outbox
+                         SET attempts = 0, abandoned_at = NULL, next_attempt_at = ?2
+                         WHERE id = ?1 AND abandoned_at IS NOT NULL",
+                            )?
+                            .execute((id, now.0))?)
+                    })
+                    .await?;
                 Ok(changed == 1)
             })
             .await

@@ -1,69 +1,96 @@
 //! Recovery codes on SQLite, stored only as keyed digests: each is used by one
 //! conditional delete whose rows affected decide, and a new set replaces the old at once.
 
+use async_trait::async_trait;
+
 use super::{journal, SqliteStore};
 use crate::domain::ids::AccountId;
-use crate::store::{Journal, StoreError};
+use crate::store::cache::Write;
+use crate::store::{Journal, RecoveryCodes, StoreError};
 
-pub(super) async fn recovery_codes_remaining(
-    store: &SqliteStore,
-    account: &AccountId,
-) -> Result<u32, StoreError> {
-    let count: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1")
-            .bind(account.as_str())
-            .fetch_one(&store.pool)
-            .await?;
-    Ok(u32::try_from(count).unwrap_or(0))
-}
-
-pub(super) async fn consume_recovery_code(
-    store: &SqliteStore,
-    account: &AccountId,
-    code_hash: &[u8],
-) -> Result<bool, StoreError> {
-    let deleted =
-        sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2")
-            .bind(account.as_str())
-            .bind(code_hash)
-            .execute(&store.pool)
-            .await?
-            .rows_affected();
-    Ok(deleted == 1)
-}
-
-pub(super) async fn replace_recovery_codes(
-    store: &SqliteStore,
-    account: &AccountId,
-    code_hashes: &[Vec<u8>],
-    journal: Journal<'_>,
-) -> Result<(), StoreError> {
-    let mut tx = store.pool.begin().await?;
-    sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1")
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await?;
-    for hash in code_hashes {
-        sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)")
-            .bind(account.as_str())
-            .bind(hash)
-            .execute(&mut *tx)
-            .await?;
+#[async_trait]
+impl RecoveryCodes for SqliteStore {
+    async fn recovery_codes_remaining(&self, account: &AccountId) -> Result<u32, StoreError> {
+        let count: i64 = self.db.read(|conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1")?
+                .query_row([account.as_str()], |row| row.get(0))
+        })?;
+        Ok(u32::try_from(count).unwrap_or(0))
     }
-    journal::append_all(&mut tx, journal).await?;
-    tx.commit().await?;
-    Ok(())
-}
 
-pub(super) async fn add_recovery_code(
-    store: &SqliteStore,
-    account: &AccountId,
-    code_hash: &[u8],
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)")
-        .bind(account.as_str())
-        .bind(code_hash)
-        .execute(&store.pool)
-        .await?;
-    Ok(())
+    async fn consume_recovery_code(
+        &self,
+        account: &AccountId,
+        code_hash: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.cache
+            .write_if(
+                Write::ConsumeRecoveryCode,
+                async {
+                    let params = (account.as_str().to_owned(), code_hash.to_vec());
+                    let deleted = self
+                        .db
+                        .write(move |tx| {
+                            Ok(tx
+                    .prepare_cached(
+                        "DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2",
+                    )?
+                    .execute(params)?)
+                        })
+                        .await?;
+                    Ok(deleted == 1)
+                },
+                |used| *used,
+            )
+            .await
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        account: &AccountId,
+        code_hashes: &[Vec<u8>],
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::ReplaceRecoveryCodes, async {
+                let (account, hashes) = (account.as_str().to_owned(), code_hashes.to_vec());
+                let (events, channels) = (journal.events.to_vec(), journal.channels);
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
+                            .execute([&account])?;
+                        for hash in &hashes {
+                            tx.prepare_cached(
+                        "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)",
+                    )?
+                    .execute((&account, hash))?;
+                        }
+                        journal::append_all(tx, Journal::new(&events, channels))?;
+                        Ok(())
+                    })
+                    .await
+            })
+            .await
+    }
+
+    async fn add_recovery_code(
+        &self,
+        account: &AccountId,
+        code_hash: &[u8],
+    ) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::AddRecoveryCode, async {
+                let params = (account.as_str().to_owned(), code_hash.to_vec());
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached(
+                            "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)",
+                        )?
+                        .execute(params)?;
+                        Ok(())
+                    })
+                    .await
+            })
+            .await
+    }
 }

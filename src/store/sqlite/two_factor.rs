@@ -2,163 +2,182 @@
 //! update), turning two-factor off, and the open lost-device reset requests. A reset and a
 //! filed request commit together with their events, in `journal.rs`.
 
-use super::{direct, journal, SqliteStore};
+use async_trait::async_trait;
+
+use super::decode::optional;
+use super::{journal, SqliteStore};
 use crate::domain::ids::AccountId;
 use crate::domain::sealed::Sealed;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorRecord;
-use crate::store::rows::ResetRequestRow;
-use crate::store::{Journal, ResetRequest, StoreError};
+use crate::store::cache::Write;
+use crate::store::rows::TwoFactorRow;
+use crate::store::{Journal, StoreError, TwoFactors};
 
-pub(super) async fn two_factor(
-    store: &SqliteStore,
-    account: &AccountId,
-) -> Result<TwoFactorRecord, StoreError> {
-    let row = store.direct.read(|conn| {
-        let sql = "SELECT key_id, secret, enabled_at, last_step, pending_key_id,
-                          pending_secret, pending_expires_at
-                   FROM two_factor WHERE account_id = ?1";
-        direct::optional(conn, sql, [account.as_str()], direct::two_factor_row)
-    })?;
-    Ok(row.map(TwoFactorRecord::from).unwrap_or_default())
-}
-
-pub(super) async fn start_enrollment(
-    store: &SqliteStore,
-    account: &AccountId,
-    secret: &Sealed,
-    expires_at: UnixTime,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO two_factor (account_id, pending_key_id, pending_secret, pending_expires_at)
-         VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (account_id) DO UPDATE SET
-             pending_key_id = excluded.pending_key_id,
-             pending_secret = excluded.pending_secret,
-             pending_expires_at = excluded.pending_expires_at",
-    )
-    .bind(account.as_str())
-    .bind(&secret.key_id.0)
-    .bind(&secret.blob)
-    .bind(expires_at.0)
-    .execute(&store.pool)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn abandon_enrollment(
-    store: &SqliteStore,
-    account: &AccountId,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE two_factor
-         SET pending_key_id = NULL, pending_secret = NULL, pending_expires_at = NULL
-         WHERE account_id = ?1",
-    )
-    .bind(account.as_str())
-    .execute(&store.pool)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn confirm_enrollment(
-    store: &SqliteStore,
-    account: &AccountId,
-    pending: &Sealed,
-    step: i64,
-    now: UnixTime,
-    recovery_hashes: &[Vec<u8>],
-    journal: Journal<'_>,
-) -> Result<bool, StoreError> {
-    let mut tx = store.pool.begin().await?;
-    let swapped = sqlx::query(
-        "UPDATE two_factor
-         SET key_id = pending_key_id, secret = pending_secret, enabled_at = ?3,
-             last_step = ?4, pending_key_id = NULL, pending_secret = NULL,
-             pending_expires_at = NULL
-         WHERE account_id = ?1 AND pending_secret = ?2 AND pending_expires_at > ?3",
-    )
-    .bind(account.as_str())
-    .bind(&pending.blob)
-    .bind(now.0)
-    .bind(step)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if swapped != 1 {
-        return Ok(false);
+#[async_trait]
+impl TwoFactors for SqliteStore {
+    async fn two_factor(&self, account: &AccountId) -> Result<TwoFactorRecord, StoreError> {
+        let row: Option<TwoFactorRow> = self.db.read(|conn| {
+            optional(
+                conn,
+                "SELECT key_id, secret, enabled_at, last_step, pending_key_id,
+                        pending_secret, pending_expires_at
+                 FROM two_factor WHERE account_id = ?1",
+                [account.as_str()],
+            )
+        })?;
+        Ok(row.map(TwoFactorRecord::from).unwrap_or_default())
     }
-    sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1")
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await?;
-    for hash in recovery_hashes {
-        sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)")
-            .bind(account.as_str())
-            .bind(hash)
-            .execute(&mut *tx)
-            .await?;
+
+    async fn start_enrollment(
+        &self,
+        account: &AccountId,
+        secret: &Sealed,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::StartEnrollment, async {
+                let params = (
+                    account.as_str().to_owned(),
+                    secret.key_id.0.clone(),
+                    secret.blob.clone(),
+                    expires_at.0,
+                );
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached(
+                            "INSERT INTO two_factor
+                         (account_id, pending_key_id, pending_secret, pending_expires_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (account_id) DO UPDATE SET
+                         pending_key_id = excluded.pending_key_id,
+                         pending_secret = excluded.pending_secret,
+                         pending_expires_at = excluded.pending_expires_at",
+                        )?
+                        .execute(params)?;
+                        Ok(())
+                    })
+                    .await
+            })
+            .await
     }
-    journal::append_all(&mut tx, journal).await?;
-    tx.commit().await?;
-    Ok(true)
-}
 
-pub(super) async fn accept_step(
-    store: &SqliteStore,
-    account: &AccountId,
-    step: i64,
-) -> Result<bool, StoreError> {
-    // Security: one conditional update decides, so two requests (on any nodes) with
-    // the same code cannot both be accepted.
-    let accepted = sqlx::query(
-        "UPDATE two_factor SET last_step = ?2
-         WHERE account_id = ?1 AND secret IS NOT NULL AND last_step < ?2",
-    )
-    .bind(account.as_str())
-    .bind(step)
-    .execute(&store.pool)
-    .await?
-    .rows_affected();
-    Ok(accepted == 1)
-}
-
-pub(super) async fn disable_two_factor(
-    store: &SqliteStore,
-    account: &AccountId,
-    journal: Journal<'_>,
-) -> Result<bool, StoreError> {
-    let mut tx = store.pool.begin().await?;
-    let deleted =
-        sqlx::query("DELETE FROM two_factor WHERE account_id = ?1 AND secret IS NOT NULL")
-            .bind(account.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    sqlx::query("DELETE FROM two_factor WHERE account_id = ?1")
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1")
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await?;
-    if deleted == 1 {
-        journal::append_all(&mut tx, journal).await?;
+    async fn abandon_enrollment(&self, account: &AccountId) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::AbandonEnrollment, async {
+                let account = account.as_str().to_owned();
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached(
+                            "UPDATE two_factor
+                     SET pending_key_id = NULL, pending_secret = NULL, pending_expires_at = NULL
+                     WHERE account_id = ?1",
+                        )?
+                        .execute([account])?;
+                        Ok(())
+                    })
+                    .await
+            })
+            .await
     }
-    tx.commit().await?;
-    Ok(deleted == 1)
-}
 
-pub(super) async fn open_reset_requests(
-    store: &SqliteStore,
-) -> Result<Vec<ResetRequest>, StoreError> {
-    let rows: Vec<ResetRequestRow> = sqlx::query_as(
-        "SELECT r.id, r.account_id, a.email, r.message, r.created_at
-         FROM reset_requests r JOIN accounts a ON a.id = r.account_id
-         WHERE r.closed_at IS NULL ORDER BY r.created_at, r.id",
-    )
-    .fetch_all(&store.pool)
-    .await?;
-    Ok(rows.into_iter().map(ResetRequest::from).collect())
+    async fn confirm_enrollment(
+        &self,
+        account: &AccountId,
+        pending: &Sealed,
+        step: i64,
+        now: UnixTime,
+        recovery_hashes: &[Vec<u8>],
+        journal: Journal<'_>,
+    ) -> Result<bool, StoreError> {
+        self.cache
+            .write_if(
+                Write::ConfirmEnrollment,
+                async {
+                    let (account, pending) = (account.as_str().to_owned(), pending.blob.clone());
+                    let hashes = recovery_hashes.to_vec();
+                    let (events, channels) = (journal.events.to_vec(), journal.channels);
+                    self.db
+                        .write(move |tx| {
+                            let swapped = tx
+                                .prepare_cached(
+                                    "UPDATE two_factor
+                         SET key_id = pending_key_id, secret = pending_secret, enabled_at = ?3,
+                             last_step = ?4, pending_key_id = NULL, pending_secret = NULL,
+                             pending_expires_at = NULL
+                         WHERE account_id = ?1 AND pending_secret = ?2 AND pending_expires_at > ?3",
+                                )?
+                                .execute((&account, &pending, now.0, step))?;
+                            if swapped != 1 {
+                                return Ok(false);
+                            }
+                            tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
+                                .execute([&account])?;
+                            for hash in &hashes {
+                                tx.prepare_cached(
+                        "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)",
+                    )?
+                    .execute((&account, hash))?;
+                            }
+                            journal::append_all(tx, Journal::new(&events, channels))?;
+                            Ok(true)
+                        })
+                        .await
+                },
+                |confirmed| *confirmed,
+            )
+            .await
+    }
+
+    async fn accept_step(&self, account: &AccountId, step: i64) -> Result<bool, StoreError> {
+        self.cache
+            .write(Write::AcceptStep, async {
+                let account = account.as_str().to_owned();
+                // Security: one conditional update decides, so two requests (on any process) with
+                // the same code cannot both be accepted.
+                let accepted = self
+                    .db
+                    .write(move |tx| {
+                        Ok(tx
+                            .prepare_cached(
+                                "UPDATE two_factor SET last_step = ?2
+                         WHERE account_id = ?1 AND secret IS NOT NULL AND last_step < ?2",
+                            )?
+                            .execute((account, step))?)
+                    })
+                    .await?;
+                Ok(accepted == 1)
+            })
+            .await
+    }
+
+    async fn disable_two_factor(
+        &self,
+        account: &AccountId,
+        journal: Journal<'_>,
+    ) -> Result<bool, StoreError> {
+        self.cache
+            .write(Write::DisableTwoFactor, async {
+                let account = account.as_str().to_owned();
+                let (events, channels) = (journal.events.to_vec(), journal.channels);
+                self.db
+                    .write(move |tx| {
+                        let deleted = tx
+                    .prepare_cached(
+                        "DELETE FROM two_factor WHERE account_id = ?1 AND secret IS NOT NULL",
+                    )?
+                    .execute([&account])?;
+                        tx.prepare_cached("DELETE FROM two_factor WHERE account_id = ?1")?
+                            .execute([&account])?;
+                        tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
+                            .execute([&account])?;
+                        if deleted == 1 {
+                            journal::append_all(tx, Journal::new(&events, channels))?;
+                        }
+                        Ok(deleted == 1)
+                    })
+                    .await
+            })
+            .await
+    }
 }

@@ -1,0 +1,141 @@
+//! Admin resets on SQLite: resetting an account's two-factor (with its recovery codes,
+//! sessions and open reset requests, in one transaction), and the reset requests that ask
+//! an administrator for one (at most one open per account, however many are filed at once).
+
+use async_trait::async_trait;
+
+use rusqlite::Connection;
+
+use super::decode::all;
+use super::journal::append;
+use super::SqliteStore;
+use crate::domain::event::NewEvent;
+use crate::domain::ids::AccountId;
+use crate::domain::notification::Channels;
+use crate::domain::time::UnixTime;
+use crate::store::cache::Write;
+use crate::store::rows::ResetRequestRow;
+use crate::store::{FiledRequest, ResetEvent, ResetOutcome, ResetRequest, Resets, StoreError};
+
+#[async_trait]
+impl Resets for SqliteStore {
+    async fn reset_two_factor(
+        &self,
+        account: &AccountId,
+        now: UnixTime,
+        record: ResetEvent<'_>,
+        channels: Channels,
+    ) -> Result<ResetOutcome, StoreError> {
+        self.cache
+            .write(Write::ResetTwoFactor, async {
+                // `record` borrows from the caller and cannot go to the writer's thread: the event
+                // is made here from the outcome read first, and the reset applies only while the
+                // outcome under the write lock is still that one (else it is read again).
+                loop {
+                    let id = account.as_str().to_owned();
+                    let expected = self.db.read(|conn| reset_outcome(conn, &id))?;
+                    let event = record(&expected);
+                    let done = self
+                        .db
+                        .write(move |tx| {
+                            if reset_outcome(tx, &id)? != expected {
+                                return Ok(false);
+                            }
+                            tx.prepare_cached("DELETE FROM two_factor WHERE account_id = ?1")?
+                                .execute([&id])?;
+                            tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
+                                .execute([&id])?;
+                            tx.prepare_cached("DELETE FROM sessions WHERE account_id = ?1")?
+                                .execute([&id])?;
+                            tx.prepare_cached(
+                                "UPDATE reset_requests SET closed_at = ?2
+                         WHERE account_id = ?1 AND closed_at IS NULL",
+                            )?
+                            .execute((&id, now.0))?;
+                            append(tx, &event, channels)?;
+                            Ok(true)
+                        })
+                        .await?;
+                    if done {
+                        return Ok(expected);
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn create_reset_request(
+        &self,
+        id: &str,
+        account: &AccountId,
+        message: &str,
+        now: UnixTime,
+        event: &NewEvent,
+        channels: Channels,
+    ) -> Result<FiledRequest, StoreError> {
+        self.cache
+            .write(Write::CreateResetRequest, async {
+                let (id, account) = (id.to_owned(), account.as_str().to_owned());
+                let (message, event) = (message.to_owned(), event.clone());
+                self.db
+                    .write(move |tx| {
+                        // The partial unique index `reset_requests_one_open` decides between racing
+                        // filings.
+                        let inserted = tx
+                            .prepare_cached(
+                                "INSERT INTO reset_requests (id, account_id, message, created_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (account_id) WHERE closed_at IS NULL DO NOTHING",
+                            )?
+                            .execute((&id, &account, &message, now.0))?;
+                        if inserted == 1 {
+                            append(tx, &event, channels)?;
+                            return Ok(FiledRequest { id, created: true });
+                        }
+                        let open: String = tx
+                    .prepare_cached(
+                        "SELECT id FROM reset_requests WHERE account_id = ?1 AND closed_at IS NULL",
+                    )?
+                    .query_row([&account], |row| row.get(0))?;
+                        Ok(FiledRequest {
+                            id: open,
+                            created: false,
+                        })
+                    })
+                    .await
+            })
+            .await
+    }
+
+    async fn open_reset_requests(&self) -> Result<Vec<ResetRequest>, StoreError> {
+        let rows: Vec<ResetRequestRow> = self.db.read(|conn| {
+            all(
+                conn,
+                "SELECT r.id, r.account_id, a.email, r.message, r.created_at
+                 FROM reset_requests r JOIN accounts a ON a.id = r.account_id
+                 WHERE r.closed_at IS NULL ORDER BY r.created_at, r.id",
+                [],
+            )
+        })?;
+        Ok(rows.into_iter().map(ResetRequest::from).collect())
+    }
+}
+
+/// What a reset of `account` does when it runs now: read before the reset (the event is made
+/// from it) and again under the write lock, where it is what the reset then does.
+fn reset_outcome(conn: &Connection, account: &str) -> rusqlite::Result<ResetOutcome> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM two_factor WHERE account_id = ?1 AND secret IS NOT NULL),
+                (SELECT COUNT(*) FROM sessions WHERE account_id = ?1),
+                (SELECT COUNT(*) FROM reset_requests
+                 WHERE account_id = ?1 AND closed_at IS NULL)",
+    )?
+    .query_row([account], |row| {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(ResetOutcome {
+            was_enabled: row.get(0)?,
+            sessions_revoked: count(row.get(1)?),
+            requests_closed: count(row.get(2)?),
+        })
+    })
+}
