@@ -1,5 +1,6 @@
 //! The one way into the SQLite file: [`Db::read`] runs a read inline on a reader connection,
-//! [`Db::write`] runs a write as one transaction on the single writer connection, and
+//! [`Db::write`] queues a write for the writer thread, which owns the single writer
+//! connection and commits the writes queued together in one transaction, and
 //! [`Db::when_changed`] watches `PRAGMA data_version` for `coherence.rs`.
 //!
 //! Why this shape: an async driver that runs each SQLite statement on a worker thread of its
@@ -7,24 +8,28 @@
 //! statement, which measured about 40 % of the server's CPU under forward-auth load
 //! (`perf record`; see BENCHMARKS.md), and rusqlite runs a statement about 13 times faster.
 //! A read of the page cache takes microseconds, so it runs on the calling thread with cached
-//! prepared statements; a write waits for the disk, so it runs on a blocking thread, one
-//! hand-off however many statements it has.
+//! prepared statements; a write waits for the disk, so it runs on the writer thread, one
+//! hand-off however many statements it has, and the writes that queue while a commit waits
+//! for the disk share the next commit (one fsync for all of them).
 //!
 //! Invariants:
 //! - Every connection is opened by [`connection`], which sets every PRAGMA: WAL, foreign
 //!   keys, the busy timeout, and `synchronous = FULL`, so an acknowledged write survives a
 //!   power cut (a rolled-back "used" mark would let a code be accepted twice).
 //! - Reads never wait on a lock: WAL readers see the last commit, from any process.
-//! - Every write is one `BEGIN IMMEDIATE` transaction on the one writer connection, committed
-//!   once when its closure returns `Ok` and rolled back otherwise. Other processes (the CLI)
-//!   meet it through SQLite's own lock and the busy timeout.
+//! - Every write runs on the one writer connection in a `BEGIN IMMEDIATE` transaction, inside
+//!   a savepoint of its own: its changes are kept when its closure returns `Ok` and rolled
+//!   back to the savepoint otherwise, whatever the other writes of the batch do. It is
+//!   answered only after the commit ([`run_writer`]). Other processes (the CLI) meet it
+//!   through SQLite's own lock and the busy timeout.
 //! - No `.await` while a connection is held.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{mpsc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
 
 use crate::store::StoreError;
 
@@ -34,7 +39,8 @@ const CACHED_STATEMENTS: usize = 32;
 /// The connections to one SQLite file.
 pub(super) struct Db {
     readers: Vec<Mutex<Connection>>,
-    writer: Arc<Mutex<Connection>>,
+    /// The queue of the writer thread, which owns the writer connection.
+    writes: mpsc::Sender<Box<dyn Job>>,
     /// Asks `PRAGMA data_version` for the node memory (`coherence.rs`), with the version it
     /// saw last.
     watch: Mutex<(Connection, Option<i64>)>,
@@ -81,14 +87,19 @@ impl Db {
         busy_timeout: Duration,
         readers: usize,
     ) -> Result<Self, StoreError> {
-        let writer = Arc::new(Mutex::new(connection(path, busy_timeout)?));
+        let writer = connection(path, busy_timeout)?;
+        let (writes, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(writer, &queue))
+            .map_err(|e| StoreError::Task(format!("cannot start the SQLite writer: {e}")))?;
         let readers = (0..readers.max(1))
             .map(|_| connection(path, busy_timeout).map(Mutex::new))
             .collect::<Result<_, _>>()?;
         let watch = Mutex::new((connection(path, busy_timeout)?, None));
         Ok(Self {
             readers,
-            writer,
+            writes,
             watch,
         })
     }
@@ -125,24 +136,189 @@ impl Db {
         Ok(read(&lock(&self.readers[0]))?)
     }
 
-    /// Runs `write` in one transaction on the writer connection, on a blocking thread (a
-    /// commit waits for the disk): committed when it returns `Ok`, rolled back otherwise.
+    /// Runs `write` on the writer thread, inside a transaction shared with the writes queued
+    /// meanwhile (group commit, see [`run_writer`]): its changes are kept when it returns
+    /// `Ok` and the transaction commits, and its answer comes only after that commit.
     pub(super) async fn write<T, F>(&self, write: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let writer = Arc::clone(&self.writer);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&writer);
-            // IMMEDIATE: the write lock is taken at once, never upgraded from a read (an
-            // upgrade that meets another process's writer fails instead of waiting).
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let written = write(&tx)?;
-            tx.commit()?;
-            Ok(written)
-        })
-        .await
-        .map_err(|join| StoreError::Task(join.to_string()))?
+        let (answer, answered) = oneshot::channel();
+        let job = Queued {
+            write: Some(write),
+            written: None,
+            answer,
+        };
+        self.writes
+            .send(Box::new(job))
+            .map_err(|_| StoreError::Task("the SQLite writer has stopped".into()))?;
+        answered
+            .await
+            .map_err(|_| StoreError::Task("the SQLite writer dropped a write".into()))?
+    }
+}
+
+/// One queued write, as the writer thread sees it.
+trait Job: Send {
+    /// Runs the write on the writer connection, inside the shared transaction; whether its
+    /// changes are to be kept.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the outcome of the commit is known (or that nothing ran).
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+/// A write and its caller's answer.
+struct Queued<T, F> {
+    write: Option<F>,
+    written: Option<Result<T, StoreError>>,
+    answer: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for Queued<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let written = self.write.take().map(|write| write(conn));
+        let kept = matches!(written, Some(Ok(_)));
+        self.written = written;
+        kept
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>) {
+        let answer = match self.written {
+            Some(Ok(value)) => committed.map(|()| value),
+            Some(Err(refused)) => Err(refused),
+            None => Err(committed
+                .err()
+                .unwrap_or_else(|| StoreError::Task("a write did not run".into()))),
+        };
+        // The caller may have gone (a dropped request); the write stands all the same.
+        let _ = self.answer.send(answer);
+    }
+}
+
+/// The same failure for every write of a batch.
+fn each(failure: &rusqlite::Error) -> StoreError {
+    match failure {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            StoreError::Embedded(rusqlite::Error::SqliteFailure(*code, message.clone()))
+        }
+        other => StoreError::Task(other.to_string()),
+    }
+}
+
+/// Most writes in one transaction.
+const MOST_PER_COMMIT: usize = 64;
+
+/// The writer thread: takes the first queued write and every write queued behind it (up to
+/// [`MOST_PER_COMMIT`]), runs them in one `BEGIN IMMEDIATE` transaction, each inside its own
+/// savepoint, and commits once, so a burst of writes costs one fsync instead of one each.
+///
+/// Each write is alone in what it keeps: one that fails is rolled back to its savepoint and
+/// answered with its error, the others go on. No write is answered `Ok` before the commit
+/// (with `synchronous = FULL`, before the disk has it); when the commit fails, every write
+/// of the batch is answered with that error, and none of their changes exist.
+fn run_writer(mut conn: Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MOST_PER_COMMIT {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, batch);
+    }
+}
+
+fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>) {
+    // IMMEDIATE: the write lock is taken at once, never upgraded from a read (an upgrade that
+    // meets another process's writer fails instead of waiting).
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(failure) => {
+            for job in batch {
+                job.answer(Err(each(&failure)));
+            }
+            return;
+        }
+    };
+    let mut outcome = Ok(());
+    for job in &mut batch {
+        let started = tx.execute_batch("SAVEPOINT write");
+        let ended = started.and_then(|()| {
+            if job.run(&tx) {
+                tx.execute_batch("RELEASE write")
+            } else {
+                tx.execute_batch("ROLLBACK TO write; RELEASE write")
+            }
+        });
+        if let Err(failure) = ended {
+            // The transaction cannot be trusted any more: nothing of the batch is kept
+            // (dropping `tx` rolls it back).
+            outcome = Err(failure);
+            break;
+        }
+    }
+    let committed = outcome.and_then(|()| tx.commit());
+    for job in batch {
+        job.answer(committed.as_ref().map(|_| ()).map_err(each));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_queued_together_keep_only_their_own_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(&dir.path().join("d.db"), Duration::from_secs(5), 2).unwrap());
+        db.write(|conn| Ok(conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")?))
+            .await
+            .unwrap();
+        // Many writes at once, so that the writer commits several in one transaction; every
+        // third one inserts its row and then fails, which must take back its row only.
+        let writes = (0..60_i64).map(|n| {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                db.write(move |conn| {
+                    conn.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+                    if n % 3 == 0 {
+                        return Err(StoreError::Task(format!("refused {n}")));
+                    }
+                    Ok(n)
+                })
+                .await
+            })
+        });
+        let mut answered = Vec::new();
+        for write in writes.collect::<Vec<_>>() {
+            answered.push(write.await.unwrap());
+        }
+        for (n, answer) in (0_i64..).zip(&answered) {
+            match answer {
+                Ok(kept) => assert_eq!(*kept, n),
+                Err(e) => assert_eq!(
+                    e.to_string(),
+                    StoreError::Task(format!("refused {n}")).to_string()
+                ),
+            }
+            assert_eq!(answer.is_err(), n % 3 == 0);
+        }
+        let kept: Vec<i64> = db
+            .read(|conn| {
+                conn.prepare("SELECT n FROM t ORDER BY n")?
+                    .query_map([], |row| row.get(0))?
+                    .collect()
+            })
+            .unwrap();
+        let expected: Vec<i64> = (0..60).filter(|n| n % 3 != 0).collect();
+        assert_eq!(kept, expected);
     }
 }
