@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod email;
+pub mod email_token;
 pub mod event;
 pub mod ids;
 pub mod notification;

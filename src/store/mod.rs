@@ -26,8 +26,8 @@ use crate::domain::event::NewEvent;
 use crate::domain::notification::{audience, Channels};
 
 pub use aggregates::{
-    Accounts, Challenges, Events, RecoveryCodes, Resets, Secrets, Sessions, SignIns, Throttles,
-    TwoFactors, Workspaces,
+    Accounts, Challenges, EmailTokens, Events, RecoveryCodes, Resets, Secrets, Sessions, SignIns,
+    Throttles, TwoFactors, Workspaces,
 };
 pub use error::{Constraint, StoreError};
 pub use outbox::Outbox;
@@ -54,6 +54,7 @@ pub trait Store:
     + Secrets
     + Workspaces
     + Resets
+    + EmailTokens
     + Outbox
     + Send
     + Sync

@@ -15,6 +15,7 @@ mod challenge_read;
 mod challenges;
 mod coherence;
 mod completion;
+mod email_tokens;
 mod events;
 mod journal;
 mod outbox;

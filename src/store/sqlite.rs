@@ -16,6 +16,7 @@ mod challenges;
 mod coherence;
 mod db;
 mod decode;
+mod email_tokens;
 mod events;
 mod journal;
 mod migrate;

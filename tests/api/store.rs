@@ -6,11 +6,13 @@ use std::sync::Arc;
 use crate::helpers::*;
 use deadbolt::domain::account::Session;
 use deadbolt::domain::email::Email;
+use deadbolt::domain::email_token::{EmailCode, LinkToken, Purpose, MAX_CODE_FAILURES};
 use deadbolt::domain::ids::{AccountId, SessionId, Token};
 use deadbolt::domain::throttle::Counter;
 use deadbolt::domain::time::UnixTime;
 use deadbolt::store::{
-    self, Constraint, FirstAdmin, NewAccount, NewSession, PoolSettings, Store, StoreError,
+    self, CodeAnswer, Constraint, FirstAdmin, NewAccount, NewEmailToken, NewSession, PoolSettings,
+    Store, StoreError,
 };
 use futures::future::join_all;
 
@@ -317,6 +319,178 @@ async fn concurrent_setup_links_make_one_admin(backend: Backend) {
     assert_eq!(store.count_accounts().await.unwrap(), 1);
 }
 
+fn email_token(
+    account: &AccountId,
+    purpose: Purpose,
+    link: &LinkToken,
+    code: Option<&EmailCode>,
+) -> NewEmailToken {
+    let email = Email::parse("ada@example.com").unwrap();
+    NewEmailToken {
+        account: account.clone(),
+        purpose,
+        code_hash: code.map(|code| code.hash(&KEY, purpose, &email)),
+        email,
+        link_hash: link.hash(&KEY, purpose),
+        created_at: START,
+        expires_at: purpose.expires_at(START),
+    }
+}
+
+const KEY: [u8; 32] = [9; 32];
+
+async fn an_email_link_is_spent_once_and_a_newer_one_voids_the_older(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let ada = account("ada@example.com", false);
+    store.create_account(&ada).await.unwrap();
+    let purpose = Purpose::PasswordReset;
+    let (older, newer) = (LinkToken::generate(), LinkToken::generate());
+    store
+        .issue_email_token(&email_token(&ada.id, purpose, &older, None))
+        .await
+        .unwrap();
+    store
+        .issue_email_token(&email_token(&ada.id, purpose, &newer, None))
+        .await
+        .unwrap();
+    let spend = |link: &LinkToken, purpose: Purpose, at: UnixTime| {
+        let (store, hash) = (Arc::clone(&store), link.hash(&KEY, purpose));
+        async move { store.spend_email_link(purpose, &hash, at).await.unwrap() }
+    };
+    assert_eq!(
+        spend(&older, purpose, START).await,
+        None,
+        "voided by the newer one"
+    );
+    // A token is worth nothing for another purpose.
+    assert_eq!(spend(&newer, Purpose::SignIn, START).await, None);
+    let spent = spend(&newer, purpose, START).await.unwrap();
+    assert_eq!(spent.account, ada.id);
+    assert_eq!(spent.email.as_str(), "ada@example.com");
+    assert_eq!(spend(&newer, purpose, START).await, None, "spent once");
+    // A token lives until its expiry, not at it.
+    let late = LinkToken::generate();
+    store
+        .issue_email_token(&email_token(&ada.id, purpose, &late, None))
+        .await
+        .unwrap();
+    let expiry = purpose.expires_at(START);
+    assert_eq!(spend(&late, purpose, expiry).await, None);
+    assert!(spend(&late, purpose, UnixTime(expiry.0 - 1))
+        .await
+        .is_some());
+}
+
+async fn an_email_code_is_void_after_five_wrong_ones(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let ada = account("ada@example.com", false);
+    store.create_account(&ada).await.unwrap();
+    let purpose = Purpose::SignIn;
+    let email = Email::parse("ada@example.com").unwrap();
+    let (code, wrong) = (EmailCode::generate(), EmailCode::generate());
+    let answer = |code: &EmailCode| {
+        let (store, hash, id) = (
+            Arc::clone(&store),
+            code.hash(&KEY, purpose, &email),
+            ada.id.clone(),
+        );
+        async move {
+            store
+                .spend_email_code(purpose, &id, &hash, START)
+                .await
+                .unwrap()
+        }
+    };
+    store
+        .issue_email_token(&email_token(
+            &ada.id,
+            purpose,
+            &LinkToken::generate(),
+            Some(&code),
+        ))
+        .await
+        .unwrap();
+    for n in 1..=4 {
+        assert_eq!(answer(&wrong).await, CodeAnswer::Wrong { failures: n });
+    }
+    match answer(&code).await {
+        CodeAnswer::Spent(spent) => assert_eq!(spent.account, ada.id),
+        other => panic!("the right code after four wrong ones: {other:?}"),
+    }
+    assert_eq!(answer(&code).await, CodeAnswer::NoToken, "spent once");
+    // A new token starts again; five wrong codes void it, right code and all.
+    store
+        .issue_email_token(&email_token(
+            &ada.id,
+            purpose,
+            &LinkToken::generate(),
+            Some(&code),
+        ))
+        .await
+        .unwrap();
+    for n in 1..=MAX_CODE_FAILURES {
+        assert_eq!(answer(&wrong).await, CodeAnswer::Wrong { failures: n });
+    }
+    assert_eq!(answer(&code).await, CodeAnswer::NoToken);
+    assert_eq!(answer(&wrong).await, CodeAnswer::NoToken);
+    // A message without a code takes none.
+    store
+        .issue_email_token(&email_token(&ada.id, purpose, &LinkToken::generate(), None))
+        .await
+        .unwrap();
+    assert_eq!(answer(&wrong).await, CodeAnswer::NoToken);
+}
+
+/// Racers on two connections (two nodes on PostgreSQL) spend one link and one code.
+async fn racers_spend_an_email_token_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(backend, &dir).await;
+    let first = store::connect(&url, PoolSettings::default()).await.unwrap();
+    first.migrate().await.unwrap();
+    let second = store::connect(&url, PoolSettings::default()).await.unwrap();
+    let nodes = [first, second];
+    let ada = account("ada@example.com", false);
+    nodes[0].create_account(&ada).await.unwrap();
+    let email = Email::parse("ada@example.com").unwrap();
+    for purpose in [Purpose::Verify, Purpose::SignIn] {
+        let (link, code) = (LinkToken::generate(), EmailCode::generate());
+        let token = email_token(&ada.id, purpose, &link, Some(&code));
+        nodes[0].issue_email_token(&token).await.unwrap();
+        let racers = (0..16).map(|n| {
+            let store = Arc::clone(&nodes[n % 2]);
+            let (link_hash, code_hash, id) = (
+                link.hash(&KEY, purpose),
+                code.hash(&KEY, purpose, &email),
+                ada.id.clone(),
+            );
+            tokio::spawn(async move {
+                if n % 4 < 2 {
+                    store
+                        .spend_email_link(purpose, &link_hash, START)
+                        .await
+                        .unwrap()
+                        .is_some()
+                } else {
+                    matches!(
+                        store
+                            .spend_email_code(purpose, &id, &code_hash, START)
+                            .await
+                            .unwrap(),
+                        CodeAnswer::Spent(_)
+                    )
+                }
+            })
+        });
+        let won = join_all(racers)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(|won| *won)
+            .count();
+        assert_eq!(won, 1, "{purpose:?}: one token, one winner across nodes");
+    }
+}
+
 backend_tests!(
     accounts_round_trip_and_emails_are_unique,
     sessions_join_their_account_and_delete_only_for_their_owner,
@@ -325,4 +499,7 @@ backend_tests!(
     concurrent_swaps_from_one_value_have_exactly_one_winner,
     a_setup_link_makes_exactly_one_admin,
     concurrent_setup_links_make_one_admin,
+    an_email_link_is_spent_once_and_a_newer_one_voids_the_older,
+    an_email_code_is_void_after_five_wrong_ones,
+    racers_spend_an_email_token_once,
 );

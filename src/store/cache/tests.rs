@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 39] = [
+const ALL: [Write; 42] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -53,6 +53,9 @@ const ALL: [Write; 39] = [
     Write::Reseal,
     Write::DeliverNext,
     Write::RetryDelivery,
+    Write::IssueEmailToken,
+    Write::SpendEmailLink,
+    Write::SpendEmailCode,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -98,7 +101,10 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::CreateResetRequest
         | Write::Reseal
         | Write::DeliverNext
-        | Write::RetryDelivery => false,
+        | Write::RetryDelivery
+        | Write::IssueEmailToken
+        | Write::SpendEmailLink
+        | Write::SpendEmailCode => false,
     }
 }
 

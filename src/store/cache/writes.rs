@@ -49,6 +49,9 @@ pub(crate) enum Write {
     Reseal,
     DeliverNext,
     RetryDelivery,
+    IssueEmailToken,
+    SpendEmailLink,
+    SpendEmailCode,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
@@ -97,6 +100,15 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
             Write::CreateResetRequest,
             Write::DeliverNext,
             Write::RetryDelivery,
+        ],
+    ),
+    (
+        "e-mail tokens are never remembered (what a spent one leads to, a verified address or \
+         a new password, is its own write)",
+        &[
+            Write::IssueEmailToken,
+            Write::SpendEmailLink,
+            Write::SpendEmailCode,
         ],
     ),
     (
