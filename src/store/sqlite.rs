@@ -1,6 +1,7 @@
 //! The embedded SQLite backend, on rusqlite alone: one process serves the file through
-//! `db.rs` (reads inline on a few reader connections, every write one transaction on the
-//! single writer connection, every PRAGMA set in one place).
+//! `db.rs` (reads inline on a few reader connections, every write in a savepoint of its own
+//! on the single writer connection, the writes queued together committed as one
+//! transaction, every PRAGMA set in one place).
 //!
 //! One file per aggregate, the same files as `postgres/`: `accounts.rs`, `sessions.rs`,
 //! `throttle.rs`, `two_factor.rs`, `recovery_codes.rs`, `challenges.rs`, `events.rs`,
@@ -75,7 +76,7 @@ impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         self.cache
             .write(Write::Migrate, async {
-                // One transaction per migration (`migrate.rs`).
+                // One savepoint per migration, atomic with its row (`migrate.rs`).
                 while self
                     .db
                     .write(|tx| migrate::apply_next(tx, migrate::MIGRATIONS))

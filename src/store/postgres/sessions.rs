@@ -135,6 +135,8 @@ impl Sessions for PostgresStore {
         account: &AccountId,
         id: &SessionId,
     ) -> Result<bool, StoreError> {
+        // Publishes even when nothing was deleted: a retry after a publish that failed must
+        // publish again, and finds nothing left to delete.
         self.cache
             .write(Write::DeleteSession, async {
                 let deleted = sqlx::query("DELETE FROM sessions WHERE id = $1 AND account_id = $2")

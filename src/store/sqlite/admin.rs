@@ -17,6 +17,9 @@ use crate::store::cache::Write;
 use crate::store::rows::ResetRequestRow;
 use crate::store::{FiledRequest, ResetEvent, ResetOutcome, ResetRequest, Resets, StoreError};
 
+/// How often a reset reads again an outcome that moved before it could apply.
+const RESET_TRIES: usize = 5;
+
 #[async_trait]
 impl Resets for SqliteStore {
     async fn reset_two_factor(
@@ -30,8 +33,9 @@ impl Resets for SqliteStore {
             .write(Write::ResetTwoFactor, async {
                 // `record` borrows from the caller and cannot go to the writer's thread: the event
                 // is made here from the outcome read first, and the reset applies only while the
-                // outcome under the write lock is still that one (else it is read again).
-                loop {
+                // outcome under the write lock is still that one (else it is read again, a few
+                // times at most: only other writes to this very account move it).
+                for _ in 0..RESET_TRIES {
                     let id = account.as_str().to_owned();
                     let expected = self.db.read(|conn| reset_outcome(conn, &id))?;
                     let event = record(&expected);
@@ -60,6 +64,9 @@ impl Resets for SqliteStore {
                         return Ok(expected);
                     }
                 }
+                Err(StoreError::Task(
+                    "the account kept changing during its reset".into(),
+                ))
             })
             .await
     }

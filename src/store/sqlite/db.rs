@@ -24,6 +24,7 @@
 //!   through SQLite's own lock and the busy timeout.
 //! - No `.await` while a connection is held.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{mpsc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -181,7 +182,12 @@ where
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
-        let written = self.write.take().map(|write| write(conn));
+        // A write that panics is refused like one that fails: rolled back to its savepoint
+        // and answered with an error, and the writer thread goes on serving the others.
+        let written = self.write.take().map(|write| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| write(conn)))
+                .unwrap_or_else(|_| Err(StoreError::Task("a write panicked".into())))
+        });
         let kept = matches!(written, Some(Ok(_)));
         self.written = written;
         kept
@@ -217,8 +223,8 @@ const MOST_PER_COMMIT: usize = 64;
 /// [`MOST_PER_COMMIT`]), runs them in one `BEGIN IMMEDIATE` transaction, each inside its own
 /// savepoint, and commits once, so a burst of writes costs one fsync instead of one each.
 ///
-/// Each write is alone in what it keeps: one that fails is rolled back to its savepoint and
-/// answered with its error, the others go on. No write is answered `Ok` before the commit
+/// Each write is alone in what it keeps: one that fails (or panics) is rolled back to its
+/// savepoint and answered with its error, even when the commit then fails; the others go on. No write is answered `Ok` before the commit
 /// (with `synchronous = FULL`, before the disk has it); when the commit fails, every write
 /// of the batch is answered with that error, and none of their changes exist.
 fn run_writer(mut conn: Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
@@ -273,6 +279,8 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>) {
 mod tests {
     use std::sync::Arc;
 
+    use futures::future::join_all;
+
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,5 +328,39 @@ mod tests {
             .unwrap();
         let expected: Vec<i64> = (0..60).filter(|n| n % 3 != 0).collect();
         assert_eq!(kept, expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_panics_is_refused_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(&dir.path().join("d.db"), Duration::from_secs(5), 2).unwrap());
+        db.write(|conn| Ok(conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")?))
+            .await
+            .unwrap();
+        let writes = (0..20_i64).map(|n| {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                db.write(move |conn| {
+                    conn.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+                    assert_ne!(n, 7, "a bug in one write");
+                    Ok(())
+                })
+                .await
+            })
+        });
+        let answers: Vec<bool> = join_all(writes.collect::<Vec<_>>())
+            .await
+            .into_iter()
+            .map(|answer| answer.unwrap().is_ok())
+            .collect();
+        let refused: Vec<usize> = (0..20).filter(|n| !answers[*n]).collect();
+        assert_eq!(refused, vec![7]);
+        db.write(|conn| Ok(conn.execute("INSERT INTO t (n) VALUES (100)", [])?))
+            .await
+            .unwrap();
+        let rows: i64 = db
+            .read(|conn| conn.query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0)))
+            .unwrap();
+        assert_eq!(rows, 20);
     }
 }

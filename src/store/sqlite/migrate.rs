@@ -4,8 +4,9 @@
 //! is recognised as up to date and later migrations are added after it.
 //!
 //! Invariants:
-//! - Each migration runs in one transaction together with its row in `_sqlx_migrations`
-//!   (`Store::migrate` calls [`apply_next`] through `Db::write` until it answers `None`).
+//! - Each migration runs atomically together with its row in `_sqlx_migrations` (one
+//!   savepoint of the writer's transaction: `Store::migrate` calls [`apply_next`] through
+//!   `Db::write` until it answers `None`).
 //! - Before anything runs, every applied migration is checked: one left unfinished, one this
 //!   build does not know (a newer release's) or one whose file changed since (its checksum
 //!   differs) is refused with [`StoreError::Schema`] naming it.

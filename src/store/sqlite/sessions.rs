@@ -131,6 +131,8 @@ impl Sessions for SqliteStore {
         account: &AccountId,
         id: &SessionId,
     ) -> Result<bool, StoreError> {
+        // Publishes even when nothing was deleted: a retry after a publish that failed must
+        // publish again, and finds nothing left to delete.
         self.cache
             .write(Write::DeleteSession, async {
                 let params = (id.as_str().to_owned(), account.as_str().to_owned());
