@@ -199,7 +199,8 @@ pub trait Challenges: Send + Sync {
     async fn consume_challenge(&self, token: &TokenHash) -> Result<bool, StoreError>;
 }
 
-/// The statements of a sign-in that span aggregates: what a password attempt reads, settling a right password, and completing a second factor.
+/// The statements of a sign-in that span aggregates: what a password attempt reads, settling a
+/// right password, and completing a second factor.
 #[async_trait]
 pub trait SignIns: Accounts + Throttles + Send + Sync {
     /// What a password attempt reads before its counters are swapped: the counters under

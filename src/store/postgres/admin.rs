@@ -80,11 +80,12 @@ impl Resets for PostgresStore {
         self.cache
             .write(Write::CreateResetRequest, async {
                 let mut tx = self.pool.begin().await?;
-                // The partial unique index `reset_requests_one_open` decides between racing filings.
+                // The partial unique index `reset_requests_one_open` decides between racing
+                // filings.
                 let inserted = sqlx::query(
                     "INSERT INTO reset_requests (id, account_id, message, created_at)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (account_id) WHERE closed_at IS NULL DO NOTHING",
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (account_id) WHERE closed_at IS NULL DO NOTHING",
                 )
                 .bind(id)
                 .bind(account.as_str())

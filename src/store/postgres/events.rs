@@ -73,7 +73,8 @@ impl Events for PostgresStore {
         let rows: Vec<EventRow> = sqlx::query_as(
             "SELECT id, account_id, actor_id, kind, at, ip, user_agent, details
              FROM security_events
-             WHERE id < $1 AND ($2::TEXT IS NULL OR kind = $2::TEXT) AND ($3::TEXT IS NULL OR account_id = $3::TEXT)
+             WHERE id < $1 AND ($2::TEXT IS NULL OR kind = $2::TEXT)
+                 AND ($3::TEXT IS NULL OR account_id = $3::TEXT)
                AND at >= $4 AND at < $5
              ORDER BY id DESC LIMIT $6",
         )

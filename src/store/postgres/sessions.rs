@@ -65,9 +65,9 @@ impl Sessions for PostgresStore {
             .remembered(Key::Session(token.0.clone()), async {
                 let row: Option<SessionAccountRow> = sqlx::query_as(&format!(
                     "SELECT {SESSION_LOOKUP_COLUMNS}, {RECOVERY_COUNT_COLUMN}
-             FROM sessions s JOIN accounts a ON a.id = s.account_id
-             LEFT JOIN two_factor t ON t.account_id = s.account_id
-             WHERE s.token_hash = $1"
+                     FROM sessions s JOIN accounts a ON a.id = s.account_id
+                     LEFT JOIN two_factor t ON t.account_id = s.account_id
+                     WHERE s.token_hash = $1"
                 ))
                 .bind(&token.0)
                 .fetch_optional(&self.pool)
@@ -82,24 +82,31 @@ impl Sessions for PostgresStore {
         token: &TokenHash,
         workspace: &str,
     ) -> Result<Option<WorkspaceSessionLookup>, StoreError> {
-        self.cache.remembered(Key::InWorkspace(token.0.clone(), workspace.to_owned()), async {
-        let row: Option<WorkspaceSessionRow> = sqlx::query_as(&format!(
-            "SELECT {SESSION_LOOKUP_COLUMNS}, CAST(NULL AS BIGINT) AS t_recovery_codes, w.id AS w_id, w.name AS w_name,
-                    w.created_at AS w_created_at, w.enforcement AS w_enforcement,
-                    w.grace_period_days AS w_grace_period_days,
-                    w.enforced_since AS w_enforced_since, m.role AS m_role
-             FROM sessions s JOIN accounts a ON a.id = s.account_id
-             LEFT JOIN two_factor t ON t.account_id = s.account_id
-             LEFT JOIN memberships m ON m.account_id = s.account_id AND m.workspace_id = $2
-             LEFT JOIN workspaces w ON w.id = m.workspace_id
-             WHERE s.token_hash = $1"
-        ))
-        .bind(&token.0)
-        .bind(workspace)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(Into::into))
-        }).await
+        self.cache
+            .remembered(
+                Key::InWorkspace(token.0.clone(), workspace.to_owned()),
+                async {
+                    let row: Option<WorkspaceSessionRow> = sqlx::query_as(&format!(
+                        "SELECT {SESSION_LOOKUP_COLUMNS}, CAST(NULL AS BIGINT) AS t_recovery_codes,
+                                 w.id AS w_id, w.name AS w_name, w.created_at AS w_created_at,
+                                 w.enforcement AS w_enforcement,
+                                     w.grace_period_days AS w_grace_period_days,
+                                 w.enforced_since AS w_enforced_since, m.role AS m_role
+                         FROM sessions s JOIN accounts a ON a.id = s.account_id
+                         LEFT JOIN two_factor t ON t.account_id = s.account_id
+                         LEFT JOIN memberships m
+                             ON m.account_id = s.account_id AND m.workspace_id = $2
+                         LEFT JOIN workspaces w ON w.id = m.workspace_id
+                         WHERE s.token_hash = $1"
+                    ))
+                    .bind(&token.0)
+                    .bind(workspace)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(row.map(Into::into))
+                },
+            )
+            .await
     }
 
     async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError> {

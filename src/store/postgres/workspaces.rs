@@ -38,32 +38,35 @@ impl Workspaces for PostgresStore {
         workspace: &Workspace,
         owner: &AccountId,
     ) -> Result<(), StoreError> {
-        self.cache.write(Write::CreateWorkspace, async {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO workspaces (id, name, created_at, enforcement, grace_period_days, enforced_since)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&workspace.id)
-        .bind(&workspace.name)
-        .bind(workspace.created_at.0)
-        .bind(workspace.enforcement.as_str())
-        .bind(i64::from(workspace.grace_period_days))
-        .bind(workspace.enforced_since.map(|t| t.0))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO memberships (workspace_id, account_id, role, joined_at)
-             VALUES ($1, $2, 'owner', $3)",
-        )
-        .bind(&workspace.id)
-        .bind(owner.as_str())
-        .bind(workspace.created_at.0)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-        }).await
+        self.cache
+            .write(Write::CreateWorkspace, async {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO workspaces (id, name, created_at, enforcement, grace_period_days,
+                        enforced_since)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&workspace.id)
+                .bind(&workspace.name)
+                .bind(workspace.created_at.0)
+                .bind(workspace.enforcement.as_str())
+                .bind(i64::from(workspace.grace_period_days))
+                .bind(workspace.enforced_since.map(|t| t.0))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO memberships (workspace_id, account_id, role, joined_at)
+                     VALUES ($1, $2, 'owner', $3)",
+                )
+                .bind(&workspace.id)
+                .bind(owner.as_str())
+                .bind(workspace.created_at.0)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     async fn account_workspaces(
@@ -74,9 +77,9 @@ impl Workspaces for PostgresStore {
             .remembered(Key::Workspaces(account.as_str().to_owned()), async {
                 let rows: Vec<WorkspaceRoleRow> = sqlx::query_as(
                     "SELECT w.id, w.name, w.created_at, w.enforcement, w.grace_period_days,
-                    w.enforced_since, m.role
-             FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
-             WHERE m.account_id = $1 ORDER BY w.name, w.id",
+                            w.enforced_since, m.role
+                     FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+                     WHERE m.account_id = $1 ORDER BY w.name, w.id",
                 )
                 .bind(account.as_str())
                 .fetch_all(&self.pool)
@@ -146,8 +149,9 @@ impl Workspaces for PostgresStore {
             .write(Write::CreateInvitation, async {
                 sqlx::query(
                     "INSERT INTO invitations
-                 (id, workspace_id, email, role, token_hash, invited_by, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                         (id, workspace_id, email, role,
+                             token_hash, invited_by, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&invitation.id)
                 .bind(&invitation.workspace_id)
@@ -188,7 +192,8 @@ impl Workspaces for PostgresStore {
                     let mut tx = self.pool.begin().await?;
                     let row: Option<InvitationRow> = sqlx::query_as(
                         "DELETE FROM invitations WHERE token_hash = $1 AND expires_at > $2
-             RETURNING id, workspace_id, email, role, invited_by, created_at, expires_at",
+                         RETURNING id, workspace_id, email, role,
+                             invited_by, created_at, expires_at",
                     )
                     .bind(&token.0)
                     .bind(now.0)
@@ -200,8 +205,8 @@ impl Workspaces for PostgresStore {
                     let invitation = Invitation::from(row);
                     sqlx::query(
                         "INSERT INTO memberships (workspace_id, account_id, role, joined_at)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (workspace_id, account_id) DO NOTHING",
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (workspace_id, account_id) DO NOTHING",
                     )
                     .bind(&invitation.workspace_id)
                     .bind(account.as_str())
@@ -234,10 +239,10 @@ impl Workspaces for PostgresStore {
                 // Demoting the last owner is refused inside the same statement.
                 let changed = sqlx::query(
                     "UPDATE memberships SET role = $3
-             WHERE workspace_id = $1 AND account_id = $2
-               AND (role <> 'owner' OR $3 = 'owner'
-                    OR (SELECT COUNT(*) FROM memberships
-                        WHERE workspace_id = $1 AND role = 'owner') > 1)",
+                     WHERE workspace_id = $1 AND account_id = $2
+                       AND (role <> 'owner' OR $3 = 'owner'
+                            OR (SELECT COUNT(*) FROM memberships
+                                WHERE workspace_id = $1 AND role = 'owner') > 1)",
                 )
                 .bind(workspace)
                 .bind(account.as_str())
@@ -271,10 +276,10 @@ impl Workspaces for PostgresStore {
                     .await?;
                 let removed = sqlx::query(
                     "DELETE FROM memberships
-             WHERE workspace_id = $1 AND account_id = $2
-               AND (role <> 'owner'
-                    OR (SELECT COUNT(*) FROM memberships
-                        WHERE workspace_id = $1 AND role = 'owner') > 1)",
+                     WHERE workspace_id = $1 AND account_id = $2
+                       AND (role <> 'owner'
+                            OR (SELECT COUNT(*) FROM memberships
+                                WHERE workspace_id = $1 AND role = 'owner') > 1)",
                 )
                 .bind(workspace)
                 .bind(account.as_str())
@@ -297,7 +302,7 @@ impl Workspaces for PostgresStore {
             .remembered(Key::Policy, async {
                 let row: Option<PolicyRow> = sqlx::query_as(
                     "SELECT require_two_factor, grace_period_days, enforced_since, source
-             FROM instance_policy WHERE id = 1",
+                     FROM instance_policy WHERE id = 1",
                 )
                 .fetch_optional(&self.pool)
                 .await?;
@@ -315,13 +320,13 @@ impl Workspaces for PostgresStore {
                 };
                 sqlx::query(
                     "INSERT INTO instance_policy
-                 (id, require_two_factor, grace_period_days, enforced_since, source)
-             VALUES (1, $1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET
-                 require_two_factor = excluded.require_two_factor,
-                 grace_period_days = excluded.grace_period_days,
-                 enforced_since = excluded.enforced_since,
-                 source = excluded.source",
+                         (id, require_two_factor, grace_period_days, enforced_since, source)
+                     VALUES (1, $1, $2, $3, $4)
+                     ON CONFLICT (id) DO UPDATE SET
+                         require_two_factor = excluded.require_two_factor,
+                         grace_period_days = excluded.grace_period_days,
+                         enforced_since = excluded.enforced_since,
+                         source = excluded.source",
                 )
                 .bind(policy.scope.as_str())
                 .bind(i64::from(policy.grace_period_days))

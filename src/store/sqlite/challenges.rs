@@ -58,12 +58,12 @@ impl Challenges for SqliteStore {
                     .db
                     .write(move |tx| {
                         Ok(tx
-                    .prepare_cached(
-                        "UPDATE challenges SET failures = failures + 1 WHERE token_hash = ?1
-                         RETURNING failures",
-                    )?
-                    .query_row([token], |row| row.get(0))
-                    .optional()?)
+                            .prepare_cached(
+                                "UPDATE challenges SET failures = failures + 1 WHERE token_hash = ?1
+                                 RETURNING failures",
+                            )?
+                            .query_row([token], |row| row.get(0))
+                            .optional()?)
                     })
                     .await?;
                 Ok(failures.map_or(0, |f| u32::try_from(f).unwrap_or(u32::MAX)))

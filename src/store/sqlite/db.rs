@@ -224,9 +224,10 @@ const MOST_PER_COMMIT: usize = 64;
 /// savepoint, and commits once, so a burst of writes costs one fsync instead of one each.
 ///
 /// Each write is alone in what it keeps: one that fails (or panics) is rolled back to its
-/// savepoint and answered with its error, even when the commit then fails; the others go on. No write is answered `Ok` before the commit
-/// (with `synchronous = FULL`, before the disk has it); when the commit fails, every write
-/// of the batch is answered with that error, and none of their changes exist.
+/// savepoint and answered with its error, even when the commit then fails; the others go
+/// on. No write is answered `Ok` before the commit (with `synchronous = FULL`, before the
+/// disk has it); when the commit fails, every write of the batch is answered with that
+/// error, and none of their changes exist.
 fn run_writer(mut conn: Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];

@@ -31,11 +31,9 @@ impl RecoveryCodes for SqliteStore {
                     let deleted = self
                         .db
                         .write(move |tx| {
-                            Ok(tx
-                    .prepare_cached(
-                        "DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2",
-                    )?
-                    .execute(params)?)
+                            let sql = "DELETE FROM recovery_codes
+                                       WHERE account_id = ?1 AND code_hash = ?2";
+                            Ok(tx.prepare_cached(sql)?.execute(params)?)
                         })
                         .await?;
                     Ok(deleted == 1)

@@ -60,9 +60,9 @@ impl Sessions for SqliteStore {
             .remembered(Key::Session(token.0.clone()), async {
                 let sql = format!(
                     "SELECT {SESSION_LOOKUP_COLUMNS}, {RECOVERY_COUNT_COLUMN}
-             FROM sessions s JOIN accounts a ON a.id = s.account_id
-             LEFT JOIN two_factor t ON t.account_id = s.account_id
-             WHERE s.token_hash = ?1"
+                     FROM sessions s JOIN accounts a ON a.id = s.account_id
+                     LEFT JOIN two_factor t ON t.account_id = s.account_id
+                     WHERE s.token_hash = ?1"
                 );
                 let row: Option<SessionAccountRow> =
                     self.db.read(|conn| optional(conn, &sql, [&token.0]))?;
@@ -76,23 +76,30 @@ impl Sessions for SqliteStore {
         token: &TokenHash,
         workspace: &str,
     ) -> Result<Option<WorkspaceSessionLookup>, StoreError> {
-        self.cache.remembered(Key::InWorkspace(token.0.clone(), workspace.to_owned()), async {
-        let sql = format!(
-            "SELECT {SESSION_LOOKUP_COLUMNS}, CAST(NULL AS BIGINT) AS t_recovery_codes, w.id AS w_id, w.name AS w_name,
-                    w.created_at AS w_created_at, w.enforcement AS w_enforcement,
-                    w.grace_period_days AS w_grace_period_days,
-                    w.enforced_since AS w_enforced_since, m.role AS m_role
-             FROM sessions s JOIN accounts a ON a.id = s.account_id
-             LEFT JOIN two_factor t ON t.account_id = s.account_id
-             LEFT JOIN memberships m ON m.account_id = s.account_id AND m.workspace_id = ?2
-             LEFT JOIN workspaces w ON w.id = m.workspace_id
-             WHERE s.token_hash = ?1"
-        );
-        let row: Option<WorkspaceSessionRow> = self
-            .db
-            .read(|conn| optional(conn, &sql, (&token.0, workspace)))?;
-        Ok(row.map(Into::into))
-        }).await
+        self.cache
+            .remembered(
+                Key::InWorkspace(token.0.clone(), workspace.to_owned()),
+                async {
+                    let sql = format!(
+                        "SELECT {SESSION_LOOKUP_COLUMNS}, CAST(NULL AS BIGINT) AS t_recovery_codes,
+                                 w.id AS w_id, w.name AS w_name, w.created_at AS w_created_at,
+                                 w.enforcement AS w_enforcement,
+                                     w.grace_period_days AS w_grace_period_days,
+                                 w.enforced_since AS w_enforced_since, m.role AS m_role
+                         FROM sessions s JOIN accounts a ON a.id = s.account_id
+                         LEFT JOIN two_factor t ON t.account_id = s.account_id
+                         LEFT JOIN memberships m
+                             ON m.account_id = s.account_id AND m.workspace_id = ?2
+                         LEFT JOIN workspaces w ON w.id = m.workspace_id
+                         WHERE s.token_hash = ?1"
+                    );
+                    let row: Option<WorkspaceSessionRow> = self
+                        .db
+                        .read(|conn| optional(conn, &sql, (&token.0, workspace)))?;
+                    Ok(row.map(Into::into))
+                },
+            )
+            .await
     }
 
     async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError> {

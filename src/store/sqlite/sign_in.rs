@@ -1,12 +1,16 @@
-//! Answering a sign-in challenge on SQLite: one read for everything the answer needs, and
-//! one transaction on the writer (one commit, so one fsync) for everything a right answer
-//! changes.
+//! The statements of a sign-in on SQLite: settling a right password, and answering a
+//! challenge: one read for everything the answer needs, and one write on the writer
+//! ([`complete`], sharing its commit with the writes queued beside it) for everything a
+//! right answer changes.
 
 use async_trait::async_trait;
+use rusqlite::Connection;
 
 use super::decode::optional;
 use super::{insert_session, journal, SqliteStore, INSERT_CHALLENGE, REFUND_FAILURE};
+use crate::domain::event::NewEvent;
 use crate::domain::ids::TokenHash;
+use crate::domain::notification::Channels;
 use crate::domain::throttle::Counter;
 use crate::store::cache::Write;
 use crate::store::rows::{ChallengeContextRow, CounterRow};
@@ -37,25 +41,25 @@ impl SignIns for SqliteStore {
     ) -> Result<Option<ChallengeContext>, StoreError> {
         let row: Option<ChallengeContextRow> = self.db.read(|conn| {
             let sql = "SELECT c.account_id, c.expires_at, c.failures,
-                    a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                    a.last_sign_in_at,
-                    t.key_id, t.secret, t.enabled_at, COALESCE(t.last_step, -1) AS last_step,
-                    t.pending_key_id, t.pending_secret, t.pending_expires_at,
-                    k.failures AS k_failures, k.window_start AS k_window_start,
-                    k.locked_until AS k_locked_until,
-                    (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = c.account_id)
-                        AS recovery_codes_remaining
-             FROM challenges c JOIN accounts a ON a.id = c.account_id
-             LEFT JOIN two_factor t ON t.account_id = c.account_id
-             LEFT JOIN throttle_counters k ON k.key = ?2 || c.account_id
-             WHERE c.token_hash = ?1";
+                              a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
+                              a.last_sign_in_at,
+                              t.key_id, t.secret, t.enabled_at,
+                                  COALESCE(t.last_step, -1) AS last_step,
+                              t.pending_key_id, t.pending_secret, t.pending_expires_at,
+                              k.failures AS k_failures, k.window_start AS k_window_start,
+                              k.locked_until AS k_locked_until,
+                              (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = c.account_id)
+                                  AS recovery_codes_remaining
+                       FROM challenges c JOIN accounts a ON a.id = c.account_id
+                       LEFT JOIN two_factor t ON t.account_id = c.account_id
+                       LEFT JOIN throttle_counters k ON k.key = ?2 || c.account_id
+                       WHERE c.token_hash = ?1";
             optional(conn, sql, (&token.0, counter_prefix))
         })?;
         Ok(row.map(ChallengeContext::from))
     }
 
-    /// One transaction on the writer: spend the factor, consume the challenge, apply
-    /// the recovery follow-up, clear the counter, start the session, append the journal.
+    /// One write on the writer ([`complete`]).
     async fn complete_sign_in(
         &self,
         completion: &SignInCompletion<'_>,
@@ -68,124 +72,30 @@ impl SignIns for SqliteStore {
             .write_if(
                 Write::CompleteSignIn,
                 async {
-                    // Owned copies for the writer thread.
-                    let challenge = completion.challenge.0.clone();
-                    let spent = match completion.factor {
-                        SpentFactor::Step { step, secret } => Spend::Step(step, secret.to_vec()),
-                        SpentFactor::RecoveryCode(hash) => Spend::RecoveryCode(hash.to_vec()),
+                    let owned = Owned {
+                        challenge: completion.challenge.0.clone(),
+                        spent: match completion.factor {
+                            SpentFactor::Step { step, secret } => {
+                                Spend::Step(step, secret.to_vec())
+                            }
+                            SpentFactor::RecoveryCode(hash) => Spend::RecoveryCode(hash.to_vec()),
+                        },
+                        follow_up: match completion.follow_up {
+                            RecoveryFollowUp::Nothing => FollowUp::Nothing,
+                            RecoveryFollowUp::DisableTwoFactor => FollowUp::DisableTwoFactor,
+                            RecoveryFollowUp::AddCode(hash) => FollowUp::AddCode(hash.to_vec()),
+                        },
+                        throttle_key: completion.throttle_key.to_owned(),
+                        expected_counter: match completion.counter {
+                            CounterClaim::Counted => None,
+                            CounterClaim::Unchanged(counter) => Some(counter.copied()),
+                        },
+                        new: completion.session.clone(),
+                        now: completion.now.0,
+                        events: journal.events.to_vec(),
+                        channels: journal.channels,
                     };
-                    let follow_up = match completion.follow_up {
-                        RecoveryFollowUp::Nothing => FollowUp::Nothing,
-                        RecoveryFollowUp::DisableTwoFactor => FollowUp::DisableTwoFactor,
-                        RecoveryFollowUp::AddCode(hash) => FollowUp::AddCode(hash.to_vec()),
-                    };
-                    let throttle_key = completion.throttle_key.to_owned();
-                    let expected_counter: Option<Option<Counter>> = match completion.counter {
-                        CounterClaim::Counted => None,
-                        CounterClaim::Unchanged(counter) => Some(counter.copied()),
-                    };
-                    let new = completion.session.clone();
-                    let now = completion.now.0;
-                    let (events, channels) = (journal.events.to_vec(), journal.channels);
-                    self.db
-                        .write(move |tx| {
-                            let session = &new.session;
-                            let account = session.account_id.as_str();
-                            // Checked first: an answer whose counter moved, or whose challenge is gone,
-                            // ends the same way whatever its factor (as on PostgreSQL).
-                            if let Some(expected) = expected_counter {
-                                // The writer holds the database's write lock: what it reads here is what
-                                // every other attempt will find until this commits.
-                                let current: Option<CounterRow> = optional(
-                                    tx,
-                                    "SELECT failures, window_start, locked_until
-                         FROM throttle_counters WHERE key = ?1",
-                                    [&throttle_key],
-                                )?;
-                                let current = current.map(Counter::from);
-                                let unchanged = match (expected, current) {
-                                    // "No failures": no counter, or one that counts none.
-                                    (None, current) => current.is_none_or(|c| c.failures == 0),
-                                    (Some(expected), current) => current == Some(expected),
-                                };
-                                if !unchanged {
-                                    return Ok(Completion::CounterMoved);
-                                }
-                            }
-                            let open = tx
-                                .prepare_cached(
-                                    "SELECT 1 FROM challenges
-                         WHERE token_hash = ?1 AND account_id = ?2 AND expires_at > ?3",
-                                )?
-                                .exists((&challenge, account, now))?;
-                            if !open {
-                                return Ok(Completion::ChallengeGone);
-                            }
-                            // Security: one conditional statement decides, so of two requests (on any
-                            // process) with the same code or recovery code only one is accepted.
-                            let spent = match &spent {
-                    Spend::Step(step, secret) => tx
-                        .prepare_cached(
-                            "UPDATE two_factor SET last_step = ?2
-                             WHERE account_id = ?1 AND secret = ?3 AND last_step < ?2",
-                        )?
-                        .execute((account, step, secret))?,
-                    Spend::RecoveryCode(hash) => tx
-                        .prepare_cached(
-                            "DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2",
-                        )?
-                        .execute((account, hash))?,
-                };
-                            if spent != 1 {
-                                return Ok(Completion::FactorRefused);
-                            }
-                            let consumed = tx
-                                .prepare_cached(
-                                    "DELETE FROM challenges
-                         WHERE token_hash = ?1 AND account_id = ?2 AND expires_at > ?3",
-                                )?
-                                .execute((&challenge, account, now))?;
-                            if consumed != 1 {
-                                // Found open above, under the write lock this transaction holds: it
-                                // cannot be gone. Were it, the error rolls the spent factor back.
-                                return Err(StoreError::Task(
-                                    "a challenge found open vanished under the write lock"
-                                        .to_owned(),
-                                ));
-                            }
-                            match &follow_up {
-                                FollowUp::Nothing => {}
-                                FollowUp::DisableTwoFactor => {
-                                    tx.prepare_cached(
-                                        "DELETE FROM two_factor WHERE account_id = ?1",
-                                    )?
-                                    .execute([account])?;
-                                    tx.prepare_cached(
-                                        "DELETE FROM recovery_codes WHERE account_id = ?1",
-                                    )?
-                                    .execute([account])?;
-                                }
-                                FollowUp::AddCode(hash) => {
-                                    tx.prepare_cached(
-                            "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)",
-                        )?
-                        .execute((account, hash))?;
-                                }
-                            }
-                            tx.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
-                                .execute([&throttle_key])?;
-                            insert_session(tx, &new)?;
-                            journal::append_all(tx, Journal::new(&events, channels))?;
-                            let remaining: i64 = tx
-                                .prepare_cached(
-                                    "SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1",
-                                )?
-                                .query_row([account], |row| row.get(0))?;
-                            Ok(Completion::SignedIn {
-                                recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
-                            })
-                        })
-                        .await
+                    self.db.write(move |tx| complete(tx, &owned)).await
                 },
                 move |done| spent_code && matches!(done, Completion::SignedIn { .. }),
             )
@@ -235,4 +145,121 @@ impl SignIns for SqliteStore {
             })
             .await
     }
+}
+
+/// A completion's input, owned for the writer thread.
+struct Owned {
+    challenge: Vec<u8>,
+    spent: Spend,
+    follow_up: FollowUp,
+    throttle_key: String,
+    /// `None` when the attempt was counted; else the counter it was judged against.
+    expected_counter: Option<Option<Counter>>,
+    new: NewSession,
+    now: i64,
+    events: Vec<NewEvent>,
+    channels: Channels,
+}
+
+/// On the writer, inside its savepoint: spend the factor, consume the challenge, apply the
+/// recovery follow-up, clear the counter, start the session, append the journal.
+fn complete(tx: &Connection, owned: &Owned) -> Result<Completion, StoreError> {
+    let Owned {
+        challenge,
+        spent,
+        follow_up,
+        throttle_key,
+        expected_counter,
+        new,
+        now,
+        events,
+        channels,
+    } = owned;
+    let (expected_counter, now, channels) = (*expected_counter, *now, *channels);
+    let session = &new.session;
+    let account = session.account_id.as_str();
+    // Checked first: an answer whose counter moved, or whose challenge is gone, ends the same
+    // way whatever its factor (as on PostgreSQL).
+    if let Some(expected) = expected_counter {
+        // The writer holds the database's write lock: what it reads here is what every other
+        // attempt will find until this commits.
+        let current: Option<CounterRow> = optional(
+            tx,
+            "SELECT failures, window_start, locked_until
+             FROM throttle_counters WHERE key = ?1",
+            [throttle_key],
+        )?;
+        let current = current.map(Counter::from);
+        let unchanged = match (expected, current) {
+            // "No failures": no counter, or one that counts none.
+            (None, current) => current.is_none_or(|c| c.failures == 0),
+            (Some(expected), current) => current == Some(expected),
+        };
+        if !unchanged {
+            return Ok(Completion::CounterMoved);
+        }
+    }
+    let open = tx
+        .prepare_cached(
+            "SELECT 1 FROM challenges
+             WHERE token_hash = ?1 AND account_id = ?2 AND expires_at > ?3",
+        )?
+        .exists((challenge, account, now))?;
+    if !open {
+        return Ok(Completion::ChallengeGone);
+    }
+    // Security: one conditional statement decides, so of two requests (on any process) with
+    // the same code or recovery code only one is accepted.
+    let spent = match spent {
+        Spend::Step(step, secret) => tx
+            .prepare_cached(
+                "UPDATE two_factor SET last_step = ?2
+                 WHERE account_id = ?1 AND secret = ?3 AND last_step < ?2",
+            )?
+            .execute((account, step, secret))?,
+        Spend::RecoveryCode(hash) => tx
+            .prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2")?
+            .execute((account, hash))?,
+    };
+    if spent != 1 {
+        return Ok(Completion::FactorRefused);
+    }
+    let consumed = tx
+        .prepare_cached(
+            "DELETE FROM challenges
+             WHERE token_hash = ?1 AND account_id = ?2 AND expires_at > ?3",
+        )?
+        .execute((challenge, account, now))?;
+    if consumed != 1 {
+        // Found open above, under the write lock this transaction holds: it cannot be gone.
+        // Were it, the error rolls the spent factor back.
+        return Err(StoreError::Task(
+            "a challenge found open vanished under the write lock".to_owned(),
+        ));
+    }
+    match follow_up {
+        FollowUp::Nothing => {}
+        FollowUp::DisableTwoFactor => {
+            tx.prepare_cached("DELETE FROM two_factor WHERE account_id = ?1")?
+                .execute([account])?;
+            tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
+                .execute([account])?;
+        }
+        FollowUp::AddCode(hash) => {
+            tx.prepare_cached(
+                "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)",
+            )?
+            .execute((account, hash))?;
+        }
+    }
+    tx.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
+        .execute([throttle_key])?;
+    insert_session(tx, new)?;
+    journal::append_all(tx, Journal::new(events, channels))?;
+    let remaining: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1")?
+        .query_row([account], |row| row.get(0))?;
+    Ok(Completion::SignedIn {
+        recovery_codes_remaining: u32::try_from(remaining).unwrap_or(0),
+    })
 }

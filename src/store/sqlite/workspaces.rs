@@ -45,8 +45,9 @@ impl Workspaces for SqliteStore {
                     .write(move |tx| {
                         tx.prepare_cached(
                             "INSERT INTO workspaces
-                         (id, name, created_at, enforcement, grace_period_days, enforced_since)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                 (id, name, created_at, enforcement,
+                                     grace_period_days, enforced_since)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         )?
                         .execute((
                             &workspace.id,
@@ -58,7 +59,7 @@ impl Workspaces for SqliteStore {
                         ))?;
                         tx.prepare_cached(
                             "INSERT INTO memberships (workspace_id, account_id, role, joined_at)
-                     VALUES (?1, ?2, 'owner', ?3)",
+                             VALUES (?1, ?2, 'owner', ?3)",
                         )?
                         .execute((
                             &workspace.id,
@@ -82,9 +83,9 @@ impl Workspaces for SqliteStore {
                     all(
                         conn,
                         "SELECT w.id, w.name, w.created_at, w.enforcement, w.grace_period_days,
-                        w.enforced_since, m.role
-                 FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
-                 WHERE m.account_id = ?1 ORDER BY w.name, w.id",
+                                w.enforced_since, m.role
+                         FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+                         WHERE m.account_id = ?1 ORDER BY w.name, w.id",
                         [account.as_str()],
                     )
                 })?;
@@ -128,25 +129,27 @@ impl Workspaces for SqliteStore {
     }
 
     async fn set_enforcement(&self, workspace: &Workspace) -> Result<(), StoreError> {
-        self.cache.write(Write::SetEnforcement, async {
-        let params = (
-            workspace.id.clone(),
-            workspace.enforcement.as_str(),
-            i64::from(workspace.grace_period_days),
-            workspace.enforced_since.map(|t| t.0),
-        );
-        self
-            .db
-            .write(move |tx| {
-                tx.prepare_cached(
-                    "UPDATE workspaces SET enforcement = ?2, grace_period_days = ?3, enforced_since = ?4
-                     WHERE id = ?1",
-                )?
-                .execute(params)?;
-                Ok(())
+        self.cache
+            .write(Write::SetEnforcement, async {
+                let params = (
+                    workspace.id.clone(),
+                    workspace.enforcement.as_str(),
+                    i64::from(workspace.grace_period_days),
+                    workspace.enforced_since.map(|t| t.0),
+                );
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached(
+                            "UPDATE workspaces SET enforcement = ?2, grace_period_days = ?3,
+                                enforced_since = ?4
+                             WHERE id = ?1",
+                        )?
+                        .execute(params)?;
+                        Ok(())
+                    })
+                    .await
             })
             .await
-        }).await
     }
 
     async fn create_invitation(
@@ -154,30 +157,32 @@ impl Workspaces for SqliteStore {
         invitation: &Invitation,
         token: &TokenHash,
     ) -> Result<(), StoreError> {
-        self.cache.write(Write::CreateInvitation, async {
-        let (invitation, token) = (invitation.clone(), token.0.clone());
-        self
-            .db
-            .write(move |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO invitations
-                         (id, workspace_id, email, role, token_hash, invited_by, created_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute((
-                    &invitation.id,
-                    &invitation.workspace_id,
-                    &invitation.email,
-                    invitation.role.as_str(),
-                    &token,
-                    invitation.invited_by.as_str(),
-                    invitation.created_at.0,
-                    invitation.expires_at.0,
-                ))?;
-                Ok(())
+        self.cache
+            .write(Write::CreateInvitation, async {
+                let (invitation, token) = (invitation.clone(), token.0.clone());
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached(
+                            "INSERT INTO invitations
+                                 (id, workspace_id, email, role, token_hash, invited_by,
+                                     created_at, expires_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        )?
+                        .execute((
+                            &invitation.id,
+                            &invitation.workspace_id,
+                            &invitation.email,
+                            invitation.role.as_str(),
+                            &token,
+                            invitation.invited_by.as_str(),
+                            invitation.created_at.0,
+                            invitation.expires_at.0,
+                        ))?;
+                        Ok(())
+                    })
+                    .await
             })
             .await
-        }).await
     }
 
     async fn invitation(&self, token: &TokenHash) -> Result<Option<Invitation>, StoreError> {
@@ -208,7 +213,8 @@ impl Workspaces for SqliteStore {
                             let row: Option<InvitationRow> = optional(
                                 tx,
                                 "DELETE FROM invitations WHERE token_hash = ?1 AND expires_at > ?2
-                     RETURNING id, workspace_id, email, role, invited_by, created_at, expires_at",
+                                 RETURNING id, workspace_id, email, role,
+                                     invited_by, created_at, expires_at",
                                 (&token, now.0),
                             )?;
                             let Some(row) = row else {
@@ -250,10 +256,10 @@ impl Workspaces for SqliteStore {
                         let changed = tx
                             .prepare_cached(
                                 "UPDATE memberships SET role = ?3
-                         WHERE workspace_id = ?1 AND account_id = ?2
-                           AND (role <> 'owner' OR ?3 = 'owner'
-                                OR (SELECT COUNT(*) FROM memberships
-                                    WHERE workspace_id = ?1 AND role = 'owner') > 1)",
+                                 WHERE workspace_id = ?1 AND account_id = ?2
+                                   AND (role <> 'owner' OR ?3 = 'owner'
+                                        OR (SELECT COUNT(*) FROM memberships
+                                            WHERE workspace_id = ?1 AND role = 'owner') > 1)",
                             )?
                             .execute((&workspace, &account, role.as_str()))?;
                         if changed == 1 {
@@ -280,10 +286,10 @@ impl Workspaces for SqliteStore {
                         let removed = tx
                             .prepare_cached(
                                 "DELETE FROM memberships
-                         WHERE workspace_id = ?1 AND account_id = ?2
-                           AND (role <> 'owner'
-                                OR (SELECT COUNT(*) FROM memberships
-                                    WHERE workspace_id = ?1 AND role = 'owner') > 1)",
+                                 WHERE workspace_id = ?1 AND account_id = ?2
+                                   AND (role <> 'owner'
+                                        OR (SELECT COUNT(*) FROM memberships
+                                            WHERE workspace_id = ?1 AND role = 'owner') > 1)",
                             )?
                             .execute((&workspace, &account))?;
                         if removed == 1 {
@@ -304,7 +310,7 @@ impl Workspaces for SqliteStore {
                     optional(
                         conn,
                         "SELECT require_two_factor, grace_period_days, enforced_since, source
-                 FROM instance_policy WHERE id = 1",
+                         FROM instance_policy WHERE id = 1",
                         [],
                     )
                 })?;
@@ -330,13 +336,13 @@ impl Workspaces for SqliteStore {
                     .write(move |tx| {
                         tx.prepare_cached(
                             "INSERT INTO instance_policy
-                         (id, require_two_factor, grace_period_days, enforced_since, source)
-                     VALUES (1, ?1, ?2, ?3, ?4)
-                     ON CONFLICT (id) DO UPDATE SET
-                         require_two_factor = excluded.require_two_factor,
-                         grace_period_days = excluded.grace_period_days,
-                         enforced_since = excluded.enforced_since,
-                         source = excluded.source",
+                                 (id, require_two_factor, grace_period_days, enforced_since, source)
+                             VALUES (1, ?1, ?2, ?3, ?4)
+                             ON CONFLICT (id) DO UPDATE SET
+                                 require_two_factor = excluded.require_two_factor,
+                                 grace_period_days = excluded.grace_period_days,
+                                 enforced_since = excluded.enforced_since,
+                                 source = excluded.source",
                         )?
                         .execute(params)?;
                         Ok(())
