@@ -145,5 +145,10 @@ async fn purge_sessions(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
             Ok(count) => tracing::info!(count, "purged ended sessions"),
             Err(error) => tracing::warn!(%error, "session purge failed"),
         }
+        match store.purge_expired_email_tokens(clock.now()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "purged lapsed e-mail tokens"),
+            Err(error) => tracing::warn!(%error, "e-mail token purge failed"),
+        }
     }
 }

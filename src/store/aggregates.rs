@@ -415,4 +415,6 @@ pub trait EmailTokens: Send + Sync {
         code_hash: &[u8],
         now: UnixTime,
     ) -> Result<CodeAnswer, StoreError>;
+    /// Deletes every token that lapsed before `now` (or at it); how many.
+    async fn purge_expired_email_tokens(&self, now: UnixTime) -> Result<u64, StoreError>;
 }

@@ -379,6 +379,16 @@ async fn an_email_link_is_spent_once_and_a_newer_one_voids_the_older(backend: Ba
     assert!(spend(&late, purpose, UnixTime(expiry.0 - 1))
         .await
         .is_some());
+    // Lapsed tokens are purged; live ones stay.
+    let (lapsing, living) = (LinkToken::generate(), LinkToken::generate());
+    let proof = email_token(&ada.id, Purpose::Proof, &lapsing, None);
+    store.issue_email_token(&proof).await.unwrap();
+    let verify = email_token(&ada.id, Purpose::Verify, &living, None);
+    store.issue_email_token(&verify).await.unwrap();
+    let purged = store.purge_expired_email_tokens(proof.expires_at).await;
+    assert_eq!(purged.unwrap(), 1);
+    assert_eq!(spend(&lapsing, Purpose::Proof, START).await, None);
+    assert!(spend(&living, Purpose::Verify, START).await.is_some());
 }
 
 async fn an_email_code_is_void_after_five_wrong_ones(backend: Backend) {

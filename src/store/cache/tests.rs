@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 42] = [
+const ALL: [Write; 43] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -56,6 +56,7 @@ const ALL: [Write; 42] = [
     Write::IssueEmailToken,
     Write::SpendEmailLink,
     Write::SpendEmailCode,
+    Write::PurgeEmailTokens,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -104,7 +105,8 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::RetryDelivery
         | Write::IssueEmailToken
         | Write::SpendEmailLink
-        | Write::SpendEmailCode => false,
+        | Write::SpendEmailCode
+        | Write::PurgeEmailTokens => false,
     }
 }
 

@@ -52,6 +52,7 @@ pub(crate) enum Write {
     IssueEmailToken,
     SpendEmailLink,
     SpendEmailCode,
+    PurgeEmailTokens,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
@@ -109,6 +110,7 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
             Write::IssueEmailToken,
             Write::SpendEmailLink,
             Write::SpendEmailCode,
+            Write::PurgeEmailTokens,
         ],
     ),
     (

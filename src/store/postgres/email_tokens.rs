@@ -115,4 +115,17 @@ impl EmailTokens for PostgresStore {
             })
             .await
     }
+
+    async fn purge_expired_email_tokens(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.cache
+            .write(Write::PurgeEmailTokens, async {
+                let deleted = sqlx::query("DELETE FROM email_tokens WHERE expires_at <= $1")
+                    .bind(now.0)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(deleted)
+            })
+            .await
+    }
 }

@@ -127,4 +127,20 @@ impl EmailTokens for SqliteStore {
             })
             .await
     }
+
+    async fn purge_expired_email_tokens(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.cache
+            .write(Write::PurgeEmailTokens, async {
+                let deleted = self
+                    .db
+                    .write(move |tx| {
+                        Ok(tx
+                            .prepare_cached("DELETE FROM email_tokens WHERE expires_at <= ?1")?
+                            .execute([now.0])?)
+                    })
+                    .await?;
+                Ok(u64::try_from(deleted).unwrap_or(0))
+            })
+            .await
+    }
 }
