@@ -24,7 +24,7 @@ impl Accounts for PostgresStore {
             .write(Write::CreateAccount, async {
                 sqlx::query(
                     "INSERT INTO accounts (id, email, name, password_hash, is_admin, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(account.id.as_str())
                 .bind(account.email.as_str())
@@ -134,8 +134,8 @@ impl Accounts for PostgresStore {
                 }
                 let inserted = sqlx::query(
                     "INSERT INTO accounts (id, email, name, password_hash, is_admin, created_at)
-             SELECT $1, $2, $3, $4, TRUE, $5
-             WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE is_admin)",
+                     SELECT $1, $2, $3, $4, TRUE, $5
+                     WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE is_admin)",
                 )
                 .bind(account.id.as_str())
                 .bind(account.email.as_str())

@@ -51,7 +51,7 @@ impl Challenges for PostgresStore {
             .write(Write::CountChallengeFailure, async {
                 let failures: Option<i64> = sqlx::query_scalar(
                     "UPDATE challenges SET failures = failures + 1 WHERE token_hash = $1
-             RETURNING failures",
+                     RETURNING failures",
                 )
                 .bind(&token.0)
                 .fetch_optional(&self.pool)

@@ -68,10 +68,10 @@ impl Outbox for PostgresStore {
                 let mut tx = self.pool.begin().await?;
                 let row: Option<DueRow> = sqlx::query_as(&format!(
                     "SELECT {DUE_COLUMNS} {DUE_JOINS}
-             WHERE o.channel = $1 AND o.delivered_at IS NULL AND o.abandoned_at IS NULL
-               AND o.next_attempt_at <= $2
-             ORDER BY o.next_attempt_at, o.id LIMIT 1
-             FOR UPDATE OF o SKIP LOCKED"
+                     WHERE o.channel = $1 AND o.delivered_at IS NULL AND o.abandoned_at IS NULL
+                       AND o.next_attempt_at <= $2
+                     ORDER BY o.next_attempt_at, o.id LIMIT 1
+                     FOR UPDATE OF o SKIP LOCKED"
                 ))
                 .bind(channel.as_str())
                 .bind(now.0)
@@ -90,9 +90,9 @@ impl Outbox for PostgresStore {
                 };
                 sqlx::query(
                     "UPDATE notification_outbox
-             SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3,
-                 delivered_at = $4, abandoned_at = $5
-             WHERE id = $1 AND delivered_at IS NULL AND abandoned_at IS NULL",
+                     SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3,
+                         delivered_at = $4, abandoned_at = $5
+                     WHERE id = $1 AND delivered_at IS NULL AND abandoned_at IS NULL",
                 )
                 .bind(delivery.id)
                 .bind(error)
@@ -134,8 +134,8 @@ impl Outbox for PostgresStore {
             .write(Write::RetryDelivery, async {
                 let changed = sqlx::query(
                     "UPDATE notification_outbox
-             SET attempts = 0, abandoned_at = NULL, next_attempt_at = $2
-             WHERE id = $1 AND abandoned_at IS NOT NULL",
+                     SET attempts = 0, abandoned_at = NULL, next_attempt_at = $2
+                     WHERE id = $1 AND abandoned_at IS NOT NULL",
                 )
                 .bind(id)
                 .bind(now.0)

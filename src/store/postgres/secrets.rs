@@ -28,7 +28,7 @@ impl Secrets for PostgresStore {
             .write(Write::InsertInstanceSecret, async {
                 sqlx::query(
                     "INSERT INTO instance_secrets (name, key_id, sealed) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO NOTHING",
+                     ON CONFLICT (name) DO NOTHING",
                 )
                 .bind(name)
                 .bind(&sealed.key_id.0)
@@ -66,17 +66,17 @@ impl Secrets for PostgresStore {
                 let (sql, owner) = match slot {
                     SealedSlot::TotpSecret(account) => (
                         "UPDATE two_factor SET key_id = $3, secret = $4
-                 WHERE account_id = $1 AND secret = $2",
+                         WHERE account_id = $1 AND secret = $2",
                         account.as_str(),
                     ),
                     SealedSlot::PendingSecret(account) => (
                         "UPDATE two_factor SET pending_key_id = $3, pending_secret = $4
-                 WHERE account_id = $1 AND pending_secret = $2",
+                         WHERE account_id = $1 AND pending_secret = $2",
                         account.as_str(),
                     ),
                     SealedSlot::Instance(name) => (
                         "UPDATE instance_secrets SET key_id = $3, sealed = $4
-                 WHERE name = $1 AND sealed = $2",
+                         WHERE name = $1 AND sealed = $2",
                         name.as_str(),
                     ),
                 };

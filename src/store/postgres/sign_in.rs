@@ -33,14 +33,14 @@ impl SignIns for PostgresStore {
                 // it reads, and a password sign-in shares the cores with argon2 (BENCHMARKS.md).
                 let row = sqlx::query(&format!(
                     "SELECT {ACCOUNT_COLUMNS},
-                    k1.failures AS k1_failures, k1.window_start AS k1_window_start,
-                    k1.locked_until AS k1_locked_until,
-                    k2.failures AS k2_failures, k2.window_start AS k2_window_start,
-                    k2.locked_until AS k2_locked_until
-             FROM (SELECT 1) AS one
-             LEFT JOIN throttle_counters k1 ON k1.key = $1
-             LEFT JOIN throttle_counters k2 ON k2.key = $2
-             LEFT JOIN accounts ON email = $3"
+                            k1.failures AS k1_failures, k1.window_start AS k1_window_start,
+                            k1.locked_until AS k1_locked_until,
+                            k2.failures AS k2_failures, k2.window_start AS k2_window_start,
+                            k2.locked_until AS k2_locked_until
+                     FROM (SELECT 1) AS one
+                     LEFT JOIN throttle_counters k1 ON k1.key = $1
+                     LEFT JOIN throttle_counters k2 ON k2.key = $2
+                     LEFT JOIN accounts ON email = $3"
                 ))
                 .bind(address)
                 .bind(account_key)
@@ -169,15 +169,15 @@ impl SignIns for PostgresStore {
                 let then = match settle.then {
                     AfterPassword::Session(_) => {
                         "started AS (
-                     INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at,
-                                           expires_at, ip, user_agent)
-                     VALUES ($3, $4, $5, $6, $7, $8, $9, $10)),
-                 signed_in AS (UPDATE accounts SET last_sign_in_at = $6 WHERE id = $4)"
+                             INSERT INTO sessions (id, account_id, token_hash, created_at,
+                                                   last_seen_at, expires_at, ip, user_agent)
+                             VALUES ($3, $4, $5, $6, $7, $8, $9, $10)),
+                         signed_in AS (UPDATE accounts SET last_sign_in_at = $6 WHERE id = $4)"
                     }
                     AfterPassword::Challenge { .. } => {
                         "started AS (
-                     INSERT INTO challenges (token_hash, account_id, expires_at, failures)
-                     VALUES ($3, $4, $5, 0))"
+                         INSERT INTO challenges (token_hash, account_id, expires_at, failures)
+                         VALUES ($3, $4, $5, 0))"
                     }
                 };
                 let first_event = match settle.then {
@@ -186,12 +186,12 @@ impl SignIns for PostgresStore {
                 };
                 let sql = format!(
                     "WITH cleared AS (DELETE FROM throttle_counters WHERE key = $1),
-             refunded AS (
-                 UPDATE throttle_counters SET failures = failures - 1
-                 WHERE key = $2 AND failures > 0),
-             {then},
-             recorded AS (INSERT INTO security_events {columns} {events})
-             SELECT 1::bigint",
+                     refunded AS (
+                         UPDATE throttle_counters SET failures = failures - 1
+                         WHERE key = $2 AND failures > 0),
+                     {then},
+                     recorded AS (INSERT INTO security_events {columns} {events})
+                     SELECT 1::bigint",
                     columns = journal::EVENT_COLUMNS,
                     events = journal::unnested_events(first_event),
                 );

@@ -36,11 +36,11 @@ impl Throttles for PostgresStore {
                 let changed = match expected {
                     None => sqlx::query(
                         "INSERT INTO throttle_counters (key, failures, window_start, locked_until)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (key) DO UPDATE
-                 SET failures = EXCLUDED.failures, window_start = EXCLUDED.window_start,
-                     locked_until = EXCLUDED.locked_until
-                 WHERE throttle_counters.failures = 0",
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (key) DO UPDATE
+                         SET failures = EXCLUDED.failures, window_start = EXCLUDED.window_start,
+                             locked_until = EXCLUDED.locked_until
+                         WHERE throttle_counters.failures = 0",
                     )
                     .bind(key)
                     .bind(i64::from(new.failures))
@@ -51,9 +51,9 @@ impl Throttles for PostgresStore {
                     .rows_affected(),
                     Some(old) => sqlx::query(
                         "UPDATE throttle_counters
-                 SET failures = $2, window_start = $3, locked_until = $4
-                 WHERE key = $1 AND failures = $5 AND window_start = $6
-                   AND locked_until = $7",
+                         SET failures = $2, window_start = $3, locked_until = $4
+                         WHERE key = $1 AND failures = $5 AND window_start = $6
+                           AND locked_until = $7",
                     )
                     .bind(key)
                     .bind(i64::from(new.failures))

@@ -58,8 +58,8 @@ impl TwoFactors for PostgresStore {
             .write(Write::AbandonEnrollment, async {
                 sqlx::query(
                     "UPDATE two_factor
-             SET pending_key_id = NULL, pending_secret = NULL, pending_expires_at = NULL
-             WHERE account_id = $1",
+                     SET pending_key_id = NULL, pending_secret = NULL, pending_expires_at = NULL
+                     WHERE account_id = $1",
                 )
                 .bind(account.as_str())
                 .execute(&self.pool)
@@ -85,10 +85,10 @@ impl TwoFactors for PostgresStore {
                     let mut tx = self.pool.begin().await?;
                     let swapped = sqlx::query(
                         "UPDATE two_factor
-             SET key_id = pending_key_id, secret = pending_secret, enabled_at = $3,
-                 last_step = $4, pending_key_id = NULL, pending_secret = NULL,
-                 pending_expires_at = NULL
-             WHERE account_id = $1 AND pending_secret = $2 AND pending_expires_at > $3",
+                         SET key_id = pending_key_id, secret = pending_secret, enabled_at = $3,
+                             last_step = $4, pending_key_id = NULL, pending_secret = NULL,
+                             pending_expires_at = NULL
+                         WHERE account_id = $1 AND pending_secret = $2 AND pending_expires_at > $3",
                     )
                     .bind(account.as_str())
                     .bind(&pending.blob)
@@ -129,7 +129,7 @@ impl TwoFactors for PostgresStore {
                 // the same code cannot both be accepted.
                 let accepted = sqlx::query(
                     "UPDATE two_factor SET last_step = $2
-             WHERE account_id = $1 AND secret IS NOT NULL AND last_step < $2",
+                     WHERE account_id = $1 AND secret IS NOT NULL AND last_step < $2",
                 )
                 .bind(account.as_str())
                 .bind(step)

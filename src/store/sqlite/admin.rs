@@ -53,7 +53,7 @@ impl Resets for SqliteStore {
                                 .execute([&id])?;
                             tx.prepare_cached(
                                 "UPDATE reset_requests SET closed_at = ?2
-                         WHERE account_id = ?1 AND closed_at IS NULL",
+                                 WHERE account_id = ?1 AND closed_at IS NULL",
                             )?
                             .execute((&id, now.0))?;
                             append(tx, &event, channels)?;
@@ -91,8 +91,8 @@ impl Resets for SqliteStore {
                         let inserted = tx
                             .prepare_cached(
                                 "INSERT INTO reset_requests (id, account_id, message, created_at)
-                         VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (account_id) WHERE closed_at IS NULL DO NOTHING",
+                                 VALUES (?1, ?2, ?3, ?4)
+                                 ON CONFLICT (account_id) WHERE closed_at IS NULL DO NOTHING",
                             )?
                             .execute((&id, &account, &message, now.0))?;
                         if inserted == 1 {

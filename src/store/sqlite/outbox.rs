@@ -66,9 +66,9 @@ impl Outbox for SqliteStore {
             .write(Write::DeliverNext, async {
                 let sql = format!(
                     "SELECT {DUE_COLUMNS} {DUE_JOINS}
-             WHERE o.channel = ?1 AND o.delivered_at IS NULL AND o.abandoned_at IS NULL
-               AND o.next_attempt_at <= ?2
-             ORDER BY o.next_attempt_at, o.id LIMIT 1"
+                     WHERE o.channel = ?1 AND o.delivered_at IS NULL AND o.abandoned_at IS NULL
+                       AND o.next_attempt_at <= ?2
+                     ORDER BY o.next_attempt_at, o.id LIMIT 1"
                 );
                 let row: Option<DueRow> = self
                     .db
@@ -89,9 +89,9 @@ impl Outbox for SqliteStore {
                     .write(move |tx| {
                         tx.prepare_cached(
                             "UPDATE notification_outbox
-                     SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
-                         delivered_at = ?4, abandoned_at = ?5
-                     WHERE id = ?1 AND delivered_at IS NULL AND abandoned_at IS NULL",
+                             SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
+                                 delivered_at = ?4, abandoned_at = ?5
+                             WHERE id = ?1 AND delivered_at IS NULL AND abandoned_at IS NULL",
                         )?
                         .execute(params)?;
                         Ok(())
@@ -132,8 +132,8 @@ impl Outbox for SqliteStore {
                         Ok(tx
                             .prepare_cached(
                                 "UPDATE notification_outbox
-                         SET attempts = 0, abandoned_at = NULL, next_attempt_at = ?2
-                         WHERE id = ?1 AND abandoned_at IS NOT NULL",
+                                 SET attempts = 0, abandoned_at = NULL, next_attempt_at = ?2
+                                 WHERE id = ?1 AND abandoned_at IS NOT NULL",
                             )?
                             .execute((id, now.0))?)
                     })

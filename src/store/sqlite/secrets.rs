@@ -76,17 +76,17 @@ impl Secrets for SqliteStore {
                 let (sql, owner) = match slot {
                     SealedSlot::TotpSecret(account) => (
                         "UPDATE two_factor SET key_id = ?3, secret = ?4
-                 WHERE account_id = ?1 AND secret = ?2",
+                         WHERE account_id = ?1 AND secret = ?2",
                         account.as_str(),
                     ),
                     SealedSlot::PendingSecret(account) => (
                         "UPDATE two_factor SET pending_key_id = ?3, pending_secret = ?4
-                 WHERE account_id = ?1 AND pending_secret = ?2",
+                         WHERE account_id = ?1 AND pending_secret = ?2",
                         account.as_str(),
                     ),
                     SealedSlot::Instance(name) => (
                         "UPDATE instance_secrets SET key_id = ?3, sealed = ?4
-                 WHERE name = ?1 AND sealed = ?2",
+                         WHERE name = ?1 AND sealed = ?2",
                         name.as_str(),
                     ),
                 };

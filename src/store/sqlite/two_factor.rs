@@ -47,12 +47,12 @@ impl TwoFactors for SqliteStore {
                     .write(move |tx| {
                         tx.prepare_cached(
                             "INSERT INTO two_factor
-                         (account_id, pending_key_id, pending_secret, pending_expires_at)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (account_id) DO UPDATE SET
-                         pending_key_id = excluded.pending_key_id,
-                         pending_secret = excluded.pending_secret,
-                         pending_expires_at = excluded.pending_expires_at",
+                                 (account_id, pending_key_id, pending_secret, pending_expires_at)
+                             VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (account_id) DO UPDATE SET
+                                 pending_key_id = excluded.pending_key_id,
+                                 pending_secret = excluded.pending_secret,
+                                 pending_expires_at = excluded.pending_expires_at",
                         )?
                         .execute(params)?;
                         Ok(())
@@ -70,8 +70,9 @@ impl TwoFactors for SqliteStore {
                     .write(move |tx| {
                         tx.prepare_cached(
                             "UPDATE two_factor
-                     SET pending_key_id = NULL, pending_secret = NULL, pending_expires_at = NULL
-                     WHERE account_id = ?1",
+                             SET pending_key_id = NULL, pending_secret = NULL,
+                                 pending_expires_at = NULL
+                             WHERE account_id = ?1",
                         )?
                         .execute([account])?;
                         Ok(())
@@ -102,10 +103,12 @@ impl TwoFactors for SqliteStore {
                             let swapped = tx
                                 .prepare_cached(
                                     "UPDATE two_factor
-                         SET key_id = pending_key_id, secret = pending_secret, enabled_at = ?3,
-                             last_step = ?4, pending_key_id = NULL, pending_secret = NULL,
-                             pending_expires_at = NULL
-                         WHERE account_id = ?1 AND pending_secret = ?2 AND pending_expires_at > ?3",
+                                     SET key_id = pending_key_id, secret = pending_secret,
+                                         enabled_at = ?3, last_step = ?4,
+                                         pending_key_id = NULL, pending_secret = NULL,
+                                         pending_expires_at = NULL
+                                     WHERE account_id = ?1 AND pending_secret = ?2
+                                       AND pending_expires_at > ?3",
                                 )?
                                 .execute((&account, &pending, now.0, step))?;
                             if swapped != 1 {
@@ -141,7 +144,7 @@ impl TwoFactors for SqliteStore {
                         Ok(tx
                             .prepare_cached(
                                 "UPDATE two_factor SET last_step = ?2
-                         WHERE account_id = ?1 AND secret IS NOT NULL AND last_step < ?2",
+                                 WHERE account_id = ?1 AND secret IS NOT NULL AND last_step < ?2",
                             )?
                             .execute((account, step))?)
                     })
