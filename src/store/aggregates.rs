@@ -1,6 +1,8 @@
 //! The store's methods by aggregate, one trait each. Each backend implements a trait in
 //! the file of the same name (`accounts.rs` implements [`Accounts`], and so on; `sign_in.rs`
 //! implements [`SignIns`], `admin.rs` [`Resets`]), and [`Store`](super::Store) is all of them.
+//! A feature added since keeps its trait beside its own types, in a file of its own
+//! (`store/email_tokens.rs`), and each backend implements it in the file of that name.
 //!
 //! In an implementation every write method's body is wrapped in `self.cache.write(Write::…,
 //! async { … })` (or `write_if`), which publishes it to the node memory unless it is exempt
@@ -11,7 +13,6 @@ use async_trait::async_trait;
 use super::*;
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
-use crate::domain::email_token::Purpose;
 use crate::domain::event::{Event, EventFilter, NewEvent};
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::notification::Channels;
@@ -389,32 +390,4 @@ pub trait Resets: Send + Sync {
     ) -> Result<FiledRequest, StoreError>;
     /// Open reset requests, oldest first.
     async fn open_reset_requests(&self) -> Result<Vec<ResetRequest>, StoreError>;
-}
-
-/// One-time e-mail tokens (SPEC §11), at most one live per account and purpose.
-#[async_trait]
-pub trait EmailTokens: Send + Sync {
-    /// Keeps `token`, voiding the account's earlier token of the same purpose (its hashes
-    /// are replaced, and with them its failures).
-    async fn issue_email_token(&self, token: &NewEmailToken) -> Result<(), StoreError>;
-    /// Spends the live token of `purpose` whose link hashes to `link_hash`: whose it was,
-    /// for exactly one caller on any node (one conditional delete).
-    async fn spend_email_link(
-        &self,
-        purpose: Purpose,
-        link_hash: &[u8],
-        now: UnixTime,
-    ) -> Result<Option<SpentEmailToken>, StoreError>;
-    /// Spends the account's live token of `purpose` if its code hashes to `code_hash` (for
-    /// exactly one caller, as a link); otherwise counts a wrong code against it, and after
-    /// [`MAX_CODE_FAILURES`](crate::domain::email_token::MAX_CODE_FAILURES) the token is void.
-    async fn spend_email_code(
-        &self,
-        purpose: Purpose,
-        account: &AccountId,
-        code_hash: &[u8],
-        now: UnixTime,
-    ) -> Result<CodeAnswer, StoreError>;
-    /// Deletes every token that lapsed before `now` (or at it); how many.
-    async fn purge_expired_email_tokens(&self, now: UnixTime) -> Result<u64, StoreError>;
 }

@@ -11,6 +11,7 @@
 
 mod aggregates;
 pub mod cache;
+mod email_tokens;
 mod error;
 pub mod outbox;
 mod postgres;
@@ -26,9 +27,10 @@ use crate::domain::event::NewEvent;
 use crate::domain::notification::{audience, Channels};
 
 pub use aggregates::{
-    Accounts, Challenges, EmailTokens, Events, RecoveryCodes, Resets, Secrets, Sessions, SignIns,
-    Throttles, TwoFactors, Workspaces,
+    Accounts, Challenges, Events, RecoveryCodes, Resets, Secrets, Sessions, SignIns, Throttles,
+    TwoFactors, Workspaces,
 };
+pub use email_tokens::{CodeAnswer, EmailTokens, NewEmailToken, SpentEmailToken};
 pub use error::{Constraint, StoreError};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use crate::domain::account::{Account, Session};
 use crate::domain::email::Email;
-use crate::domain::email_token::Purpose;
 use crate::domain::event::NewEvent;
 use crate::domain::ids::{AccountId, TokenHash};
 use crate::domain::notification::Channels;
@@ -341,48 +340,4 @@ pub enum Completion {
     CounterMoved,
     /// A judged failure ([`crate::store::Store::count_judged_failure`]) was counted.
     FailureCounted,
-}
-
-/// A one-time e-mail token to keep (SPEC §11): only its keyed hashes.
-#[derive(Debug, Clone)]
-pub struct NewEmailToken {
-    /// Whose.
-    pub account: AccountId,
-    /// What it proves the mailbox for; a newer token of the purpose voids this one.
-    pub purpose: Purpose,
-    /// The address the message goes to.
-    pub email: Email,
-    /// The keyed hash of the link token.
-    pub link_hash: Vec<u8>,
-    /// The keyed hash of the code, when the message carries one.
-    pub code_hash: Option<Vec<u8>>,
-    /// When it was issued.
-    pub created_at: UnixTime,
-    /// When it lapses.
-    pub expires_at: UnixTime,
-}
-
-/// A spent e-mail token: whose it was and the address it was sent to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpentEmailToken {
-    /// Whose.
-    pub account: AccountId,
-    /// The address the message went to.
-    pub email: Email,
-}
-
-/// What a typed e-mail code did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CodeAnswer {
-    /// It was right: the token is spent.
-    Spent(SpentEmailToken),
-    /// It was wrong: the token's failures are now `failures` (void at
-    /// [`MAX_CODE_FAILURES`](crate::domain::email_token::MAX_CODE_FAILURES)).
-    Wrong {
-        /// Wrong codes so far.
-        failures: u32,
-    },
-    /// No live token of that purpose for the account: never issued, spent, expired, voided
-    /// by a newer one, or void after too many wrong codes.
-    NoToken,
 }
