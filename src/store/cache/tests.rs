@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 43] = [
+const ALL: [Write; 42] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -23,7 +23,6 @@ const ALL: [Write; 43] = [
     Write::TouchSession,
     Write::DeleteSession,
     Write::PurgeExpiredSessions,
-    Write::PasswordAttempt,
     Write::SwapCounter,
     Write::RefundFailure,
     Write::ClearFailures,
@@ -88,7 +87,6 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::CreateSession
         | Write::SettlePassword
         | Write::TouchSession
-        | Write::PasswordAttempt
         | Write::SwapCounter
         | Write::RefundFailure
         | Write::ClearFailures

@@ -19,7 +19,6 @@ pub(crate) enum Write {
     TouchSession,
     DeleteSession,
     PurgeExpiredSessions,
-    PasswordAttempt,
     SwapCounter,
     RefundFailure,
     ClearFailures,
@@ -79,7 +78,6 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
     (
         "throttle counters are never remembered",
         &[
-            Write::PasswordAttempt,
             Write::SwapCounter,
             Write::RefundFailure,
             Write::ClearFailures,

@@ -26,46 +26,42 @@ impl SignIns for PostgresStore {
         account_key: &str,
         email: Option<&Email>,
     ) -> Result<PasswordAttempt, StoreError> {
-        self.cache
-            .write(Write::PasswordAttempt, async {
-                use sqlx::{FromRow, Row};
-                // One statement instead of three: each costs PostgreSQL about as much as the rows
-                // it reads, and a password sign-in shares the cores with argon2 (BENCHMARKS.md).
-                let row = sqlx::query(&format!(
-                    "SELECT {ACCOUNT_COLUMNS},
-                            k1.failures AS k1_failures, k1.window_start AS k1_window_start,
-                            k1.locked_until AS k1_locked_until,
-                            k2.failures AS k2_failures, k2.window_start AS k2_window_start,
-                            k2.locked_until AS k2_locked_until
-                     FROM (SELECT 1) AS one
-                     LEFT JOIN throttle_counters k1 ON k1.key = $1
-                     LEFT JOIN throttle_counters k2 ON k2.key = $2
-                     LEFT JOIN accounts ON email = $3"
-                ))
-                .bind(address)
-                .bind(account_key)
-                .bind(email.map(Email::as_str))
-                .fetch_one(&self.pool)
-                .await?;
-                let counter = |prefix: &str| -> Result<Option<Counter>, sqlx::Error> {
-                    let column = |name: &str| row.try_get(format!("{prefix}_{name}").as_str());
-                    Ok(CounterRow::joined(
-                        column("failures")?,
-                        column("window_start")?,
-                        column("locked_until")?,
-                    ))
-                };
-                let id: Option<String> = row.try_get("id")?;
-                Ok(PasswordAttempt {
-                    address: counter("k1")?,
-                    account_counter: counter("k2")?,
-                    account: match id {
-                        Some(_) => Some(Account::from(AccountRow::from_row(&row)?)),
-                        None => None,
-                    },
-                })
-            })
-            .await
+        use sqlx::{FromRow, Row};
+        // One statement instead of three: each costs PostgreSQL about as much as the rows
+        // it reads, and a password sign-in shares the cores with argon2 (BENCHMARKS.md).
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS},
+                    k1.failures AS k1_failures, k1.window_start AS k1_window_start,
+                    k1.locked_until AS k1_locked_until,
+                    k2.failures AS k2_failures, k2.window_start AS k2_window_start,
+                    k2.locked_until AS k2_locked_until
+             FROM (SELECT 1) AS one
+             LEFT JOIN throttle_counters k1 ON k1.key = $1
+             LEFT JOIN throttle_counters k2 ON k2.key = $2
+             LEFT JOIN accounts ON email = $3"
+        ))
+        .bind(address)
+        .bind(account_key)
+        .bind(email.map(Email::as_str))
+        .fetch_one(&self.pool)
+        .await?;
+        let counter = |prefix: &str| -> Result<Option<Counter>, sqlx::Error> {
+            let column = |name: &str| row.try_get(format!("{prefix}_{name}").as_str());
+            Ok(CounterRow::joined(
+                column("failures")?,
+                column("window_start")?,
+                column("locked_until")?,
+            ))
+        };
+        let id: Option<String> = row.try_get("id")?;
+        Ok(PasswordAttempt {
+            address: counter("k1")?,
+            account_counter: counter("k2")?,
+            account: match id {
+                Some(_) => Some(Account::from(AccountRow::from_row(&row)?)),
+                None => None,
+            },
+        })
     }
 
     /// One read for everything the answer needs, shared with the other challenges read
