@@ -1,17 +1,24 @@
 //! What a person does with their own account, shared by the JSON API and the pages: signing
-//! up, what the instance and their workspaces require of them, their sessions
-//! ([`sessions`]) and their authenticator ([`two_factor`]). No HTTP and no SQL here: each
+//! up, what the instance and their workspaces require of them, their address
+//! ([`email`]: verification and the e-mailed proof), their password ([`password`]: setting,
+//! changing, and a forgotten one), their sessions ([`sessions`]) and their authenticator
+//! ([`two_factor`]). No HTTP and no SQL here: each
 //! operation loads through the store, decides with [`crate::domain`] and persists, and the
 //! adapters only translate request and response shapes.
 
+pub mod email;
+pub mod password;
 pub mod sessions;
 pub mod two_factor;
 
 use std::sync::Arc;
 
 use crate::config::{Config, SignupMode};
-use crate::domain::account::{validate_new_account, Caller, NewAccountError};
+use crate::domain::account::{
+    validate_new_account, validate_passwordless_account, Caller, NewAccountError,
+};
 use crate::domain::email::Email;
+use crate::domain::email_token::Purpose;
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::AccountId;
 use crate::domain::password::{HashError, Password};
@@ -21,7 +28,7 @@ use crate::keyring::Keyring;
 use crate::notify::Notifier;
 use crate::password_pool::PasswordPool;
 use crate::signin::{self, SignIn};
-use crate::store::{Constraint, NewAccount, Store, StoreError};
+use crate::store::{Constraint, NewAccount, Store, StoreError, TokenOwner};
 
 /// Why an account operation refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -111,22 +118,35 @@ impl Accounts {
         }
     }
 
-    /// Creates an account, when sign-up is open.
+    /// Creates an account, when sign-up is open: with a password, or without one (it signs
+    /// in by e-mail, so this instance must send e-mail). When the instance sends e-mail, a
+    /// verification link goes to the address (to one without a password, its first sign-in
+    /// link and code, which verify it as well).
     pub async fn sign_up(
         &self,
         email: &str,
         name: Option<&str>,
-        password: Password,
+        password: Option<Password>,
+        client: &ClientInfo,
         now: UnixTime,
     ) -> Result<SignedUp, Error> {
         if self.config.signup == SignupMode::Closed {
             return Err(Error::SignupClosed);
         }
-        let valid = validate_new_account(email, name, &password)?;
+        let valid = match &password {
+            Some(password) => validate_new_account(email, name, password)?,
+            None if !self.signin.sends_email() => {
+                return Err(signin::Error::EmailUnavailable.into())
+            }
+            None => validate_passwordless_account(email, name)?,
+        };
         if self.store.account_by_email(&valid.email).await?.is_some() {
             return Err(Error::EmailTaken);
         }
-        let password_hash = self.passwords.hash(password).await?;
+        let password_hash = match password {
+            Some(password) => Some(self.passwords.hash(password).await?),
+            None => None,
+        };
         let account = NewAccount {
             id: AccountId::generate(),
             email: valid.email,
@@ -139,6 +159,26 @@ impl Accounts {
             Ok(()) => {}
             Err(StoreError::Conflict(Constraint::AccountEmail)) => return Err(Error::EmailTaken),
             Err(other) => return Err(other.into()),
+        }
+        if self.signin.sends_email() {
+            // An account without a password is sent its first sign-in message instead,
+            // which verifies the address when used.
+            let purpose = match account.password_hash {
+                Some(_) => Purpose::Verify,
+                None => Purpose::SignIn,
+            };
+            let owner = TokenOwner::Account(account.id.clone());
+            let sent = self
+                .signin
+                .send_email_token(owner, purpose, &account.email, client, now)
+                .await;
+            // The account exists either way; the person can ask for another link.
+            if let Err(error) = sent {
+                tracing::warn!(
+                    ?error,
+                    "could not send the verification link of a new account"
+                );
+            }
         }
         Ok(SignedUp {
             id: account.id,

@@ -87,11 +87,13 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
+    let keys = Arc::new(keys);
     let dispatch = Dispatch::new(
         &config.notify,
         config.public_url.as_str(),
         Arc::clone(&clock),
         Arc::clone(&metrics),
+        Arc::clone(&keys),
     )
     .map_err(|error| ConfigError::new("configuration", error.key, error.message))?;
     let (notifier, _workers) =
@@ -101,7 +103,7 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&store),
         Arc::clone(&clock),
         PasswordPool::for_this_machine()?,
-        Arc::new(keys),
+        keys,
         metrics,
         Arc::new(recovery_key),
         notifier,

@@ -80,7 +80,7 @@ pub(super) async fn create_user(
         id: AccountId::generate(),
         email: valid.email,
         name: valid.name,
-        password_hash,
+        password_hash: Some(password_hash),
         is_admin: role == Role::Admin,
         created_at: SystemClock.now(),
     };

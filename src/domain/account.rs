@@ -16,14 +16,24 @@ pub struct Account {
     pub email: Email,
     /// Display name, if given.
     pub name: Option<String>,
-    /// argon2id PHC string.
-    pub password_hash: String,
+    /// argon2id PHC string; `None` for an account without a password, which signs in by
+    /// e-mail (SPEC §11).
+    pub password_hash: Option<String>,
     /// Instance administrator.
     pub is_admin: bool,
     /// When the account was created.
     pub created_at: UnixTime,
     /// When the account last completed a sign-in.
     pub last_sign_in_at: Option<UnixTime>,
+    /// When the address was last proven by a message sent to it.
+    pub email_verified_at: Option<UnixTime>,
+}
+
+impl Account {
+    /// Whether the account has a password (otherwise it signs in by e-mail).
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_some()
+    }
 }
 
 /// The signed-in person an operation is done for: their account, whether it has
@@ -142,6 +152,17 @@ pub fn validate_new_account(
     name: Option<&str>,
     password: &Password,
 ) -> Result<ValidNewAccount, NewAccountError> {
+    let valid = validate_passwordless_account(email, name)?;
+    check_new_password(&valid.email, valid.name.as_deref(), password)?;
+    Ok(valid)
+}
+
+/// The details of a new account without a password (SPEC §11), normalized, or why they are
+/// refused.
+pub fn validate_passwordless_account(
+    email: &str,
+    name: Option<&str>,
+) -> Result<ValidNewAccount, NewAccountError> {
     let email = Email::parse(email).map_err(|_| NewAccountError::InvalidEmail)?;
     let name = name.map(str::trim).filter(|name| !name.is_empty());
     if let Some(name) = name {
@@ -149,14 +170,23 @@ pub fn validate_new_account(
             return Err(NewAccountError::InvalidName);
         }
     }
-    let local_part = email.as_str().split('@').next().unwrap_or_default();
-    let mut context = vec![email.as_str(), local_part];
-    context.extend(name);
-    check_strength(password, &context).map_err(NewAccountError::WeakPassword)?;
     Ok(ValidNewAccount {
         email,
         name: name.map(str::to_owned),
     })
+}
+
+/// Whether `password` is strong enough for the account with `email` and `name` (the rules
+/// of sign-up, for a password set or changed later too).
+pub fn check_new_password(
+    email: &Email,
+    name: Option<&str>,
+    password: &Password,
+) -> Result<(), NewAccountError> {
+    let local_part = email.as_str().split('@').next().unwrap_or_default();
+    let mut context = vec![email.as_str(), local_part];
+    context.extend(name);
+    check_strength(password, &context).map_err(NewAccountError::WeakPassword)
 }
 
 #[cfg(test)]

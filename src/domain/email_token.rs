@@ -83,6 +83,120 @@ impl Purpose {
     pub fn expires_at(self, now: UnixTime) -> UnixTime {
         UnixTime(now.0 + self.lifetime())
     }
+
+    /// The purpose named `name`.
+    pub fn parse(name: &str) -> Option<Purpose> {
+        Purpose::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// The page a message's link opens (the token follows), when the message has a link:
+    /// a proof is a code typed on the page that asked for it.
+    pub fn link_path(self) -> Option<&'static str> {
+        match self {
+            Purpose::Verify | Purpose::ChangeAddress => Some("/verify-email/"),
+            Purpose::SignIn => Some("/login/email/"),
+            Purpose::PasswordReset => Some("/reset-password/"),
+            Purpose::ResetConfirm => Some("/reset-requests/confirm/"),
+            Purpose::Proof => None,
+        }
+    }
+}
+
+/// What a token's message carries in clear: sealed under the master key while it waits in
+/// the outbox, and erased from it once delivered or given up.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct MessageSecrets {
+    /// The link token.
+    pub link: String,
+    /// The code, `XXXX-XXXX`, when the purpose has one.
+    pub code: Option<String>,
+}
+
+impl fmt::Debug for MessageSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MessageSecrets(<redacted>)")
+    }
+}
+
+impl MessageSecrets {
+    /// What the secrets of a message of `purpose` to `to` are sealed to: opened for any
+    /// other purpose or address, they fail.
+    pub fn sealing_owner(purpose: Purpose, to: &str) -> Vec<u8> {
+        format!("email-message\0{}\0{to}", purpose.as_str()).into_bytes()
+    }
+
+    /// The e-mail carrying them, for a message of `purpose` to `to`, asked for at `at` from
+    /// `ip` (shown, so a person who did not ask can tell).
+    pub fn message(
+        &self,
+        purpose: Purpose,
+        public_url: &str,
+        at: UnixTime,
+        ip: Option<&str>,
+    ) -> (String, String) {
+        let base = public_url.trim_end_matches('/');
+        let link = purpose
+            .link_path()
+            .map(|path| format!("{base}{path}{}", self.link));
+        let minutes = purpose.lifetime() / 60;
+        let lasts = if minutes >= 120 {
+            format!("{} hours", minutes / 60)
+        } else {
+            format!("{minutes} minutes")
+        };
+        let (subject, what) = match purpose {
+            Purpose::Verify => (
+                "Confirm your e-mail address",
+                "Confirm that this address is yours by opening the link below and pressing \
+                 the button on that page.",
+            ),
+            Purpose::ChangeAddress => (
+                "Confirm your new e-mail address",
+                "Someone asked to move a Deadbolt account to this address. Open the link \
+                 below and press the button on that page to confirm; until then the account \
+                 keeps its old address.",
+            ),
+            Purpose::SignIn => (
+                "Your sign-in link",
+                "Open the link below and press the button on that page to sign in, or type \
+                 the code on the sign-in page.",
+            ),
+            Purpose::PasswordReset => (
+                "Reset your password",
+                "Someone asked to reset the password of your account. Open the link below to \
+                 choose a new one. Your two-factor settings do not change.",
+            ),
+            Purpose::Proof => (
+                "Your confirmation code",
+                "Type this code to confirm a change to your account's security settings.",
+            ),
+            Purpose::ResetConfirm => (
+                "Confirm your two-factor reset request",
+                "A request to reset the two-factor authentication of your account was filed. \
+                 If it was you, open the link below and press the button on that page, so \
+                 the administrators know the request comes from this mailbox.",
+            ),
+        };
+        let mut body = format!("{what}\n\n");
+        if let Some(link) = &link {
+            body.push_str(&format!("{link}\n\n"));
+        }
+        if let Some(code) = &self.code {
+            body.push_str(&format!("Code: {code}\n\n"));
+        }
+        body.push_str(&format!(
+            "It works once, for {lasts}. Asked for at {}",
+            at.to_rfc3339()
+        ));
+        if let Some(ip) = ip {
+            body.push_str(&format!(" from {ip}"));
+        }
+        body.push_str(
+            ".\nIf you did not ask for this, ignore this message: nothing changes without it.\n\n\
+             -- \nDeadbolt\n",
+        );
+        (format!("[Deadbolt] {subject}"), body)
+    }
 }
 
 /// The link token of a message, in clear, to put in the link once; `Debug` is redacted.
@@ -234,6 +348,34 @@ mod tests {
             code.hash(&KEY, Purpose::Proof, &ann)
         );
         assert!(!format!("{code:?}").contains(&code.display()));
+    }
+
+    #[test]
+    fn a_message_carries_its_link_and_code_and_says_how_long_they_last() {
+        let secrets = MessageSecrets {
+            link: "LINKTOKEN".to_owned(),
+            code: Some("ABCD-EFGH".to_owned()),
+        };
+        let at = UnixTime(1_800_000_000);
+        let (subject, body) = secrets.message(
+            Purpose::SignIn,
+            "https://id.example/",
+            at,
+            Some("192.0.2.1"),
+        );
+        assert!(subject.contains("sign-in link"));
+        assert!(body.contains("https://id.example/login/email/LINKTOKEN"));
+        assert!(body.contains("Code: ABCD-EFGH"));
+        assert!(body.contains("15 minutes") && body.contains("192.0.2.1"));
+        let (_, body) = secrets.message(Purpose::Verify, "http://x", at, None);
+        assert!(body.contains("http://x/verify-email/LINKTOKEN") && body.contains("24 hours"));
+        let (_, proof) = secrets.message(Purpose::Proof, "http://x", at, None);
+        assert!(!proof.contains("LINKTOKEN") && proof.contains("ABCD-EFGH"));
+        assert!(!format!("{secrets:?}").contains("LINKTOKEN"));
+        assert_ne!(
+            MessageSecrets::sealing_owner(Purpose::SignIn, "a@x.org"),
+            MessageSecrets::sealing_owner(Purpose::PasswordReset, "a@x.org")
+        );
     }
 
     #[test]

@@ -45,6 +45,14 @@ pub enum EventKind {
     TwoFactorReset,
     /// Someone with neither device nor recovery code asked for a reset.
     ResetRequested,
+    /// A one-time link or code was e-mailed (`details.purpose`; never the token).
+    EmailSent,
+    /// The account's address was proven by a message sent to it.
+    EmailVerified,
+    /// The password was set or changed by its owner.
+    PasswordChanged,
+    /// A forgotten password was replaced through a link e-mailed to the account.
+    PasswordReset,
 }
 
 impl EventKind {
@@ -70,6 +78,10 @@ impl EventKind {
             EventKind::InvitationCreated => "invitation_created",
             EventKind::TwoFactorReset => "two_factor_reset",
             EventKind::ResetRequested => "reset_requested",
+            EventKind::EmailSent => "email_sent",
+            EventKind::EmailVerified => "email_verified",
+            EventKind::PasswordChanged => "password_changed",
+            EventKind::PasswordReset => "password_reset",
         }
     }
 }

@@ -80,7 +80,9 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::TwoFactorReset
         | EventKind::RecoveryCodeUsed
         | EventKind::RecoveryCodesRegenerated
-        | EventKind::EnrollmentConfirmed => Some(Audience::Owner),
+        | EventKind::EnrollmentConfirmed
+        | EventKind::PasswordChanged
+        | EventKind::PasswordReset => Some(Audience::Owner),
         EventKind::ResetRequested => Some(Audience::InstanceAdmins),
         // A code sign-in notifies nobody, so PostgreSQL completes it in one batched
         // statement with no outbox row (`store/postgres/batch.rs`).
@@ -94,7 +96,11 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::MemberJoined
         | EventKind::MemberRoleChanged
         | EventKind::MemberRemoved
-        | EventKind::InvitationCreated => None,
+        | EventKind::InvitationCreated
+        | EventKind::EmailVerified => None,
+        // The message of an `email_sent` event is the one carrying the link or code, queued
+        // with the token itself (`store/email_tokens.rs`), never a notification of its own.
+        EventKind::EmailSent => None,
     }
 }
 
@@ -135,6 +141,8 @@ pub struct Delivery {
     pub account_email: Option<String>,
     /// Where an e-mail goes (`None` for a webhook).
     pub recipient_email: Option<String>,
+    /// A one-time token's message: its link and code, sealed (`email_token::MessageSecrets`).
+    pub message: Option<crate::domain::sealed::Sealed>,
 }
 
 /// How one attempt ended.

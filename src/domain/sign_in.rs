@@ -121,6 +121,18 @@ pub enum ProofKind {
     Code,
     /// An unused recovery code.
     RecoveryCode,
+    /// A code e-mailed to the account's address: in place of the password, for an account
+    /// that has none (SPEC §11). Never a second factor.
+    EmailCode,
+}
+
+/// What an account has that a proof may be backed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProofBacking {
+    /// The account has a password.
+    pub password: bool,
+    /// The account has two-factor enabled.
+    pub two_factor: bool,
 }
 
 impl ProofKind {
@@ -130,17 +142,22 @@ impl ProofKind {
             ProofKind::Password => "password",
             ProofKind::Code => "code",
             ProofKind::RecoveryCode => "recovery_code",
+            ProofKind::EmailCode => "email_code",
         }
     }
 
-    /// Whether this kind of proof confirms a change, given the accepted kinds and whether
-    /// the account has two-factor (a code proves nothing without an authenticator).
-    pub fn counts(self, accepted: &[ProofKind], two_factor_enabled: bool) -> bool {
-        accepted.contains(&self)
-            && match self {
-                ProofKind::Password => true,
-                ProofKind::Code | ProofKind::RecoveryCode => two_factor_enabled,
+    /// Whether this kind of proof confirms a change, given the accepted kinds and what the
+    /// account has: a code proves nothing without an authenticator, and an e-mailed code
+    /// stands where a password would, only for an account without one.
+    pub fn counts(self, accepted: &[ProofKind], has: ProofBacking) -> bool {
+        match self {
+            ProofKind::Password => accepted.contains(&self) && has.password,
+            ProofKind::Code | ProofKind::RecoveryCode => accepted.contains(&self) && has.two_factor,
+            ProofKind::EmailCode => {
+                !has.password
+                    && (accepted.contains(&self) || accepted.contains(&ProofKind::Password))
             }
+        }
     }
 }
 
@@ -209,10 +226,19 @@ mod tests {
             ProofKind::Code,
             ProofKind::RecoveryCode,
         ];
-        assert!(ProofKind::Password.counts(&all, false));
-        assert!(!ProofKind::Code.counts(&all, false));
-        assert!(ProofKind::Code.counts(&all, true));
-        assert!(ProofKind::RecoveryCode.counts(&all, true));
-        assert!(!ProofKind::Password.counts(&[ProofKind::Code], true));
+        let has = |password, two_factor| ProofBacking {
+            password,
+            two_factor,
+        };
+        assert!(ProofKind::Password.counts(&all, has(true, false)));
+        assert!(!ProofKind::Code.counts(&all, has(true, false)));
+        assert!(ProofKind::Code.counts(&all, has(true, true)));
+        assert!(ProofKind::RecoveryCode.counts(&all, has(true, true)));
+        assert!(!ProofKind::Password.counts(&[ProofKind::Code], has(true, true)));
+        // An e-mailed code stands in for the password, and only where there is none.
+        assert!(!ProofKind::Password.counts(&all, has(false, false)));
+        assert!(ProofKind::EmailCode.counts(&all, has(false, false)));
+        assert!(!ProofKind::EmailCode.counts(&all, has(true, false)));
+        assert!(!ProofKind::EmailCode.counts(&[ProofKind::Code], has(false, true)));
     }
 }

@@ -68,6 +68,19 @@ pub const ADDRESS_WINDOW: Window = Window {
     seconds: 15 * 60,
 };
 
+/// E-mails with a one-time token asked for one address: 5 an hour, so nobody fills a
+/// mailbox (counted whether or not the address has an account, so the limit tells nothing).
+pub const EMAIL_ADDRESS_WINDOW: Window = Window {
+    limit: 5,
+    seconds: 3600,
+};
+
+/// E-mails with a one-time token asked for from one client address: 50 in 15 minutes.
+pub const EMAIL_CLIENT_WINDOW: Window = Window {
+    limit: 50,
+    seconds: 15 * 60,
+};
+
 /// What a new attempt may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {

@@ -93,6 +93,15 @@ pub enum ApiError {
     /// A wrong, malformed or used recovery code.
     #[error("invalid recovery code")]
     InvalidRecoveryCode,
+    /// An e-mailed link that is unknown, used, voided by a newer one, or expired.
+    #[error("invalid e-mail link")]
+    InvalidEmailLink,
+    /// An e-mailed code that did not match a live token.
+    #[error("invalid e-mail code")]
+    InvalidEmailCode,
+    /// The flow sends an e-mail, and this instance has no SMTP.
+    #[error("e-mail unavailable")]
+    EmailUnavailable,
     /// The sign-in challenge is unknown, used, voided or expired.
     #[error("invalid challenge")]
     InvalidChallenge,

@@ -168,7 +168,12 @@ impl Metrics {
             Err(signin::Error::Denied(Denial::InvalidCredentials)) => {
                 SignInOutcome::invalid_credentials
             }
-            Err(signin::Error::Denied(_) | signin::Error::ProofRefused(_)) => return,
+            Err(
+                signin::Error::Denied(_)
+                | signin::Error::ProofRefused(_)
+                | signin::Error::EmailUnavailable
+                | signin::Error::InvalidEmail,
+            ) => return,
             Err(signin::Error::Store(_) | signin::Error::Seal(_) | signin::Error::Invariant(_)) => {
                 SignInOutcome::error
             }

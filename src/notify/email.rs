@@ -3,10 +3,10 @@
 
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{SetupError, SEND_TIMEOUT};
-use crate::domain::notification::{email_message, Delivery};
+use crate::domain::notification::{Delivery, Message};
 
 /// Sends notification e-mails.
 pub struct Mailer {
@@ -31,17 +31,16 @@ impl Mailer {
         Ok(Self { transport, from })
     }
 
-    /// Sends the e-mail for `delivery`.
-    pub async fn send(&self, delivery: &Delivery, public_url: &str) -> Result<(), String> {
+    /// Sends `text` as the e-mail of `delivery`.
+    pub async fn send(&self, delivery: &Delivery, text: Message) -> Result<(), String> {
         let to: Mailbox = delivery
             .recipient_email
             .as_deref()
             .ok_or("the recipient has no address")?
             .parse()
             .map_err(|_| "the recipient's address is not valid".to_owned())?;
-        let text = email_message(delivery, public_url);
         let domain = self.from.email.domain().to_owned();
-        let message = Message::builder()
+        let message = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(text.subject)

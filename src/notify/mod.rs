@@ -19,9 +19,11 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::NotifyConfig;
+use crate::domain::email_token::{MessageSecrets, Purpose};
 use crate::domain::event::NewEvent;
-use crate::domain::notification::{Attempt, Channel, Channels, Delivery};
+use crate::domain::notification::{email_message, Attempt, Channel, Channels, Delivery, Message};
 use crate::http::metrics::{Metrics, NotificationOutcome};
+use crate::keyring::Keyring;
 use crate::store::outbox::Courier;
 use crate::store::{notifies, Journal, Store, StoreError};
 
@@ -106,6 +108,7 @@ pub struct Dispatch {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     public_url: String,
+    keys: Arc<Keyring>,
 }
 
 impl Dispatch {
@@ -116,6 +119,7 @@ impl Dispatch {
         public_url: &str,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
+        keys: Arc<Keyring>,
     ) -> Result<Self, SetupError> {
         let mailer = match &config.smtp_url {
             Some(url) => Some(Mailer::new(url, &config.from)?),
@@ -131,7 +135,29 @@ impl Dispatch {
             clock,
             metrics,
             public_url: public_url.to_owned(),
+            keys,
         })
+    }
+
+    /// What the e-mail of `delivery` says: a notification of its event, or, for a one-time
+    /// token's message, its link and code, opened here from their sealed form.
+    fn email_text(&self, delivery: &Delivery) -> Result<Message, String> {
+        let event = &delivery.event;
+        let purpose = event.details.get("purpose").and_then(|p| p.as_str());
+        let (Some(sealed), Some(purpose)) = (&delivery.message, purpose.and_then(Purpose::parse))
+        else {
+            return Ok(email_message(delivery, &self.public_url));
+        };
+        let to = delivery.recipient_email.as_deref().unwrap_or("");
+        let opened = self
+            .keys
+            .open(sealed, &MessageSecrets::sealing_owner(purpose, to))
+            .map_err(|error| format!("cannot open the message: {error}"))?;
+        let secrets: MessageSecrets =
+            serde_json::from_slice(&opened).map_err(|_| "cannot read the message".to_owned())?;
+        let (subject, body) =
+            secrets.message(purpose, &self.public_url, event.at, event.ip.as_deref());
+        Ok(Message { subject, body })
     }
 
     /// The channels this dispatch can send on.
@@ -147,9 +173,10 @@ impl Dispatch {
 impl Courier for Dispatch {
     async fn attempt(&self, delivery: &Delivery) -> Attempt {
         let sent = match delivery.channel {
-            Channel::Email => match &self.mailer {
-                Some(mailer) => mailer.send(delivery, &self.public_url).await,
-                None => Err("e-mail is not configured on this node".to_owned()),
+            Channel::Email => match (&self.mailer, self.email_text(delivery)) {
+                (Some(mailer), Ok(text)) => mailer.send(delivery, text).await,
+                (None, _) => Err("e-mail is not configured on this node".to_owned()),
+                (_, Err(error)) => Err(error),
             },
             Channel::Webhook => match &self.webhook {
                 Some(webhook) => webhook.send(delivery, self.clock.now()).await,

@@ -13,6 +13,8 @@
 //! The factors are units, each in its own module, behind one shape: judged in memory
 //! against what was read, then spent by the store with one conditional statement.
 //! - [`password`]: the first factor, throttled per address and per client.
+//! - [`email`]: the other first factor, a link or code e-mailed to an account without a
+//!   password; and e-mailed tokens for every other purpose, and the `email_code` proof.
 //! - [`factor`]: the second factors, an authenticator code and a recovery code.
 //! - [`challenge`]: answering a challenge with a second factor, and completing the sign-in.
 //! - [`proof`]: a factor given again to confirm a sensitive change.
@@ -26,6 +28,7 @@
 
 pub mod attempts;
 pub mod challenge;
+pub mod email;
 pub mod factor;
 pub mod password;
 pub mod proof;
@@ -64,6 +67,11 @@ pub enum Denial {
     InvalidRecoveryCode,
     /// The account has no authenticator to check a code against.
     NotEnabled,
+    /// An e-mailed link that is not a live token of its purpose (unknown, used, voided by a
+    /// newer one, or expired).
+    InvalidEmailLink,
+    /// An e-mailed code that did not match a live token (or a malformed address or code).
+    InvalidEmailCode,
 }
 
 /// How a step can fail.
@@ -76,6 +84,12 @@ pub enum Error {
     /// changed.
     #[error("proof refused")]
     ProofRefused(String),
+    /// An address to send to that is not an e-mail address.
+    #[error("invalid e-mail address")]
+    InvalidEmail,
+    /// The flow sends an e-mail and this instance has no SMTP (`[notify] smtp_url`).
+    #[error("e-mail is not configured")]
+    EmailUnavailable,
     /// The database failed or could not be reached: nothing was judged.
     #[error(transparent)]
     Store(#[from] StoreError),

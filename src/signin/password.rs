@@ -13,11 +13,12 @@ use super::{Challenge, Denial, Error, SignIn, Step};
 use crate::domain::account::Account;
 use crate::domain::email::Email;
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
-use crate::domain::ids::Token;
+use crate::domain::ids::{AccountId, Token, TokenHash};
 use crate::domain::password::Password;
-use crate::domain::sign_in::{after_first_factor, Next, CHALLENGE_TTL_SECONDS};
+use crate::domain::sign_in::{after_first_factor, Method, Next, CHALLENGE_TTL_SECONDS};
 use crate::domain::throttle::{ADDRESS_WINDOW, PASSWORD_BACKOFF};
 use crate::domain::time::UnixTime;
+use crate::domain::two_factor::TwoFactorRecord;
 use crate::store::{AfterPassword, PasswordSettlement};
 
 /// Throttling key for password guesses against one typed address.
@@ -72,34 +73,18 @@ impl SignIn {
         let record = self.store().two_factor(&account.id).await?;
         match after_first_factor(&record) {
             Next::SecondFactor(methods) => {
-                let expires_at = now.plus_seconds(CHALLENGE_TTL_SECONDS);
-                // A token that carries the authenticator, so that any node can judge a code
-                // without reading the challenge first (`ticket.rs`).
-                let token = match &record.secret {
-                    Some(secret) => Ticket {
-                        account: account.id.clone(),
-                        expires_at,
-                        secret: secret.clone(),
-                        last_step: record.last_step,
-                    }
-                    .issue(&self.keys),
-                    None => Token::generate(),
-                };
-                let token_hash = token.hash();
+                let (challenge, token_hash) =
+                    self.new_challenge(&account.id, &record, methods, now);
                 let then = AfterPassword::Challenge {
                     token: &token_hash,
                     account: &account.id,
-                    expires_at,
+                    expires_at: challenge.expires_at,
                 };
                 let journal = self.notifier.journal(&[]);
                 self.store()
                     .settle_password(&checked.settle(then), journal)
                     .await?;
-                Ok(Step::Continue(Challenge {
-                    token,
-                    expires_at,
-                    methods,
-                }))
+                Ok(Step::Continue(challenge))
             }
             Next::SignIn => {
                 // The session and its event commit with the settled counters.
@@ -115,6 +100,36 @@ impl SignIn {
                 Ok(Step::Success(start.signed_in()))
             }
         }
+    }
+
+    /// A challenge for `account` after its first factor, not stored yet, and the digest to
+    /// store it under. Its token carries the authenticator, so that any node can judge a
+    /// code without reading the challenge first (`ticket.rs`).
+    pub(super) fn new_challenge(
+        &self,
+        account: &AccountId,
+        record: &TwoFactorRecord,
+        methods: Vec<Method>,
+        now: UnixTime,
+    ) -> (Challenge, TokenHash) {
+        let expires_at = now.plus_seconds(CHALLENGE_TTL_SECONDS);
+        let token = match &record.secret {
+            Some(secret) => Ticket {
+                account: account.clone(),
+                expires_at,
+                secret: secret.clone(),
+                last_step: record.last_step,
+            }
+            .issue(&self.keys),
+            None => Token::generate(),
+        };
+        let token_hash = token.hash();
+        let challenge = Challenge {
+            token,
+            expires_at,
+            methods,
+        };
+        (challenge, token_hash)
     }
 
     /// Checks an e-mail and password under the throttling rules, settling the failure
@@ -163,7 +178,7 @@ impl SignIn {
             }
         };
         let account = read.account;
-        let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
+        let stored_hash = account.as_ref().and_then(|a| a.password_hash.clone());
         if !self.passwords.verify(password, stored_hash).await {
             if let (Some(account), true) = (&account, PASSWORD_BACKOFF.locks(&counter)) {
                 let details = json!({

@@ -10,9 +10,10 @@ use super::attempts::SecondFactorAttempt;
 use super::factor::{CodeCheck, Factor, Judged};
 use super::{Denial, Error, SignIn};
 use crate::domain::account::Account;
+use crate::domain::email_token::Purpose;
 use crate::domain::event::{ClientInfo, EventKind};
 use crate::domain::password::Password;
-use crate::domain::sign_in::ProofKind;
+use crate::domain::sign_in::{ProofBacking, ProofKind};
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorRecord;
 
@@ -28,6 +29,16 @@ pub struct Proof {
     pub code: Option<String>,
     /// An unused recovery code (it is used up).
     pub recovery_code: Option<String>,
+    /// The code of the latest `POST /me/email/proof` message: for an account without a
+    /// password, in its place (it is used up).
+    pub email_code: Option<String>,
+}
+
+/// A proof as given, by kind.
+enum Given {
+    Password(Password),
+    Factor(Factor),
+    EmailCode(String),
 }
 
 /// What a dry-run check of a code found.
@@ -58,18 +69,44 @@ impl SignIn {
             let message = format!("Confirm this change with one of: {}.", names.join(", "));
             Error::ProofRefused(message)
         };
-        let (kind, given) = match (proof.password, proof.code, proof.recovery_code) {
-            (Some(password), None, None) => (ProofKind::Password, Err(password)),
-            (None, Some(code), None) => (ProofKind::Code, Ok(Factor::Code(code))),
-            (None, None, Some(code)) => (ProofKind::RecoveryCode, Ok(Factor::RecoveryCode(code))),
+        let given = (
+            proof.password,
+            proof.code,
+            proof.recovery_code,
+            proof.email_code,
+        );
+        let (kind, given) = match given {
+            (Some(password), None, None, None) => (ProofKind::Password, Given::Password(password)),
+            (None, Some(code), None, None) => (ProofKind::Code, Given::Factor(Factor::Code(code))),
+            (None, None, Some(code), None) => (
+                ProofKind::RecoveryCode,
+                Given::Factor(Factor::RecoveryCode(code)),
+            ),
+            (None, None, None, Some(code)) => (ProofKind::EmailCode, Given::EmailCode(code)),
             _ => return Err(ask()),
         };
-        if !kind.counts(accepted, record.is_enabled()) {
+        let has = ProofBacking {
+            password: account.has_password(),
+            two_factor: record.is_enabled(),
+        };
+        if !kind.counts(accepted, has) {
             return Err(ask());
         }
         let factor = match given {
-            Ok(factor) => factor,
-            Err(password) => {
+            Given::Factor(factor) => factor,
+            Given::EmailCode(code) => {
+                return match self
+                    .spend_email_code(Purpose::Proof, account, &code, now)
+                    .await?
+                {
+                    true => Ok(()),
+                    false => Err(Error::ProofRefused(format!(
+                        "That e-mailed code did not match, was already used, or has expired. \
+                         {unchanged}"
+                    ))),
+                };
+            }
+            Given::Password(password) => {
                 let email = account.email.as_str();
                 return match self.check_password(email, password, client, now).await {
                     Ok(_) => Ok(()),

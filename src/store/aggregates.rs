@@ -62,6 +62,15 @@ pub trait Accounts: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AccountSummary>, StoreError>;
+    /// Sets the account's password (`password_hash`, argon2id) and ends every session of it
+    /// but `keep`, with `journal`, in one transaction.
+    async fn set_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+        keep: Option<&SessionId>,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Signed-in sessions.

@@ -4,28 +4,53 @@
 
 use async_trait::async_trait;
 
+use serde_json::json;
+
 use super::StoreError;
 use crate::domain::email::Email;
 use crate::domain::email_token::Purpose;
+use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::AccountId;
+use crate::domain::notification::Channels;
+use crate::domain::sealed::Sealed;
 use crate::domain::time::UnixTime;
 
 /// One-time e-mail tokens (SPEC §11), at most one live per account and purpose.
 #[async_trait]
 pub trait EmailTokens: Send + Sync {
-    /// Keeps `token`, voiding the account's earlier token of the same purpose (its hashes
-    /// are replaced, and with them its failures).
-    async fn issue_email_token(&self, token: &NewEmailToken) -> Result<(), StoreError>;
-    /// Spends the live token of `purpose` whose link hashes to `link_hash`: whose it was,
-    /// for exactly one caller on any node (one conditional delete).
+    /// Keeps `token`, voiding the owner's earlier token of the same purpose (its hashes are
+    /// replaced, and with them its failures), and queues its message with an `email_sent`
+    /// event, in one transaction. Whose it became: `None` when [`TokenOwner::ByAddress`]
+    /// found no account that may receive it, and then nothing is written.
+    async fn issue_email_token(
+        &self,
+        token: &NewEmailToken,
+    ) -> Result<Option<AccountId>, StoreError>;
+    /// Spends the live token of `purpose` whose link hashes to `link_hash`, for exactly one
+    /// caller on any node (one conditional delete), and does `effect` in the same
+    /// transaction, recording it from `client` and notifying on `channels`. Whose it was;
+    /// `None` when no live token matches, or when the account has moved to another address
+    /// since it was sent (then it is spent all the same, proving nothing).
     async fn spend_email_link(
+        &self,
+        purpose: Purpose,
+        link_hash: &[u8],
+        effect: &LinkEffect,
+        client: &ClientInfo,
+        channels: Channels,
+        now: UnixTime,
+    ) -> Result<Option<SpentEmailToken>, StoreError>;
+    /// Whose the live token of `purpose` with `link_hash` is, and where it was sent; a read,
+    /// spending nothing.
+    async fn email_link_holder(
         &self,
         purpose: Purpose,
         link_hash: &[u8],
         now: UnixTime,
     ) -> Result<Option<SpentEmailToken>, StoreError>;
     /// Spends the account's live token of `purpose` if its code hashes to `code_hash` (for
-    /// exactly one caller, as a link); otherwise counts a wrong code against it, and after
+    /// exactly one caller, as a link), verifying the address if it is still the account's
+    /// and was not verified yet; otherwise counts a wrong code against it, and after
     /// [`MAX_CODE_FAILURES`](crate::domain::email_token::MAX_CODE_FAILURES) the token is void.
     async fn spend_email_code(
         &self,
@@ -38,14 +63,95 @@ pub trait EmailTokens: Send + Sync {
     async fn purge_expired_email_tokens(&self, now: UnixTime) -> Result<u64, StoreError>;
 }
 
-/// A one-time e-mail token to keep (SPEC §11): only its keyed hashes.
+/// Whose a new token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOwner {
+    /// This account's (a signed-in person asked).
+    Account(AccountId),
+    /// The account with the token's address, if it may receive a token of the purpose
+    /// ([`eligible`]); nobody's otherwise, and then nothing is kept or sent. A request
+    /// that names an address answers alike either way, so the lookup happens here, in the
+    /// transaction that would issue it.
+    ByAddress,
+}
+
+/// Which accounts `a` may be sent a token of `purpose` by address alone: an e-mail
+/// sign-in only to an account without a password (one with a password resets it instead).
+pub(super) fn eligible(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::SignIn => "a.password_hash = ''",
+        _ => "TRUE",
+    }
+}
+
+/// The `email_sent` event of `token`, issued to `account`.
+pub(super) fn sent_event(token: &NewEmailToken, account: &AccountId) -> NewEvent {
+    let mut details = json!({"purpose": token.purpose.as_str()});
+    if token.purpose == Purpose::ChangeAddress {
+        details["to"] = json!(token.email.as_str());
+    }
+    NewEvent::by_owner(
+        account,
+        EventKind::EmailSent,
+        &token.client,
+        token.created_at,
+        details,
+    )
+}
+
+/// What spending a link does besides, in its transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEffect {
+    /// A sign-in: the address, while still the account's, is proven, and verified if it
+    /// was not yet; the caller signs in.
+    SignIn,
+    /// The address is proven: a [`Purpose::Verify`] token verifies it, while it is still the
+    /// account's; a [`Purpose::ChangeAddress`] token makes it the account's, verified
+    /// ([`StoreError::Conflict`] if another account has it meanwhile, and then the token is
+    /// not spent). Recorded as `email_verified`.
+    Verify,
+    /// A forgotten password is replaced: the new hash is set, the address verified and every
+    /// session ended. Recorded and notified as `password_reset`.
+    ResetPassword {
+        /// The new password's argon2id hash.
+        password_hash: String,
+    },
+}
+
+impl LinkEffect {
+    /// The event recording this effect for `spent`, if it records one.
+    pub(super) fn event(
+        &self,
+        spent: &SpentEmailToken,
+        purpose: Purpose,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Option<NewEvent> {
+        let kind = match self {
+            LinkEffect::SignIn => return None,
+            LinkEffect::Verify => EventKind::EmailVerified,
+            LinkEffect::ResetPassword { .. } => EventKind::PasswordReset,
+        };
+        let details = json!({"email": spent.email.as_str(), "purpose": purpose.as_str()});
+        Some(NewEvent::by_owner(
+            &spent.account,
+            kind,
+            client,
+            now,
+            details,
+        ))
+    }
+}
+
+/// A one-time e-mail token to keep (SPEC §11): only its keyed hashes, and its message with
+/// the link and code sealed for the courier.
 #[derive(Debug, Clone)]
 pub struct NewEmailToken {
     /// Whose.
-    pub account: AccountId,
+    pub owner: TokenOwner,
     /// What it proves the mailbox for; a newer token of the purpose voids this one.
     pub purpose: Purpose,
-    /// The address the message goes to.
+    /// The address the message goes to (and, by address, the account's).
     pub email: Email,
     /// The keyed hash of the link token.
     pub link_hash: Vec<u8>,
@@ -55,9 +161,13 @@ pub struct NewEmailToken {
     pub created_at: UnixTime,
     /// When it lapses.
     pub expires_at: UnixTime,
+    /// The message's link and code (`email_token::MessageSecrets`), sealed.
+    pub message: Sealed,
+    /// Who asked, for the `email_sent` event.
+    pub client: ClientInfo,
 }
 
-/// A spent e-mail token: whose it was and the address it was sent to.
+/// A spent (or found) e-mail token: whose it was and the address it was sent to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpentEmailToken {
     /// Whose.

@@ -30,7 +30,9 @@ pub use aggregates::{
     Accounts, Challenges, Events, RecoveryCodes, Resets, Secrets, Sessions, SignIns, Throttles,
     TwoFactors, Workspaces,
 };
-pub use email_tokens::{CodeAnswer, EmailTokens, NewEmailToken, SpentEmailToken};
+pub use email_tokens::{
+    CodeAnswer, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner,
+};
 pub use error::{Constraint, StoreError};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;

@@ -16,6 +16,7 @@ use super::StoreError;
 use crate::domain::event::Event;
 use crate::domain::ids::AccountId;
 use crate::domain::notification::{Attempt, Channel, Delivery};
+use crate::domain::sealed::{KeyId, Sealed};
 use crate::domain::time::UnixTime;
 
 /// Makes one delivery attempt; called by the store while it holds the delivery.
@@ -118,7 +119,8 @@ pub trait Outbox: Send + Sync {
     /// How many deliveries stand where.
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
     /// Schedules an abandoned delivery again, with a fresh set of attempts. `false` when
-    /// `id` is unknown or not abandoned.
+    /// `id` is unknown or not abandoned, or carried a one-time token (whose secrets are
+    /// erased once given up: the person asks for a new message).
     async fn retry_delivery(&self, id: i64, now: UnixTime) -> Result<bool, StoreError>;
 }
 
@@ -182,13 +184,16 @@ pub(super) struct DueRow {
     pub details: String,
     pub account_email: Option<String>,
     pub recipient_email: Option<String>,
+    pub message_key: Option<String>,
+    pub message: Option<Vec<u8>>,
 }
 
 /// The columns [`DueRow`] reads; the query names the outbox `o`, the event `e`, the
 /// account `a` and the recipient `r`.
 pub(super) const DUE_COLUMNS: &str = "o.id, o.channel, o.attempts, e.id AS event_id, \
      e.account_id, e.actor_id, e.kind, e.at, e.ip, e.user_agent, e.details, \
-     a.email AS account_email, r.email AS recipient_email";
+     a.email AS account_email, COALESCE(o.to_address, r.email) AS recipient_email, \
+     o.message_key, o.message";
 
 /// The joins [`DUE_COLUMNS`] need.
 pub(super) const DUE_JOINS: &str = "FROM notification_outbox o \
@@ -214,6 +219,13 @@ impl DueRow {
             },
             account_email: self.account_email,
             recipient_email: self.recipient_email,
+            message: match (self.message_key, self.message) {
+                (Some(key_id), Some(blob)) => Some(Sealed {
+                    key_id: KeyId(key_id),
+                    blob,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -239,7 +251,8 @@ pub(super) struct RecordRow {
 /// backend's placeholders (`before`, then `limit`) filled in.
 pub(super) fn records_query(status: Option<DeliveryStatus>, before: &str, limit: &str) -> String {
     format!(
-        "SELECT o.id, o.channel, o.event_id, e.kind, e.account_id, r.email AS recipient_email,
+        "SELECT o.id, o.channel, o.event_id, e.kind, e.account_id,
+                COALESCE(o.to_address, r.email) AS recipient_email,
                 o.attempts, o.last_error, o.created_at, o.next_attempt_at, o.delivered_at,
                 o.abandoned_at
          FROM notification_outbox o
@@ -277,6 +290,26 @@ impl RecordRow {
             abandoned_at: self.abandoned_at.map(UnixTime),
         })
     }
+}
+
+/// What records an attempt's end: the attempt counted, and a message's sealed secrets
+/// erased once it is delivered or given up (its key id stays, marking a message that
+/// carried them, which is never retried: the person asks for a new one). Parameters: id,
+/// last error, next attempt, delivered at, abandoned at, in the backend's placeholders.
+pub(super) fn attempt_update(p: [&str; 5]) -> String {
+    format!(
+        "UPDATE notification_outbox
+         SET attempts = attempts + 1, last_error = {error}, next_attempt_at = {next},
+             delivered_at = {delivered}, abandoned_at = {abandoned},
+             message = CASE WHEN {delivered} IS NULL AND {abandoned} IS NULL
+                            THEN message END
+         WHERE id = {id} AND delivered_at IS NULL AND abandoned_at IS NULL",
+        id = p[0],
+        error = p[1],
+        next = p[2],
+        delivered = p[3],
+        abandoned = p[4],
+    )
 }
 
 /// The longest failure text kept (receivers can answer with whole pages).

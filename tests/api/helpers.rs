@@ -173,11 +173,13 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
     let clock = ManualClock::new(START);
     let database_url = config.database.expose().to_owned();
     let metrics = Arc::new(Metrics::new());
+    let keys = Arc::new(keys);
     let dispatch = Dispatch::new(
         &config.notify,
         config.public_url.as_str(),
         Arc::new(clock.clone()),
         Arc::clone(&metrics),
+        Arc::clone(&keys),
     )
     .unwrap();
     let (notifier, workers) =
@@ -187,7 +189,7 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
         Arc::clone(&store),
         Arc::new(clock.clone()),
         PasswordPool::new(2).unwrap(),
-        Arc::new(keys),
+        keys,
         metrics,
         Arc::new(recovery_key),
         notifier.clone(),
@@ -261,6 +263,12 @@ impl Reply {
             "{}",
             self.text
         );
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -478,7 +486,7 @@ impl TestApp {
             id: deadbolt::domain::ids::AccountId::generate(),
             email: deadbolt::domain::email::Email::parse(email).unwrap(),
             name: None,
-            password_hash: hash_password(&Password::new(PASSWORD)).unwrap(),
+            password_hash: Some(hash_password(&Password::new(PASSWORD)).unwrap()),
             is_admin: true,
             created_at: self.clock_now(),
         };

@@ -14,6 +14,7 @@ mod challenge;
 mod cli;
 mod coherence;
 mod crash;
+mod email;
 mod hygiene;
 mod multinode;
 mod nginx;

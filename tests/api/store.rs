@@ -7,12 +7,15 @@ use crate::helpers::*;
 use deadbolt::domain::account::Session;
 use deadbolt::domain::email::Email;
 use deadbolt::domain::email_token::{EmailCode, LinkToken, Purpose, MAX_CODE_FAILURES};
+use deadbolt::domain::event::ClientInfo;
 use deadbolt::domain::ids::{AccountId, SessionId, Token};
+use deadbolt::domain::notification::Channels;
+use deadbolt::domain::sealed::{KeyId, Sealed};
 use deadbolt::domain::throttle::Counter;
 use deadbolt::domain::time::UnixTime;
 use deadbolt::store::{
-    self, CodeAnswer, Constraint, FirstAdmin, NewAccount, NewEmailToken, NewSession, PoolSettings,
-    Store, StoreError,
+    self, CodeAnswer, Constraint, FirstAdmin, LinkEffect, NewAccount, NewEmailToken, NewSession,
+    PoolSettings, SpentEmailToken, Store, StoreError, TokenOwner,
 };
 use futures::future::join_all;
 
@@ -31,7 +34,7 @@ fn account(email: &str, is_admin: bool) -> NewAccount {
         id: AccountId::generate(),
         email: Email::parse(email).unwrap(),
         name: Some("Ada".into()),
-        password_hash: "$argon2id$stand-in".into(),
+        password_hash: Some("$argon2id$stand-in".into()),
         is_admin,
         created_at: START,
     }
@@ -327,14 +330,36 @@ fn email_token(
 ) -> NewEmailToken {
     let email = Email::parse("ada@example.com").unwrap();
     NewEmailToken {
-        account: account.clone(),
+        owner: TokenOwner::Account(account.clone()),
         purpose,
         code_hash: code.map(|code| code.hash(&KEY, purpose, &email)),
         email,
         link_hash: link.hash(&KEY, purpose),
         created_at: START,
         expires_at: purpose.expires_at(START),
+        message: Sealed {
+            key_id: KeyId("k".to_owned()),
+            blob: vec![1, 2, 3],
+        },
+        client: ClientInfo::default(),
     }
+}
+
+/// Spends `link` of `purpose` at `at`, doing nothing besides but the sign-in's check that
+/// the address is still the account's.
+async fn spend_link(
+    store: &dyn Store,
+    link: &LinkToken,
+    purpose: Purpose,
+    effect: &LinkEffect,
+    at: UnixTime,
+) -> Option<SpentEmailToken> {
+    let hash = link.hash(&KEY, purpose);
+    let client = ClientInfo::default();
+    store
+        .spend_email_link(purpose, &hash, effect, &client, Channels::default(), at)
+        .await
+        .unwrap()
 }
 
 const KEY: [u8; 32] = [9; 32];
@@ -354,8 +379,8 @@ async fn an_email_link_is_spent_once_and_a_newer_one_voids_the_older(backend: Ba
         .await
         .unwrap();
     let spend = |link: &LinkToken, purpose: Purpose, at: UnixTime| {
-        let (store, hash) = (Arc::clone(&store), link.hash(&KEY, purpose));
-        async move { store.spend_email_link(purpose, &hash, at).await.unwrap() }
+        let (store, link) = (Arc::clone(&store), link.clone());
+        async move { spend_link(store.as_ref(), &link, purpose, &LinkEffect::SignIn, at).await }
     };
     assert_eq!(
         spend(&older, purpose, START).await,
@@ -475,8 +500,17 @@ async fn racers_spend_an_email_token_once(backend: Backend) {
             );
             tokio::spawn(async move {
                 if n % 4 < 2 {
+                    let client = ClientInfo::default();
+                    let effect = LinkEffect::SignIn;
                     store
-                        .spend_email_link(purpose, &link_hash, START)
+                        .spend_email_link(
+                            purpose,
+                            &link_hash,
+                            &effect,
+                            &client,
+                            Channels::default(),
+                            START,
+                        )
                         .await
                         .unwrap()
                         .is_some()
@@ -501,8 +535,120 @@ async fn racers_spend_an_email_token_once(backend: Backend) {
     }
 }
 
+/// By address, a token goes only to an account that may receive it, and nothing is written
+/// otherwise; spending a link does its effect in the same transaction.
+async fn a_token_by_address_reaches_only_an_eligible_account(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let ada = account("ada@example.com", false);
+    store.create_account(&ada).await.unwrap();
+    let by_address = |purpose: Purpose, to: &str| {
+        let mut token = email_token(&ada.id, purpose, &LinkToken::generate(), None);
+        token.owner = TokenOwner::ByAddress;
+        token.email = Email::parse(to).unwrap();
+        token
+    };
+    // Ada has a password: she resets it, and is never sent a sign-in link.
+    let sign_in = by_address(Purpose::SignIn, "ada@example.com");
+    assert_eq!(store.issue_email_token(&sign_in).await.unwrap(), None);
+    let nobody = by_address(Purpose::PasswordReset, "nobody@example.com");
+    assert_eq!(store.issue_email_token(&nobody).await.unwrap(), None);
+    let events = store.account_events(&ada.id, None, 10).await.unwrap();
+    assert!(events.is_empty(), "nothing written: {events:?}");
+    let reset = by_address(Purpose::PasswordReset, "ada@example.com");
+    assert_eq!(
+        store.issue_email_token(&reset).await.unwrap(),
+        Some(ada.id.clone())
+    );
+    let events = store.account_events(&ada.id, None, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, "email_sent");
+    assert_eq!(events[0].details["purpose"], "password_reset");
+    let deliveries = store.deliveries(None, None, 10).await.unwrap();
+    assert_eq!(deliveries.len(), 1, "the message waits in the outbox");
+    assert_eq!(
+        deliveries[0].recipient_email.as_deref(),
+        Some("ada@example.com")
+    );
+    // A passwordless account is sent a sign-in link by address.
+    let mut bea = account("bea@example.com", false);
+    bea.password_hash = None;
+    store.create_account(&bea).await.unwrap();
+    let found = store.account_by_id(&bea.id).await.unwrap().unwrap();
+    assert!(!found.has_password() && found.email_verified_at.is_none());
+    let mut link = by_address(Purpose::SignIn, "bea@example.com");
+    let bea_link = LinkToken::generate();
+    link.link_hash = bea_link.hash(&KEY, Purpose::SignIn);
+    assert_eq!(
+        store.issue_email_token(&link).await.unwrap(),
+        Some(bea.id.clone())
+    );
+    // Spending it proves, and so verifies, the address.
+    let spent = spend_link(
+        store.as_ref(),
+        &bea_link,
+        Purpose::SignIn,
+        &LinkEffect::SignIn,
+        START,
+    )
+    .await
+    .unwrap();
+    assert_eq!(spent.account, bea.id);
+    let found = store.account_by_id(&bea.id).await.unwrap().unwrap();
+    assert_eq!(found.email_verified_at, Some(START));
+}
+
+/// A reset link sets the password and ends every session in the spend's transaction; a
+/// link sent to an address the account has since left proves nothing.
+async fn a_reset_link_sets_the_password_and_ends_every_session(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let ada = account("ada@example.com", false);
+    store.create_account(&ada).await.unwrap();
+    let session = NewSession {
+        session: Session {
+            id: SessionId::generate(),
+            account_id: ada.id.clone(),
+            created_at: START,
+            last_seen_at: START,
+            expires_at: UnixTime(START.0 + 3600),
+            ip: None,
+            user_agent: None,
+        },
+        token_hash: Token::generate().hash(),
+    };
+    store.create_session(&session).await.unwrap();
+    let link = LinkToken::generate();
+    let purpose = Purpose::PasswordReset;
+    store
+        .issue_email_token(&email_token(&ada.id, purpose, &link, None))
+        .await
+        .unwrap();
+    let effect = LinkEffect::ResetPassword {
+        password_hash: "$argon2id$new".to_owned(),
+    };
+    let spent = spend_link(store.as_ref(), &link, purpose, &effect, START).await;
+    assert_eq!(spent.unwrap().account, ada.id);
+    let found = store.account_by_id(&ada.id).await.unwrap().unwrap();
+    assert_eq!(found.password_hash.as_deref(), Some("$argon2id$new"));
+    assert_eq!(found.email_verified_at, Some(START));
+    assert!(store.list_sessions(&ada.id).await.unwrap().is_empty());
+    let events = store.account_events(&ada.id, None, 10).await.unwrap();
+    assert_eq!(events[0].kind, "password_reset");
+    // Sent to an address that is no longer the account's: spent, proving nothing.
+    let stale = LinkToken::generate();
+    let mut token = email_token(&ada.id, Purpose::Verify, &stale, None);
+    token.email = Email::parse("old@example.com").unwrap();
+    store.issue_email_token(&token).await.unwrap();
+    let verify = LinkEffect::Verify;
+    assert_eq!(
+        spend_link(store.as_ref(), &stale, Purpose::Verify, &verify, START).await,
+        None
+    );
+}
+
 backend_tests!(
     accounts_round_trip_and_emails_are_unique,
+    a_token_by_address_reaches_only_an_eligible_account,
+    a_reset_link_sets_the_password_and_ends_every_session,
     sessions_join_their_account_and_delete_only_for_their_owner,
     counters_swap_only_from_the_expected_value,
     a_password_attempt_reads_both_counters_and_the_account_as_separate_reads_would,

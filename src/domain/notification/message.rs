@@ -155,6 +155,20 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
             ),
             "/admin",
         ),
+        "password_changed" => (
+            "Your password was changed".to_owned(),
+            "The password of your account was set or changed, and every other session was \
+             signed out."
+                .to_owned(),
+            "/account/security",
+        ),
+        "password_reset" => (
+            "Your password was reset".to_owned(),
+            "The password of your account was reset through a link sent to this address, and \
+             every session was signed out. Two-factor authentication did not change."
+                .to_owned(),
+            "/account/security",
+        ),
         other => (
             format!("Security event on your account: {other}"),
             format!("A security event ({other}) was recorded for your account."),
@@ -204,6 +218,7 @@ mod tests {
             },
             account_email: Some("ada@example.com".to_owned()),
             recipient_email: Some("ada@example.com".to_owned()),
+            message: None,
         }
     }
 

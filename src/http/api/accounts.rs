@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::domain::password::Password;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::AppJson;
+use crate::http::extract::{AppJson, ClientInfo};
 use crate::http::AppState;
 
 /// Sign-up details.
@@ -17,9 +17,10 @@ use crate::http::AppState;
 pub struct CreateAccountRequest {
     /// E-mail address; trimmed and compared case-insensitively.
     pub email: String,
-    /// At least 8 characters and hard to guess.
-    #[schema(value_type = String, format = Password)]
-    pub password: Password,
+    /// At least 8 characters and hard to guess. Without one, the account signs in by
+    /// e-mail (this server must send e-mail).
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<Password>,
     /// Display name.
     pub name: Option<String>,
 }
@@ -41,16 +42,19 @@ pub struct CreatedAccount {
         (status = 403, description = "`signup_closed`", body = ErrorBody),
         (status = 409, description = "`email_taken`", body = ErrorBody),
         (status = 422, description = "`invalid_email`, `weak_password`, `invalid_body`",
+         body = ErrorBody),
+        (status = 503, description = "`email_unavailable`: no password, and no SMTP",
          body = ErrorBody)))]
 pub async fn create_account(
     State(state): State<AppState>,
+    client: ClientInfo,
     AppJson(request): AppJson<CreateAccountRequest>,
 ) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
     let now = state.clock.now();
     let name = request.name.as_deref();
     let account = state
         .accounts
-        .sign_up(&request.email, name, request.password, now)
+        .sign_up(&request.email, name, request.password, &client, now)
         .await?;
     Ok((
         StatusCode::CREATED,

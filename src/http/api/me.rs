@@ -68,6 +68,13 @@ pub struct MeResponse {
     pub id: String,
     /// E-mail.
     pub email: String,
+    /// Whether the address was proven by a message sent to it.
+    pub email_verified: bool,
+    /// When it was.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub email_verified_at: Option<UnixTime>,
+    /// Whether the account has a password (otherwise it signs in by e-mail).
+    pub has_password: bool,
     /// Display name.
     pub name: Option<String>,
     /// Instance administrator.
@@ -113,6 +120,9 @@ pub async fn get_me(
     Ok(Json(MeResponse {
         id: account.id.0,
         email: account.email.as_str().to_owned(),
+        email_verified: account.email_verified_at.is_some(),
+        email_verified_at: account.email_verified_at,
+        has_password: account.password_hash.is_some(),
         name: account.name,
         is_admin: account.is_admin,
         two_factor: TwoFactorSummary {

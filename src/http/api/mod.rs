@@ -8,10 +8,12 @@
 pub mod accounts;
 pub mod admin;
 pub mod authz;
+pub mod email;
 pub mod me;
 pub mod members;
 pub mod notifications;
 pub mod ops;
+pub mod password;
 pub mod resets;
 pub mod sessions;
 pub mod sign_in;
@@ -106,6 +108,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::list_notifications))
         .routes(routes!(notifications::retry_notification))
         .routes(routes!(sign_in::request_reset))
+        .routes(routes!(sign_in::request_email_sign_in))
+        .routes(routes!(sign_in::email_sign_in))
+        .routes(routes!(email::send_verification))
+        .routes(routes!(email::verify_email))
+        .routes(routes!(email::send_email_proof))
+        .routes(routes!(password::change_password))
+        .routes(routes!(password::forgot_password))
+        .routes(routes!(password::reset_password))
         .routes(routes!(ops::openapi_document));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)

@@ -154,7 +154,12 @@ pub async fn create_session(
         .with_password(&request.email, request.password, &client, now)
         .await;
     state.metrics.sign_in_step(&step);
-    Ok(match step? {
+    Ok(answer_step(step?))
+}
+
+/// A first factor's answer: `201` with a session, or `200` with the challenge.
+fn answer_step(step: Step) -> (StatusCode, Json<SignInResponse>) {
+    match step {
         Step::Continue(challenge) => (
             StatusCode::OK,
             Json(SignInResponse::TwoFactorRequired {
@@ -171,7 +176,100 @@ pub async fn create_session(
                 },
             }),
         ),
-    })
+    }
+}
+
+/// An address to e-mail a sign-in link and code to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSignInRequest {
+    /// The account's e-mail address (any case).
+    pub email: String,
+}
+
+/// "Check your e-mail": the same answer whether or not the address has an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmailSent {
+    /// Always `email_sent`.
+    pub status: &'static str,
+}
+
+impl EmailSent {
+    /// The answer.
+    pub const SENT: EmailSent = EmailSent {
+        status: "email_sent",
+    };
+}
+
+/// The link token, or the address and the code, of an e-mail sign-in message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSignInAnswer {
+    /// The token of the link `/login/email/TOKEN`.
+    pub token: Option<String>,
+    /// The address the message went to (with `code`).
+    pub email: Option<String>,
+    /// The code of the message, `XXXX-XXXX`.
+    pub code: Option<String>,
+}
+
+/// E-mails a sign-in link and code to an account without a password. Answers `202` alike
+/// for every address (an account with a password, or none, receives nothing).
+#[utoipa::path(post, path = "/sessions/email", tag = "sessions",
+    request_body = EmailSignInRequest,
+    responses(
+        (status = 202, body = EmailSent),
+        (status = 422, description = "`invalid_email`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many e-mails for this address \
+                                      or from this client", body = ErrorBody),
+        (status = 503, description = "`email_unavailable`: no SMTP on this server",
+         body = ErrorBody)))]
+pub async fn request_email_sign_in(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(request): AppJson<EmailSignInRequest>,
+) -> Result<(StatusCode, Json<EmailSent>), ApiError> {
+    let now = state.clock.now();
+    state
+        .signin
+        .request_email_sign_in(&request.email, &client, now)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(EmailSent::SENT)))
+}
+
+/// Signs in with the link token, or the address and code, of an e-mail sign-in message;
+/// answers exactly like `POST /sessions`.
+#[utoipa::path(post, path = "/sessions/email/verify", tag = "sessions",
+    request_body = EmailSignInAnswer,
+    responses(
+        (status = 201, description = "Signed in", body = SignInResponse),
+        (status = 200, description = "Two-factor is on: answer the challenge",
+         body = SignInResponse),
+        (status = 401, description = "`invalid_code`", body = ErrorBody),
+        (status = 422, description = "`invalid_token`, `invalid_body`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the database failed", body = ErrorBody)))]
+pub async fn email_sign_in(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(request): AppJson<EmailSignInAnswer>,
+) -> Result<(StatusCode, Json<SignInResponse>), ApiError> {
+    let now = state.clock.now();
+    let step = match (request.token, request.email, request.code) {
+        (Some(token), None, None) => state.signin.with_email_link(&token, &client, now).await,
+        (None, Some(email), Some(code)) => {
+            state
+                .signin
+                .with_email_code(&email, &code, &client, now)
+                .await
+        }
+        _ => {
+            return Err(ApiError::InvalidBody(
+                "give either `token`, or `email` and `code`".to_owned(),
+            ))
+        }
+    };
+    state.metrics.sign_in_step(&step);
+    Ok(answer_step(step?))
 }
 
 /// The factor a challenge answer gives: exactly one of `code` and `recovery_code`.

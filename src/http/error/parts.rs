@@ -107,6 +107,27 @@ impl ApiError {
                 "invalid_recovery_code",
                 "That recovery code is not valid or was already used.".to_owned(),
             ),
+            ApiError::InvalidEmailLink => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_token",
+                "This link is not valid: it was already used, a newer one was sent, or it has \
+                 expired. Ask for a new e-mail."
+                    .to_owned(),
+            ),
+            ApiError::InvalidEmailCode => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "That code did not match, was already used, or has expired. Check the latest \
+                 e-mail, or ask for a new one."
+                    .to_owned(),
+            ),
+            ApiError::EmailUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "email_unavailable",
+                "This server cannot send e-mail, so this is not available. Ask an \
+                 administrator."
+                    .to_owned(),
+            ),
             ApiError::InvalidChallenge => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_challenge",

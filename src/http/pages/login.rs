@@ -188,7 +188,9 @@ pub async fn submit_signup(
     let name = (!name.is_empty()).then_some(name);
     let password = Password::new(form.password.clone());
     let now = state.clock.now();
-    let signed_up = state.accounts.sign_up(&form.email, name, password, now);
+    let signed_up = state
+        .accounts
+        .sign_up(&form.email, name, Some(password), &client, now);
     if let Err(error) = signed_up.await {
         let error = ApiError::from(error);
         let (status, _, _) = error.parts();

@@ -38,6 +38,8 @@ pub struct ProofForm {
     code: String,
     #[serde(default)]
     recovery_code: String,
+    #[serde(default)]
+    email_code: String,
 }
 
 impl ProofForm {
@@ -47,6 +49,7 @@ impl ProofForm {
             password: filled(self.password).map(Password::new),
             code: filled(self.code),
             recovery_code: filled(self.recovery_code),
+            email_code: filled(self.email_code),
         }
     }
 }

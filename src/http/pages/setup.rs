@@ -117,7 +117,7 @@ pub async fn submit(
         id: AccountId::generate(),
         email: valid.email,
         name: valid.name,
-        password_hash,
+        password_hash: Some(password_hash),
         is_admin: true,
         created_at: now,
     };

@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 42] = [
+const ALL: [Write; 43] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -56,6 +56,7 @@ const ALL: [Write; 42] = [
     Write::SpendEmailLink,
     Write::SpendEmailCode,
     Write::PurgeEmailTokens,
+    Write::SetPassword,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -81,6 +82,9 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::ChangeRole
         | Write::RemoveMember
         | Write::SetInstancePolicy => true,
+        // An address verified (in the session's account), a new address or password, and
+        // sessions ended.
+        Write::SpendEmailLink | Write::SpendEmailCode | Write::SetPassword => true,
         Write::CreateAccount
         | Write::CreateSetupToken
         | Write::CreateFirstAdmin
@@ -102,8 +106,6 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::DeliverNext
         | Write::RetryDelivery
         | Write::IssueEmailToken
-        | Write::SpendEmailLink
-        | Write::SpendEmailCode
         | Write::PurgeEmailTokens => false,
     }
 }

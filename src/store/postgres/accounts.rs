@@ -4,18 +4,20 @@
 
 use async_trait::async_trait;
 
-use super::PostgresStore;
+use super::{journal, PostgresStore};
 use crate::domain::account::Account;
 use crate::domain::email::Email;
-use crate::domain::ids::{AccountId, TokenHash};
+use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
 use crate::store::rows::{conflict_as, AccountRow, AccountSummaryRow};
-use crate::store::{AccountSummary, Accounts, Constraint, FirstAdmin, NewAccount, StoreError};
+use crate::store::{
+    AccountSummary, Accounts, Constraint, FirstAdmin, Journal, NewAccount, StoreError,
+};
 
 /// The columns of [`AccountRow`], in order.
 pub(super) const ACCOUNT_COLUMNS: &str =
-    "id, email, name, password_hash, is_admin, created_at, last_sign_in_at";
+    "id, email, name, password_hash, is_admin, created_at, last_sign_in_at, email_verified_at";
 
 #[async_trait]
 impl Accounts for PostgresStore {
@@ -29,7 +31,7 @@ impl Accounts for PostgresStore {
                 .bind(account.id.as_str())
                 .bind(account.email.as_str())
                 .bind(&account.name)
-                .bind(&account.password_hash)
+                .bind(account.password_hash.as_deref().unwrap_or(""))
                 .bind(account.is_admin)
                 .bind(account.created_at.0)
                 .execute(&self.pool)
@@ -140,7 +142,7 @@ impl Accounts for PostgresStore {
                 .bind(account.id.as_str())
                 .bind(account.email.as_str())
                 .bind(&account.name)
-                .bind(&account.password_hash)
+                .bind(account.password_hash.as_deref().unwrap_or(""))
                 .bind(account.created_at.0)
                 .execute(&mut *tx)
                 .await
@@ -168,7 +170,7 @@ impl Accounts for PostgresStore {
         // `instr` / `strpos` rather than LIKE, so `%` and `_` in a query match themselves.
         let rows: Vec<AccountSummaryRow> = sqlx::query_as(
             "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                    a.last_sign_in_at, (t.secret IS NOT NULL) AS has_two_factor,
+                        a.last_sign_in_at, a.email_verified_at, (t.secret IS NOT NULL) AS has_two_factor,
                     t.pending_expires_at AS pending_until
              FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
              WHERE ($1::TEXT IS NULL OR strpos(a.email, $1::TEXT) > 0) AND a.email > $2
@@ -180,5 +182,34 @@ impl Accounts for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(AccountSummary::from).collect())
+    }
+
+    async fn set_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+        keep: Option<&SessionId>,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::SetPassword, async {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
+                    .bind(account.as_str())
+                    .bind(password_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "DELETE FROM sessions WHERE account_id = $1 AND id IS DISTINCT FROM $2",
+                )
+                .bind(account.as_str())
+                .bind(keep.map(SessionId::as_str))
+                .execute(&mut *tx)
+                .await?;
+                journal::append_all(&mut tx, journal).await?;
+                tx.commit().await?;
+                Ok(())
+            })
+            .await
     }
 }

@@ -4,19 +4,50 @@
 
 use async_trait::async_trait;
 
-use super::PostgresStore;
+use super::{journal, PostgresStore};
 use crate::domain::email::Email;
 use crate::domain::email_token::{Purpose, MAX_CODE_FAILURES};
+use crate::domain::event::ClientInfo;
 use crate::domain::ids::AccountId;
+use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
-use crate::store::{CodeAnswer, EmailTokens, NewEmailToken, SpentEmailToken, StoreError};
+use crate::store::email_tokens::{eligible, sent_event};
+use crate::store::rows::conflict_as;
+use crate::store::{
+    CodeAnswer, Constraint, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, StoreError,
+    TokenOwner,
+};
+
+/// A proven address, while still the account's, is verified if it was not yet (`$1` the
+/// account, `$2` the address, `$3` now); one row changed says it is still the account's.
+const VERIFY_IF_STILL: &str =
+    "UPDATE accounts SET email_verified_at = COALESCE(email_verified_at, $3)
+     WHERE id = $1 AND email = $2";
 
 #[async_trait]
 impl EmailTokens for PostgresStore {
-    async fn issue_email_token(&self, token: &NewEmailToken) -> Result<(), StoreError> {
+    async fn issue_email_token(
+        &self,
+        token: &NewEmailToken,
+    ) -> Result<Option<AccountId>, StoreError> {
         self.cache
             .write(Write::IssueEmailToken, async {
+                let mut tx = self.pool.begin().await?;
+                let account = match &token.owner {
+                    TokenOwner::Account(account) => Some(account.clone()),
+                    TokenOwner::ByAddress => sqlx::query_scalar::<_, String>(&format!(
+                        "SELECT a.id FROM accounts a WHERE a.email = $1 AND {}",
+                        eligible(token.purpose)
+                    ))
+                    .bind(token.email.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(AccountId),
+                };
+                let Some(account) = account else {
+                    return Ok(None);
+                };
                 sqlx::query(
                     "INSERT INTO email_tokens (account_id, purpose, email, link_hash, code_hash,
                                                created_at, expires_at, failures)
@@ -26,16 +57,33 @@ impl EmailTokens for PostgresStore {
                          code_hash = excluded.code_hash, created_at = excluded.created_at,
                          expires_at = excluded.expires_at, failures = 0",
                 )
-                .bind(token.account.as_str())
+                .bind(account.as_str())
                 .bind(token.purpose.as_str())
                 .bind(token.email.as_str())
                 .bind(&token.link_hash)
                 .bind(&token.code_hash)
                 .bind(token.created_at.0)
                 .bind(token.expires_at.0)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                Ok(())
+                let event = sent_event(token, &account);
+                let event_id = journal::append(&mut tx, &event, Channels::default()).await?;
+                sqlx::query(
+                    "INSERT INTO notification_outbox (event_id, channel, recipient_id, to_address,
+                                                      message_key, message, next_attempt_at,
+                                                      created_at)
+                     VALUES ($1, 'email', $2, $3, $4, $5, $6, $6)",
+                )
+                .bind(event_id)
+                .bind(account.as_str())
+                .bind(token.email.as_str())
+                .bind(&token.message.key_id.0)
+                .bind(&token.message.blob)
+                .bind(token.created_at.0)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(account))
             })
             .await
     }
@@ -44,26 +92,116 @@ impl EmailTokens for PostgresStore {
         &self,
         purpose: Purpose,
         link_hash: &[u8],
+        effect: &LinkEffect,
+        client: &ClientInfo,
+        channels: Channels,
         now: UnixTime,
     ) -> Result<Option<SpentEmailToken>, StoreError> {
+        let spent = |spent: &Option<SpentEmailToken>| spent.is_some();
         self.cache
-            .write(Write::SpendEmailLink, async {
-                let spent: Option<(String, String)> = sqlx::query_as(
-                    "DELETE FROM email_tokens
+            .write_if(
+                Write::SpendEmailLink,
+                async {
+                    let mut tx = self.pool.begin().await?;
+                    let spent: Option<(String, String)> = sqlx::query_as(
+                        "DELETE FROM email_tokens
                      WHERE link_hash = $1 AND purpose = $2 AND expires_at > $3
                      RETURNING account_id, email",
-                )
-                .bind(link_hash)
-                .bind(purpose.as_str())
-                .bind(now.0)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(spent.map(|(account, email)| SpentEmailToken {
-                    account: AccountId(account),
-                    email: Email::from_stored(email),
-                }))
-            })
+                    )
+                    .bind(link_hash)
+                    .bind(purpose.as_str())
+                    .bind(now.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((account, email)) = spent else {
+                        return Ok(None);
+                    };
+                    let (id, at) = (account.as_str(), now.0);
+                    let changed = match (effect, purpose) {
+                    (LinkEffect::SignIn, _) => sqlx::query(VERIFY_IF_STILL)
+                        .bind(id)
+                        .bind(&email)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                    (LinkEffect::Verify, Purpose::ChangeAddress) => sqlx::query(
+                        "UPDATE accounts SET email = $2, email_verified_at = $3 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(&email)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_as(e, Constraint::AccountEmail))?
+                    .rows_affected(),
+                    (LinkEffect::Verify, _) => sqlx::query(
+                        "UPDATE accounts SET email_verified_at = $3 WHERE id = $1 AND email = $2",
+                    )
+                    .bind(id)
+                    .bind(&email)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected(),
+                    (LinkEffect::ResetPassword { password_hash }, _) => {
+                        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query(
+                            "UPDATE accounts SET password_hash = $3, email_verified_at = $4
+                             WHERE id = $1 AND email = $2",
+                        )
+                        .bind(id)
+                        .bind(&email)
+                        .bind(password_hash)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                    }
+                };
+                    if changed != 1 {
+                        // The account moved to another address since: the token is spent (it can
+                        // never prove anything again) but proves nothing now.
+                        tx.commit().await?;
+                        return Ok(None);
+                    }
+                    let spent = SpentEmailToken {
+                        account: AccountId(account),
+                        email: Email::from_stored(email),
+                    };
+                    if let Some(event) = effect.event(&spent, purpose, client, now) {
+                        journal::append(&mut tx, &event, channels).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(Some(spent))
+                },
+                spent,
+            )
             .await
+    }
+
+    async fn email_link_holder(
+        &self,
+        purpose: Purpose,
+        link_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<SpentEmailToken>, StoreError> {
+        let found: Option<(String, String)> = sqlx::query_as(
+            "SELECT account_id, email FROM email_tokens
+             WHERE link_hash = $1 AND purpose = $2 AND expires_at > $3",
+        )
+        .bind(link_hash)
+        .bind(purpose.as_str())
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.map(|(account, email)| SpentEmailToken {
+            account: AccountId(account),
+            email: Email::from_stored(email),
+        }))
     }
 
     async fn spend_email_code(
@@ -73,46 +211,59 @@ impl EmailTokens for PostgresStore {
         code_hash: &[u8],
         now: UnixTime,
     ) -> Result<CodeAnswer, StoreError> {
+        let spent = |answer: &CodeAnswer| matches!(answer, CodeAnswer::Spent(_));
         self.cache
-            .write(Write::SpendEmailCode, async {
-                let spent: Option<(String,)> = sqlx::query_as(
-                    "DELETE FROM email_tokens
-                     WHERE account_id = $1 AND purpose = $2 AND expires_at > $3
-                       AND failures < $4 AND code_hash = $5
-                     RETURNING email",
-                )
-                .bind(account.as_str())
-                .bind(purpose.as_str())
-                .bind(now.0)
-                .bind(i64::from(MAX_CODE_FAILURES))
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-                if let Some((email,)) = spent {
-                    return Ok(CodeAnswer::Spent(SpentEmailToken {
-                        account: account.clone(),
-                        email: Email::from_stored(email),
-                    }));
-                }
-                let failures: Option<(i64,)> = sqlx::query_as(
-                    "UPDATE email_tokens SET failures = failures + 1
+            .write_if(
+                Write::SpendEmailCode,
+                async {
+                    // Spent and, in the same statement, the address verified while it is still the
+                    // account's.
+                    let spent: Option<(String,)> = sqlx::query_as(
+                        "WITH spent AS (
+                         DELETE FROM email_tokens
+                         WHERE account_id = $1 AND purpose = $2 AND expires_at > $3
+                           AND failures < $4 AND code_hash = $5
+                         RETURNING email),
+                     verified AS (
+                         UPDATE accounts a
+                         SET email_verified_at = COALESCE(a.email_verified_at, $3)
+                         FROM spent WHERE a.id = $1 AND a.email = spent.email)
+                     SELECT email FROM spent",
+                    )
+                    .bind(account.as_str())
+                    .bind(purpose.as_str())
+                    .bind(now.0)
+                    .bind(i64::from(MAX_CODE_FAILURES))
+                    .bind(code_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    if let Some((email,)) = spent {
+                        return Ok(CodeAnswer::Spent(SpentEmailToken {
+                            account: account.clone(),
+                            email: Email::from_stored(email),
+                        }));
+                    }
+                    let failures: Option<(i64,)> = sqlx::query_as(
+                        "UPDATE email_tokens SET failures = failures + 1
                      WHERE account_id = $1 AND purpose = $2 AND expires_at > $3
                        AND failures < $4 AND code_hash IS NOT NULL
                      RETURNING failures",
-                )
-                .bind(account.as_str())
-                .bind(purpose.as_str())
-                .bind(now.0)
-                .bind(i64::from(MAX_CODE_FAILURES))
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(match failures {
-                    Some((failures,)) => CodeAnswer::Wrong {
-                        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-                    },
-                    None => CodeAnswer::NoToken,
-                })
-            })
+                    )
+                    .bind(account.as_str())
+                    .bind(purpose.as_str())
+                    .bind(now.0)
+                    .bind(i64::from(MAX_CODE_FAILURES))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(match failures {
+                        Some((failures,)) => CodeAnswer::Wrong {
+                            failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                        },
+                        None => CodeAnswer::NoToken,
+                    })
+                },
+                spent,
+            )
             .await
     }
 

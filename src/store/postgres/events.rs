@@ -19,7 +19,8 @@ impl Events for PostgresStore {
             .write(Write::RecordEvent, async {
                 if !notifies(event, channels) {
                     let mut conn = self.pool.acquire().await?;
-                    return journal::append(&mut conn, event, channels).await;
+                    journal::append(&mut conn, event, channels).await?;
+                    return Ok(());
                 }
                 // The event and its deliveries commit together: no notification without its
                 // event, and no notifiable event without its notifications.

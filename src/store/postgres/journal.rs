@@ -9,13 +9,13 @@ use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
 use crate::store::{notifies, Journal, StoreError};
 
-/// Appends `event` and, when it notifies anyone on `channels`, its deliveries. Call it
-/// inside the transaction of the change it records.
+/// Appends `event` and, when it notifies anyone on `channels`, its deliveries; the event's
+/// id. Call it inside the transaction of the change it records.
 pub(super) async fn append(
     conn: &mut PgConnection,
     event: &NewEvent,
     channels: Channels,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let event_id: i64 = sqlx::query_scalar(
         "INSERT INTO security_events
              (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)
@@ -35,7 +35,7 @@ pub(super) async fn append(
     if notifies(event, channels) {
         outbox::enqueue(conn, event_id, event, channels).await?;
     }
-    Ok(())
+    Ok(event_id)
 }
 
 /// Appends every event of `journal`, in order.

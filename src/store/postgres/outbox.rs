@@ -11,8 +11,8 @@ use crate::domain::notification::{audience, Attempt, Audience, Channel, Channels
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
 use crate::store::outbox::{
-    clip, records_query, CountsRow, Courier, DeliveryCounts, DeliveryRecord, DeliveryStatus,
-    DueRow, Outbox, RecordRow, COUNTS_QUERY, DUE_COLUMNS, DUE_JOINS,
+    attempt_update, clip, records_query, CountsRow, Courier, DeliveryCounts, DeliveryRecord,
+    DeliveryStatus, DueRow, Outbox, RecordRow, COUNTS_QUERY, DUE_COLUMNS, DUE_JOINS,
 };
 use crate::store::StoreError;
 
@@ -88,19 +88,14 @@ impl Outbox for PostgresStore {
                         None => (Some(clip(error)), now.0, None, Some(now.0)),
                     },
                 };
-                sqlx::query(
-                    "UPDATE notification_outbox
-                     SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3,
-                         delivered_at = $4, abandoned_at = $5
-                     WHERE id = $1 AND delivered_at IS NULL AND abandoned_at IS NULL",
-                )
-                .bind(delivery.id)
-                .bind(error)
-                .bind(next)
-                .bind(delivered)
-                .bind(abandoned)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(&attempt_update(["$1", "$2", "$3", "$4", "$5"]))
+                    .bind(delivery.id)
+                    .bind(error)
+                    .bind(next)
+                    .bind(delivered)
+                    .bind(abandoned)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(Some(attempt))
             })
@@ -135,7 +130,7 @@ impl Outbox for PostgresStore {
                 let changed = sqlx::query(
                     "UPDATE notification_outbox
                      SET attempts = 0, abandoned_at = NULL, next_attempt_at = $2
-                     WHERE id = $1 AND abandoned_at IS NOT NULL",
+                     WHERE id = $1 AND abandoned_at IS NOT NULL AND message_key IS NULL",
                 )
                 .bind(id)
                 .bind(now.0)

@@ -15,6 +15,13 @@ pub(in crate::store) struct AccountRow {
     pub is_admin: bool,
     pub created_at: i64,
     pub last_sign_in_at: Option<i64>,
+    pub email_verified_at: Option<i64>,
+}
+
+/// The stored password hash as the domain has it: '' is an account without a password
+/// (`migrations/*/0011_email_proof.sql`).
+pub(in crate::store) fn password_hash(stored: String) -> Option<String> {
+    (!stored.is_empty()).then_some(stored)
 }
 
 impl From<AccountRow> for Account {
@@ -23,10 +30,11 @@ impl From<AccountRow> for Account {
             id: AccountId(row.id),
             email: Email::from_stored(row.email),
             name: row.name,
-            password_hash: row.password_hash,
+            password_hash: password_hash(row.password_hash),
             is_admin: row.is_admin,
             created_at: UnixTime(row.created_at),
             last_sign_in_at: row.last_sign_in_at.map(UnixTime),
+            email_verified_at: row.email_verified_at.map(UnixTime),
         }
     }
 }

@@ -45,6 +45,7 @@ pub(in crate::store) struct SessionAccountRow {
     pub a_is_admin: bool,
     pub a_created_at: i64,
     pub a_last_sign_in_at: Option<i64>,
+    pub a_email_verified_at: Option<i64>,
     pub a_has_two_factor: bool,
     pub t_enabled_at: Option<i64>,
     pub t_pending_until: Option<i64>,
@@ -100,10 +101,11 @@ impl From<SessionAccountRow> for SessionLookup {
             id: AccountId(row.session.account_id.clone()),
             email: Email::from_stored(row.a_email),
             name: row.a_name,
-            password_hash: row.a_password_hash,
+            password_hash: super::accounts::password_hash(row.a_password_hash),
             is_admin: row.a_is_admin,
             created_at: UnixTime(row.a_created_at),
             last_sign_in_at: row.a_last_sign_in_at.map(UnixTime),
+            email_verified_at: row.a_email_verified_at.map(UnixTime),
         };
         SessionLookup {
             session: row.session.into(),

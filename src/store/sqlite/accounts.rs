@@ -7,18 +7,20 @@ use async_trait::async_trait;
 use rusqlite::OptionalExtension;
 
 use super::decode::{all, optional};
-use super::SqliteStore;
+use super::{journal, SqliteStore};
 use crate::domain::account::Account;
 use crate::domain::email::Email;
-use crate::domain::ids::{AccountId, TokenHash};
+use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
 use crate::store::rows::{conflict_as, AccountRow, AccountSummaryRow};
-use crate::store::{AccountSummary, Accounts, Constraint, FirstAdmin, NewAccount, StoreError};
+use crate::store::{
+    AccountSummary, Accounts, Constraint, FirstAdmin, Journal, NewAccount, StoreError,
+};
 
 /// The columns of [`AccountRow`], in order.
 const ACCOUNT_COLUMNS: &str =
-    "id, email, name, password_hash, is_admin, created_at, last_sign_in_at";
+    "id, email, name, password_hash, is_admin, created_at, last_sign_in_at, email_verified_at";
 
 #[async_trait]
 impl Accounts for SqliteStore {
@@ -36,7 +38,7 @@ impl Accounts for SqliteStore {
                     account.id.as_str(),
                     account.email.as_str(),
                     &account.name,
-                    &account.password_hash,
+                    account.password_hash.as_deref().unwrap_or(""),
                     account.is_admin,
                     account.created_at.0,
                 ))
@@ -143,7 +145,7 @@ impl Accounts for SqliteStore {
                         account.id.as_str(),
                         account.email.as_str(),
                         &account.name,
-                        &account.password_hash,
+                        account.password_hash.as_deref().unwrap_or(""),
                         account.created_at.0,
                     ))
                     .map_err(|e| conflict_as(e, Constraint::AccountEmail))?;
@@ -170,7 +172,7 @@ impl Accounts for SqliteStore {
             all(
                 conn,
                 "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                        a.last_sign_in_at, (t.secret IS NOT NULL) AS has_two_factor,
+                        a.last_sign_in_at, a.email_verified_at, (t.secret IS NOT NULL) AS has_two_factor,
                         t.pending_expires_at AS pending_until
                  FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
                  WHERE (?1 IS NULL OR instr(a.email, ?1) > 0) AND a.email > ?2
@@ -183,5 +185,33 @@ impl Accounts for SqliteStore {
             )
         })?;
         Ok(rows.into_iter().map(AccountSummary::from).collect())
+    }
+
+    async fn set_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+        keep: Option<&SessionId>,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError> {
+        self.cache
+            .write(Write::SetPassword, async {
+                let (account, hash) = (account.as_str().to_owned(), password_hash.to_owned());
+                let keep = keep.map(|id| id.as_str().to_owned());
+                let (events, channels) = (journal.events.to_vec(), journal.channels);
+                self.db
+                    .write(move |tx| {
+                        tx.prepare_cached("UPDATE accounts SET password_hash = ?2 WHERE id = ?1")?
+                            .execute((&account, &hash))?;
+                        tx.prepare_cached(
+                            "DELETE FROM sessions WHERE account_id = ?1 AND id IS NOT ?2",
+                        )?
+                        .execute((&account, &keep))?;
+                        journal::append_all(tx, Journal::new(&events, channels))?;
+                        Ok(())
+                    })
+                    .await
+            })
+            .await
     }
 }

@@ -4,22 +4,52 @@
 use async_trait::async_trait;
 use rusqlite::OptionalExtension;
 
-use super::SqliteStore;
+use super::{journal, SqliteStore};
 use crate::domain::email::Email;
 use crate::domain::email_token::{Purpose, MAX_CODE_FAILURES};
+use crate::domain::event::ClientInfo;
 use crate::domain::ids::AccountId;
+use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
-use crate::store::{CodeAnswer, EmailTokens, NewEmailToken, SpentEmailToken, StoreError};
+use crate::store::email_tokens::{eligible, sent_event};
+use crate::store::rows::conflict_as;
+use crate::store::{
+    CodeAnswer, Constraint, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, StoreError,
+    TokenOwner,
+};
+
+/// A proven address, while still the account's, is verified if it was not yet (`?1` the
+/// account, `?2` the address, `?3` now); one row changed says it is still the account's.
+const VERIFY_IF_STILL: &str =
+    "UPDATE accounts SET email_verified_at = COALESCE(email_verified_at, ?3)
+     WHERE id = ?1 AND email = ?2";
 
 #[async_trait]
 impl EmailTokens for SqliteStore {
-    async fn issue_email_token(&self, token: &NewEmailToken) -> Result<(), StoreError> {
+    async fn issue_email_token(
+        &self,
+        token: &NewEmailToken,
+    ) -> Result<Option<AccountId>, StoreError> {
         self.cache
             .write(Write::IssueEmailToken, async {
                 let token = token.clone();
                 self.db
                     .write(move |tx| {
+                        let account = match &token.owner {
+                            TokenOwner::Account(account) => Some(account.clone()),
+                            TokenOwner::ByAddress => tx
+                                .prepare_cached(&format!(
+                                    "SELECT a.id FROM accounts a WHERE a.email = ?1 AND {}",
+                                    eligible(token.purpose)
+                                ))?
+                                .query_row([token.email.as_str()], |row| row.get(0))
+                                .optional()?
+                                .map(AccountId),
+                        };
+                        let Some(account) = account else {
+                            return Ok(None);
+                        };
                         tx.prepare_cached(
                             "INSERT INTO email_tokens (account_id, purpose, email, link_hash,
                                  code_hash, created_at, expires_at, failures)
@@ -31,7 +61,7 @@ impl EmailTokens for SqliteStore {
                                  expires_at = excluded.expires_at, failures = 0",
                         )?
                         .execute((
-                            token.account.as_str(),
+                            account.as_str(),
                             token.purpose.as_str(),
                             token.email.as_str(),
                             &token.link_hash,
@@ -39,7 +69,22 @@ impl EmailTokens for SqliteStore {
                             token.created_at.0,
                             token.expires_at.0,
                         ))?;
-                        Ok(())
+                        let event = sent_event(&token, &account);
+                        let event_id = journal::append(tx, &event, Channels::default())?;
+                        tx.prepare_cached(
+                            "INSERT INTO notification_outbox (event_id, channel, recipient_id,
+                                 to_address, message_key, message, next_attempt_at, created_at)
+                             VALUES (?1, 'email', ?2, ?3, ?4, ?5, ?6, ?6)",
+                        )?
+                        .execute((
+                            event_id,
+                            account.as_str(),
+                            token.email.as_str(),
+                            &token.message.key_id.0,
+                            &token.message.blob,
+                            token.created_at.0,
+                        ))?;
+                        Ok(Some(account))
                     })
                     .await
             })
@@ -50,31 +95,110 @@ impl EmailTokens for SqliteStore {
         &self,
         purpose: Purpose,
         link_hash: &[u8],
+        effect: &LinkEffect,
+        client: &ClientInfo,
+        channels: Channels,
         now: UnixTime,
     ) -> Result<Option<SpentEmailToken>, StoreError> {
+        let spent = |spent: &Option<SpentEmailToken>| spent.is_some();
         self.cache
-            .write(Write::SpendEmailLink, async {
-                let link_hash = link_hash.to_vec();
-                self.db
-                    .write(move |tx| {
-                        let spent = tx
-                            .prepare_cached(
-                                "DELETE FROM email_tokens
+            .write_if(
+                Write::SpendEmailLink,
+                async {
+                    let link_hash = link_hash.to_vec();
+                    let (client, effect) = (client.clone(), effect.clone());
+                    self.db
+                        .write(move |tx| {
+                            let spent = tx
+                                .prepare_cached(
+                                    "DELETE FROM email_tokens
                                  WHERE link_hash = ?1 AND purpose = ?2 AND expires_at > ?3
                                  RETURNING account_id, email",
-                            )?
-                            .query_row((link_hash, purpose.as_str(), now.0), |row| {
-                                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                            })
-                            .optional()?;
-                        Ok(spent.map(|(account, email)| SpentEmailToken {
-                            account: AccountId(account),
-                            email: Email::from_stored(email),
-                        }))
-                    })
-                    .await
-            })
+                                )?
+                                .query_row((link_hash, purpose.as_str(), now.0), |row| {
+                                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                                })
+                                .optional()?;
+                            let Some((account, email)) = spent else {
+                                return Ok(None);
+                            };
+                            let (id, at) = (account.as_str(), now.0);
+                            let changed = match (&effect, purpose) {
+                                (LinkEffect::SignIn, _) => tx
+                                    .prepare_cached(VERIFY_IF_STILL)?
+                                    .execute((id, &email, at))?,
+                                (LinkEffect::Verify, Purpose::ChangeAddress) => tx
+                                    .prepare_cached(
+                                        "UPDATE accounts SET email = ?2, email_verified_at = ?3
+                                     WHERE id = ?1",
+                                    )?
+                                    .execute((id, &email, at))
+                                    .map_err(|e| conflict_as(e, Constraint::AccountEmail))?,
+                                (LinkEffect::Verify, _) => tx
+                                    .prepare_cached(
+                                        "UPDATE accounts SET email_verified_at = ?3
+                                     WHERE id = ?1 AND email = ?2",
+                                    )?
+                                    .execute((id, &email, at))?,
+                                (LinkEffect::ResetPassword { password_hash }, _) => {
+                                    tx.prepare_cached(
+                                        "DELETE FROM sessions WHERE account_id = ?1",
+                                    )?
+                                    .execute([id])?;
+                                    tx.prepare_cached(
+                                        "UPDATE accounts SET password_hash = ?2,
+                                         email_verified_at = ?3
+                                     WHERE id = ?1 AND email = ?4",
+                                    )?
+                                    .execute((
+                                        id,
+                                        password_hash,
+                                        at,
+                                        &email,
+                                    ))?
+                                }
+                            };
+                            if changed != 1 {
+                                // The account moved to another address since: the token is spent
+                                // (it can never prove anything again) but proves nothing now.
+                                return Ok(None);
+                            }
+                            let spent = SpentEmailToken {
+                                account: AccountId(account),
+                                email: Email::from_stored(email),
+                            };
+                            if let Some(event) = effect.event(&spent, purpose, &client, now) {
+                                journal::append(tx, &event, channels)?;
+                            }
+                            Ok(Some(spent))
+                        })
+                        .await
+                },
+                spent,
+            )
             .await
+    }
+
+    async fn email_link_holder(
+        &self,
+        purpose: Purpose,
+        link_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<SpentEmailToken>, StoreError> {
+        let found: Option<(String, String)> = self.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT account_id, email FROM email_tokens
+                     WHERE link_hash = ?1 AND purpose = ?2 AND expires_at > ?3",
+            )?
+            .query_row((link_hash, purpose.as_str(), now.0), |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()
+        })?;
+        Ok(found.map(|(account, email)| SpentEmailToken {
+            account: AccountId(account),
+            email: Email::from_stored(email),
+        }))
     }
 
     async fn spend_email_code(
@@ -84,47 +208,58 @@ impl EmailTokens for SqliteStore {
         code_hash: &[u8],
         now: UnixTime,
     ) -> Result<CodeAnswer, StoreError> {
+        let spent = |answer: &CodeAnswer| matches!(answer, CodeAnswer::Spent(_));
         self.cache
-            .write(Write::SpendEmailCode, async {
-                let (account, code_hash) = (account.clone(), code_hash.to_vec());
-                self.db
-                    .write(move |tx| {
-                        let key = (account.as_str(), purpose.as_str(), now.0, MAX_CODE_FAILURES);
-                        let spent = tx
-                            .prepare_cached(
-                                "DELETE FROM email_tokens
+            .write_if(
+                Write::SpendEmailCode,
+                async {
+                    let (account, code_hash) = (account.clone(), code_hash.to_vec());
+                    self.db
+                        .write(move |tx| {
+                            let key =
+                                (account.as_str(), purpose.as_str(), now.0, MAX_CODE_FAILURES);
+                            let spent = tx
+                                .prepare_cached(
+                                    "DELETE FROM email_tokens
                                  WHERE account_id = ?1 AND purpose = ?2 AND expires_at > ?3
                                    AND failures < ?4 AND code_hash = ?5
                                  RETURNING email",
-                            )?
-                            .query_row((key.0, key.1, key.2, key.3, &code_hash), |row| {
-                                row.get::<_, String>(0)
-                            })
-                            .optional()?;
-                        if let Some(email) = spent {
-                            return Ok(CodeAnswer::Spent(SpentEmailToken {
-                                account,
-                                email: Email::from_stored(email),
-                            }));
-                        }
-                        let failures = tx
-                            .prepare_cached(
-                                "UPDATE email_tokens SET failures = failures + 1
+                                )?
+                                .query_row((key.0, key.1, key.2, key.3, &code_hash), |row| {
+                                    row.get::<_, String>(0)
+                                })
+                                .optional()?;
+                            if let Some(email) = spent {
+                                tx.prepare_cached(VERIFY_IF_STILL)?.execute((
+                                    account.as_str(),
+                                    &email,
+                                    now.0,
+                                ))?;
+                                return Ok(CodeAnswer::Spent(SpentEmailToken {
+                                    account,
+                                    email: Email::from_stored(email),
+                                }));
+                            }
+                            let failures = tx
+                                .prepare_cached(
+                                    "UPDATE email_tokens SET failures = failures + 1
                                  WHERE account_id = ?1 AND purpose = ?2 AND expires_at > ?3
                                    AND failures < ?4 AND code_hash IS NOT NULL
                                  RETURNING failures",
-                            )?
-                            .query_row(key, |row| row.get::<_, i64>(0))
-                            .optional()?;
-                        Ok(match failures {
-                            Some(failures) => CodeAnswer::Wrong {
-                                failures: u32::try_from(failures).unwrap_or(u32::MAX),
-                            },
-                            None => CodeAnswer::NoToken,
+                                )?
+                                .query_row(key, |row| row.get::<_, i64>(0))
+                                .optional()?;
+                            Ok(match failures {
+                                Some(failures) => CodeAnswer::Wrong {
+                                    failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                                },
+                                None => CodeAnswer::NoToken,
+                            })
                         })
-                    })
-                    .await
-            })
+                        .await
+                },
+                spent,
+            )
             .await
     }
 

@@ -22,7 +22,10 @@ impl Events for SqliteStore {
                 // The event and its deliveries commit together: no notification without its
                 // event, and no notifiable event without its notifications.
                 self.db
-                    .write(move |tx| Ok(journal::append(tx, &event, channels)?))
+                    .write(move |tx| {
+                        journal::append(tx, &event, channels)?;
+                        Ok(())
+                    })
                     .await
             })
             .await

@@ -9,13 +9,13 @@ use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
 use crate::store::{notifies, Journal};
 
-/// Appends `event` and, when it notifies anyone on `channels`, its deliveries. Call it
-/// inside the transaction of the change it records.
+/// Appends `event` and, when it notifies anyone on `channels`, its deliveries; the event's
+/// id. Call it inside the transaction of the change it records.
 pub(super) fn append(
     conn: &Connection,
     event: &NewEvent,
     channels: Channels,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<i64> {
     let event_id: i64 = conn
         .prepare_cached(
             "INSERT INTO security_events
@@ -39,7 +39,7 @@ pub(super) fn append(
     if notifies(event, channels) {
         outbox::enqueue(conn, event_id, event, channels)?;
     }
-    Ok(())
+    Ok(event_id)
 }
 
 /// Appends every event of `journal`, in order.

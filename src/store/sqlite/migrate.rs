@@ -54,6 +54,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0007_partial_workspace_index.sql"
     ),
     migration!(10, "email tokens", "0010_email_tokens.sql"),
+    migration!(11, "email proof", "0011_email_proof.sql"),
 ];
 
 /// The history table, as sqlx's migrator created it.

@@ -12,8 +12,8 @@ use crate::domain::notification::{audience, Attempt, Audience, Channel, Channels
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
 use crate::store::outbox::{
-    clip, records_query, CountsRow, Courier, DeliveryCounts, DeliveryRecord, DeliveryStatus,
-    DueRow, Outbox, RecordRow, COUNTS_QUERY, DUE_COLUMNS, DUE_JOINS,
+    attempt_update, clip, records_query, CountsRow, Courier, DeliveryCounts, DeliveryRecord,
+    DeliveryStatus, DueRow, Outbox, RecordRow, COUNTS_QUERY, DUE_COLUMNS, DUE_JOINS,
 };
 use crate::store::StoreError;
 
@@ -87,13 +87,8 @@ impl Outbox for SqliteStore {
                 let params = (delivery.id, error, next, delivered, abandoned);
                 self.db
                     .write(move |tx| {
-                        tx.prepare_cached(
-                            "UPDATE notification_outbox
-                             SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
-                                 delivered_at = ?4, abandoned_at = ?5
-                             WHERE id = ?1 AND delivered_at IS NULL AND abandoned_at IS NULL",
-                        )?
-                        .execute(params)?;
+                        tx.prepare_cached(&attempt_update(["?1", "?2", "?3", "?4", "?5"]))?
+                            .execute(params)?;
                         Ok(())
                     })
                     .await?;
@@ -133,7 +128,7 @@ impl Outbox for SqliteStore {
                             .prepare_cached(
                                 "UPDATE notification_outbox
                                  SET attempts = 0, abandoned_at = NULL, next_attempt_at = ?2
-                                 WHERE id = ?1 AND abandoned_at IS NOT NULL",
+                                 WHERE id = ?1 AND abandoned_at IS NOT NULL AND message_key IS NULL",
                             )?
                             .execute((id, now.0))?)
                     })

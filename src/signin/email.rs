@@ -1,0 +1,245 @@
+//! E-mail as a first factor and as a proof (SPEC §11): sending a one-time token, and
+//! spending one by its link or its code. Never a second factor: an account with two-factor
+//! that signs in by e-mail still meets its challenge.
+//!
+//! Security:
+//! - A token is 256 bits from the OS CSPRNG (a code, 8 symbols, is bound to its address),
+//!   kept only as keyed hashes; its message waits in the outbox with the link and code
+//!   sealed under the master key, erased once delivered (`store/email_tokens.rs`).
+//! - A request that names an address (an e-mail sign-in, a forgotten password) does the same
+//!   work whether or not the address has an account: both throttle counters are counted by
+//!   the typed address, the token is made and sealed, and one transaction looks the account
+//!   up and issues it ([`TokenOwner::ByAddress`]), writing nothing when there is none.
+//! - A link or code is spent once, on any node, by one conditional delete; five wrong codes
+//!   void the token.
+
+use serde_json::json;
+
+use super::attempts::{begin_attempt_from, Rule};
+use super::{Denial, Error, SignIn, Step};
+use crate::domain::account::Account;
+use crate::domain::email::Email;
+use crate::domain::email_token::{EmailCode, LinkToken, MessageSecrets, Purpose};
+use crate::domain::event::{ClientInfo, EventKind, NewEvent};
+use crate::domain::ids::AccountId;
+use crate::domain::sign_in::{after_first_factor, Next};
+use crate::domain::throttle::{EMAIL_ADDRESS_WINDOW, EMAIL_CLIENT_WINDOW};
+use crate::domain::time::UnixTime;
+use crate::store::{CodeAnswer, LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner};
+
+impl SignIn {
+    /// Whether this instance sends e-mail (`[notify] smtp_url`); without it every flow that
+    /// sends one answers [`Error::EmailUnavailable`].
+    pub fn sends_email(&self) -> bool {
+        self.notifier.channels().email
+    }
+
+    /// Sends a one-time token of `purpose` to `to`, for `owner`: counted against `to` and
+    /// the client address first, then issued and queued in one transaction. Whose it became
+    /// (`None` when nobody's); callers answering a request that names an address must answer
+    /// alike either way.
+    pub async fn send_email_token(
+        &self,
+        owner: TokenOwner,
+        purpose: Purpose,
+        to: &Email,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Option<AccountId>, Error> {
+        if !self.sends_email() {
+            return Err(Error::EmailUnavailable);
+        }
+        let store = self.store();
+        let by_client = format!("email-ip:{}", client.ip.as_deref().unwrap_or("unknown"));
+        let by_address = format!("email:{}", to.as_str());
+        for (key, window) in [
+            (by_client, EMAIL_CLIENT_WINDOW),
+            (by_address, EMAIL_ADDRESS_WINDOW),
+        ] {
+            let current = store.throttle_counter(&key).await?;
+            begin_attempt_from(store, &key, Rule::Window(window), now, current).await?;
+        }
+        let link = LinkToken::generate();
+        let code = purpose.has_code().then(EmailCode::generate);
+        let secrets = MessageSecrets {
+            link: link.as_str().to_owned(),
+            code: code.as_ref().map(EmailCode::display),
+        };
+        let clear = serde_json::to_vec(&secrets)
+            .map_err(|_| Error::Invariant("a message's secrets serialize"))?;
+        let message = self
+            .keys
+            .seal(&clear, &MessageSecrets::sealing_owner(purpose, to.as_str()));
+        let key = self.recovery_key.as_ref();
+        let token = NewEmailToken {
+            owner,
+            purpose,
+            email: to.clone(),
+            link_hash: link.hash(key, purpose),
+            code_hash: code.map(|code| code.hash(key, purpose, to)),
+            created_at: now,
+            expires_at: purpose.expires_at(now),
+            message,
+            client: client.clone(),
+        };
+        let issued = store.issue_email_token(&token).await?;
+        if issued.is_some() {
+            self.notifier.wake();
+        }
+        Ok(issued)
+    }
+
+    /// Spends the link token `presented` of `purpose` and does `effect` with it, in one
+    /// transaction: whose it was, or `None` when it is not a live token of that purpose.
+    pub async fn spend_email_link(
+        &self,
+        purpose: Purpose,
+        presented: &str,
+        effect: &LinkEffect,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Option<SpentEmailToken>, Error> {
+        let Some(link) = LinkToken::parse(presented) else {
+            return Ok(None);
+        };
+        let hash = link.hash(&self.recovery_key, purpose);
+        let channels = self.notifier.channels();
+        let spent = self
+            .store()
+            .spend_email_link(purpose, &hash, effect, client, channels, now)
+            .await?;
+        if spent.is_some() {
+            self.notifier.wake();
+        }
+        Ok(spent)
+    }
+
+    /// The account a live link token of `purpose` was sent to, without spending it (what a
+    /// link's page shows, and what a new password is judged against).
+    pub async fn email_link_holder(
+        &self,
+        purpose: Purpose,
+        presented: &str,
+        now: UnixTime,
+    ) -> Result<Option<Account>, Error> {
+        let Some(link) = LinkToken::parse(presented) else {
+            return Ok(None);
+        };
+        let hash = link.hash(&self.recovery_key, purpose);
+        let Some(holder) = self.store().email_link_holder(purpose, &hash, now).await? else {
+            return Ok(None);
+        };
+        let account = self.store().account_by_id(&holder.account).await?;
+        Ok(account.filter(|account| account.email == holder.email))
+    }
+
+    /// Spends `account`'s live token of `purpose` by its typed code; whether it was right.
+    /// A wrong one counts against the token, which five void.
+    pub async fn spend_email_code(
+        &self,
+        purpose: Purpose,
+        account: &Account,
+        typed: &str,
+        now: UnixTime,
+    ) -> Result<bool, Error> {
+        let Some(code) = EmailCode::parse(typed) else {
+            return Ok(false);
+        };
+        let hash = code.hash(&self.recovery_key, purpose, &account.email);
+        let answer = self
+            .store()
+            .spend_email_code(purpose, &account.id, &hash, now)
+            .await?;
+        Ok(matches!(answer, CodeAnswer::Spent(_)))
+    }
+
+    /// `POST /sessions/email`: e-mails a sign-in link and code when `email` is an account
+    /// without a password; the same work and answer for any other address.
+    pub async fn request_email_sign_in(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        if !self.sends_email() {
+            return Err(Error::EmailUnavailable);
+        }
+        let email = Email::parse(email).map_err(|_| Error::InvalidEmail)?;
+        let owner = TokenOwner::ByAddress;
+        self.send_email_token(owner, Purpose::SignIn, &email, client, now)
+            .await?;
+        Ok(())
+    }
+
+    /// Signs in by the link of an e-mail sign-in message: a session, or the challenge when
+    /// the account has two-factor.
+    pub async fn with_email_link(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Step, Error> {
+        let spent = self
+            .spend_email_link(Purpose::SignIn, presented, &LinkEffect::SignIn, client, now)
+            .await?
+            .ok_or(Denial::InvalidEmailLink)?;
+        let account = self
+            .store()
+            .account_by_id(&spent.account)
+            .await?
+            .ok_or(Denial::InvalidEmailLink)?;
+        self.after_email(&account, client, now).await
+    }
+
+    /// Signs in by the code of an e-mail sign-in message, typed with the address it was
+    /// sent to: as [`SignIn::with_email_link`].
+    pub async fn with_email_code(
+        &self,
+        email: &str,
+        code: &str,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Step, Error> {
+        let email = Email::parse(email).map_err(|_| Denial::InvalidEmailCode)?;
+        let Some(account) = self.store().account_by_email(&email).await? else {
+            return Err(Denial::InvalidEmailCode.into());
+        };
+        if !self
+            .spend_email_code(Purpose::SignIn, &account, code, now)
+            .await?
+        {
+            return Err(Denial::InvalidEmailCode.into());
+        }
+        self.after_email(&account, client, now).await
+    }
+
+    /// What follows a mailbox proven as the first factor: as after a password, a session
+    /// or the two-factor challenge; proving the mailbox also verifies it.
+    async fn after_email(
+        &self,
+        account: &Account,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Step, Error> {
+        let record = self.store().two_factor(&account.id).await?;
+        match after_first_factor(&record) {
+            Next::SecondFactor(methods) => {
+                let (challenge, token_hash) =
+                    self.new_challenge(&account.id, &record, methods, now);
+                self.store()
+                    .create_challenge(&token_hash, &account.id, challenge.expires_at)
+                    .await?;
+                Ok(Step::Continue(challenge))
+            }
+            Next::SignIn => {
+                let start = self.new_session(&account.id, client, now);
+                self.store().create_session(&start.new).await?;
+                let details = json!({"method": "email"});
+                let kind = EventKind::SignInSucceeded;
+                let event = NewEvent::by_owner(&account.id, kind, client, now, details);
+                self.notifier.record(self.store(), &event).await?;
+                Ok(Step::Success(start.signed_in()))
+            }
+        }
+    }
+}
