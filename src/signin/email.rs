@@ -133,6 +133,21 @@ impl SignIn {
         Ok(account.filter(|account| account.email == holder.email))
     }
 
+    /// The address a live link token of `purpose` was sent to, without spending it.
+    pub async fn email_link_address(
+        &self,
+        purpose: Purpose,
+        presented: &str,
+        now: UnixTime,
+    ) -> Result<Option<Email>, Error> {
+        let Some(link) = LinkToken::parse(presented) else {
+            return Ok(None);
+        };
+        let hash = link.hash(&self.recovery_key, purpose);
+        let holder = self.store().email_link_holder(purpose, &hash, now).await?;
+        Ok(holder.map(|holder| holder.email))
+    }
+
     /// Spends `account`'s live token of `purpose` by its typed code; whether it was right.
     /// A wrong one counts against the token, which five void.
     pub async fn spend_email_code(

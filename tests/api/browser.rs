@@ -8,6 +8,7 @@
 //! (`scripts/test-services` installs `chromium` and `chromium-driver`).
 
 mod driver;
+mod email;
 mod proxy;
 
 use deadbolt::config::RequireTwoFactor;

@@ -8,6 +8,7 @@ use futures::future::join_all;
 use serde_json::json;
 
 use crate::helpers::{respawn_with, spawn_app, spawn_app_with, Backend, TestApp, PASSWORD};
+use crate::pages::csrf_of;
 use crate::receivers::{eventually, Mail, SmtpReceiver};
 
 backend_tests!(
@@ -20,6 +21,7 @@ backend_tests!(
     a_forgotten_password_is_reset_by_link_and_two_factor_still_asks,
     a_password_change_needs_a_proof_and_ends_the_other_sessions,
     without_smtp_the_email_flows_answer_503,
+    a_link_page_spends_nothing_until_its_button_is_pressed,
 );
 
 mod postgres_only {
@@ -34,15 +36,21 @@ mod postgres_only {
 /// Where the links of the messages point.
 pub const PUBLIC_URL: &str = "https://id.example.com";
 
-/// `file` sending e-mail to `smtp`.
+/// `file` sending e-mail to `smtp`, its links under [`PUBLIC_URL`].
 pub fn with_smtp(file: &mut FileConfig, smtp: &SmtpReceiver) {
+    sending_to(file, smtp);
+    file.public_url = Some(PUBLIC_URL.to_owned());
+}
+
+/// `file` sending e-mail to `smtp`, its public URL left alone (a browser test's, on
+/// plain http).
+pub fn sending_to(file: &mut FileConfig, smtp: &SmtpReceiver) {
     file.notify = Some(FileNotify {
         smtp_url: Some(smtp.url.clone()),
         from: Some("Deadbolt <security@deadbolt.test>".to_owned()),
         webhook_url: None,
         webhook_secret_file: None,
     });
-    file.public_url = Some(PUBLIC_URL.to_owned());
 }
 
 /// A server that sends e-mail to a receiver of its own.
@@ -86,10 +94,16 @@ pub fn text(mail: &Mail) -> String {
     String::from_utf8_lossy(&decoded).into_owned()
 }
 
-/// The token of the link to `path` in `mail`.
+/// The token of the link to `path` in `mail` (under this test's public URL, or the
+/// default one).
 pub fn link_token(mail: &Mail, path: &str) -> String {
     let body = text(mail);
-    let prefix = format!("{PUBLIC_URL}{path}");
+    let base = if body.contains(PUBLIC_URL) {
+        PUBLIC_URL
+    } else {
+        "http://127.0.0.1:8080"
+    };
+    let prefix = format!("{base}{path}");
     let start = body
         .find(&prefix)
         .unwrap_or_else(|| panic!("no link to {path} in {body}"))
@@ -665,4 +679,103 @@ async fn two_nodes_racing_one_email_sign_in_make_one_session(backend: Backend) {
         1,
         "{statuses:?}"
     );
+}
+
+/// Each link page: its GET (as a mail scanner's prefetch) says what it is for and spends
+/// nothing, however often; only its button's POST does, once.
+async fn a_link_page_spends_nothing_until_its_button_is_pressed(backend: Backend) {
+    let (app, smtp) = mailing_app(backend).await;
+    app.create_account("ada@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    app.post(
+        "/api/v1/accounts",
+        None,
+        json!({"email": "bea@example.com"}),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        "/api/v1/password/forgot",
+        None,
+        json!({"email": "ada@example.com"}),
+    )
+    .await
+    .assert_status(202);
+    let verify = link_token(
+        &nth_mail(&smtp, "ada@example.com", VERIFY, 1).await,
+        "/verify-email/",
+    );
+    let sign_in = link_token(
+        &nth_mail(&smtp, "bea@example.com", SIGN_IN, 1).await,
+        "/login/email/",
+    );
+    let reset = link_token(
+        &nth_mail(&smtp, "ada@example.com", RESET, 1).await,
+        "/reset-password/",
+    );
+    let pages = [
+        (
+            format!("/verify-email/{verify}"),
+            "Confirm ada@example.com",
+            vec![],
+        ),
+        (
+            format!("/login/email/{sign_in}"),
+            "Sign in as bea@example.com",
+            vec![],
+        ),
+        (
+            format!("/reset-password/{reset}"),
+            "new password for ada@example.com",
+            vec![("new_password", "a brand new passphrase here")],
+        ),
+    ];
+    for (path, says, fields) in pages {
+        for _ in 0..3 {
+            let html = app.client.get(app.url(&path)).send().await.unwrap();
+            assert_eq!(html.status(), 200, "{path}");
+            let html = html.text().await.unwrap();
+            assert!(html.contains(says), "{path}: {html}");
+            assert!(
+                html.contains(&format!("action=\"{path}\"")),
+                "{path}: one button"
+            );
+        }
+        let html = app.client.get(app.url(&path)).send().await.unwrap();
+        let csrf = csrf_of(&html.text().await.unwrap());
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields.iter().copied());
+        let pressed = app
+            .client
+            .post(app.url(&path))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            pressed.status().is_success() || pressed.status().is_redirection(),
+            "{path}: {}",
+            pressed.status()
+        );
+        let again = app.client.get(app.url(&path)).send().await.unwrap();
+        let again = again.text().await.unwrap();
+        assert!(
+            again.contains("This link does not work"),
+            "{path}: spent once"
+        );
+    }
+    // What the buttons did: Ada's address verified and her password replaced.
+    app.sign_in("ada@example.com", PASSWORD)
+        .await
+        .assert_error(401, "invalid_credentials");
+    let ada = app
+        .sign_in("ada@example.com", "a brand new passphrase here")
+        .await;
+    ada.assert_status(201);
+    let ada = ada.body["token"].as_str().unwrap();
+    let kinds = app.event_kinds(ada).await;
+    for kind in ["email_verified", "password_reset"] {
+        assert!(kinds.contains(&kind.to_owned()), "{kind}: {kinds:?}");
+    }
 }

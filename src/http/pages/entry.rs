@@ -13,6 +13,7 @@ use crate::http::pages::destination::Destination;
 use crate::http::pages::error::PageError;
 use crate::http::pages::{cookies, render_with, see_other, Flash};
 use crate::http::AppState;
+use crate::signin::Step;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -24,6 +25,7 @@ struct LoginPage {
     signup_open: bool,
     signup_href: String,
     invitation: bool,
+    sends_email: bool,
 }
 
 /// Where to go after signing in; see [`Destination`].
@@ -86,6 +88,28 @@ pub async fn signed_in(
     Ok(response)
 }
 
+/// Continues after a first factor (a password, or an e-mailed link or code) was accepted:
+/// signed in, or on to the challenge.
+pub async fn after_first_factor(
+    state: &AppState,
+    headers: &HeaderMap,
+    step: Step,
+    next: &str,
+) -> Result<Response, PageError> {
+    match step {
+        Step::Success(done) => {
+            let token = done.token.expose();
+            signed_in(state, headers, token, done.session.expires_at, next).await
+        }
+        Step::Continue(challenge) => {
+            let mut response = see_other(&with_next("/login/two-factor", next));
+            let token = challenge.token.expose();
+            cookies::set_challenge(&mut response, &state.config.public_url, token);
+            Ok(response)
+        }
+    }
+}
+
 /// Sets the pre-session CSRF cookie on `response` when `token` is new.
 pub(super) fn with_csrf_cookie(
     state: &AppState,
@@ -119,6 +143,7 @@ pub fn login_page(
             signup_open: state.config.signup == SignupMode::Open,
             signup_href: with_next("/signup", &next),
             invitation: is_invitation(&next),
+            sends_email: state.signin.sends_email(),
         },
     )?;
     allow_forms_to(state, &mut response, &next);

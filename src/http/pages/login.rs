@@ -15,8 +15,9 @@ use crate::domain::password::Password;
 use crate::http::error::ApiError;
 use crate::http::extract::{resolve_session, ClientInfo};
 use crate::http::pages::csrf::{self, EmptyForm, PageForm};
+use crate::http::pages::email;
 use crate::http::pages::entry::{
-    allow_forms_to, login_page, safe_next, signed_in, with_csrf_cookie, with_next,
+    after_first_factor, allow_forms_to, login_page, safe_next, with_csrf_cookie, with_next,
 };
 use crate::http::pages::error::PageError;
 use crate::http::pages::viewer::Viewer;
@@ -24,11 +25,13 @@ use crate::http::pages::{cookies, render_with, see_other, Flash};
 use crate::http::AppState;
 use crate::signin::Step;
 
-/// `?next=` (where to go after signing in) and `?signed_out`.
+/// `?next=` (where to go after signing in), and `?signed_out` or `?password_reset` (what
+/// the sign-in page says above its form).
 #[derive(Debug, Default, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
     signed_out: Option<String>,
+    password_reset: Option<String>,
 }
 
 #[derive(Template)]
@@ -41,6 +44,7 @@ struct SignupPage {
     open: bool,
     next: String,
     login_href: String,
+    sends_email: bool,
 }
 
 /// The sign-in form's fields.
@@ -58,6 +62,7 @@ pub struct SignupForm {
     email: String,
     #[serde(default)]
     name: String,
+    #[serde(default)]
     password: String,
     #[serde(default)]
     next: String,
@@ -79,27 +84,6 @@ async fn with_password(
     Ok(step?)
 }
 
-/// Continues after a password was accepted: signed in, or on to the challenge.
-async fn after_password(
-    state: &AppState,
-    headers: &HeaderMap,
-    step: Step,
-    next: &str,
-) -> Result<Response, PageError> {
-    match step {
-        Step::Success(done) => {
-            let token = done.token.expose();
-            signed_in(state, headers, token, done.session.expires_at, next).await
-        }
-        Step::Continue(challenge) => {
-            let mut response = see_other(&with_next("/login/two-factor", next));
-            let token = challenge.token.expose();
-            cookies::set_challenge(&mut response, &state.config.public_url, token);
-            Ok(response)
-        }
-    }
-}
-
 /// `GET /login`; someone already signed in goes straight on.
 pub async fn show(
     State(state): State<AppState>,
@@ -113,9 +97,14 @@ pub async fn show(
     {
         return Ok(see_other(safe_next(&state, &next).location()));
     }
-    let flash = query
-        .signed_out
-        .map(|_| Flash::Ok("You are signed out.".to_owned()));
+    let flash = match (query.signed_out, query.password_reset) {
+        (_, Some(_)) => Some(Flash::Ok(
+            "Your password was reset and every session signed out. Sign in with the new one."
+                .to_owned(),
+        )),
+        (Some(_), None) => Some(Flash::Ok("You are signed out.".to_owned())),
+        (None, None) => None,
+    };
     login_page(&state, &headers, StatusCode::OK, flash, String::new(), next)
 }
 
@@ -128,7 +117,7 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     let password = Password::new(form.password);
     match with_password(&state, &form.email, password, &client).await {
-        Ok(step) => after_password(&state, &headers, step, &form.next).await,
+        Ok(step) => after_first_factor(&state, &headers, step, &form.next).await,
         Err(error @ (ApiError::InvalidCredentials | ApiError::TooManyAttempts { .. })) => {
             let (status, _, _) = error.parts();
             let flash = Some(Flash::from_error(&error));
@@ -156,6 +145,7 @@ fn signup_page(
             open: state.config.signup == SignupMode::Open,
             login_href: with_next("/login", &form.next),
             next: form.next.clone(),
+            sends_email: state.signin.sends_email(),
         },
     )?;
     allow_forms_to(state, &mut response, &form.next);
@@ -186,11 +176,13 @@ pub async fn submit_signup(
 ) -> Result<Response, PageError> {
     let name = form.name.trim();
     let name = (!name.is_empty()).then_some(name);
-    let password = Password::new(form.password.clone());
+    // An empty password asks for an account without one (it signs in by e-mail).
+    let password = (!form.password.is_empty()).then(|| Password::new(form.password.clone()));
+    let passwordless = password.is_none();
     let now = state.clock.now();
     let signed_up = state
         .accounts
-        .sign_up(&form.email, name, Some(password), &client, now);
+        .sign_up(&form.email, name, password, &client, now);
     if let Err(error) = signed_up.await {
         let error = ApiError::from(error);
         let (status, _, _) = error.parts();
@@ -201,9 +193,12 @@ pub async fn submit_signup(
         };
         return signup_page(&state, &headers, status, flash, form);
     }
+    if passwordless {
+        return email::code_page(&state, &headers, form.email.trim(), &form.next);
+    }
     let password = Password::new(form.password);
     let step = with_password(&state, &form.email, password, &client).await?;
-    after_password(&state, &headers, step, &form.next).await
+    after_first_factor(&state, &headers, step, &form.next).await
 }
 
 /// `POST /logout`: ends the session on the server and drops the cookie.

@@ -17,6 +17,7 @@ pub mod challenge;
 pub mod cookies;
 pub mod csrf;
 pub mod destination;
+pub mod email;
 pub mod entry;
 pub mod error;
 pub mod invitations;
@@ -76,6 +77,27 @@ pub fn router() -> Router<AppState> {
         .route("/assets/deadbolt.js", get(script))
         .route("/setup/{token}", get(setup::show).post(setup::submit))
         .route("/login", get(login::show).post(login::submit))
+        .route(
+            "/login/email",
+            get(email::show_sign_in).post(email::send_sign_in),
+        )
+        .route("/login/email/code", post(email::sign_in_with_code))
+        .route(
+            "/login/email/{token}",
+            get(email::show_sign_in_link).post(email::sign_in_with_link),
+        )
+        .route(
+            "/verify-email/{token}",
+            get(email::show_verify).post(email::verify),
+        )
+        .route(
+            "/forgot-password",
+            get(email::show_forgot).post(email::forgot),
+        )
+        .route(
+            "/reset-password/{token}",
+            get(email::show_reset).post(email::reset),
+        )
         .route(
             "/signup",
             get(login::show_signup).post(login::submit_signup),
