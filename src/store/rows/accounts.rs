@@ -15,6 +15,7 @@ pub(in crate::store) struct AccountRow {
     pub is_admin: bool,
     pub created_at: i64,
     pub last_sign_in_at: Option<i64>,
+    pub suspended_at: Option<i64>,
 }
 
 impl From<AccountRow> for Account {
@@ -27,6 +28,7 @@ impl From<AccountRow> for Account {
             is_admin: row.is_admin,
             created_at: UnixTime(row.created_at),
             last_sign_in_at: row.last_sign_in_at.map(UnixTime),
+            suspended_at: row.suspended_at.map(UnixTime),
         }
     }
 }

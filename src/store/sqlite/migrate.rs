@@ -54,6 +54,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0007_partial_workspace_index.sql"
     ),
     migration!(10, "email tokens", "0010_email_tokens.sql"),
+    migration!(12, "account lifecycle", "0012_account_lifecycle.sql"),
 ];
 
 /// The history table, as sqlx's migrator created it.
@@ -166,9 +167,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 10]
+            vec![1, 2, 3, 4, 5, 6, 7, 10, 12]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(10));
+        assert_eq!(latest(&conn).unwrap(), Some(12));
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('accounts', 'notification_outbox')",
@@ -184,7 +185,10 @@ mod tests {
     fn a_later_migration_is_added_after_the_applied_ones() {
         let mut conn = Connection::open_in_memory().unwrap();
         run(&mut conn, &MIGRATIONS[..3]).unwrap();
-        assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), vec![4, 5, 6, 7, 10]);
+        assert_eq!(
+            run(&mut conn, MIGRATIONS).unwrap(),
+            vec![4, 5, 6, 7, 10, 12]
+        );
     }
 
     #[test]
@@ -238,7 +242,7 @@ mod tests {
         std::fs::copy(fixture, &copy).unwrap();
         let mut conn = Connection::open(&copy).unwrap();
         // What it has applied is recognised; only what came after runs.
-        assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), vec![10]);
+        assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), vec![10, 12]);
         assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), Vec::<i64>::new());
     }
 
