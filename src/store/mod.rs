@@ -13,6 +13,7 @@ mod aggregates;
 pub mod cache;
 mod email_tokens;
 mod error;
+mod lifecycle;
 pub mod outbox;
 mod postgres;
 mod rows;
@@ -32,6 +33,7 @@ pub use aggregates::{
 };
 pub use email_tokens::{CodeAnswer, EmailTokens, NewEmailToken, SpentEmailToken};
 pub use error::{Constraint, StoreError};
+pub use lifecycle::{Deletion, Lifecycle};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -57,6 +59,7 @@ pub trait Store:
     + Workspaces
     + Resets
     + EmailTokens
+    + Lifecycle
     + Outbox
     + Send
     + Sync

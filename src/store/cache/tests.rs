@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 42] = [
+const ALL: [Write; 45] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -56,6 +56,9 @@ const ALL: [Write; 42] = [
     Write::SpendEmailLink,
     Write::SpendEmailCode,
     Write::PurgeEmailTokens,
+    Write::SuspendAccount,
+    Write::UnsuspendAccount,
+    Write::DeleteAccount,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -81,6 +84,9 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::ChangeRole
         | Write::RemoveMember
         | Write::SetInstancePolicy => true,
+        // The account's state rides with every remembered session; suspending and deleting
+        // also end its sessions, memberships and (deleting) workspaces.
+        Write::SuspendAccount | Write::UnsuspendAccount | Write::DeleteAccount => true,
         Write::CreateAccount
         | Write::CreateSetupToken
         | Write::CreateFirstAdmin

@@ -52,6 +52,9 @@ pub(crate) enum Write {
     SpendEmailLink,
     SpendEmailCode,
     PurgeEmailTokens,
+    SuspendAccount,
+    UnsuspendAccount,
+    DeleteAccount,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
