@@ -45,6 +45,12 @@ pub enum EventKind {
     TwoFactorReset,
     /// Someone with neither device nor recovery code asked for a reset.
     ResetRequested,
+    /// An instance admin suspended the account: it cannot sign in, its sessions ended.
+    AccountSuspended,
+    /// An instance admin lifted the account's suspension.
+    AccountUnsuspended,
+    /// The account was deleted, by its owner or an instance admin. The event keeps the id.
+    AccountDeleted,
 }
 
 impl EventKind {
@@ -70,6 +76,9 @@ impl EventKind {
             EventKind::InvitationCreated => "invitation_created",
             EventKind::TwoFactorReset => "two_factor_reset",
             EventKind::ResetRequested => "reset_requested",
+            EventKind::AccountSuspended => "account_suspended",
+            EventKind::AccountUnsuspended => "account_unsuspended",
+            EventKind::AccountDeleted => "account_deleted",
         }
     }
 }

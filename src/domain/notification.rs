@@ -80,7 +80,9 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::TwoFactorReset
         | EventKind::RecoveryCodeUsed
         | EventKind::RecoveryCodesRegenerated
-        | EventKind::EnrollmentConfirmed => Some(Audience::Owner),
+        | EventKind::EnrollmentConfirmed
+        | EventKind::AccountSuspended
+        | EventKind::AccountUnsuspended => Some(Audience::Owner),
         EventKind::ResetRequested => Some(Audience::InstanceAdmins),
         // A code sign-in notifies nobody, so PostgreSQL completes it in one batched
         // statement with no outbox row (`store/postgres/batch.rs`).
@@ -95,6 +97,10 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::MemberRoleChanged
         | EventKind::MemberRemoved
         | EventKind::InvitationCreated => None,
+        // The account's row is gone with the event's commit, and with it the address a
+        // delivery to the owner reads (`recipient_id` cascades): the e-mail to the former
+        // address comes with `notification_outbox.to_address` (migration 0011).
+        EventKind::AccountDeleted => None,
     }
 }
 
@@ -175,6 +181,12 @@ mod tests {
         );
         assert_eq!(audience(EventKind::SignInSucceeded), None);
         assert_eq!(audience(EventKind::SignInFailed), None);
+        assert_eq!(audience(EventKind::AccountSuspended), Some(Audience::Owner));
+        assert_eq!(
+            audience(EventKind::AccountUnsuspended),
+            Some(Audience::Owner)
+        );
+        assert_eq!(audience(EventKind::AccountDeleted), None);
     }
 
     #[test]
