@@ -64,6 +64,9 @@ pub enum Denial {
     InvalidRecoveryCode,
     /// The account has no authenticator to check a code against.
     NotEnabled,
+    /// The account is suspended. Said only to someone who gave its right password (or
+    /// answered its challenge), so it reveals nothing to anyone else.
+    AccountSuspended,
 }
 
 /// How a step can fail.

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod authz;
+pub mod lifecycle;
 pub mod me;
 pub mod members;
 pub mod notifications;
@@ -72,7 +73,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             sign_in::answer_challenge,
             sign_in::cancel_challenge
         ))
-        .routes(routes!(me::get_me))
+        .routes(routes!(me::get_me, lifecycle::delete_me))
         .routes(routes!(me::list_my_events))
         .routes(routes!(
             two_factor::start_enrollment,
@@ -100,6 +101,9 @@ pub fn router() -> OpenApiRouter<AppState> {
             admin::put_instance_security
         ))
         .routes(routes!(resets::reset_two_factor))
+        .routes(routes!(lifecycle::suspend_account))
+        .routes(routes!(lifecycle::unsuspend_account))
+        .routes(routes!(lifecycle::delete_account))
         .routes(routes!(resets::list_reset_requests))
         .routes(routes!(admin::list_accounts))
         .routes(routes!(admin::list_events))
