@@ -15,6 +15,7 @@ mod cli;
 mod coherence;
 mod crash;
 mod hygiene;
+mod lifecycle;
 mod multinode;
 mod nginx;
 mod notifications;
