@@ -103,9 +103,9 @@ pub struct PolicyForm {
     grace_period_days: u32,
 }
 
-/// The reset form.
+/// The reason an admin gives for a reset, a suspension, its end or a deletion.
 #[derive(Debug, Deserialize)]
-pub struct ResetForm {
+pub struct ReasonForm {
     #[serde(default)]
     reason: String,
 }
@@ -281,7 +281,7 @@ pub async fn reset(
     viewer: Viewer,
     client: ClientInfo,
     Path(id): Path<String>,
-    PageForm(form): PageForm<ResetForm>,
+    PageForm(form): PageForm<ReasonForm>,
 ) -> Result<Response, PageError> {
     admin_only(&viewer.auth)?;
     let done = state
@@ -300,7 +300,7 @@ pub async fn suspend(
     viewer: Viewer,
     client: ClientInfo,
     Path(id): Path<String>,
-    PageForm(form): PageForm<ResetForm>,
+    PageForm(form): PageForm<ReasonForm>,
 ) -> Result<Response, PageError> {
     admin_only(&viewer.auth)?;
     let caller = viewer.auth.caller();
@@ -320,7 +320,7 @@ pub async fn unsuspend(
     viewer: Viewer,
     client: ClientInfo,
     Path(id): Path<String>,
-    PageForm(form): PageForm<ResetForm>,
+    PageForm(form): PageForm<ReasonForm>,
 ) -> Result<Response, PageError> {
     admin_only(&viewer.auth)?;
     let caller = viewer.auth.caller();
@@ -340,7 +340,7 @@ pub async fn delete(
     viewer: Viewer,
     client: ClientInfo,
     Path(id): Path<String>,
-    PageForm(form): PageForm<ResetForm>,
+    PageForm(form): PageForm<ReasonForm>,
 ) -> Result<Response, PageError> {
     admin_only(&viewer.auth)?;
     let caller = viewer.auth.caller();
