@@ -1,12 +1,13 @@
 //! What a person does with their own account, shared by the JSON API and the pages: signing
 //! up, what the instance and their workspaces require of them, their address
 //! ([`email`]: verification and the e-mailed proof), their password ([`password`]: setting,
-//! changing, and a forgotten one), their sessions ([`sessions`]) and their authenticator
-//! ([`two_factor`]). No HTTP and no SQL here: each
+//! changing, and a forgotten one), their sessions ([`sessions`]), their authenticator
+//! ([`two_factor`]) and deleting the account ([`lifecycle`]). No HTTP and no SQL here: each
 //! operation loads through the store, decides with [`crate::domain`] and persists, and the
 //! adapters only translate request and response shapes.
 
 pub mod email;
+pub mod lifecycle;
 pub mod password;
 pub mod sessions;
 pub mod two_factor;
@@ -54,6 +55,9 @@ pub enum Error {
     /// Two-factor is not enabled.
     #[error("two-factor is not enabled")]
     NotEnabled,
+    /// Deleting the account would leave a workspace with members but no owner.
+    #[error("last owner")]
+    LastOwner,
     /// The sign-in flow refused a proof or a code, or failed.
     #[error(transparent)]
     SignIn(#[from] signin::Error),

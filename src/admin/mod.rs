@@ -1,9 +1,10 @@
 //! Instance administration, shared by the JSON API, the admin page and the CLI: the
 //! instance-wide requirement ([`policy`]), the audited two-factor reset ([`reset`]),
-//! account search, the audit trail and notification deliveries ([`deliveries`]). No HTTP
+//! suspending and deleting accounts ([`lifecycle`]), account search, the audit trail and notification deliveries ([`deliveries`]). No HTTP
 //! and no SQL here. Who may call these (instance admins) is checked by the adapters.
 
 pub mod deliveries;
+pub mod lifecycle;
 pub mod policy;
 pub mod reset;
 
@@ -29,9 +30,21 @@ pub enum Error {
     /// Turning the requirement on needs two-factor on the admin's own account first.
     #[error("enable two-factor first")]
     EnableTwoFactorFirst,
-    /// A reset needs a reason.
+    /// A reset, suspension or deletion needs a reason.
     #[error("reason required")]
     ReasonRequired,
+    /// An admin cannot suspend or delete their own account here.
+    #[error("own account")]
+    OwnAccount,
+    /// The account is suspended already.
+    #[error("already suspended")]
+    AlreadySuspended,
+    /// The account is not suspended.
+    #[error("not suspended")]
+    NotSuspended,
+    /// The account is the last owner of a workspace with other members.
+    #[error("last owner")]
+    LastOwner,
     /// No such account or delivery.
     #[error("not found")]
     NotFound,

@@ -27,12 +27,19 @@ pub struct Account {
     pub last_sign_in_at: Option<UnixTime>,
     /// When the address was last proven by a message sent to it.
     pub email_verified_at: Option<UnixTime>,
+    /// When an instance admin suspended it; `None` while it is not suspended.
+    pub suspended_at: Option<UnixTime>,
 }
 
 impl Account {
     /// Whether the account has a password (otherwise it signs in by e-mail).
     pub fn has_password(&self) -> bool {
         self.password_hash.is_some()
+    }
+
+    /// A suspended account cannot sign in, and no session of it is honoured.
+    pub fn is_suspended(&self) -> bool {
+        self.suspended_at.is_some()
     }
 }
 
@@ -121,6 +128,13 @@ pub const MAX_NOTE_CHARS: usize = 1_000;
 pub fn note(text: &str) -> Option<&str> {
     let text = text.trim();
     (!text.is_empty() && text.chars().count() <= MAX_NOTE_CHARS).then_some(text)
+}
+
+/// Whether an instance admin may suspend or delete `target` through the admin area: never
+/// their own account (they would lock themselves out mid-action, and could leave the
+/// instance with no admin; their own account is deleted through `DELETE /me`).
+pub fn admin_may_act_on(admin: &AccountId, target: &AccountId) -> bool {
+    admin != target
 }
 
 /// Why a new account's details are refused.
@@ -231,6 +245,13 @@ mod tests {
         idle: Duration::from_secs(100),
         absolute: Duration::from_secs(1_000),
     };
+
+    #[test]
+    fn an_admin_may_not_suspend_or_delete_their_own_account() {
+        let (admin, other) = (AccountId("a".into()), AccountId("b".into()));
+        assert!(!admin_may_act_on(&admin, &admin));
+        assert!(admin_may_act_on(&admin, &other));
+    }
 
     #[test]
     fn idle_session_ends_after_the_idle_timeout() {

@@ -53,6 +53,12 @@ pub enum EventKind {
     PasswordChanged,
     /// A forgotten password was replaced through a link e-mailed to the account.
     PasswordReset,
+    /// An instance admin suspended the account: it cannot sign in, its sessions ended.
+    AccountSuspended,
+    /// An instance admin lifted the account's suspension.
+    AccountUnsuspended,
+    /// The account was deleted, by its owner or an instance admin. The event keeps the id.
+    AccountDeleted,
 }
 
 impl EventKind {
@@ -82,6 +88,9 @@ impl EventKind {
             EventKind::EmailVerified => "email_verified",
             EventKind::PasswordChanged => "password_changed",
             EventKind::PasswordReset => "password_reset",
+            EventKind::AccountSuspended => "account_suspended",
+            EventKind::AccountUnsuspended => "account_unsuspended",
+            EventKind::AccountDeleted => "account_deleted",
         }
     }
 }

@@ -83,6 +83,7 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::EnrollmentConfirmed
         | EventKind::PasswordChanged
         | EventKind::PasswordReset => Some(Audience::Owner),
+        EventKind::AccountSuspended | EventKind::AccountUnsuspended => Some(Audience::Owner),
         EventKind::ResetRequested => Some(Audience::InstanceAdmins),
         // A code sign-in notifies nobody, so PostgreSQL completes it in one batched
         // statement with no outbox row (`store/postgres/batch.rs`).
@@ -101,6 +102,10 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         // The message of an `email_sent` event is the one carrying the link or code, queued
         // with the token itself (`store/email_tokens.rs`), never a notification of its own.
         EventKind::EmailSent => None,
+        // The account's row is gone with the event's commit, and with it the address a
+        // delivery to the owner reads (`recipient_id` cascades): the deletion queues its one
+        // e-mail itself, to the former address (`notification_outbox.to_address`).
+        EventKind::AccountDeleted => None,
     }
 }
 
@@ -183,6 +188,12 @@ mod tests {
         );
         assert_eq!(audience(EventKind::SignInSucceeded), None);
         assert_eq!(audience(EventKind::SignInFailed), None);
+        assert_eq!(audience(EventKind::AccountSuspended), Some(Audience::Owner));
+        assert_eq!(
+            audience(EventKind::AccountUnsuspended),
+            Some(Audience::Owner)
+        );
+        assert_eq!(audience(EventKind::AccountDeleted), None);
     }
 
     #[test]

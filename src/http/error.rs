@@ -9,7 +9,8 @@
 //! `invalid_code`, `code_reused`, `invalid_recovery_code`, `invalid_challenge`,
 //! `no_pending_enrollment`, `not_enabled`, `confirmation_failed`, `two_factor_required`
 //! (with the `deadline`), `last_owner`, `enable_two_factor_first`, `invalid_grace_period`,
-//! `reason_required`, `not_abandoned`, `unavailable` (the database failed),
+//! `reason_required`, `not_abandoned`, `account_suspended`, `own_account`,
+//! `already_suspended`, `not_suspended`, `unavailable` (the database failed),
 //! `not_acknowledged` (a committed change not yet confirmed by every node).
 //!
 //! Internal errors answer "internal error"; their source rides in the response
@@ -57,6 +58,9 @@ pub enum ApiError {
     /// Unknown e-mail or wrong password (deliberately indistinguishable).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The right password (or challenge answer) of a suspended account.
+    #[error("account suspended")]
+    AccountSuspended,
     /// Throttled; retry after this many seconds.
     #[error("too many attempts")]
     TooManyAttempts {
@@ -132,6 +136,15 @@ pub enum ApiError {
     /// An admin reset needs a reason.
     #[error("reason required")]
     ReasonRequired,
+    /// An instance admin cannot suspend or delete their own account in the admin area.
+    #[error("own account")]
+    OwnAccount,
+    /// The account is suspended already.
+    #[error("already suspended")]
+    AlreadySuspended,
+    /// The account is not suspended.
+    #[error("not suspended")]
+    NotSuspended,
     /// Only an abandoned notification delivery can be retried.
     #[error("not abandoned")]
     NotAbandoned,

@@ -312,6 +312,11 @@ async fn authenticate(
     let Some(found) = found else {
         return Ok(None);
     };
+    if found.account.is_suspended() {
+        // Suspending ends every session; this one was minted by a sign-in that raced the
+        // suspension. It is honoured nowhere (API, pages, forward-auth).
+        return Ok(None);
+    }
     if !state.config.sessions.is_live(&found.session, now) {
         state
             .store

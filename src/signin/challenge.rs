@@ -131,6 +131,15 @@ impl SignIn {
             }
         };
         let (account, record) = (&context.account, &context.record);
+        if account.is_suspended() {
+            // Suspending ends the account's challenges; this one was opened by a password
+            // step that raced the suspension. Nothing is judged, and it is spent.
+            self.store().consume_challenge(token).await?;
+            if let Some(attempt) = counted {
+                attempt.failed(self, client, now).await?;
+            }
+            return Err(Denial::AccountSuspended.into());
+        }
         if counted.is_none() {
             // While locked, nothing is judged.
             ensure_second_factor_allowed(context.counter.as_ref(), now)?;

@@ -229,13 +229,17 @@ impl SignIn {
     }
 
     /// What follows a mailbox proven as the first factor: as after a password, a session
-    /// or the two-factor challenge; proving the mailbox also verifies it.
+    /// or the two-factor challenge (proving the mailbox has verified it too); a suspended
+    /// account goes no further, as after its right password.
     async fn after_email(
         &self,
         account: &Account,
         client: &ClientInfo,
         now: UnixTime,
     ) -> Result<Step, Error> {
+        if account.is_suspended() {
+            return Err(Denial::AccountSuspended.into());
+        }
         let record = self.store().two_factor(&account.id).await?;
         match after_first_factor(&record) {
             Next::SecondFactor(methods) => {

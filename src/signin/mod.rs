@@ -72,6 +72,9 @@ pub enum Denial {
     InvalidEmailLink,
     /// An e-mailed code that did not match a live token (or a malformed address or code).
     InvalidEmailCode,
+    /// The account is suspended. Said only to someone who gave its right password (or
+    /// answered its challenge), so it reveals nothing to anyone else.
+    AccountSuspended,
 }
 
 /// How a step can fail.

@@ -70,6 +70,15 @@ impl SignIn {
             Err(other) => return Err(other),
         };
         let account = &checked.account;
+        if account.is_suspended() {
+            // Security: only after the password was found right (a wrong one answers
+            // `InvalidCredentials` as for any account). A right password is no guess, so its
+            // provisional failures are settled as for a success; no session, no challenge.
+            self.store().clear_failures(&checked.clear).await?;
+            self.store().refund_failure(&checked.refund).await?;
+            self.record_failed_sign_in(email, Denial::AccountSuspended, client, now);
+            return Err(Denial::AccountSuspended.into());
+        }
         let record = self.store().two_factor(&account.id).await?;
         match after_first_factor(&record) {
             Next::SecondFactor(methods) => {
@@ -211,6 +220,7 @@ impl SignIn {
     ) {
         let reason = match denial {
             Denial::TooManyAttempts { .. } => "throttled",
+            Denial::AccountSuspended => "account_suspended",
             _ => "invalid_credentials",
         };
         let Ok(email) = Email::parse(email) else {

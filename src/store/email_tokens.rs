@@ -76,10 +76,11 @@ pub enum TokenOwner {
 }
 
 /// Which accounts `a` may be sent a token of `purpose` by address alone: an e-mail
-/// sign-in only to an account without a password (one with a password resets it instead).
+/// sign-in only to an account without a password (one with a password resets it instead)
+/// that is not suspended.
 pub(super) fn eligible(purpose: Purpose) -> &'static str {
     match purpose {
-        Purpose::SignIn => "a.password_hash = ''",
+        Purpose::SignIn => "a.password_hash = '' AND a.suspended_at IS NULL",
         _ => "TRUE",
     }
 }

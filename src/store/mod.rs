@@ -13,6 +13,7 @@ mod aggregates;
 pub mod cache;
 mod email_tokens;
 mod error;
+mod lifecycle;
 pub mod outbox;
 mod postgres;
 mod rows;
@@ -34,6 +35,7 @@ pub use email_tokens::{
     CodeAnswer, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner,
 };
 pub use error::{Constraint, StoreError};
+pub use lifecycle::{Deletion, Lifecycle};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -59,6 +61,7 @@ pub trait Store:
     + Workspaces
     + Resets
     + EmailTokens
+    + Lifecycle
     + Outbox
     + Send
     + Sync

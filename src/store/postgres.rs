@@ -4,7 +4,8 @@
 //! One file per aggregate, the same files as `sqlite/`: `accounts.rs`, `sessions.rs`,
 //! `throttle.rs`, `two_factor.rs`, `recovery_codes.rs`, `challenges.rs`, `events.rs`,
 //! `secrets.rs`, `workspaces.rs`, `admin.rs` (resets and reset requests), `sign_in.rs` (the
-//! statements of a sign-in), each implementing the trait of the same name (`aggregates.rs`).
+//! statements of a sign-in), `lifecycle.rs` (suspension and deletion), each implementing the
+//! trait of the same name (`aggregates.rs`, `lifecycle.rs`).
 //! Besides: `batch.rs`, `completion.rs` and `challenge_read.rs` (answering a challenge, with
 //! group commit), `journal.rs` (events with their changes), `outbox.rs`, `coherence.rs`.
 
@@ -18,6 +19,7 @@ mod completion;
 mod email_tokens;
 mod events;
 mod journal;
+mod lifecycle;
 mod outbox;
 mod recovery_codes;
 mod secrets;

@@ -6,7 +6,8 @@
 //! One file per aggregate, the same files as `postgres/`: `accounts.rs`, `sessions.rs`,
 //! `throttle.rs`, `two_factor.rs`, `recovery_codes.rs`, `challenges.rs`, `events.rs`,
 //! `secrets.rs`, `workspaces.rs`, `admin.rs` (resets and reset requests), `sign_in.rs` (the
-//! statements of a sign-in), each implementing the trait of the same name (`aggregates.rs`).
+//! statements of a sign-in), `lifecycle.rs` (suspension and deletion), each implementing the
+//! trait of the same name (`aggregates.rs`, `lifecycle.rs`).
 //! Besides: `db.rs` (the connections), `decode.rs` (rows into the shared row shapes),
 //! `migrate.rs` (the embedded migrations and their runner), `journal.rs` (events with their
 //! changes), `outbox.rs`, `coherence.rs`.
@@ -20,6 +21,7 @@ mod decode;
 mod email_tokens;
 mod events;
 mod journal;
+mod lifecycle;
 mod migrate;
 mod outbox;
 mod recovery_codes;

@@ -88,6 +88,7 @@ pub(crate) const SESSION_LOOKUP_COLUMNS: &str = "s.id, s.account_id, s.created_a
     a.password_hash AS a_password_hash, a.is_admin AS a_is_admin, \
     a.created_at AS a_created_at, a.last_sign_in_at AS a_last_sign_in_at, \
     a.email_verified_at AS a_email_verified_at, \
+    a.suspended_at AS a_suspended_at, \
     (t.secret IS NOT NULL) AS a_has_two_factor, t.enabled_at AS t_enabled_at, \
     t.pending_expires_at AS t_pending_until";
 

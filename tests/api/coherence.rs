@@ -1,8 +1,9 @@
 //! What a node remembers (`src/store/cache.rs`) never outlives a change made through another
 //! node: two `deadbolt serve` processes over one PostgreSQL database. Each test first asks
 //! node B, so that B remembers the state before, then changes it through node A (a role, a
-//! membership, a workspace's enforcement, the instance policy) and checks that B's very
-//! next answers obey the change: forward-auth, `/me` and the workspace API.
+//! membership, a workspace's enforcement, the instance policy, a suspension, a deletion) and
+//! checks that B's very next answers obey the change: forward-auth, `/me` and the workspace
+//! API.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -323,4 +324,81 @@ async fn coherence_the_instance_policy_set_on_one_node_is_obeyed_by_the_next_ans
             "two_factor_required",
         );
     }
+}
+
+/// Signs in the instance admin `root@example.com` (created by the cluster) through node A.
+async fn root(cluster: &Cluster) -> String {
+    let (status, root) = cluster
+        .sign_in(A, "root@example.com", crate::helpers::PASSWORD)
+        .await;
+    assert_eq!(status, 201, "{root}");
+    root["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coherence_a_suspension_on_one_node_ends_the_session_on_another_at_once() {
+    let Some(cluster) = Cluster::start(2, None).await else {
+        return;
+    };
+    let root = root(&cluster).await;
+    let ada = cluster.signed_up(A, "ada@example.com").await;
+    let ada_id = account_id(&cluster, &ada).await;
+    let id = workspace(&cluster, &ada).await;
+    // Node B remembers Ada's session, and her membership for forward-auth.
+    let (status, role, body) = authz(&cluster, B, &ada, &id).await;
+    assert_eq!((status, role.as_deref()), (200, Some("owner")), "{body}");
+    assert_eq!(cluster.get(B, "/api/v1/me", &ada).await.0, 200);
+
+    let (status, body) = cluster
+        .post(
+            A,
+            &format!("/api/v1/admin/accounts/{ada_id}/suspend"),
+            Some(&root),
+            json!({"reason": "abuse report"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sessions_ended"], 1, "{body}");
+
+    let (status, _, body) = authz(&cluster, B, &ada, &id).await;
+    assert_eq!(status, 401, "{body}");
+    assert_error(
+        &cluster.get(B, "/api/v1/me", &ada).await,
+        401,
+        "unauthenticated",
+    );
+    let (status, body) = cluster
+        .sign_in(B, "ada@example.com", crate::helpers::PASSWORD)
+        .await;
+    assert_error(&(status, body), 403, "account_suspended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coherence_a_deletion_on_one_node_ends_the_session_on_another_at_once() {
+    let Some(cluster) = Cluster::start(2, None).await else {
+        return;
+    };
+    let ada = cluster.signed_up(A, "ada@example.com").await;
+    let id = workspace(&cluster, &ada).await;
+    let (status, role, body) = authz(&cluster, B, &ada, &id).await;
+    assert_eq!((status, role.as_deref()), (200, Some("owner")), "{body}");
+
+    let (status, body) = cluster
+        .call(
+            A,
+            Method::DELETE,
+            "/api/v1/me",
+            Some(&ada),
+            Some(json!({"password": crate::helpers::PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+
+    let (status, _, body) = authz(&cluster, B, &ada, &id).await;
+    assert_eq!(status, 401, "{body}");
+    assert_error(
+        &cluster.get(B, "/api/v1/me", &ada).await,
+        401,
+        "unauthenticated",
+    );
 }

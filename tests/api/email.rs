@@ -22,6 +22,8 @@ backend_tests!(
     a_password_change_needs_a_proof_and_ends_the_other_sessions,
     without_smtp_the_email_flows_answer_503,
     a_link_page_spends_nothing_until_its_button_is_pressed,
+    a_suspended_account_signs_in_by_email_no_more,
+    a_deleted_account_is_told_at_its_former_address,
 );
 
 mod postgres_only {
@@ -778,4 +780,75 @@ async fn a_link_page_spends_nothing_until_its_button_is_pressed(backend: Backend
     for kind in ["email_verified", "password_reset"] {
         assert!(kinds.contains(&kind.to_owned()), "{kind}: {kinds:?}");
     }
+}
+
+async fn a_suspended_account_signs_in_by_email_no_more(backend: Backend) {
+    let (app, smtp) = mailing_app(backend).await;
+    passwordless(&app, &smtp, "bea@example.com").await;
+    app.post(
+        "/api/v1/sessions/email",
+        None,
+        json!({"email": "bea@example.com"}),
+    )
+    .await
+    .assert_status(202);
+    let link = link_token(
+        &nth_mail(&smtp, "bea@example.com", SIGN_IN, 2).await,
+        "/login/email/",
+    );
+    let admin = app.admin_signed_in("root@example.com").await;
+    let bea = app
+        .store
+        .account_by_email(&deadbolt::domain::email::Email::parse("bea@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    app.post(
+        &format!("/api/v1/admin/accounts/{}/suspend", bea.id.as_str()),
+        Some(&admin),
+        json!({"reason": "abuse report"}),
+    )
+    .await
+    .assert_status(200);
+    // A link sent before: the mailbox is proven, and the suspension still refuses.
+    app.post(
+        "/api/v1/sessions/email/verify",
+        None,
+        json!({"token": link}),
+    )
+    .await
+    .assert_error(403, "account_suspended");
+    // No new link goes out; the answer is the same.
+    let before = app.store.deliveries(None, None, 100).await.unwrap().len();
+    app.post(
+        "/api/v1/sessions/email",
+        None,
+        json!({"email": "bea@example.com"}),
+    )
+    .await
+    .assert_status(202);
+    let after = app.store.deliveries(None, None, 100).await.unwrap();
+    assert_eq!(after.len(), before, "{after:?}");
+}
+
+async fn a_deleted_account_is_told_at_its_former_address(backend: Backend) {
+    let (app, smtp) = mailing_app(backend).await;
+    app.create_account("ada@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    let token = session_of(&app, "ada@example.com").await;
+    app.request(
+        reqwest::Method::DELETE,
+        "/api/v1/me",
+        Some(&token),
+        Some(json!({"password": PASSWORD})),
+    )
+    .await
+    .assert_status(204);
+    let farewell = nth_mail(&smtp, "ada@example.com", "account was deleted", 1).await;
+    assert!(
+        text(&farewell).contains("at your request"),
+        "{}",
+        text(&farewell)
+    );
 }

@@ -16,6 +16,7 @@ mod coherence;
 mod crash;
 mod email;
 mod hygiene;
+mod lifecycle;
 mod multinode;
 mod nginx;
 mod notifications;

@@ -30,12 +30,16 @@ fn session_cookie(cookies: &[String]) -> Option<String> {
         .map(|c| c["deadbolt_session=".len()..c.find(';').unwrap()].to_owned())
 }
 
-async fn get_html(app: &TestApp, path: &str) -> (StatusCode, String) {
+pub(crate) async fn get_html(app: &TestApp, path: &str) -> (StatusCode, String) {
     let response = app.client.get(app.url(path)).send().await.unwrap();
     (response.status(), response.text().await.unwrap())
 }
 
-async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post_form(
+    app: &TestApp,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     app.client
         .post(app.url(path))
         .form(fields)
@@ -64,7 +68,7 @@ pub(crate) async fn page_sign_in(
     (response, token)
 }
 
-fn location(response: &reqwest::Response) -> &str {
+pub(crate) fn location(response: &reqwest::Response) -> &str {
     response.headers()["location"].to_str().unwrap()
 }
 

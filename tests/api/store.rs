@@ -19,7 +19,7 @@ use deadbolt::store::{
 };
 use futures::future::join_all;
 
-async fn open(backend: Backend) -> (Arc<dyn Store>, tempfile::TempDir) {
+pub(crate) async fn open(backend: Backend) -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database(backend, &dir).await;
     let store = store::connect(&url, PoolSettings::default()).await.unwrap();
@@ -29,7 +29,7 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, tempfile::TempDir) {
     (store, dir)
 }
 
-fn account(email: &str, is_admin: bool) -> NewAccount {
+pub(crate) fn account(email: &str, is_admin: bool) -> NewAccount {
     NewAccount {
         id: AccountId::generate(),
         email: Email::parse(email).unwrap(),
@@ -322,7 +322,7 @@ async fn concurrent_setup_links_make_one_admin(backend: Backend) {
     assert_eq!(store.count_accounts().await.unwrap(), 1);
 }
 
-fn email_token(
+pub(crate) fn email_token(
     account: &AccountId,
     purpose: Purpose,
     link: &LinkToken,

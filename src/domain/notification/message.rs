@@ -145,6 +145,24 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
                 .to_owned(),
             "/account/security",
         ),
+        "account_suspended" => (
+            "An administrator suspended your account".to_owned(),
+            format!(
+                "An administrator suspended your account and signed out every session. You \
+                 cannot sign in until the suspension is lifted. Reason given: \"{}\".",
+                detail("reason")
+            ),
+            "/login",
+        ),
+        "account_unsuspended" => (
+            "Your account is no longer suspended".to_owned(),
+            format!(
+                "An administrator lifted the suspension of your account; you can sign in \
+                 again. Reason given: \"{}\".",
+                detail("reason")
+            ),
+            "/login",
+        ),
         "reset_requested" => (
             format!("Two-factor reset requested by {account}"),
             format!(
@@ -154,6 +172,20 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
                 detail("message")
             ),
             "/admin",
+        ),
+        "account_deleted" => (
+            "Your account was deleted".to_owned(),
+            match detail("by") {
+                "admin" => format!(
+                    "An administrator deleted your account. Reason given: \"{}\". Its sessions, \
+                     authenticator and recovery codes are gone.",
+                    detail("reason")
+                ),
+                _ => "Your account was deleted at your request. Its sessions, authenticator and \
+                      recovery codes are gone."
+                    .to_owned(),
+            },
+            "/login",
         ),
         "password_changed" => (
             "Your password was changed".to_owned(),
@@ -269,5 +301,11 @@ mod tests {
         );
         assert!(request.subject.contains("ada@example.com"));
         assert!(request.body.contains("http://x/admin"));
+        let suspended = email_message(
+            &delivery("account_suspended", json!({"reason": "abuse report"})),
+            "http://x",
+        );
+        assert!(suspended.subject.contains("suspended your account"));
+        assert!(suspended.body.contains("\"abuse report\""));
     }
 }

@@ -126,6 +126,11 @@ pub struct AdminAccountView {
     /// Last sign-in.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_sign_in_at: Option<UnixTime>,
+    /// Suspended: cannot sign in.
+    pub suspended: bool,
+    /// Since when, while suspended.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub suspended_at: Option<UnixTime>,
 }
 
 /// A page of accounts.
@@ -160,6 +165,8 @@ pub async fn list_accounts(
         .accounts
         .into_iter()
         .map(|s| AdminAccountView {
+            suspended: s.account.is_suspended(),
+            suspended_at: s.account.suspended_at,
             id: s.account.id.0,
             email: s.account.email.as_str().to_owned(),
             name: s.account.name,

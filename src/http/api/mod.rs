@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod admin;
 pub mod authz;
 pub mod email;
+pub mod lifecycle;
 pub mod me;
 pub mod members;
 pub mod notifications;
@@ -74,7 +75,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             sign_in::answer_challenge,
             sign_in::cancel_challenge
         ))
-        .routes(routes!(me::get_me))
+        .routes(routes!(me::get_me, lifecycle::delete_me))
         .routes(routes!(me::list_my_events))
         .routes(routes!(
             two_factor::start_enrollment,
@@ -102,6 +103,9 @@ pub fn router() -> OpenApiRouter<AppState> {
             admin::put_instance_security
         ))
         .routes(routes!(resets::reset_two_factor))
+        .routes(routes!(lifecycle::suspend_account))
+        .routes(routes!(lifecycle::unsuspend_account))
+        .routes(routes!(lifecycle::delete_account))
         .routes(routes!(resets::list_reset_requests))
         .routes(routes!(admin::list_accounts))
         .routes(routes!(admin::list_events))

@@ -49,6 +49,11 @@ impl ApiError {
                 "invalid_credentials",
                 "Incorrect e-mail address or password.".to_owned(),
             ),
+            ApiError::AccountSuspended => (
+                StatusCode::FORBIDDEN,
+                "account_suspended",
+                "This account is suspended. Contact an administrator.".to_owned(),
+            ),
             ApiError::TooManyAttempts { retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
@@ -175,6 +180,23 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "reason_required",
                 "Give a reason (up to 1000 characters); it goes into the audit trail.".to_owned(),
+            ),
+            ApiError::OwnAccount => (
+                StatusCode::CONFLICT,
+                "own_account",
+                "You cannot suspend or delete your own account here; another administrator \
+                 can, or delete it yourself from your account's security page."
+                    .to_owned(),
+            ),
+            ApiError::AlreadySuspended => (
+                StatusCode::CONFLICT,
+                "already_suspended",
+                "This account is suspended already.".to_owned(),
+            ),
+            ApiError::NotSuspended => (
+                StatusCode::CONFLICT,
+                "not_suspended",
+                "This account is not suspended.".to_owned(),
             ),
             ApiError::NotAbandoned => (
                 StatusCode::CONFLICT,

@@ -1,5 +1,6 @@
 //! `/admin` (instance admins): the instance-wide requirement, open lost-device requests,
-//! accounts (search, and the audited reset with a mandatory reason), notification
+//! accounts (search, the audited reset, suspending, lifting a suspension and deleting, each
+//! with a mandatory reason), notification
 //! deliveries (with a retry for abandoned ones) and the latest events.
 //! Each part is the operation the API's admin routes call ([`crate::admin`]); non-admins
 //! get the same `403`.
@@ -40,6 +41,10 @@ pub struct AccountRow {
     is_admin: bool,
     two_factor: bool,
     last_sign_in_at: String,
+    /// When suspended, since when; empty otherwise.
+    suspended_at: String,
+    /// The signed-in admin's own account (no suspend or delete here).
+    own: bool,
 }
 
 /// A reset request row.
@@ -98,9 +103,9 @@ pub struct PolicyForm {
     grace_period_days: u32,
 }
 
-/// The reset form.
+/// The reason an admin gives for a reset, a suspension, its end or a deletion.
 #[derive(Debug, Deserialize)]
-pub struct ResetForm {
+pub struct ReasonForm {
     #[serde(default)]
     reason: String,
 }
@@ -149,11 +154,13 @@ async fn render_page(
             .accounts
             .into_iter()
             .map(|a| AccountRow {
+                own: a.account.id == viewer.auth.account.id,
                 id: a.account.id.0,
                 email: a.account.email.as_str().to_owned(),
                 is_admin: a.account.is_admin,
                 two_factor: a.two_factor_enabled,
                 last_sign_in_at: when_or_dash(a.account.last_sign_in_at),
+                suspended_at: a.account.suspended_at.map(when).unwrap_or_default(),
             })
             .collect(),
         events: events
@@ -201,6 +208,15 @@ pub async fn show(
         Some("retry") => Some(Flash::Ok(
             "The notification is scheduled again, with a fresh set of attempts.".to_owned(),
         )),
+        Some("suspend") => Some(Flash::Ok(
+            "The account is suspended: it cannot sign in and its sessions ended.".to_owned(),
+        )),
+        Some("unsuspend") => Some(Flash::Ok(
+            "The suspension is lifted; the account can sign in again.".to_owned(),
+        )),
+        Some("delete") => Some(Flash::Ok(
+            "The account is deleted. The audit trail keeps its id and the deletion.".to_owned(),
+        )),
         Some("reset") => Some(Flash::Ok(
             "Two-factor was reset: the account's authenticator, recovery codes and sessions \
              are gone, and the reset is in the audit trail."
@@ -223,6 +239,10 @@ async fn failed(
         | ApiError::InvalidBody(_)
         | ApiError::ReasonRequired
         | ApiError::NotAbandoned
+        | ApiError::OwnAccount
+        | ApiError::AlreadySuspended
+        | ApiError::NotSuspended
+        | ApiError::LastOwner
         | ApiError::NotFound => {
             let (status, _, _) = error.parts();
             let flash = Some(Flash::from_error(&error));
@@ -261,7 +281,7 @@ pub async fn reset(
     viewer: Viewer,
     client: ClientInfo,
     Path(id): Path<String>,
-    PageForm(form): PageForm<ResetForm>,
+    PageForm(form): PageForm<ReasonForm>,
 ) -> Result<Response, PageError> {
     admin_only(&viewer.auth)?;
     let done = state
@@ -270,6 +290,66 @@ pub async fn reset(
         .await;
     match done {
         Ok(_) => Ok(see_other("/admin?done=reset")),
+        Err(error) => failed(&state, &viewer, error).await,
+    }
+}
+
+/// `POST /admin/accounts/{id}/suspend`: suspends the account, with a reason.
+pub async fn suspend(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<ReasonForm>,
+) -> Result<Response, PageError> {
+    admin_only(&viewer.auth)?;
+    let caller = viewer.auth.caller();
+    let done = state
+        .admin
+        .suspend(caller, &client, &id, Some(&form.reason))
+        .await;
+    match done {
+        Ok(_) => Ok(see_other("/admin?done=suspend")),
+        Err(error) => failed(&state, &viewer, error).await,
+    }
+}
+
+/// `POST /admin/accounts/{id}/unsuspend`: lifts the suspension, with a reason.
+pub async fn unsuspend(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<ReasonForm>,
+) -> Result<Response, PageError> {
+    admin_only(&viewer.auth)?;
+    let caller = viewer.auth.caller();
+    let done = state
+        .admin
+        .unsuspend(caller, &client, &id, Some(&form.reason))
+        .await;
+    match done {
+        Ok(_) => Ok(see_other("/admin?done=unsuspend")),
+        Err(error) => failed(&state, &viewer, error).await,
+    }
+}
+
+/// `POST /admin/accounts/{id}/delete`: deletes the account, with a reason.
+pub async fn delete(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<ReasonForm>,
+) -> Result<Response, PageError> {
+    admin_only(&viewer.auth)?;
+    let caller = viewer.auth.caller();
+    let done = state
+        .admin
+        .delete_account(caller, &client, &id, Some(&form.reason))
+        .await;
+    match done {
+        Ok(_) => Ok(see_other("/admin?done=delete")),
         Err(error) => failed(&state, &viewer, error).await,
     }
 }

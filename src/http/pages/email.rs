@@ -282,11 +282,13 @@ pub async fn sign_in_with_code(
     state.metrics.sign_in_step(&step);
     match step.map_err(ApiError::from) {
         Ok(step) => after_first_factor(&state, &headers, step, &form.next).await,
-        Err(error @ (ApiError::InvalidEmailCode | ApiError::TooManyAttempts { .. })) => {
-            type_the_code(form.email.trim(), &form.next)
-                .flash(Some(Flash::from_error(&error)))
-                .render(&state, &headers, error.parts().0)
-        }
+        Err(
+            error @ (ApiError::InvalidEmailCode
+            | ApiError::AccountSuspended
+            | ApiError::TooManyAttempts { .. }),
+        ) => type_the_code(form.email.trim(), &form.next)
+            .flash(Some(Flash::from_error(&error)))
+            .render(&state, &headers, error.parts().0),
         Err(other) => Err(other.into()),
     }
 }
@@ -330,6 +332,9 @@ pub async fn sign_in_with_link(
             "Send a new sign-in link",
         )
         .render(&state, &headers, error.parts().0),
+        Err(error @ ApiError::AccountSuspended) => StepPage::new("Sign in")
+            .flash(Some(Flash::from_error(&error)))
+            .render(&state, &headers, error.parts().0),
         Err(other) => Err(other.into()),
     }
 }

@@ -118,7 +118,11 @@ pub async fn submit(
     let password = Password::new(form.password);
     match with_password(&state, &form.email, password, &client).await {
         Ok(step) => after_first_factor(&state, &headers, step, &form.next).await,
-        Err(error @ (ApiError::InvalidCredentials | ApiError::TooManyAttempts { .. })) => {
+        Err(
+            error @ (ApiError::InvalidCredentials
+            | ApiError::AccountSuspended
+            | ApiError::TooManyAttempts { .. }),
+        ) => {
             let (status, _, _) = error.parts();
             let flash = Some(Flash::from_error(&error));
             login_page(&state, &headers, status, flash, form.email, form.next)

@@ -123,6 +123,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/security/replace", post(security_actions::replace))
         .route("/account/security/disable", post(security_actions::disable))
+        .route("/account/security/delete", post(security_actions::delete))
         .route("/account/sessions", get(sessions::show))
         .route("/account/sessions/{id}/revoke", post(sessions::revoke))
         .route(
@@ -148,6 +149,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(admin::show))
         .route("/admin/policy", post(admin::save_policy))
         .route("/admin/accounts/{id}/reset", post(admin::reset))
+        .route("/admin/accounts/{id}/suspend", post(admin::suspend))
+        .route("/admin/accounts/{id}/unsuspend", post(admin::unsuspend))
+        .route("/admin/accounts/{id}/delete", post(admin::delete))
         .route("/admin/notifications/{id}/retry", post(admin::retry))
 }
 

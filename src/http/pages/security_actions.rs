@@ -1,7 +1,8 @@
 //! The forms of `/account/security`, each the operation the API's two-factor routes call
 //! ([`crate::accounts::two_factor`]): enable, confirm, cancel, check, regenerate recovery
 //! codes, move to a new device and disable (the last three behind a proof: password, code
-//! or recovery code, as `two_factor.confirm_with` allows). Errors re-render the page with
+//! or recovery code, as `two_factor.confirm_with` allows), and deleting the account
+//! ([`crate::accounts::lifecycle`], behind the same proof). Errors re-render the page with
 //! the API's sentence.
 
 use axum::extract::State;
@@ -18,7 +19,7 @@ use crate::http::pages::csrf::PageForm;
 use crate::http::pages::error::PageError;
 use crate::http::pages::security_view::{render_page, Outcome};
 use crate::http::pages::viewer::Viewer;
-use crate::http::pages::{see_other, Flash};
+use crate::http::pages::{cookies, see_other, Flash};
 use crate::http::AppState;
 use crate::signin::proof::Proof;
 
@@ -229,5 +230,28 @@ pub async fn disable(
     match disabled {
         Ok(_) => Ok(see_other("/account/security?done=disabled")),
         Err(error) => failed(&state, &viewer, error, "disable").await,
+    }
+}
+
+/// `POST /account/security/delete`: deletes the account, after a proof, and signs out.
+pub async fn delete(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    PageForm(form): PageForm<ProofForm>,
+) -> Result<Response, PageError> {
+    let auth = &viewer.auth;
+    let proof = form.into_proof();
+    let deleted = state
+        .accounts
+        .delete_own_account(&auth.account, proof, &client, auth.now)
+        .await;
+    match deleted {
+        Ok(()) => {
+            let mut response = see_other("/login?signed_out=1");
+            cookies::clear_session(&mut response, &state.config.public_url);
+            Ok(response)
+        }
+        Err(error) => failed(&state, &viewer, error, "delete").await,
     }
 }

@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 43] = [
+const ALL: [Write; 46] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -57,6 +57,9 @@ const ALL: [Write; 43] = [
     Write::SpendEmailCode,
     Write::PurgeEmailTokens,
     Write::SetPassword,
+    Write::SuspendAccount,
+    Write::UnsuspendAccount,
+    Write::DeleteAccount,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -85,6 +88,9 @@ fn remembered_by_a_node(write: Write) -> bool {
         // An address verified (in the session's account), a new address or password, and
         // sessions ended.
         Write::SpendEmailLink | Write::SpendEmailCode | Write::SetPassword => true,
+        // The account's state rides with every remembered session; suspending and deleting
+        // also end its sessions, memberships and (deleting) workspaces.
+        Write::SuspendAccount | Write::UnsuspendAccount | Write::DeleteAccount => true,
         Write::CreateAccount
         | Write::CreateSetupToken
         | Write::CreateFirstAdmin

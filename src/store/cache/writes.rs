@@ -53,6 +53,9 @@ pub(crate) enum Write {
     SpendEmailCode,
     PurgeEmailTokens,
     SetPassword,
+    SuspendAccount,
+    UnsuspendAccount,
+    DeleteAccount,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.

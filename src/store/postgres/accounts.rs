@@ -17,7 +17,8 @@ use crate::store::{
 
 /// The columns of [`AccountRow`], in order.
 pub(super) const ACCOUNT_COLUMNS: &str =
-    "id, email, name, password_hash, is_admin, created_at, last_sign_in_at, email_verified_at";
+    "id, email, name, password_hash, is_admin, created_at, last_sign_in_at, email_verified_at, \
+     suspended_at";
 
 #[async_trait]
 impl Accounts for PostgresStore {
@@ -170,7 +171,8 @@ impl Accounts for PostgresStore {
         // `instr` / `strpos` rather than LIKE, so `%` and `_` in a query match themselves.
         let rows: Vec<AccountSummaryRow> = sqlx::query_as(
             "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                        a.last_sign_in_at, a.email_verified_at, (t.secret IS NOT NULL) AS has_two_factor,
+                    a.last_sign_in_at, a.email_verified_at, a.suspended_at,
+                    (t.secret IS NOT NULL) AS has_two_factor,
                     t.pending_expires_at AS pending_until
              FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
              WHERE ($1::TEXT IS NULL OR strpos(a.email, $1::TEXT) > 0) AND a.email > $2

@@ -16,6 +16,7 @@ pub(in crate::store) struct AccountRow {
     pub created_at: i64,
     pub last_sign_in_at: Option<i64>,
     pub email_verified_at: Option<i64>,
+    pub suspended_at: Option<i64>,
 }
 
 /// The stored password hash as the domain has it: '' is an account without a password
@@ -35,6 +36,7 @@ impl From<AccountRow> for Account {
             created_at: UnixTime(row.created_at),
             last_sign_in_at: row.last_sign_in_at.map(UnixTime),
             email_verified_at: row.email_verified_at.map(UnixTime),
+            suspended_at: row.suspended_at.map(UnixTime),
         }
     }
 }

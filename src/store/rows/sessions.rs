@@ -46,6 +46,7 @@ pub(in crate::store) struct SessionAccountRow {
     pub a_created_at: i64,
     pub a_last_sign_in_at: Option<i64>,
     pub a_email_verified_at: Option<i64>,
+    pub a_suspended_at: Option<i64>,
     pub a_has_two_factor: bool,
     pub t_enabled_at: Option<i64>,
     pub t_pending_until: Option<i64>,
@@ -106,6 +107,7 @@ impl From<SessionAccountRow> for SessionLookup {
             created_at: UnixTime(row.a_created_at),
             last_sign_in_at: row.a_last_sign_in_at.map(UnixTime),
             email_verified_at: row.a_email_verified_at.map(UnixTime),
+            suspended_at: row.a_suspended_at.map(UnixTime),
         };
         SessionLookup {
             session: row.session.into(),

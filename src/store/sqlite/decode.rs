@@ -62,7 +62,7 @@ macro_rules! from_rows {
 from_rows! {
     AccountRow {
         id, email, name, password_hash, is_admin, created_at, last_sign_in_at,
-        email_verified_at,
+        email_verified_at, suspended_at,
     },
     AccountSummaryRow { account: AccountRow, has_two_factor, pending_until },
     ChallengeRow { account_id, expires_at, failures },
@@ -75,7 +75,8 @@ from_rows! {
     SessionRow { id, account_id, created_at, last_seen_at, expires_at, ip, user_agent },
     SessionAccountRow {
         session: SessionRow, a_email, a_name, a_password_hash, a_is_admin, a_created_at,
-        a_last_sign_in_at, a_email_verified_at, a_has_two_factor, t_enabled_at, t_pending_until, t_recovery_codes,
+        a_last_sign_in_at, a_email_verified_at, a_suspended_at, a_has_two_factor, t_enabled_at,
+        t_pending_until, t_recovery_codes,
     },
     WorkspaceSessionRow {
         found: SessionAccountRow, w_id, w_name, w_created_at, w_enforcement,

@@ -55,6 +55,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     ),
     migration!(10, "email tokens", "0010_email_tokens.sql"),
     migration!(11, "email proof", "0011_email_proof.sql"),
+    migration!(12, "account lifecycle", "0012_account_lifecycle.sql"),
 ];
 
 /// The history table, as sqlx's migrator created it.
@@ -167,9 +168,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 10, 11]
+            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(11));
+        assert_eq!(latest(&conn).unwrap(), Some(12));
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('accounts', 'notification_outbox')",
@@ -187,7 +188,7 @@ mod tests {
         run(&mut conn, &MIGRATIONS[..3]).unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![4, 5, 6, 7, 10, 11]
+            vec![4, 5, 6, 7, 10, 11, 12]
         );
     }
 
@@ -242,7 +243,7 @@ mod tests {
         std::fs::copy(fixture, &copy).unwrap();
         let mut conn = Connection::open(&copy).unwrap();
         // What it has applied is recognised; only what came after runs.
-        assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), vec![10, 11]);
+        assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), vec![10, 11, 12]);
         assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), Vec::<i64>::new());
     }
 
