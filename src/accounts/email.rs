@@ -7,6 +7,7 @@ use crate::domain::email::Email;
 use crate::domain::email_token::Purpose;
 use crate::domain::event::ClientInfo;
 use crate::domain::time::UnixTime;
+use crate::signin::proof::Proof;
 use crate::signin::Denial;
 use crate::store::{LinkEffect, TokenOwner};
 
@@ -46,6 +47,39 @@ impl Accounts {
             .send_email_token(owner, purpose, &account.email, client, now)
             .await?;
         Ok(())
+    }
+
+    /// `PUT /me/email`: after a proof, e-mails a link to `new_email`; the account moves
+    /// there only when that link's POST runs (`POST /email/verify`). The address to which
+    /// the link went.
+    pub async fn change_email(
+        &self,
+        account: &Account,
+        new_email: &str,
+        proof: Proof,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Email, Error> {
+        if !self.signin.sends_email() {
+            return Err(crate::signin::Error::EmailUnavailable.into());
+        }
+        let email = Email::parse(new_email).map_err(|_| crate::signin::Error::InvalidEmail)?;
+        if email == account.email {
+            return Err(Error::SameEmail);
+        }
+        let record = self.store.two_factor(&account.id).await?;
+        let unchanged = "Your address did not change.";
+        self.signin
+            .confirm(account, &record, proof, unchanged, client, now)
+            .await?;
+        if self.store.account_by_email(&email).await?.is_some() {
+            return Err(Error::EmailTaken);
+        }
+        let owner = TokenOwner::Account(account.id.clone());
+        self.signin
+            .send_email_token(owner, Purpose::ChangeAddress, &email, client, now)
+            .await?;
+        Ok(email)
     }
 
     /// `POST /email/verify {token}`: the link of a verification message (or of a new

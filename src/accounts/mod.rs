@@ -40,6 +40,9 @@ pub enum Error {
     /// An account with this e-mail exists.
     #[error("e-mail taken")]
     EmailTaken,
+    /// A new address that is the account's address already.
+    #[error("same e-mail")]
+    SameEmail,
     /// The new account's details are refused.
     #[error(transparent)]
     InvalidAccount(#[from] NewAccountError),

@@ -49,6 +49,9 @@ pub enum EventKind {
     EmailSent,
     /// The account's address was proven by a message sent to it.
     EmailVerified,
+    /// The account moved to a new address, proven by a link sent to it (`details.from`,
+    /// `details.to`); the address left is told.
+    EmailChanged,
     /// The password was set or changed by its owner.
     PasswordChanged,
     /// A forgotten password was replaced through a link e-mailed to the account.
@@ -86,6 +89,7 @@ impl EventKind {
             EventKind::ResetRequested => "reset_requested",
             EventKind::EmailSent => "email_sent",
             EventKind::EmailVerified => "email_verified",
+            EventKind::EmailChanged => "email_changed",
             EventKind::PasswordChanged => "password_changed",
             EventKind::PasswordReset => "password_reset",
             EventKind::AccountSuspended => "account_suspended",

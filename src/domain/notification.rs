@@ -102,6 +102,9 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         // The message of an `email_sent` event is the one carrying the link or code, queued
         // with the token itself (`store/email_tokens.rs`), never a notification of its own.
         EventKind::EmailSent => None,
+        // Told to the address the account left, which no recipient row names: queued by the
+        // change itself (`store/*/email_tokens.rs`).
+        EventKind::EmailChanged => None,
         // The account's row is gone with the event's commit, and with it the address a
         // delivery to the owner reads (`recipient_id` cascades): the deletion queues its one
         // e-mail itself, to the former address (`notification_outbox.to_address`).

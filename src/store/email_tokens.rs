@@ -107,9 +107,10 @@ pub enum LinkEffect {
     /// was not yet; the caller signs in.
     SignIn,
     /// The address is proven: a [`Purpose::Verify`] token verifies it, while it is still the
-    /// account's; a [`Purpose::ChangeAddress`] token makes it the account's, verified
-    /// ([`StoreError::Conflict`] if another account has it meanwhile, and then the token is
-    /// not spent). Recorded as `email_verified`.
+    /// account's (recorded as `email_verified`); a [`Purpose::ChangeAddress`] token makes it
+    /// the account's, verified ([`StoreError::Conflict`] if another account has it
+    /// meanwhile, and then the token is not spent), recorded as `email_changed` and told to
+    /// the address left.
     Verify,
     /// A forgotten password is replaced: the new hash is set, the address verified and every
     /// session ended. Recorded and notified as `password_reset`.
@@ -120,20 +121,31 @@ pub enum LinkEffect {
 }
 
 impl LinkEffect {
-    /// The event recording this effect for `spent`, if it records one.
+    /// The event recording this effect for `spent`, if it records one; `previous` is the
+    /// address a change of address left.
     pub(super) fn event(
         &self,
         spent: &SpentEmailToken,
         purpose: Purpose,
+        previous: Option<&str>,
         client: &ClientInfo,
         now: UnixTime,
     ) -> Option<NewEvent> {
-        let kind = match self {
-            LinkEffect::SignIn => return None,
-            LinkEffect::Verify => EventKind::EmailVerified,
-            LinkEffect::ResetPassword { .. } => EventKind::PasswordReset,
+        let (kind, details) = match (self, previous) {
+            (LinkEffect::SignIn, _) => return None,
+            (LinkEffect::Verify, Some(previous)) => (
+                EventKind::EmailChanged,
+                json!({"from": previous, "to": spent.email.as_str()}),
+            ),
+            (LinkEffect::Verify, None) => (
+                EventKind::EmailVerified,
+                json!({"email": spent.email.as_str(), "purpose": purpose.as_str()}),
+            ),
+            (LinkEffect::ResetPassword { .. }, _) => (
+                EventKind::PasswordReset,
+                json!({"email": spent.email.as_str()}),
+            ),
         };
-        let details = json!({"email": spent.email.as_str(), "purpose": purpose.as_str()});
         Some(NewEvent::by_owner(
             &spent.account,
             kind,

@@ -24,6 +24,7 @@ backend_tests!(
     a_link_page_spends_nothing_until_its_button_is_pressed,
     a_suspended_account_signs_in_by_email_no_more,
     a_deleted_account_is_told_at_its_former_address,
+    an_address_change_waits_for_its_link_and_tells_the_old_address,
 );
 
 mod postgres_only {
@@ -851,4 +852,70 @@ async fn a_deleted_account_is_told_at_its_former_address(backend: Backend) {
         "{}",
         text(&farewell)
     );
+}
+
+async fn an_address_change_waits_for_its_link_and_tells_the_old_address(backend: Backend) {
+    let (app, smtp) = mailing_app(backend).await;
+    for email in ["ada@example.com", "bea@example.com"] {
+        app.create_account(email, PASSWORD).await.assert_status(201);
+    }
+    let token = session_of(&app, "ada@example.com").await;
+    let change = |body: serde_json::Value| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            app.request(
+                reqwest::Method::PUT,
+                "/api/v1/me/email",
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    change(json!({"email": "ada@new.example", "password": "not it"}))
+        .await
+        .assert_error(403, "confirmation_failed");
+    change(json!({"email": "Ada@Example.com", "password": PASSWORD}))
+        .await
+        .assert_error(422, "invalid_body");
+    change(json!({"email": "bea@example.com", "password": PASSWORD}))
+        .await
+        .assert_error(409, "email_taken");
+    let asked = change(json!({"email": "ada@new.example", "password": PASSWORD})).await;
+    asked.assert_status(202);
+    // Nothing moves until the link is used.
+    let me = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(me.body["email"], "ada@example.com");
+    let mail = nth_mail(
+        &smtp,
+        "ada@new.example",
+        "Confirm your new e-mail address",
+        1,
+    )
+    .await;
+    let link = link_token(&mail, "/verify-email/");
+    let moved = app
+        .post("/api/v1/email/verify", None, json!({"token": link}))
+        .await;
+    moved.assert_status(200);
+    assert_eq!(moved.body["email"], "ada@new.example");
+    let me = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(me.body["email"], "ada@new.example");
+    assert_eq!(me.body["email_verified"], true);
+    app.sign_in("ada@example.com", PASSWORD)
+        .await
+        .assert_error(401, "invalid_credentials");
+    app.sign_in("ada@new.example", PASSWORD)
+        .await
+        .assert_status(201);
+    let notice = nth_mail(&smtp, "ada@example.com", "address was changed", 1).await;
+    assert!(
+        text(&notice).contains("ada@new.example"),
+        "{}",
+        text(&notice)
+    );
+    assert!(app
+        .event_kinds(&token)
+        .await
+        .contains(&"email_changed".to_owned()));
 }

@@ -187,6 +187,16 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
             },
             "/login",
         ),
+        "email_changed" => (
+            "Your account's address was changed".to_owned(),
+            format!(
+                "The address of your Deadbolt account was changed from {} to {}, proven by a \
+                 link sent to the new one. Messages about the account now go there.",
+                detail("from"),
+                detail("to")
+            ),
+            "/account/security",
+        ),
         "password_changed" => (
             "Your password was changed".to_owned(),
             "The password of your account was set or changed, and every other session was \

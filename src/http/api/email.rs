@@ -8,9 +8,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::password::Password;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AppJson, Authenticated, ClientInfo};
 use crate::http::AppState;
+use crate::signin::proof::Proof;
 
 /// "Check your e-mail".
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,6 +40,55 @@ pub struct Verified {
     pub email: String,
     /// Always true.
     pub email_verified: bool,
+}
+
+/// A new address, and one proof.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    /// The new address; it becomes the account's when the link sent to it is used.
+    pub email: String,
+    /// The password.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<Password>,
+    /// A current authenticator code.
+    pub code: Option<String>,
+    /// An unused recovery code.
+    pub recovery_code: Option<String>,
+    /// The code of the latest `POST /me/email/proof` message.
+    pub email_code: Option<String>,
+}
+
+/// Moves the caller to a new address: after a proof, a link goes to the new address, and
+/// the account moves there when it is used (`POST /email/verify`); the old address is told.
+#[utoipa::path(put, path = "/me/email", tag = "me",
+    security(("bearer" = [])),
+    request_body = ChangeEmailRequest,
+    responses(
+        (status = 202, body = Sent),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`confirmation_failed`", body = ErrorBody),
+        (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 422, description = "`invalid_email`, `invalid_body`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`", body = ErrorBody),
+        (status = 503, description = "`email_unavailable`", body = ErrorBody)))]
+pub async fn change_email(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    AppJson(request): AppJson<ChangeEmailRequest>,
+) -> Result<(StatusCode, Json<Sent>), ApiError> {
+    let proof = Proof {
+        password: request.password,
+        code: request.code,
+        recovery_code: request.recovery_code,
+        email_code: request.email_code,
+    };
+    state
+        .accounts
+        .change_email(&auth.account, &request.email, proof, &client, auth.now)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(SENT)))
 }
 
 /// Sends a new verification link to the caller's address.

@@ -115,6 +115,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sign_in::request_email_sign_in))
         .routes(routes!(sign_in::email_sign_in))
         .routes(routes!(email::send_verification))
+        .routes(routes!(email::change_email))
         .routes(routes!(email::verify_email))
         .routes(routes!(email::send_email_proof))
         .routes(routes!(password::change_password))

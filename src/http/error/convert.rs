@@ -82,6 +82,9 @@ impl From<accounts::Error> for ApiError {
         match error {
             accounts::Error::SignupClosed => ApiError::SignupClosed,
             accounts::Error::EmailTaken => ApiError::EmailTaken,
+            accounts::Error::SameEmail => {
+                ApiError::InvalidBody("email: this is the account's address already".to_owned())
+            }
             accounts::Error::InvalidAccount(error) => error.into(),
             accounts::Error::NoSuchSession => ApiError::NotFound,
             accounts::Error::NoPendingEnrollment => ApiError::NoPendingEnrollment,

@@ -26,6 +26,7 @@ pub mod members;
 pub mod paging;
 pub mod security;
 pub mod security_actions;
+pub mod security_email;
 pub mod security_view;
 pub mod sessions;
 pub mod setup;
@@ -123,6 +124,22 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/security/replace", post(security_actions::replace))
         .route("/account/security/disable", post(security_actions::disable))
+        .route(
+            "/account/security/email/verification",
+            post(security_email::send_verification),
+        )
+        .route(
+            "/account/security/email/proof",
+            post(security_email::send_proof),
+        )
+        .route(
+            "/account/security/email",
+            post(security_email::change_email),
+        )
+        .route(
+            "/account/security/password",
+            post(security_email::change_password),
+        )
         .route("/account/security/delete", post(security_actions::delete))
         .route("/account/sessions", get(sessions::show))
         .route("/account/sessions/{id}/revoke", post(sessions::revoke))

@@ -31,7 +31,7 @@ pub struct CodeForm {
 }
 
 /// A confirmation proof: whichever field was filled in.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct ProofForm {
     #[serde(default)]
     password: String,
@@ -44,7 +44,7 @@ pub struct ProofForm {
 }
 
 impl ProofForm {
-    fn into_proof(self) -> Proof {
+    pub(super) fn into_proof(self) -> Proof {
         let filled = |text: String| (!text.trim().is_empty()).then_some(text);
         Proof {
             password: filled(self.password).map(Password::new),
@@ -55,7 +55,7 @@ impl ProofForm {
     }
 }
 
-async fn failed(
+pub(super) async fn failed(
     state: &AppState,
     viewer: &Viewer,
     error: accounts::Error,

@@ -10,6 +10,7 @@ use axum::response::Response;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::config::ProofKind;
+use crate::domain::sign_in::ProofBacking;
 use crate::domain::two_factor::TwoFactorState;
 use crate::domain::workspace::Access;
 use crate::http::error::ApiError;
@@ -50,6 +51,11 @@ struct SecurityPage {
     ask_password: bool,
     ask_code: bool,
     ask_recovery: bool,
+    ask_email_code: bool,
+    email: String,
+    email_verified: bool,
+    has_password: bool,
+    sends_email: bool,
     open: &'static str,
 }
 
@@ -126,6 +132,11 @@ pub async fn render_page(
         _ => None,
     };
     let confirm_with = &state.config.two_factor.confirm_with;
+    let has_password = auth.account.has_password();
+    let backing = ProofBacking {
+        password: has_password,
+        two_factor: enabled,
+    };
     let remaining = auth.recovery_codes_remaining();
     let page = SecurityPage {
         nav: viewer.nav("security"),
@@ -138,9 +149,14 @@ pub async fn render_page(
         few_left: enabled && remaining <= FEW_RECOVERY_CODES,
         codes_href: download_href(&outcome.new_codes),
         new_codes: outcome.new_codes,
-        ask_password: confirm_with.contains(&ProofKind::Password),
+        ask_password: confirm_with.contains(&ProofKind::Password) && has_password,
         ask_code: confirm_with.contains(&ProofKind::Code),
         ask_recovery: confirm_with.contains(&ProofKind::RecoveryCode),
+        ask_email_code: ProofKind::EmailCode.counts(confirm_with, backing),
+        email: auth.account.email.as_str().to_owned(),
+        email_verified: auth.account.email_verified_at.is_some(),
+        has_password,
+        sends_email: state.signin.sends_email(),
         open: outcome.open,
     };
     Ok(render_with(status, &page)?)

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::{journal, PostgresStore};
+use super::{journal, outbox, PostgresStore};
 use crate::domain::email::Email;
 use crate::domain::email_token::{Purpose, MAX_CODE_FAILURES};
 use crate::domain::event::ClientInfo;
@@ -117,6 +117,18 @@ impl EmailTokens for PostgresStore {
                         return Ok(None);
                     };
                     let (id, at) = (account.as_str(), now.0);
+                    // The address a change of address leaves, to tell it.
+                    let previous: Option<String> = match purpose {
+                        Purpose::ChangeAddress => {
+                            sqlx::query_scalar(
+                                "SELECT email FROM accounts WHERE id = $1 FOR UPDATE",
+                            )
+                            .bind(id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                        }
+                        _ => None,
+                    };
                     let changed = match (effect, purpose) {
                     (LinkEffect::SignIn, _) => sqlx::query(VERIFY_IF_STILL)
                         .bind(id)
@@ -172,8 +184,12 @@ impl EmailTokens for PostgresStore {
                         account: AccountId(account),
                         email: Email::from_stored(email),
                     };
-                    if let Some(event) = effect.event(&spent, purpose, client, now) {
-                        journal::append(&mut tx, &event, channels).await?;
+                    let event = effect.event(&spent, purpose, previous.as_deref(), client, now);
+                    if let Some(event) = event {
+                        let event_id = journal::append(&mut tx, &event, channels).await?;
+                        if let (Some(previous), true) = (&previous, channels.email) {
+                            outbox::enqueue_to_address(&mut tx, event_id, &event, previous).await?;
+                        }
                     }
                     tx.commit().await?;
                     Ok(Some(spent))

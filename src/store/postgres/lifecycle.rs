@@ -140,16 +140,7 @@ impl Lifecycle for PostgresStore {
             if channels.email {
                 // Told at the address it had: the row is gone, so the delivery names the
                 // address.
-                sqlx::query(
-                    "INSERT INTO notification_outbox
-                         (event_id, channel, to_address, next_attempt_at, created_at)
-                     VALUES ($1, 'email', $2, $3, $3)",
-                )
-                .bind(event_id)
-                .bind(&former)
-                .bind(event.at.0)
-                .execute(&mut *tx)
-                .await?;
+                super::outbox::enqueue_to_address(&mut tx, event_id, event, &former).await?;
             }
             tx.commit().await?;
             Ok(Deletion::Deleted {

@@ -55,6 +55,28 @@ pub(super) async fn enqueue(
     Ok(())
 }
 
+/// Queues an e-mail about `event` (just inserted as `event_id`) to `address`, which is no
+/// longer an account's (a deleted account's, or the address an account left), inside the
+/// event's own transaction.
+pub(super) async fn enqueue_to_address(
+    conn: &mut sqlx::PgConnection,
+    event_id: i64,
+    event: &NewEvent,
+    address: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO notification_outbox
+             (event_id, channel, to_address, next_attempt_at, created_at)
+         VALUES ($1, 'email', $2, $3, $3)",
+    )
+    .bind(event_id)
+    .bind(address)
+    .bind(event.at.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Outbox for PostgresStore {
     async fn deliver_next(

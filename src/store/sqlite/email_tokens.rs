@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::OptionalExtension;
 
-use super::{journal, SqliteStore};
+use super::{journal, outbox, SqliteStore};
 use crate::domain::email::Email;
 use crate::domain::email_token::{Purpose, MAX_CODE_FAILURES};
 use crate::domain::event::ClientInfo;
@@ -123,6 +123,14 @@ impl EmailTokens for SqliteStore {
                                 return Ok(None);
                             };
                             let (id, at) = (account.as_str(), now.0);
+                            // The address a change of address leaves, to tell it.
+                            let previous: Option<String> = match purpose {
+                                Purpose::ChangeAddress => tx
+                                    .prepare_cached("SELECT email FROM accounts WHERE id = ?1")?
+                                    .query_row([id], |row| row.get(0))
+                                    .optional()?,
+                                _ => None,
+                            };
                             let changed = match (&effect, purpose) {
                                 (LinkEffect::SignIn, _) => tx
                                     .prepare_cached(VERIFY_IF_STILL)?
@@ -167,8 +175,13 @@ impl EmailTokens for SqliteStore {
                                 account: AccountId(account),
                                 email: Email::from_stored(email),
                             };
-                            if let Some(event) = effect.event(&spent, purpose, &client, now) {
-                                journal::append(tx, &event, channels)?;
+                            let event =
+                                effect.event(&spent, purpose, previous.as_deref(), &client, now);
+                            if let Some(event) = event {
+                                let event_id = journal::append(tx, &event, channels)?;
+                                if let (Some(previous), true) = (&previous, channels.email) {
+                                    outbox::enqueue_to_address(tx, event_id, &event, previous)?;
+                                }
                             }
                             Ok(Some(spent))
                         })

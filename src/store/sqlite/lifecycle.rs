@@ -131,12 +131,7 @@ fn delete(
     let event_id = append(tx, event, channels)?;
     if channels.email {
         // Told at the address it had: the row is gone, so the delivery names the address.
-        tx.prepare_cached(
-            "INSERT INTO notification_outbox
-                 (event_id, channel, to_address, next_attempt_at, created_at)
-             VALUES (?1, 'email', ?2, ?3, ?3)",
-        )?
-        .execute((event_id, &former, event.at.0))?;
+        super::outbox::enqueue_to_address(tx, event_id, event, &former)?;
     }
     let count = |n: usize| u64::try_from(n).unwrap_or(0);
     Ok(Deletion::Deleted {

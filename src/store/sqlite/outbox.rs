@@ -54,6 +54,24 @@ pub(super) fn enqueue(
     Ok(())
 }
 
+/// Queues an e-mail about `event` (just inserted as `event_id`) to `address`, which is no
+/// longer an account's (a deleted account's, or the address an account left), inside the
+/// event's own transaction.
+pub(super) fn enqueue_to_address(
+    conn: &Connection,
+    event_id: i64,
+    event: &NewEvent,
+    address: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO notification_outbox
+             (event_id, channel, to_address, next_attempt_at, created_at)
+         VALUES (?1, 'email', ?2, ?3, ?3)",
+    )?
+    .execute((event_id, address, event.at.0))?;
+    Ok(())
+}
+
 #[async_trait]
 impl Outbox for SqliteStore {
     async fn deliver_next(

@@ -3,7 +3,7 @@
 //! prefetch of a link that spends nothing, a forgotten password reset by link (two-factor
 //! still asked), and an address confirmed.
 
-use crate::email::{link_token, nth_mail, sending_to, RESET, SIGN_IN, VERIFY};
+use crate::email::{code_in, link_token, nth_mail, sending_to, PROOF, RESET, SIGN_IN, VERIFY};
 use crate::helpers::{spawn_app_with, Backend, PASSWORD};
 use crate::receivers::SmtpReceiver;
 
@@ -39,6 +39,37 @@ async fn sign_up_without_a_password_and_sign_in_by_the_emailed_link() {
     assert!(browser.body().await.contains("Sign in as bea@example.com"));
     browser.snap("email-link-page").await;
     browser.submit("main button[type=submit]").await;
+    assert_eq!(browser.path().await, "/account/security");
+    // The address is verified; there is no password yet.
+    assert!(browser.text("#email").await.contains("Verified"));
+    assert!(browser.text("#password").await.contains("Not set"));
+    // A password is set behind a code e-mailed for the purpose.
+    browser
+        .submit("form[action='/account/security/email/proof'] button")
+        .await;
+    assert!(browser.body().await.contains("We e-mailed you a code"));
+    let code = code_in(&nth_mail(&smtp, "bea@example.com", PROOF, 1).await);
+    browser.click("#set-password summary").await;
+    browser
+        .fill("#new_password", "seven lanterns drift over anchors")
+        .await;
+    browser.fill("#password-email-code", &code).await;
+    browser.snap("email-set-a-password").await;
+    browser
+        .submit("form[action='/account/security/password'] button[type=submit]")
+        .await;
+    assert!(
+        browser.body().await.contains("Your password is set"),
+        "{}",
+        browser.body().await
+    );
+    assert!(browser.text("#password").await.contains("Set"));
+    browser.sign_out().await;
+    browser.goto("/login").await;
+    browser.fill("#email", "bea@example.com").await;
+    browser
+        .enter("#password", "seven lanterns drift over anchors")
+        .await;
     assert_eq!(browser.path().await, "/account/security");
     // The link worked once.
     browser.goto(&format!("/login/email/{link}")).await;
