@@ -217,6 +217,17 @@ async fn sign_up_sends_a_verification_link_whose_post_verifies_the_address(backe
         .event_kinds(&token)
         .await
         .contains(&"email_verified".to_owned()));
+    // Admins see it too.
+    let admin = app.admin_signed_in("root@example.com").await;
+    let listed = app
+        .get("/api/v1/admin/accounts?query=ada@", Some(&admin))
+        .await;
+    assert_eq!(
+        listed.body["accounts"][0]["email_verified"], true,
+        "{}",
+        listed.text
+    );
+    assert_eq!(listed.body["accounts"][0]["has_password"], true);
 }
 
 async fn a_passwordless_account_signs_in_by_link_or_by_code(backend: Backend) {

@@ -126,6 +126,10 @@ pub struct AdminAccountView {
     /// Last sign-in.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_sign_in_at: Option<UnixTime>,
+    /// Whether the address was proven by a message sent to it.
+    pub email_verified: bool,
+    /// Whether the account has a password (otherwise it signs in by e-mail).
+    pub has_password: bool,
     /// Suspended: cannot sign in.
     pub suspended: bool,
     /// Since when, while suspended.
@@ -165,6 +169,8 @@ pub async fn list_accounts(
         .accounts
         .into_iter()
         .map(|s| AdminAccountView {
+            email_verified: s.account.email_verified_at.is_some(),
+            has_password: s.account.has_password(),
             suspended: s.account.is_suspended(),
             suspended_at: s.account.suspended_at,
             id: s.account.id.0,

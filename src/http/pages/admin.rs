@@ -40,6 +40,7 @@ pub struct AccountRow {
     email: String,
     is_admin: bool,
     two_factor: bool,
+    email_verified: bool,
     last_sign_in_at: String,
     /// When suspended, since when; empty otherwise.
     suspended_at: String,
@@ -159,6 +160,7 @@ async fn render_page(
                 email: a.account.email.as_str().to_owned(),
                 is_admin: a.account.is_admin,
                 two_factor: a.two_factor_enabled,
+                email_verified: a.account.email_verified_at.is_some(),
                 last_sign_in_at: when_or_dash(a.account.last_sign_in_at),
                 suspended_at: a.account.suspended_at.map(when).unwrap_or_default(),
             })
