@@ -47,6 +47,9 @@ pub enum EventKind {
     ResetRequested,
     /// A one-time link or code was e-mailed (`details.purpose`; never the token).
     EmailSent,
+    /// A request named an address and got no message: no account has it, or the account
+    /// may not receive one (an e-mail sign-in for an account with a password).
+    EmailWithheld,
     /// The account's address was proven by a message sent to it.
     EmailVerified,
     /// The account moved to a new address, proven by a link sent to it (`details.from`,
@@ -88,6 +91,7 @@ impl EventKind {
             EventKind::TwoFactorReset => "two_factor_reset",
             EventKind::ResetRequested => "reset_requested",
             EventKind::EmailSent => "email_sent",
+            EventKind::EmailWithheld => "email_withheld",
             EventKind::EmailVerified => "email_verified",
             EventKind::EmailChanged => "email_changed",
             EventKind::PasswordChanged => "password_changed",

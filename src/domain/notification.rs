@@ -98,7 +98,8 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::MemberRoleChanged
         | EventKind::MemberRemoved
         | EventKind::InvitationCreated
-        | EventKind::EmailVerified => None,
+        | EventKind::EmailVerified
+        | EventKind::EmailWithheld => None,
         // The message of an `email_sent` event is the one carrying the link or code, queued
         // with the token itself (`store/email_tokens.rs`), never a notification of its own.
         EventKind::EmailSent => None,

@@ -21,7 +21,8 @@ pub trait EmailTokens: Send + Sync {
     /// Keeps `token`, voiding the owner's earlier token of the same purpose (its hashes are
     /// replaced, and with them its failures), and queues its message with an `email_sent`
     /// event, in one transaction. Whose it became: `None` when [`TokenOwner::ByAddress`]
-    /// found no account that may receive it, and then nothing is written.
+    /// found no account that may receive it, and then only an `email_withheld` event is
+    /// written.
     async fn issue_email_token(
         &self,
         token: &NewEmailToken,
@@ -69,19 +70,40 @@ pub enum TokenOwner {
     /// This account's (a signed-in person asked).
     Account(AccountId),
     /// The account with the token's address, if it may receive a token of the purpose
-    /// ([`eligible`]); nobody's otherwise, and then nothing is kept or sent. A request
-    /// that names an address answers alike either way, so the lookup happens here, in the
-    /// transaction that would issue it.
+    /// ([`eligible`]); nobody's otherwise, and then nothing is kept or sent (the request is
+    /// recorded as `email_withheld`). A request that names an address answers alike either
+    /// way, so the lookup happens here, in the transaction that would issue it.
     ByAddress,
 }
 
-/// Which accounts `a` may be sent a token of `purpose` by address alone: an e-mail
-/// sign-in only to an account without a password (one with a password resets it instead)
-/// that is not suspended.
+/// Whether account `a` may be sent a token of `purpose` by address alone, as an SQL
+/// expression: an e-mail sign-in only to an account without a password (one with a password
+/// resets it instead) that is not suspended.
 pub(super) fn eligible(purpose: Purpose) -> &'static str {
     match purpose {
-        Purpose::SignIn => "a.password_hash = '' AND a.suspended_at IS NULL",
+        Purpose::SignIn => "(a.password_hash = '' AND a.suspended_at IS NULL)",
         _ => "TRUE",
+    }
+}
+
+/// The `email_withheld` event of a request by address that sends nothing: about the account
+/// with that address when there is one (its owner sees that someone asked), about nobody
+/// otherwise (admins see it). Recorded in the transaction that would have issued the token,
+/// so that both answers cost one commit (SPEC §11: about the same time).
+pub(super) fn withheld_event(token: &NewEmailToken, account: Option<&AccountId>) -> NewEvent {
+    let mut details = json!({"purpose": token.purpose.as_str()});
+    if account.is_none() {
+        details["to"] = json!(token.email.as_str());
+    }
+    NewEvent {
+        account_id: account.cloned(),
+        actor_id: None,
+        workspace_id: None,
+        kind: EventKind::EmailWithheld,
+        at: token.created_at,
+        ip: token.client.ip.clone(),
+        user_agent: token.client.user_agent.clone(),
+        details,
     }
 }
 

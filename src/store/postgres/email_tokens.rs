@@ -12,7 +12,7 @@ use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
-use crate::store::email_tokens::{eligible, sent_event};
+use crate::store::email_tokens::{eligible, sent_event, withheld_event};
 use crate::store::rows::conflict_as;
 use crate::store::{
     CodeAnswer, Constraint, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, StoreError,
@@ -35,18 +35,26 @@ impl EmailTokens for PostgresStore {
             .write(Write::IssueEmailToken, async {
                 let mut tx = self.pool.begin().await?;
                 let account = match &token.owner {
-                    TokenOwner::Account(account) => Some(account.clone()),
-                    TokenOwner::ByAddress => sqlx::query_scalar::<_, String>(&format!(
-                        "SELECT a.id FROM accounts a WHERE a.email = $1 AND {}",
-                        eligible(token.purpose)
-                    ))
-                    .bind(token.email.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(AccountId),
-                };
-                let Some(account) = account else {
-                    return Ok(None);
+                    TokenOwner::Account(account) => account.clone(),
+                    TokenOwner::ByAddress => {
+                        let found: Option<(String, bool)> = sqlx::query_as(&format!(
+                            "SELECT a.id, {} FROM accounts a WHERE a.email = $1",
+                            eligible(token.purpose)
+                        ))
+                        .bind(token.email.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        match found {
+                            Some((id, true)) => AccountId(id),
+                            other => {
+                                let whose = other.map(|(id, _)| AccountId(id));
+                                let event = withheld_event(token, whose.as_ref());
+                                journal::append(&mut tx, &event, Channels::default()).await?;
+                                tx.commit().await?;
+                                return Ok(None);
+                            }
+                        }
+                    }
                 };
                 sqlx::query(
                     "INSERT INTO email_tokens (account_id, purpose, email, link_hash, code_hash,

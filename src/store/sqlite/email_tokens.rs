@@ -12,7 +12,7 @@ use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
-use crate::store::email_tokens::{eligible, sent_event};
+use crate::store::email_tokens::{eligible, sent_event, withheld_event};
 use crate::store::rows::conflict_as;
 use crate::store::{
     CodeAnswer, Constraint, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, StoreError,
@@ -37,18 +37,27 @@ impl EmailTokens for SqliteStore {
                 self.db
                     .write(move |tx| {
                         let account = match &token.owner {
-                            TokenOwner::Account(account) => Some(account.clone()),
-                            TokenOwner::ByAddress => tx
-                                .prepare_cached(&format!(
-                                    "SELECT a.id FROM accounts a WHERE a.email = ?1 AND {}",
-                                    eligible(token.purpose)
-                                ))?
-                                .query_row([token.email.as_str()], |row| row.get(0))
-                                .optional()?
-                                .map(AccountId),
-                        };
-                        let Some(account) = account else {
-                            return Ok(None);
+                            TokenOwner::Account(account) => account.clone(),
+                            TokenOwner::ByAddress => {
+                                let found: Option<(String, bool)> = tx
+                                    .prepare_cached(&format!(
+                                        "SELECT a.id, {} FROM accounts a WHERE a.email = ?1",
+                                        eligible(token.purpose)
+                                    ))?
+                                    .query_row([token.email.as_str()], |row| {
+                                        Ok((row.get(0)?, row.get(1)?))
+                                    })
+                                    .optional()?;
+                                match found {
+                                    Some((id, true)) => AccountId(id),
+                                    other => {
+                                        let whose = other.map(|(id, _)| AccountId(id));
+                                        let event = withheld_event(&token, whose.as_ref());
+                                        journal::append(tx, &event, Channels::default())?;
+                                        return Ok(None);
+                                    }
+                                }
+                            }
                         };
                         tx.prepare_cached(
                             "INSERT INTO email_tokens (account_id, purpose, email, link_hash,
