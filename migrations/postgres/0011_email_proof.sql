@@ -12,3 +12,9 @@ ALTER TABLE accounts ADD COLUMN email_verified_at BIGINT;
 ALTER TABLE notification_outbox ADD COLUMN to_address TEXT;
 ALTER TABLE notification_outbox ADD COLUMN message_key TEXT;
 ALTER TABLE notification_outbox ADD COLUMN message BYTEA;
+
+-- A code is spent by the address it was sent to (the same statement whether or not the
+-- address has an account, so a wrong code costs the same for any address). Wrong codes are
+-- counted per address and purpose on throttle_counters (`email-code:PURPOSE:ADDRESS`),
+-- before the code is judged; email_tokens.failures is no longer used.
+CREATE INDEX email_tokens_by_address ON email_tokens (email, purpose);

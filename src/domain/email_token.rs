@@ -20,7 +20,8 @@ use super::ids::random_bytes;
 use super::recovery::RecoveryCode;
 use super::time::UnixTime;
 
-/// Wrong codes after which a token is void.
+/// Wrong codes typed for one address and purpose after which its message is void (counted
+/// on [`Purpose::code_counter`]; a new message starts again).
 pub const MAX_CODE_FAILURES: u32 = 5;
 
 /// What a token proves the mailbox for; each has its lifetime.
@@ -82,6 +83,11 @@ impl Purpose {
     /// When a token of this purpose issued at `now` expires.
     pub fn expires_at(self, now: UnixTime) -> UnixTime {
         UnixTime(now.0 + self.lifetime())
+    }
+
+    /// The throttle counter of the codes typed for a message of this purpose sent to `to`.
+    pub fn code_counter(self, to: &Email) -> String {
+        format!("email-code:{}:{}", self.as_str(), to.as_str())
     }
 
     /// The purpose named `name`.

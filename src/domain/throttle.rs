@@ -81,6 +81,15 @@ pub const EMAIL_CLIENT_WINDOW: Window = Window {
     seconds: 15 * 60,
 };
 
+/// Codes typed for one e-mailed message (by address and purpose): after
+/// [`MAX_CODE_FAILURES`](crate::domain::email_token::MAX_CODE_FAILURES) wrong ones nothing is
+/// judged for 15 minutes, longer than a sign-in code lives, so the message is void; a new
+/// message clears the count.
+pub const EMAIL_CODE_WINDOW: Window = Window {
+    limit: crate::domain::email_token::MAX_CODE_FAILURES,
+    seconds: 15 * 60,
+};
+
 /// What a new attempt may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {

@@ -23,9 +23,9 @@ use crate::domain::email_token::{EmailCode, LinkToken, MessageSecrets, Purpose};
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::AccountId;
 use crate::domain::sign_in::{after_first_factor, Next};
-use crate::domain::throttle::{EMAIL_ADDRESS_WINDOW, EMAIL_CLIENT_WINDOW};
+use crate::domain::throttle::{EMAIL_ADDRESS_WINDOW, EMAIL_CLIENT_WINDOW, EMAIL_CODE_WINDOW};
 use crate::domain::time::UnixTime;
-use crate::store::{CodeAnswer, LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner};
+use crate::store::{LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner};
 
 impl SignIn {
     /// Whether this instance sends e-mail (`[notify] smtp_url`); without it every flow that
@@ -148,24 +148,35 @@ impl SignIn {
         Ok(holder.map(|holder| holder.email))
     }
 
-    /// Spends `account`'s live token of `purpose` by its typed code; whether it was right.
-    /// A wrong one counts against the token, which five void.
+    /// Spends the live token of `purpose` sent to `to` by its typed code: whose it was.
+    /// Every code typed first counts against the address and purpose, whether or not the
+    /// address has an account or a message: after five wrong ones nothing is judged until a
+    /// new message (the message is void). So a wrong code costs the same for any address.
     pub async fn spend_email_code(
         &self,
         purpose: Purpose,
-        account: &Account,
+        to: &Email,
         typed: &str,
         now: UnixTime,
-    ) -> Result<bool, Error> {
-        let Some(code) = EmailCode::parse(typed) else {
-            return Ok(false);
-        };
-        let hash = code.hash(&self.recovery_key, purpose, &account.email);
-        let answer = self
-            .store()
-            .spend_email_code(purpose, &account.id, &hash, now)
-            .await?;
-        Ok(matches!(answer, CodeAnswer::Spent(_)))
+    ) -> Result<Option<SpentEmailToken>, Error> {
+        let store = self.store();
+        let key = purpose.code_counter(to);
+        let current = store.throttle_counter(&key).await?;
+        let rule = Rule::Window(EMAIL_CODE_WINDOW);
+        match begin_attempt_from(store, &key, rule, now, current).await {
+            Ok(_) => {}
+            Err(Error::Denied(Denial::TooManyAttempts { .. })) => return Ok(None),
+            Err(other) => return Err(other),
+        }
+        // A malformed code runs the same statement, matching nothing.
+        let hash = EmailCode::parse(typed)
+            .map(|code| code.hash(&self.recovery_key, purpose, to))
+            .unwrap_or_default();
+        let spent = store.spend_email_code(purpose, to, &hash, now).await?;
+        if spent.is_some() {
+            store.refund_failure(&key).await?;
+        }
+        Ok(spent)
     }
 
     /// `POST /sessions/email`: e-mails a sign-in link and code when `email` is an account
@@ -216,15 +227,15 @@ impl SignIn {
         now: UnixTime,
     ) -> Result<Step, Error> {
         let email = Email::parse(email).map_err(|_| Denial::InvalidEmailCode)?;
-        let Some(account) = self.store().account_by_email(&email).await? else {
-            return Err(Denial::InvalidEmailCode.into());
-        };
-        if !self
-            .spend_email_code(Purpose::SignIn, &account, code, now)
+        let spent = self
+            .spend_email_code(Purpose::SignIn, &email, code, now)
             .await?
-        {
-            return Err(Denial::InvalidEmailCode.into());
-        }
+            .ok_or(Denial::InvalidEmailCode)?;
+        let account = self
+            .store()
+            .account_by_id(&spent.account)
+            .await?
+            .ok_or(Denial::InvalidEmailCode)?;
         self.after_email(&account, client, now).await
     }
 

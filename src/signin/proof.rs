@@ -95,12 +95,12 @@ impl SignIn {
         let factor = match given {
             Given::Factor(factor) => factor,
             Given::EmailCode(code) => {
-                return match self
-                    .spend_email_code(Purpose::Proof, account, &code, now)
-                    .await?
-                {
-                    true => Ok(()),
-                    false => Err(Error::ProofRefused(format!(
+                let spent = self
+                    .spend_email_code(Purpose::Proof, &account.email, &code, now)
+                    .await?;
+                return match spent {
+                    Some(spent) if spent.account == account.id => Ok(()),
+                    _ => Err(Error::ProofRefused(format!(
                         "That e-mailed code did not match, was already used, or has expired. \
                          {unchanged}"
                     ))),

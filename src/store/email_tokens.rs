@@ -19,7 +19,7 @@ use crate::domain::time::UnixTime;
 #[async_trait]
 pub trait EmailTokens: Send + Sync {
     /// Keeps `token`, voiding the owner's earlier token of the same purpose (its hashes are
-    /// replaced, and with them its failures), and queues its message with an `email_sent`
+    /// replaced, and the count of wrong codes for its address cleared), and queues its message with an `email_sent`
     /// event, in one transaction. Whose it became: `None` when [`TokenOwner::ByAddress`]
     /// found no account that may receive it, and then only an `email_withheld` event is
     /// written.
@@ -49,17 +49,19 @@ pub trait EmailTokens: Send + Sync {
         link_hash: &[u8],
         now: UnixTime,
     ) -> Result<Option<SpentEmailToken>, StoreError>;
-    /// Spends the account's live token of `purpose` if its code hashes to `code_hash` (for
-    /// exactly one caller, as a link), verifying the address if it is still the account's
-    /// and was not verified yet; otherwise counts a wrong code against it, and after
-    /// [`MAX_CODE_FAILURES`](crate::domain::email_token::MAX_CODE_FAILURES) the token is void.
+    /// Spends the live token of `purpose` sent to `email` whose code hashes to `code_hash`,
+    /// for exactly one caller on any node (one conditional delete), verifying the address if
+    /// it is still the account's and was not verified yet. The same statement whether or
+    /// not the address has an account or a token, so a wrong code costs the same for any
+    /// address; wrong codes are counted by the caller, per address, before this is asked
+    /// (`signin/email.rs`).
     async fn spend_email_code(
         &self,
         purpose: Purpose,
-        account: &AccountId,
+        email: &Email,
         code_hash: &[u8],
         now: UnixTime,
-    ) -> Result<CodeAnswer, StoreError>;
+    ) -> Result<Option<SpentEmailToken>, StoreError>;
     /// Deletes every token that lapsed before `now` (or at it); how many.
     async fn purge_expired_email_tokens(&self, now: UnixTime) -> Result<u64, StoreError>;
 }
@@ -209,20 +211,4 @@ pub struct SpentEmailToken {
     pub account: AccountId,
     /// The address the message went to.
     pub email: Email,
-}
-
-/// What a typed e-mail code did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CodeAnswer {
-    /// It was right: the token is spent.
-    Spent(SpentEmailToken),
-    /// It was wrong: the token's failures are now `failures` (void at
-    /// [`MAX_CODE_FAILURES`](crate::domain::email_token::MAX_CODE_FAILURES)).
-    Wrong {
-        /// Wrong codes so far.
-        failures: u32,
-    },
-    /// No live token of that purpose for the account: never issued, spent, expired, voided
-    /// by a newer one, or void after too many wrong codes.
-    NoToken,
 }

@@ -31,9 +31,7 @@ pub use aggregates::{
     Accounts, Challenges, Events, RecoveryCodes, Resets, Secrets, Sessions, SignIns, Throttles,
     TwoFactors, Workspaces,
 };
-pub use email_tokens::{
-    CodeAnswer, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner,
-};
+pub use email_tokens::{EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner};
 pub use error::{Constraint, StoreError};
 pub use lifecycle::{Deletion, Lifecycle};
 pub use outbox::Outbox;

@@ -350,6 +350,25 @@ async fn five_wrong_codes_void_an_email_sign_in(backend: Backend) {
     )
     .await
     .assert_error(401, "invalid_code");
+    // The new message started the count again: its code works.
+    answer(code).await.assert_status(201);
+    // An address with no account counts its wrong codes the same way.
+    for _ in 0..5 {
+        app.post(
+            "/api/v1/sessions/email/verify",
+            None,
+            json!({"email": "nobody@example.com", "code": wrong}),
+        )
+        .await
+        .assert_error(401, "invalid_code");
+    }
+    let counted = app
+        .store
+        .throttle_counter("email-code:sign_in:nobody@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(counted.failures, 5);
 }
 
 async fn every_request_that_names_an_address_answers_alike(backend: Backend) {

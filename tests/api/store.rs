@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::helpers::*;
 use deadbolt::domain::account::Session;
 use deadbolt::domain::email::Email;
-use deadbolt::domain::email_token::{EmailCode, LinkToken, Purpose, MAX_CODE_FAILURES};
+use deadbolt::domain::email_token::{EmailCode, LinkToken, Purpose};
 use deadbolt::domain::event::{ClientInfo, EventFilter};
 use deadbolt::domain::ids::{AccountId, SessionId, Token};
 use deadbolt::domain::notification::Channels;
@@ -14,8 +14,8 @@ use deadbolt::domain::sealed::{KeyId, Sealed};
 use deadbolt::domain::throttle::Counter;
 use deadbolt::domain::time::UnixTime;
 use deadbolt::store::{
-    self, CodeAnswer, Constraint, FirstAdmin, LinkEffect, NewAccount, NewEmailToken, NewSession,
-    PoolSettings, SpentEmailToken, Store, StoreError, TokenOwner,
+    self, Constraint, FirstAdmin, LinkEffect, NewAccount, NewEmailToken, NewSession, PoolSettings,
+    SpentEmailToken, Store, StoreError, TokenOwner,
 };
 use futures::future::join_all;
 
@@ -416,64 +416,66 @@ async fn an_email_link_is_spent_once_and_a_newer_one_voids_the_older(backend: Ba
     assert!(spend(&living, Purpose::Verify, START).await.is_some());
 }
 
-async fn an_email_code_is_void_after_five_wrong_ones(backend: Backend) {
+async fn an_email_code_is_spent_once_by_its_address(backend: Backend) {
     let (store, _dir) = open(backend).await;
     let ada = account("ada@example.com", false);
     store.create_account(&ada).await.unwrap();
     let purpose = Purpose::SignIn;
     let email = Email::parse("ada@example.com").unwrap();
-    let (code, wrong) = (EmailCode::generate(), EmailCode::generate());
-    let answer = |code: &EmailCode| {
-        let (store, hash, id) = (
-            Arc::clone(&store),
-            code.hash(&KEY, purpose, &email),
-            ada.id.clone(),
-        );
+    let elsewhere = Email::parse("bob@example.com").unwrap();
+    let answer = |code: &EmailCode, to: &Email, purpose: Purpose| {
+        let (store, hash, to) = (Arc::clone(&store), code.hash(&KEY, purpose, to), to.clone());
         async move {
             store
-                .spend_email_code(purpose, &id, &hash, START)
+                .spend_email_code(purpose, &to, &hash, START)
                 .await
                 .unwrap()
         }
     };
-    store
-        .issue_email_token(&email_token(
-            &ada.id,
-            purpose,
-            &LinkToken::generate(),
-            Some(&code),
-        ))
-        .await
-        .unwrap();
-    for n in 1..=4 {
-        assert_eq!(answer(&wrong).await, CodeAnswer::Wrong { failures: n });
+    let (older, code, wrong) = (
+        EmailCode::generate(),
+        EmailCode::generate(),
+        EmailCode::generate(),
+    );
+    for issued in [&older, &code] {
+        store
+            .issue_email_token(&email_token(
+                &ada.id,
+                purpose,
+                &LinkToken::generate(),
+                Some(issued),
+            ))
+            .await
+            .unwrap();
     }
-    match answer(&code).await {
-        CodeAnswer::Spent(spent) => assert_eq!(spent.account, ada.id),
-        other => panic!("the right code after four wrong ones: {other:?}"),
-    }
-    assert_eq!(answer(&code).await, CodeAnswer::NoToken, "spent once");
-    // A new token starts again; five wrong codes void it, right code and all.
-    store
-        .issue_email_token(&email_token(
-            &ada.id,
-            purpose,
-            &LinkToken::generate(),
-            Some(&code),
-        ))
-        .await
-        .unwrap();
-    for n in 1..=MAX_CODE_FAILURES {
-        assert_eq!(answer(&wrong).await, CodeAnswer::Wrong { failures: n });
-    }
-    assert_eq!(answer(&code).await, CodeAnswer::NoToken);
-    assert_eq!(answer(&wrong).await, CodeAnswer::NoToken);
+    assert_eq!(
+        answer(&older, &email, purpose).await,
+        None,
+        "voided by the newer"
+    );
+    assert_eq!(answer(&wrong, &email, purpose).await, None);
+    assert_eq!(
+        answer(&code, &elsewhere, purpose).await,
+        None,
+        "another address"
+    );
+    assert_eq!(
+        answer(&code, &email, Purpose::Proof).await,
+        None,
+        "another purpose"
+    );
+    let spent = answer(&code, &email, purpose).await.unwrap();
+    assert_eq!(
+        (spent.account, spent.email),
+        (ada.id.clone(), email.clone())
+    );
+    assert_eq!(answer(&code, &email, purpose).await, None, "spent once");
     // A message without a code takes none.
     store
         .issue_email_token(&email_token(&ada.id, purpose, &LinkToken::generate(), None))
         .await
         .unwrap();
-    assert_eq!(answer(&wrong).await, CodeAnswer::NoToken);
+    assert_eq!(answer(&wrong, &email, purpose).await, None);
 }
 
 /// Racers on two connections (two nodes on PostgreSQL) spend one link and one code.
@@ -493,10 +495,10 @@ async fn racers_spend_an_email_token_once(backend: Backend) {
         nodes[0].issue_email_token(&token).await.unwrap();
         let racers = (0..16).map(|n| {
             let store = Arc::clone(&nodes[n % 2]);
-            let (link_hash, code_hash, id) = (
+            let (link_hash, code_hash, to) = (
                 link.hash(&KEY, purpose),
                 code.hash(&KEY, purpose, &email),
-                ada.id.clone(),
+                email.clone(),
             );
             tokio::spawn(async move {
                 if n % 4 < 2 {
@@ -515,13 +517,11 @@ async fn racers_spend_an_email_token_once(backend: Backend) {
                         .unwrap()
                         .is_some()
                 } else {
-                    matches!(
-                        store
-                            .spend_email_code(purpose, &id, &code_hash, START)
-                            .await
-                            .unwrap(),
-                        CodeAnswer::Spent(_)
-                    )
+                    store
+                        .spend_email_code(purpose, &to, &code_hash, START)
+                        .await
+                        .unwrap()
+                        .is_some()
                 }
             })
         });
@@ -665,6 +665,6 @@ backend_tests!(
     a_setup_link_makes_exactly_one_admin,
     concurrent_setup_links_make_one_admin,
     an_email_link_is_spent_once_and_a_newer_one_voids_the_older,
-    an_email_code_is_void_after_five_wrong_ones,
+    an_email_code_is_spent_once_by_its_address,
     racers_spend_an_email_token_once,
 );

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{journal, outbox, PostgresStore};
 use crate::domain::email::Email;
-use crate::domain::email_token::{Purpose, MAX_CODE_FAILURES};
+use crate::domain::email_token::Purpose;
 use crate::domain::event::ClientInfo;
 use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
@@ -15,8 +15,7 @@ use crate::store::cache::Write;
 use crate::store::email_tokens::{eligible, sent_event, withheld_event};
 use crate::store::rows::conflict_as;
 use crate::store::{
-    CodeAnswer, Constraint, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, StoreError,
-    TokenOwner,
+    Constraint, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, StoreError, TokenOwner,
 };
 
 /// A proven address, while still the account's, is verified if it was not yet (`$1` the
@@ -74,6 +73,11 @@ impl EmailTokens for PostgresStore {
                 .bind(token.expires_at.0)
                 .execute(&mut *tx)
                 .await?;
+                // A new message starts its wrong codes again.
+                sqlx::query("DELETE FROM throttle_counters WHERE key = $1")
+                    .bind(token.purpose.code_counter(&token.email))
+                    .execute(&mut *tx)
+                    .await?;
                 let event = sent_event(token, &account);
                 let event_id = journal::append(&mut tx, &event, Channels::default()).await?;
                 sqlx::query(
@@ -231,63 +235,38 @@ impl EmailTokens for PostgresStore {
     async fn spend_email_code(
         &self,
         purpose: Purpose,
-        account: &AccountId,
+        email: &Email,
         code_hash: &[u8],
         now: UnixTime,
-    ) -> Result<CodeAnswer, StoreError> {
-        let spent = |answer: &CodeAnswer| matches!(answer, CodeAnswer::Spent(_));
-        self.cache
-            .write_if(
-                Write::SpendEmailCode,
-                async {
-                    // Spent and, in the same statement, the address verified while it is still the
-                    // account's.
-                    let spent: Option<(String,)> = sqlx::query_as(
-                        "WITH spent AS (
-                         DELETE FROM email_tokens
-                         WHERE account_id = $1 AND purpose = $2 AND expires_at > $3
-                           AND failures < $4 AND code_hash = $5
-                         RETURNING email),
-                     verified AS (
-                         UPDATE accounts a
-                         SET email_verified_at = COALESCE(a.email_verified_at, $3)
-                         FROM spent WHERE a.id = $1 AND a.email = spent.email)
-                     SELECT email FROM spent",
-                    )
-                    .bind(account.as_str())
-                    .bind(purpose.as_str())
-                    .bind(now.0)
-                    .bind(i64::from(MAX_CODE_FAILURES))
-                    .bind(code_hash)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    if let Some((email,)) = spent {
-                        return Ok(CodeAnswer::Spent(SpentEmailToken {
-                            account: account.clone(),
-                            email: Email::from_stored(email),
-                        }));
-                    }
-                    let failures: Option<(i64,)> = sqlx::query_as(
-                        "UPDATE email_tokens SET failures = failures + 1
-                     WHERE account_id = $1 AND purpose = $2 AND expires_at > $3
-                       AND failures < $4 AND code_hash IS NOT NULL
-                     RETURNING failures",
-                    )
-                    .bind(account.as_str())
-                    .bind(purpose.as_str())
-                    .bind(now.0)
-                    .bind(i64::from(MAX_CODE_FAILURES))
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    Ok(match failures {
-                        Some((failures,)) => CodeAnswer::Wrong {
-                            failures: u32::try_from(failures).unwrap_or(u32::MAX),
-                        },
-                        None => CodeAnswer::NoToken,
-                    })
-                },
-                spent,
+    ) -> Result<Option<SpentEmailToken>, StoreError> {
+        let spent = |spent: &Option<SpentEmailToken>| spent.is_some();
+        // Spent and, in the same statement, the address verified while it is still the
+        // account's.
+        let spend = async {
+            let account: Option<String> = sqlx::query_scalar(
+                "WITH spent AS (
+                     DELETE FROM email_tokens
+                     WHERE email = $1 AND purpose = $2 AND code_hash = $3 AND expires_at > $4
+                     RETURNING account_id),
+                 verified AS (
+                     UPDATE accounts a
+                     SET email_verified_at = COALESCE(a.email_verified_at, $4)
+                     FROM spent WHERE a.id = spent.account_id AND a.email = $1)
+                 SELECT account_id FROM spent",
             )
+            .bind(email.as_str())
+            .bind(purpose.as_str())
+            .bind(code_hash)
+            .bind(now.0)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(account.map(|account| SpentEmailToken {
+                account: AccountId(account),
+                email: email.clone(),
+            }))
+        };
+        self.cache
+            .write_if(Write::SpendEmailCode, spend, spent)
             .await
     }
 

@@ -6,7 +6,7 @@ use rusqlite::OptionalExtension;
 
 use super::{journal, outbox, SqliteStore};
 use crate::domain::email::Email;
-use crate::domain::email_token::{Purpose, MAX_CODE_FAILURES};
+use crate::domain::email_token::Purpose;
 use crate::domain::event::ClientInfo;
 use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
@@ -15,8 +15,7 @@ use crate::store::cache::Write;
 use crate::store::email_tokens::{eligible, sent_event, withheld_event};
 use crate::store::rows::conflict_as;
 use crate::store::{
-    CodeAnswer, Constraint, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, StoreError,
-    TokenOwner,
+    Constraint, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, StoreError, TokenOwner,
 };
 
 /// A proven address, while still the account's, is verified if it was not yet (`?1` the
@@ -78,6 +77,9 @@ impl EmailTokens for SqliteStore {
                             token.created_at.0,
                             token.expires_at.0,
                         ))?;
+                        // A new message starts its wrong codes again.
+                        tx.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
+                            .execute([token.purpose.code_counter(&token.email)])?;
                         let event = sent_event(&token, &account);
                         let event_id = journal::append(tx, &event, Channels::default())?;
                         tx.prepare_cached(
@@ -226,62 +228,36 @@ impl EmailTokens for SqliteStore {
     async fn spend_email_code(
         &self,
         purpose: Purpose,
-        account: &AccountId,
+        email: &Email,
         code_hash: &[u8],
         now: UnixTime,
-    ) -> Result<CodeAnswer, StoreError> {
-        let spent = |answer: &CodeAnswer| matches!(answer, CodeAnswer::Spent(_));
+    ) -> Result<Option<SpentEmailToken>, StoreError> {
+        let spent = |spent: &Option<SpentEmailToken>| spent.is_some();
+        let (email, code_hash) = (email.clone(), code_hash.to_vec());
+        let spend = self.db.write(move |tx| {
+            let spent = tx
+                .prepare_cached(
+                    "DELETE FROM email_tokens
+                     WHERE email = ?1 AND purpose = ?2 AND code_hash = ?3 AND expires_at > ?4
+                     RETURNING account_id",
+                )?
+                .query_row(
+                    (email.as_str(), purpose.as_str(), &code_hash, now.0),
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()?;
+            let Some(account) = spent else {
+                return Ok(None);
+            };
+            tx.prepare_cached(VERIFY_IF_STILL)?
+                .execute((&account, email.as_str(), now.0))?;
+            Ok(Some(SpentEmailToken {
+                account: AccountId(account),
+                email,
+            }))
+        });
         self.cache
-            .write_if(
-                Write::SpendEmailCode,
-                async {
-                    let (account, code_hash) = (account.clone(), code_hash.to_vec());
-                    self.db
-                        .write(move |tx| {
-                            let key =
-                                (account.as_str(), purpose.as_str(), now.0, MAX_CODE_FAILURES);
-                            let spent = tx
-                                .prepare_cached(
-                                    "DELETE FROM email_tokens
-                                 WHERE account_id = ?1 AND purpose = ?2 AND expires_at > ?3
-                                   AND failures < ?4 AND code_hash = ?5
-                                 RETURNING email",
-                                )?
-                                .query_row((key.0, key.1, key.2, key.3, &code_hash), |row| {
-                                    row.get::<_, String>(0)
-                                })
-                                .optional()?;
-                            if let Some(email) = spent {
-                                tx.prepare_cached(VERIFY_IF_STILL)?.execute((
-                                    account.as_str(),
-                                    &email,
-                                    now.0,
-                                ))?;
-                                return Ok(CodeAnswer::Spent(SpentEmailToken {
-                                    account,
-                                    email: Email::from_stored(email),
-                                }));
-                            }
-                            let failures = tx
-                                .prepare_cached(
-                                    "UPDATE email_tokens SET failures = failures + 1
-                                 WHERE account_id = ?1 AND purpose = ?2 AND expires_at > ?3
-                                   AND failures < ?4 AND code_hash IS NOT NULL
-                                 RETURNING failures",
-                                )?
-                                .query_row(key, |row| row.get::<_, i64>(0))
-                                .optional()?;
-                            Ok(match failures {
-                                Some(failures) => CodeAnswer::Wrong {
-                                    failures: u32::try_from(failures).unwrap_or(u32::MAX),
-                                },
-                                None => CodeAnswer::NoToken,
-                            })
-                        })
-                        .await
-                },
-                spent,
-            )
+            .write_if(Write::SpendEmailCode, spend, spent)
             .await
     }
 
