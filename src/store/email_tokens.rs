@@ -117,14 +117,21 @@ pub enum LinkEffect {
         /// The new password's argon2id hash.
         password_hash: String,
     },
+    /// The account's open reset request is confirmed from its mailbox: stamped
+    /// `email_confirmed_at` (kept if it was stamped before), and the address, while still the
+    /// account's, verified. With no open request (or the address moved) it proves nothing.
+    /// Recorded as `reset_request_confirmed`, which notifies the instance admins.
+    ConfirmResetRequest,
 }
 
 impl LinkEffect {
-    /// The event recording this effect for `spent`, if it records one.
+    /// The event recording this effect for `spent`, if it records one; `request` is the
+    /// reset request it confirmed.
     pub(super) fn event(
         &self,
         spent: &SpentEmailToken,
         purpose: Purpose,
+        request: Option<&str>,
         client: &ClientInfo,
         now: UnixTime,
     ) -> Option<NewEvent> {
@@ -132,8 +139,12 @@ impl LinkEffect {
             LinkEffect::SignIn => return None,
             LinkEffect::Verify => EventKind::EmailVerified,
             LinkEffect::ResetPassword { .. } => EventKind::PasswordReset,
+            LinkEffect::ConfirmResetRequest => EventKind::ResetRequestConfirmed,
         };
-        let details = json!({"email": spent.email.as_str(), "purpose": purpose.as_str()});
+        let mut details = json!({"email": spent.email.as_str(), "purpose": purpose.as_str()});
+        if let Some(request) = request {
+            details["request_id"] = json!(request);
+        }
         Some(NewEvent::by_owner(
             &spent.account,
             kind,

@@ -25,6 +25,13 @@ const VERIFY_IF_STILL: &str =
     "UPDATE accounts SET email_verified_at = COALESCE(email_verified_at, ?3)
      WHERE id = ?1 AND email = ?2";
 
+/// The account's (`?1`) open reset request is stamped confirmed at `?2`, unless it was
+/// already; its id. No row: the account has no open request.
+const CONFIRM_OPEN_REQUEST: &str =
+    "UPDATE reset_requests SET email_confirmed_at = COALESCE(email_confirmed_at, ?2)
+     WHERE account_id = ?1 AND closed_at IS NULL
+     RETURNING id";
+
 #[async_trait]
 impl EmailTokens for SqliteStore {
     async fn issue_email_token(
@@ -123,6 +130,7 @@ impl EmailTokens for SqliteStore {
                                 return Ok(None);
                             };
                             let (id, at) = (account.as_str(), now.0);
+                            let mut confirmed: Option<String> = None;
                             let changed = match (&effect, purpose) {
                                 (LinkEffect::SignIn, _) => tx
                                     .prepare_cached(VERIFY_IF_STILL)?
@@ -157,6 +165,19 @@ impl EmailTokens for SqliteStore {
                                         &email,
                                     ))?
                                 }
+                                (LinkEffect::ConfirmResetRequest, _) => {
+                                    if tx
+                                        .prepare_cached(VERIFY_IF_STILL)?
+                                        .execute((id, &email, at))?
+                                        == 1
+                                    {
+                                        confirmed = tx
+                                            .prepare_cached(CONFIRM_OPEN_REQUEST)?
+                                            .query_row((id, at), |row| row.get(0))
+                                            .optional()?;
+                                    }
+                                    usize::from(confirmed.is_some())
+                                }
                             };
                             if changed != 1 {
                                 // The account moved to another address since: the token is spent
@@ -167,7 +188,9 @@ impl EmailTokens for SqliteStore {
                                 account: AccountId(account),
                                 email: Email::from_stored(email),
                             };
-                            if let Some(event) = effect.event(&spent, purpose, &client, now) {
+                            let request = confirmed.as_deref();
+                            if let Some(event) = effect.event(&spent, purpose, request, &client, now)
+                            {
                                 journal::append(tx, &event, channels)?;
                             }
                             Ok(Some(spent))
