@@ -85,6 +85,17 @@ pub enum ResetMode {
     Force,
 }
 
+impl ResetMode {
+    /// [`ResetMode::Force`] when `force` (the API's `"force": true`, the CLI's `--force`).
+    pub fn forced(force: bool) -> ResetMode {
+        if force {
+            ResetMode::Force
+        } else {
+            ResetMode::AsConfigured
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -406,10 +406,8 @@ pub trait Resets: Send + Sync {
     ) -> Result<Option<ResetRequest>, StoreError>;
     /// The open reset requests of the workspace's members, oldest first, each with its
     /// marks (every vouch, through whichever workspace).
-    async fn member_reset_requests(
-        &self,
-        workspace: &str,
-    ) -> Result<Vec<ResetRequest>, StoreError>;
+    async fn member_reset_requests(&self, workspace: &str)
+        -> Result<Vec<ResetRequest>, StoreError>;
     /// Records `vouch` with its `event`, in one transaction, if the request is open, its
     /// account a member of the workspace and the voucher an owner of it (checked in that
     /// transaction); at most once per owner and request, however many race (the primary key

@@ -145,7 +145,8 @@ impl Resets for PostgresStore {
         &self,
         workspace: &str,
     ) -> Result<Vec<ResetRequest>, StoreError> {
-        let members = "r.account_id IN (SELECT account_id FROM memberships WHERE workspace_id = $1)";
+        let members =
+            "r.account_id IN (SELECT account_id FROM memberships WHERE workspace_id = $1)";
         self.requests_where(members, workspace).await
     }
 

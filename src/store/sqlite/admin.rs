@@ -135,7 +135,8 @@ impl Resets for SqliteStore {
         &self,
         workspace: &str,
     ) -> Result<Vec<ResetRequest>, StoreError> {
-        let members = "r.account_id IN (SELECT account_id FROM memberships WHERE workspace_id = ?1)";
+        let members =
+            "r.account_id IN (SELECT account_id FROM memberships WHERE workspace_id = ?1)";
         self.requests_where(members, workspace.to_owned())
     }
 
@@ -202,7 +203,10 @@ impl SqliteStore {
         );
         // A vouch of a request closed between the two reads is left out with its request.
         let (rows, vouches): (Vec<ResetRequestRow>, Vec<VouchRow>) = self.db.read(|conn| {
-            Ok((all(conn, &requests, [&value])?, all(conn, &vouches, [&value])?))
+            Ok((
+                all(conn, &requests, [&value])?,
+                all(conn, &vouches, [&value])?,
+            ))
         })?;
         Ok(with_vouches(rows, vouches))
     }

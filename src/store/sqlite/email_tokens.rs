@@ -189,7 +189,8 @@ impl EmailTokens for SqliteStore {
                                 email: Email::from_stored(email),
                             };
                             let request = confirmed.as_deref();
-                            if let Some(event) = effect.event(&spent, purpose, request, &client, now)
+                            if let Some(event) =
+                                effect.event(&spent, purpose, request, &client, now)
                             {
                                 journal::append(tx, &event, channels)?;
                             }
