@@ -174,7 +174,7 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
             "/admin",
         ),
         "reset_request_confirmed" => (
-            format!("Reset request of {account} confirmed from its mailbox"),
+            format!("Reset request confirmed by {account}"),
             format!(
                 "The two-factor reset request of {account} was confirmed through the link \
                  e-mailed to {}: the request comes from someone who reads that mailbox.",
@@ -183,7 +183,7 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
             "/admin",
         ),
         "reset_request_vouched" => (
-            format!("An owner vouched for the reset request of {account}"),
+            format!("Reset request of {account} vouched for"),
             format!(
                 "{}, an owner of a workspace {account} belongs to, vouched that their \
                  two-factor reset request is legitimate.",
