@@ -8,7 +8,7 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 
 use crate::email::{link_token, nth_mail, with_smtp};
-use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp};
+use crate::helpers::{respawn_with, spawn_app, spawn_app_with, Backend, TestApp};
 use crate::pages::{csrf_of, get_html, page_sign_in, post_form};
 use crate::receivers::SmtpReceiver;
 
@@ -18,6 +18,7 @@ backend_tests!(
     with_reset_requires_the_admin_reset_waits_for_both_marks_unless_forced,
     racing_confirmations_of_one_link_confirm_once,
     owners_vouch_from_the_members_page,
+    the_command_line_reset_waits_for_the_marks_unless_forced,
 );
 
 /// The subject of the message carrying the confirmation link.
@@ -365,7 +366,8 @@ async fn with_reset_requires_the_admin_reset_waits_for_both_marks_unless_forced(
     assert_eq!(unforced.body["events"][0]["details"].get("forced"), None);
 }
 
-/// Sixteen racers POST one link: exactly one confirms.
+/// Sixteen racers POST one link (on PostgreSQL, half of them to a second node): exactly
+/// one confirms.
 async fn racing_confirmations_of_one_link_confirm_once(backend: Backend) {
     let (app, smtp) = mailing_app_requiring(backend, &[]).await;
     let admin = app.admin_signed_in("root@example.com").await;
@@ -375,9 +377,16 @@ async fn racing_confirmations_of_one_link_confirm_once(backend: Backend) {
         &nth_mail(&smtp, "ada@example.com", CONFIRM, 1).await,
         "/reset-requests/confirm/",
     );
-    let racers = (0..16).map(|_| {
+    let second = match backend {
+        Backend::Postgres => Some(respawn_with(&app, |file| with_smtp(file, &smtp)).await),
+        Backend::Sqlite => None,
+    };
+    let racers = (0..16).map(|n| {
         let body = json!({"token": token});
-        let app = &app;
+        let app = match &second {
+            Some(second) if n % 2 == 1 => second,
+            _ => &app,
+        };
         async move {
             app.post("/api/v1/reset-requests/confirm", None, body)
                 .await
@@ -438,4 +447,51 @@ async fn owners_vouch_from_the_members_page(backend: Backend) {
         "{html}"
     );
     assert!(html.contains("olga@example.com"));
+}
+
+/// `deadbolt user reset-two-factor` obeys the same rule; `--force` passes it, recorded.
+async fn the_command_line_reset_waits_for_the_marks_unless_forced(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_signed_in("root@example.com").await;
+    app.enrolled("ada@example.com").await;
+    file_request(&app, "ada@example.com").await;
+    let config = app.dir.path().join("requires.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database = \"{}\"\n[recovery]\nreset_requires = [\"email\"]\n",
+            app.database_url
+        ),
+    )
+    .unwrap();
+    let reset = |force: bool| {
+        let mut command = crate::cli::deadbolt(app.dir.path());
+        command
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "user",
+                "reset-two-factor",
+            ])
+            .args(["ada@example.com", "--reason", "Ticket 4712"]);
+        if force {
+            command.arg("--force");
+        }
+        command.output().unwrap()
+    };
+    let refused = reset(false);
+    assert!(!refused.status.success(), "{refused:?}");
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(admin_requests(&app, &admin).await.len(), 1);
+    let forced = reset(true);
+    assert!(forced.status.success(), "{forced:?}");
+    assert_eq!(admin_requests(&app, &admin).await.len(), 0);
+    let events = app
+        .get("/api/v1/admin/events?kind=two_factor_reset", Some(&admin))
+        .await;
+    let details = &events.body["events"][0]["details"];
+    assert_eq!(details["forced"], true, "{}", events.text);
+    assert_eq!(details["missing"], json!(["email"]));
+    assert_eq!(details["by"], "cli");
 }
