@@ -174,6 +174,11 @@ impl SmtpReceiver {
         self.state.mails.lock().unwrap().clone()
     }
 
+    /// The next `count` transactions get a transient `451`.
+    pub fn fail_next(&self, count: usize) {
+        self.state.fail_first.store(count, Ordering::SeqCst);
+    }
+
     /// Connections accepted so far, and those still open.
     pub fn connections(&self) -> (usize, usize) {
         (
