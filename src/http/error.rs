@@ -10,8 +10,8 @@
 //! `no_pending_enrollment`, `not_enabled`, `confirmation_failed`, `two_factor_required`
 //! (with the `deadline`), `last_owner`, `enable_two_factor_first`, `invalid_grace_period`,
 //! `reason_required`, `not_abandoned`, `account_suspended`, `own_account`,
-//! `already_suspended`, `not_suspended`, `reset_not_confirmed`, `unavailable` (the database failed),
-//! `not_acknowledged` (a committed change not yet confirmed by every node).
+//! `already_suspended`, `not_suspended`, `reset_not_confirmed`, `unavailable` (the database
+//! failed), `not_acknowledged` (a committed change not yet confirmed by every node).
 //!
 //! Internal errors answer "internal error"; their source rides in the response
 //! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.

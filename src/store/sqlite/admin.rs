@@ -148,8 +148,10 @@ impl Resets for SqliteStore {
     ) -> Result<VouchOutcome, StoreError> {
         self.cache
             .write(Write::VouchResetRequest, async {
-                let (request, workspace) = (vouch.request_id.to_owned(), vouch.workspace_id.to_owned());
-                let (owner, at, event) = (vouch.owner.as_str().to_owned(), vouch.at.0, event.clone());
+                let request = vouch.request_id.to_owned();
+                let workspace = vouch.workspace_id.to_owned();
+                let owner = vouch.owner.as_str().to_owned();
+                let (at, event) = (vouch.at.0, event.clone());
                 self.db
                     .write(move |tx| {
                         // The primary key (request_id, owner_id) decides between racing vouches.
@@ -172,7 +174,8 @@ impl Resets for SqliteStore {
                         }
                         let earlier: Option<i64> = tx
                             .prepare_cached(
-                                "SELECT at FROM reset_vouches WHERE request_id = ?1 AND owner_id = ?2",
+                                "SELECT at FROM reset_vouches
+                                 WHERE request_id = ?1 AND owner_id = ?2",
                             )?
                             .query_row((&request, &owner), |row| row.get(0))
                             .optional()?;
