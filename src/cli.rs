@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, FlagOverrides};
 use crate::domain::account::Role;
+use crate::domain::reset_request::ResetMode;
 use crate::store::{self, PoolSettings, Store};
 
 pub use keys::KeysCommand;
@@ -108,9 +109,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             user::create_user(&config, &email, name.as_deref(), role, password_stdin).await
         }
         Command::User(UserCommand::List) => user::list_users(&config).await,
-        Command::User(UserCommand::ResetTwoFactor { email, reason }) => {
-            user::reset_two_factor(&config, &email, &reason).await
-        }
+        Command::User(UserCommand::ResetTwoFactor {
+            email,
+            reason,
+            force,
+        }) => user::reset_two_factor(&config, &email, &reason, ResetMode::forced(force)).await,
         Command::Keys(KeysCommand::Rotate) => keys::rotate_keys(&config).await,
     }
 }

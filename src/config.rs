@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::domain::account::SessionLifetimes;
 use crate::domain::notification::Channels;
+use crate::domain::reset_request::{Mark, ResetRequirement};
 
 mod file;
 mod validate;
@@ -168,6 +169,8 @@ pub struct RecoveryConfig {
     pub rotate_on_use: bool,
     /// Recovery sign-in turns two-factor off.
     pub use_disables_two_factor: bool,
+    /// What an admin reset of an account with an open request waits for.
+    pub reset_requires: ResetRequirement,
 }
 
 impl RecoveryConfig {

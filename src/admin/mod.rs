@@ -11,10 +11,11 @@ pub mod reset;
 use std::sync::Arc;
 
 pub use policy::sync_instance_policy;
-pub use reset::{reset_account_two_factor, ResetActor};
+pub use reset::{reset_account_two_factor, ResetActor, ResetAsk};
 
 use crate::domain::event::{Event, EventFilter};
 use crate::domain::paging::next_key;
+use crate::domain::reset_request::{Mark, ResetRequirement};
 use crate::notify::Notifier;
 use crate::store::{AccountSummary, ResetRequest, Store, StoreError};
 
@@ -45,6 +46,16 @@ pub enum Error {
     /// The account is the last owner of a workspace with other members.
     #[error("last owner")]
     LastOwner,
+    /// The account's open reset request lacks marks `[recovery] reset_requires` asks for,
+    /// and the reset was not forced.
+    #[error(
+        "the open reset request lacks {}; force the reset to go ahead anyway",
+        names(missing)
+    )]
+    ResetNotConfirmed {
+        /// What it lacks.
+        missing: Vec<Mark>,
+    },
     /// No such account or delivery.
     #[error("not found")]
     NotFound,
@@ -59,11 +70,24 @@ pub enum Error {
     Store(#[from] StoreError),
 }
 
+/// What the marks are, in words: "a confirmation from the mailbox and an owner's vouch".
+pub fn names(marks: &[Mark]) -> String {
+    let words: Vec<&str> = marks
+        .iter()
+        .map(|mark| match mark {
+            Mark::Email => "a confirmation from the account's mailbox",
+            Mark::Owner => "a workspace owner's vouch",
+        })
+        .collect();
+    words.join(" and ")
+}
+
 /// The admin operations over these parts; cheap to clone.
 #[derive(Clone)]
 pub struct Admin {
     store: Arc<dyn Store>,
     notifier: Notifier,
+    reset_requires: ResetRequirement,
 }
 
 /// A page of accounts.
@@ -76,12 +100,25 @@ pub struct AccountPage {
 }
 
 impl Admin {
-    /// The operations over these parts.
-    pub fn new(store: Arc<dyn Store>, notifier: Notifier) -> Admin {
-        Admin { store, notifier }
+    /// The operations over these parts; `reset_requires` is `[recovery] reset_requires`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        notifier: Notifier,
+        reset_requires: ResetRequirement,
+    ) -> Admin {
+        Admin {
+            store,
+            notifier,
+            reset_requires,
+        }
     }
 
-    /// Open lost-device reset requests, oldest first.
+    /// What the reset of an account with an open request waits for.
+    pub fn reset_requires(&self) -> ResetRequirement {
+        self.reset_requires
+    }
+
+    /// Open lost-device reset requests, oldest first, each with its marks.
     pub async fn reset_requests(&self) -> Result<Vec<ResetRequest>, Error> {
         Ok(self.store.open_reset_requests().await?)
     }

@@ -1,5 +1,12 @@
 //! The audited two-factor reset, for a person who lost their device: by an instance admin
 //! (API or admin page) or by an operator (`deadbolt user reset-two-factor`).
+//!
+//! With `[recovery] reset_requires`, the reset of an account with an open request waits
+//! for the marks it names (confirmed from the mailbox, vouched for by an owner) unless
+//! forced; a forced reset records that it was, and what was missing. An account with no
+//! open request is reset as before: the rule is about answering requests (SPEC §11, "an
+//! account with an open request"). Marks are only ever added to an open request, and only
+//! the reset closes one, so the check read before the reset's transaction still holds in it.
 
 use serde_json::json;
 
@@ -8,8 +15,9 @@ use crate::domain::account::{note, Account, Caller};
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
+use crate::domain::reset_request::{ResetMode, ResetRequirement};
 use crate::domain::time::UnixTime;
-use crate::store::{ResetOutcome, Store, StoreError};
+use crate::store::{ResetOutcome, Store};
 
 /// Who asked for a reset.
 #[derive(Debug, Clone, Copy)]
@@ -23,20 +31,48 @@ pub enum ResetActor<'a> {
     },
 }
 
+/// What an admin or operator asks of a reset.
+#[derive(Debug, Clone)]
+pub struct ResetAsk<'a> {
+    /// Who.
+    pub actor: ResetActor<'a>,
+    /// Why (recorded).
+    pub reason: &'a str,
+    /// Whether it waits for the marks the instance requires.
+    pub mode: ResetMode,
+    /// The client address and user agent, for the audit trail.
+    pub origin: (Option<String>, Option<String>),
+}
+
 /// The audited reset, shared by the API and `deadbolt user reset-two-factor`: in one
 /// transaction, deletes the secret, any pending enrolment and the recovery codes, ends every
 /// session of the account, closes its reset requests, and records who did it and why (which
-/// notifies the account).
+/// notifies the account). An open request missing a mark `requires` names refuses it with
+/// [`Error::ResetNotConfirmed`], unless forced.
 pub async fn reset_account_two_factor(
     store: &dyn Store,
     account: &Account,
-    actor: ResetActor<'_>,
-    reason: &str,
-    origin: (Option<String>, Option<String>),
+    ask: ResetAsk<'_>,
+    requires: ResetRequirement,
     now: UnixTime,
     channels: Channels,
-) -> Result<ResetOutcome, StoreError> {
-    let (ip, user_agent) = origin;
+) -> Result<ResetOutcome, Error> {
+    let missing = match store.open_reset_request(&account.id).await? {
+        Some(request) => requires.missing(
+            request.email_confirmed_at.is_some(),
+            !request.vouches.is_empty(),
+        ),
+        None => Vec::new(),
+    };
+    if !missing.is_empty() && ask.mode == ResetMode::AsConfigured {
+        return Err(Error::ResetNotConfirmed { missing });
+    }
+    let ResetAsk {
+        actor,
+        reason,
+        mode,
+        origin: (ip, user_agent),
+    } = ask;
     let record = |outcome: &ResetOutcome| {
         let (actor_id, by) = match actor {
             ResetActor::Admin(id) => (Some(id.clone()), json!("admin")),
@@ -55,6 +91,11 @@ pub async fn reset_account_two_factor(
         {
             details["operator"] = json!(operator);
         }
+        if mode == ResetMode::Force {
+            details["forced"] = json!(true);
+            let names: Vec<_> = missing.iter().map(|mark| mark.as_str()).collect();
+            details["missing"] = json!(names);
+        }
         NewEvent {
             account_id: Some(account.id.clone()),
             actor_id,
@@ -66,21 +107,23 @@ pub async fn reset_account_two_factor(
             details,
         }
     };
-    store
+    Ok(store
         .reset_two_factor(&account.id, now, &record, channels)
-        .await
+        .await?)
 }
 
 impl Admin {
     /// Resets the two-factor of the account `id` for the admin `caller`; the `reason`
-    /// (1–1000 characters) is mandatory and recorded. Answers the account and what the
-    /// reset did.
+    /// (1–1000 characters) is mandatory and recorded. With `[recovery] reset_requires`, an
+    /// open request must carry its marks unless `mode` forces it. Answers the account and
+    /// what the reset did.
     pub async fn reset_two_factor(
         &self,
         caller: Caller<'_>,
         client: &ClientInfo,
         id: &str,
         reason: Option<&str>,
+        mode: ResetMode,
     ) -> Result<(Account, ResetOutcome), Error> {
         let reason = note(reason.unwrap_or_default()).ok_or(Error::ReasonRequired)?;
         let account = self
@@ -88,13 +131,17 @@ impl Admin {
             .account_by_id(&AccountId(id.to_owned()))
             .await?
             .ok_or(Error::NotFound)?;
-        let origin = (client.ip.clone(), client.user_agent.clone());
+        let ask = ResetAsk {
+            actor: ResetActor::Admin(&caller.account.id),
+            reason,
+            mode,
+            origin: (client.ip.clone(), client.user_agent.clone()),
+        };
         let outcome = reset_account_two_factor(
             self.store.as_ref(),
             &account,
-            ResetActor::Admin(&caller.account.id),
-            reason,
-            origin,
+            ask,
+            self.reset_requires,
             caller.now,
             self.notifier.channels(),
         )

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::domain::account::{validate_new_account, Role};
 use crate::domain::ids::{AccountId, Token};
 use crate::domain::password::{hash_password, Password};
+use crate::domain::reset_request::ResetMode;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorState;
 use crate::store::{Constraint, NewAccount, StoreError};
@@ -44,6 +45,10 @@ pub enum UserCommand {
         /// Why (recorded in the audit trail).
         #[arg(long)]
         reason: String,
+        /// Reset even when the account's open reset request lacks the marks
+        /// `[recovery] reset_requires` asks for (recorded as forced).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -137,6 +142,7 @@ pub(super) async fn reset_two_factor(
     config: &Config,
     email: &str,
     reason: &str,
+    mode: ResetMode,
 ) -> anyhow::Result<()> {
     let reason = reason.trim();
     if reason.is_empty() {
@@ -154,18 +160,31 @@ pub(super) async fn reset_two_factor(
         .account_by_email(&email)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no account with the e-mail address {}", email.as_str()))?;
-    let outcome = crate::admin::reset_account_two_factor(
-        store.as_ref(),
-        &account,
-        crate::admin::ResetActor::Cli {
+    let ask = crate::admin::ResetAsk {
+        actor: crate::admin::ResetActor::Cli {
             operator: operator.as_deref(),
         },
         reason,
-        (None, Some("deadbolt-cli".to_owned())),
+        mode,
+        origin: (None, Some("deadbolt-cli".to_owned())),
+    };
+    let outcome = crate::admin::reset_account_two_factor(
+        store.as_ref(),
+        &account,
+        ask,
+        config.recovery.reset_requires,
         SystemClock.now(),
         config.notify.channels(),
     )
-    .await?;
+    .await
+    .map_err(|error| match error {
+        crate::admin::Error::ResetNotConfirmed { missing } => anyhow::anyhow!(
+            "the open reset request of {} lacks {}; pass --force to reset anyway",
+            email.as_str(),
+            crate::admin::names(&missing)
+        ),
+        other => other.into(),
+    })?;
     println!(
         "Reset two-factor of {} (was {}); {} session(s) ended, {} request(s) closed.",
         email.as_str(),

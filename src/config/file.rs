@@ -67,6 +67,10 @@ pub struct FileRecovery {
     pub rotate_on_use: Option<bool>,
     /// Signing in with a recovery code turns two-factor off.
     pub use_disables_two_factor: Option<bool>,
+    /// Marks an admin reset of an account with an open reset request waits for (unless
+    /// forced): any of `email` (confirmed from the mailbox) and `owner` (vouched for by a
+    /// workspace owner). Default: none.
+    pub reset_requires: Option<Vec<String>>,
 }
 
 /// `[policy]`.

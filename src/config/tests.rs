@@ -48,6 +48,7 @@ fn the_spec_example_file_parses() {
         count = 8
         rotate_on_use = false
         use_disables_two_factor = false
+        reset_requires = []
 
         [policy]
         require_two_factor = "off"
@@ -125,6 +126,10 @@ fn out_of_range_values_are_refused_with_their_key() {
             "notify.webhook_secret_file",
         ),
         ("[notify]\nfrom = \"not an address\"", "notify.from"),
+        (
+            "[recovery]\nreset_requires = [\"email\", \"admin\"]",
+            "recovery.reset_requires",
+        ),
     ] {
         let error = parse(text).and_then(|f| f.validate("t")).unwrap_err();
         assert_eq!(error.key, key, "{text}");
@@ -193,4 +198,29 @@ fn session_lifetimes_are_configurable() {
         .unwrap();
     assert_eq!(config.sessions.idle, Duration::from_secs(3_600));
     assert_eq!(config.sessions.absolute, Duration::from_secs(172_800));
+}
+
+#[test]
+fn reset_requires_takes_email_and_owner_and_defaults_to_nothing() {
+    use crate::domain::reset_request::ResetRequirement;
+    let config = parse("").unwrap().validate("t").unwrap();
+    assert_eq!(config.recovery.reset_requires, ResetRequirement::default());
+    let config = parse("[recovery]\nreset_requires = [\"owner\", \"email\"]")
+        .unwrap()
+        .validate("t")
+        .unwrap();
+    assert_eq!(
+        config.recovery.reset_requires,
+        ResetRequirement {
+            email: true,
+            owner: true
+        }
+    );
+    let config = parse("[recovery]\nreset_requires = [\"email\"]")
+        .unwrap()
+        .validate("t")
+        .unwrap();
+    assert!(config.recovery.reset_requires.email && !config.recovery.reset_requires.owner);
+    let error = parse("[recovery]\nreset_requires = \"email\"").unwrap_err();
+    assert_eq!(error.key, "recovery.reset_requires");
 }

@@ -109,6 +109,18 @@ impl FileConfig {
             return Err(err("recovery.count", "must be between 1 and 16"));
         }
 
+        let mut marks = Vec::new();
+        for name in recovery.reset_requires.unwrap_or_default() {
+            let mark = Mark::parse(&name).ok_or_else(|| {
+                err(
+                    "recovery.reset_requires",
+                    &format!("{name:?} is not a mark; expected \"email\" and/or \"owner\""),
+                )
+            })?;
+            marks.push(mark);
+        }
+        let reset_requires = ResetRequirement::of(&marks);
+
         let policy = self.policy.unwrap_or_default();
         let grace_period_days = policy.grace_period_days.unwrap_or(0);
         if !GRACE_PERIOD_DAYS.contains(&grace_period_days) {
@@ -181,6 +193,7 @@ impl FileConfig {
                 count,
                 rotate_on_use: recovery.rotate_on_use.unwrap_or(false),
                 use_disables_two_factor: recovery.use_disables_two_factor.unwrap_or(false),
+                reset_requires,
             },
             policy: PolicyConfig {
                 require_two_factor: policy.require_two_factor.unwrap_or_default(),

@@ -45,6 +45,10 @@ pub enum EventKind {
     TwoFactorReset,
     /// Someone with neither device nor recovery code asked for a reset.
     ResetRequested,
+    /// A reset request was confirmed by the link e-mailed to the account's address.
+    ResetRequestConfirmed,
+    /// An owner of a workspace the person belongs to vouched for their reset request.
+    ResetRequestVouched,
     /// A one-time link or code was e-mailed (`details.purpose`; never the token).
     EmailSent,
     /// A request named an address and got no message: no account has it, or the account
@@ -90,6 +94,8 @@ impl EventKind {
             EventKind::InvitationCreated => "invitation_created",
             EventKind::TwoFactorReset => "two_factor_reset",
             EventKind::ResetRequested => "reset_requested",
+            EventKind::ResetRequestConfirmed => "reset_request_confirmed",
+            EventKind::ResetRequestVouched => "reset_request_vouched",
             EventKind::EmailSent => "email_sent",
             EventKind::EmailWithheld => "email_withheld",
             EventKind::EmailVerified => "email_verified",

@@ -11,6 +11,7 @@ pub mod otpauth;
 pub mod paging;
 pub mod password;
 pub mod recovery;
+pub mod reset_request;
 pub mod sealed;
 pub mod sign_in;
 pub mod throttle;

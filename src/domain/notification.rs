@@ -84,7 +84,9 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::PasswordChanged
         | EventKind::PasswordReset => Some(Audience::Owner),
         EventKind::AccountSuspended | EventKind::AccountUnsuspended => Some(Audience::Owner),
-        EventKind::ResetRequested => Some(Audience::InstanceAdmins),
+        EventKind::ResetRequested
+        | EventKind::ResetRequestConfirmed
+        | EventKind::ResetRequestVouched => Some(Audience::InstanceAdmins),
         // A code sign-in notifies nobody, so PostgreSQL completes it in one batched
         // statement with no outbox row (`store/postgres/batch.rs`).
         EventKind::SignInSucceeded

@@ -10,8 +10,8 @@
 //! `no_pending_enrollment`, `not_enabled`, `confirmation_failed`, `two_factor_required`
 //! (with the `deadline`), `last_owner`, `enable_two_factor_first`, `invalid_grace_period`,
 //! `reason_required`, `not_abandoned`, `account_suspended`, `own_account`,
-//! `already_suspended`, `not_suspended`, `unavailable` (the database failed),
-//! `not_acknowledged` (a committed change not yet confirmed by every node).
+//! `already_suspended`, `not_suspended`, `reset_not_confirmed`, `unavailable` (the database
+//! failed), `not_acknowledged` (a committed change not yet confirmed by every node).
 //!
 //! Internal errors answer "internal error"; their source rides in the response
 //! extensions ([`InternalErrorSource`]) and the logging middleware writes it once.
@@ -148,6 +148,10 @@ pub enum ApiError {
     /// Only an abandoned notification delivery can be retried.
     #[error("not abandoned")]
     NotAbandoned,
+    /// The account's open reset request lacks the marks `[recovery] reset_requires` asks
+    /// for (in words), and the reset was not forced.
+    #[error("reset not confirmed")]
+    ResetNotConfirmed(String),
     /// The database failed or could not be reached; the detail is logged, never shown.
     #[error("unavailable: {0}")]
     Unavailable(String),

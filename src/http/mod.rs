@@ -97,7 +97,11 @@ impl AppState {
             notifier.clone(),
         );
         let workspaces = crate::workspaces::Workspaces::new(Arc::clone(&store), notifier.clone());
-        let admin = crate::admin::Admin::new(Arc::clone(&store), notifier.clone());
+        let admin = crate::admin::Admin::new(
+            Arc::clone(&store),
+            notifier.clone(),
+            config.recovery.reset_requires,
+        );
         AppState {
             config,
             store,

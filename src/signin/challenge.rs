@@ -195,7 +195,8 @@ impl SignIn {
     /// Files a lost-device reset request for the account whose live challenge `token` is
     /// (it proves the first factor), with a `message` for the administrators (a valid
     /// [`crate::domain::account::note`]). One open request per account: asking again
-    /// returns its id.
+    /// returns its id. Either way a link confirming it is e-mailed to the account's address
+    /// when the instance sends e-mail (`reset_confirm.rs`).
     pub async fn request_reset(
         &self,
         token: &str,
@@ -219,6 +220,7 @@ impl SignIn {
         if filed.created {
             self.notifier.wake_for(std::slice::from_ref(&event));
         }
+        self.send_reset_confirmation(&account, client, now).await?;
         Ok(filed.id)
     }
 

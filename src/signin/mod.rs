@@ -32,6 +32,7 @@ pub mod email;
 pub mod factor;
 pub mod password;
 pub mod proof;
+pub mod reset_confirm;
 pub mod ticket;
 
 use std::sync::Arc;

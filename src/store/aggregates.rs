@@ -397,6 +397,25 @@ pub trait Resets: Send + Sync {
         event: &NewEvent,
         channels: Channels,
     ) -> Result<FiledRequest, StoreError>;
-    /// Open reset requests, oldest first.
+    /// Open reset requests, oldest first, each with its marks.
     async fn open_reset_requests(&self) -> Result<Vec<ResetRequest>, StoreError>;
+    /// The account's open reset request with its marks, if it has one.
+    async fn open_reset_request(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<ResetRequest>, StoreError>;
+    /// The open reset requests of the workspace's members, oldest first, each with its
+    /// marks (every vouch, through whichever workspace).
+    async fn member_reset_requests(&self, workspace: &str)
+        -> Result<Vec<ResetRequest>, StoreError>;
+    /// Records `vouch` with its `event`, in one transaction, if the request is open, its
+    /// account a member of the workspace and the voucher an owner of it (checked in that
+    /// transaction); at most once per owner and request, however many race (the primary key
+    /// decides).
+    async fn vouch_reset_request(
+        &self,
+        vouch: &NewVouch<'_>,
+        event: &NewEvent,
+        channels: Channels,
+    ) -> Result<VouchOutcome, StoreError>;
 }

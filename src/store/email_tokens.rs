@@ -142,16 +142,22 @@ pub enum LinkEffect {
         /// The new password's argon2id hash.
         password_hash: String,
     },
+    /// The account's open reset request is confirmed from its mailbox: stamped
+    /// `email_confirmed_at` (kept if it was stamped before), and the address, while still the
+    /// account's, verified. With no open request (or the address moved) it proves nothing.
+    /// Recorded as `reset_request_confirmed`, which notifies the instance admins.
+    ConfirmResetRequest,
 }
 
 impl LinkEffect {
     /// The event recording this effect for `spent`, if it records one; `previous` is the
-    /// address a change of address left.
+    /// address a change of address left, `request` the reset request it confirmed.
     pub(super) fn event(
         &self,
         spent: &SpentEmailToken,
         purpose: Purpose,
         previous: Option<&str>,
+        request: Option<&str>,
         client: &ClientInfo,
         now: UnixTime,
     ) -> Option<NewEvent> {
@@ -168,6 +174,14 @@ impl LinkEffect {
             (LinkEffect::ResetPassword { .. }, _) => (
                 EventKind::PasswordReset,
                 json!({"email": spent.email.as_str()}),
+            ),
+            (LinkEffect::ConfirmResetRequest, _) => (
+                EventKind::ResetRequestConfirmed,
+                json!({
+                    "email": spent.email.as_str(),
+                    "purpose": purpose.as_str(),
+                    "request_id": request,
+                }),
             ),
         };
         Some(NewEvent::by_owner(

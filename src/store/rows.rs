@@ -17,7 +17,7 @@ pub(super) use events::EventRow;
 pub(super) use secrets::SealedRow;
 pub(super) use sessions::{SessionAccountRow, SessionRow, WorkspaceSessionRow};
 pub(super) use throttle::CounterRow;
-pub(super) use two_factor::{ResetRequestRow, TwoFactorRow};
+pub(super) use two_factor::{with_vouches, ResetRequestRow, TwoFactorRow, VouchRow};
 pub(super) use workspaces::{InvitationRow, MemberRow, PolicyRow, WorkspaceRoleRow, WorkspaceRow};
 
 use super::{Constraint, StoreError};

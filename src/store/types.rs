@@ -141,6 +141,48 @@ pub struct ResetRequest {
     pub message: String,
     /// When.
     pub created_at: UnixTime,
+    /// When the link e-mailed to the account's address confirmed it, if it did.
+    pub email_confirmed_at: Option<UnixTime>,
+    /// The owners who vouched for it, in the order they did.
+    pub vouches: Vec<Vouch>,
+}
+
+/// An owner's word that a reset request is legitimate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vouch {
+    /// The owner's account.
+    pub account_id: AccountId,
+    /// The owner's e-mail.
+    pub email: String,
+    /// The workspace they own that the person belongs to.
+    pub workspace_id: String,
+    /// When.
+    pub at: UnixTime,
+}
+
+/// An owner vouching for a member's open reset request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVouch<'a> {
+    /// The request.
+    pub request_id: &'a str,
+    /// The workspace the owner vouches as an owner of.
+    pub workspace_id: &'a str,
+    /// The owner.
+    pub owner: &'a AccountId,
+    /// When.
+    pub at: UnixTime,
+}
+
+/// What vouching did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VouchOutcome {
+    /// Recorded now, with its event.
+    Vouched,
+    /// This owner had vouched for the request already, at this time; nothing changed.
+    Already(UnixTime),
+    /// The request is not open, its account is not a member of the workspace, or the
+    /// voucher is not (or no longer) its owner: nothing changed.
+    Refused,
 }
 
 /// An account as an instance admin sees it in a list.

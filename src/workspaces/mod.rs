@@ -1,6 +1,7 @@
 //! Workspaces (SPEC §4), shared by the JSON API and the pages: members with roles
 //! ([`members`]: invitations, role changes, removal) and two-factor enforcement with a
-//! grace period ([`enforcement`]). No HTTP and no SQL here.
+//! grace period ([`enforcement`]), and owners vouching for their members' lost-device
+//! reset requests ([`resets`]). No HTTP and no SQL here.
 //!
 //! Every operation on a workspace first checks membership ([`Error::NotFound`] for
 //! strangers, so ids reveal nothing) and then the caller's access: a covered member without
@@ -8,6 +9,7 @@
 
 pub mod enforcement;
 pub mod members;
+pub mod resets;
 
 use std::sync::Arc;
 

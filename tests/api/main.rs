@@ -13,6 +13,7 @@ mod cache;
 mod challenge;
 mod cli;
 mod coherence;
+mod confirmed_resets;
 mod crash;
 mod email;
 mod hygiene;

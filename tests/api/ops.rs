@@ -105,6 +105,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/accounts/{id}/unsuspend"),
     ("delete", "/api/v1/admin/accounts/{id}"),
     ("get", "/api/v1/admin/reset-requests"),
+    ("post", "/api/v1/reset-requests/confirm"),
+    ("get", "/api/v1/workspaces/{id}/reset-requests"),
+    (
+        "post",
+        "/api/v1/workspaces/{id}/reset-requests/{request_id}/vouch",
+    ),
     ("get", "/api/v1/admin/accounts"),
     ("get", "/api/v1/admin/events"),
     ("get", "/api/v1/admin/notifications"),
@@ -140,6 +146,7 @@ async fn the_openapi_document_lists_every_route_and_nothing_else(backend: Backen
         let path = path
             .replace("{id}", "x")
             .replace("{account_id}", "x")
+            .replace("{request_id}", "x")
             .replace("{token}", "x");
         let reply = app.request(method.clone(), &path, None, None).await;
         assert!(

@@ -173,6 +173,24 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
             ),
             "/admin",
         ),
+        "reset_request_confirmed" => (
+            format!("Reset request confirmed by {account}"),
+            format!(
+                "The two-factor reset request of {account} was confirmed through the link \
+                 e-mailed to {}: the request comes from someone who reads that mailbox.",
+                detail("email")
+            ),
+            "/admin",
+        ),
+        "reset_request_vouched" => (
+            format!("Reset request of {account} vouched for"),
+            format!(
+                "{}, an owner of a workspace {account} belongs to, vouched that their \
+                 two-factor reset request is legitimate.",
+                detail("owner_email")
+            ),
+            "/admin",
+        ),
         "account_deleted" => (
             "Your account was deleted".to_owned(),
             match detail("by") {
@@ -311,6 +329,24 @@ mod tests {
         );
         assert!(request.subject.contains("ada@example.com"));
         assert!(request.body.contains("http://x/admin"));
+        let confirmed = email_message(
+            &delivery(
+                "reset_request_confirmed",
+                json!({"email": "ada@example.com", "request_id": "r1"}),
+            ),
+            "http://x",
+        );
+        assert!(confirmed.subject.contains("confirmed"));
+        assert!(confirmed.body.contains("http://x/admin"));
+        let vouched = email_message(
+            &delivery(
+                "reset_request_vouched",
+                json!({"owner_email": "olga@example.com", "request_id": "r1"}),
+            ),
+            "http://x",
+        );
+        assert!(vouched.subject.contains("vouched"));
+        assert!(vouched.body.contains("olga@example.com"));
         let suspended = email_message(
             &delivery("account_suspended", json!({"reason": "abuse report"})),
             "http://x",

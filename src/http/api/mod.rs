@@ -15,6 +15,7 @@ pub mod members;
 pub mod notifications;
 pub mod ops;
 pub mod password;
+pub mod reset_requests;
 pub mod resets;
 pub mod sessions;
 pub mod sign_in;
@@ -107,6 +108,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::unsuspend_account))
         .routes(routes!(lifecycle::delete_account))
         .routes(routes!(resets::list_reset_requests))
+        .routes(routes!(reset_requests::confirm_reset_request))
+        .routes(routes!(reset_requests::list_member_reset_requests))
+        .routes(routes!(reset_requests::vouch_for_reset_request))
         .routes(routes!(admin::list_accounts))
         .routes(routes!(admin::list_events))
         .routes(routes!(notifications::list_notifications))

@@ -1,12 +1,14 @@
 //! Lost-device resets for instance admins: the audited reset of an account's two-factor
-//! (a reason is mandatory) and the open requests people filed. The reset itself is
-//! [`crate::admin::reset`]'s, shared with `deadbolt user reset-two-factor`.
+//! (a reason is mandatory; with `[recovery] reset_requires`, an open request must carry its
+//! marks unless forced) and the open requests people filed, with their marks. The reset
+//! itself is [`crate::admin::reset`]'s, shared with `deadbolt user reset-two-factor`.
 
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::reset_request::ResetMode;
 use crate::domain::time::UnixTime;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{admin_only, AppJson, Authenticated, ClientInfo};
@@ -18,6 +20,10 @@ use crate::http::AppState;
 pub struct ResetRequestBody {
     /// Mandatory, recorded in the audit trail (1–1000 characters).
     pub reason: Option<String>,
+    /// Reset even though the account's open request lacks the marks
+    /// `[recovery] reset_requires` asks for (recorded as forced). Default false.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// The reset's effect.
@@ -43,6 +49,8 @@ pub struct ResetView {
     responses((status = 200, body = ResetView),
               (status = 403, description = "`forbidden`", body = ErrorBody),
               (status = 404, description = "`not_found`", body = ErrorBody),
+              (status = 409, description = "`reset_not_confirmed`: the open request lacks a \
+               mark `[recovery] reset_requires` asks for", body = ErrorBody),
               (status = 422, description = "`reason_required`", body = ErrorBody)))]
 pub async fn reset_two_factor(
     State(state): State<AppState>,
@@ -54,7 +62,13 @@ pub async fn reset_two_factor(
     admin_only(&auth)?;
     let (account, outcome) = state
         .admin
-        .reset_two_factor(auth.caller(), &client, &id, body.reason.as_deref())
+        .reset_two_factor(
+            auth.caller(),
+            &client,
+            &id,
+            body.reason.as_deref(),
+            ResetMode::forced(body.force),
+        )
         .await?;
     Ok(Json(ResetView {
         account_id: account.id.0,
@@ -79,6 +93,25 @@ pub struct ResetRequestView {
     /// When.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: UnixTime,
+    /// When the link e-mailed to the account's address confirmed it.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub email_confirmed_at: Option<UnixTime>,
+    /// The owners who vouched for it.
+    pub vouches: Vec<VouchView>,
+}
+
+/// An owner's vouch for a request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VouchView {
+    /// The owner's account.
+    pub account_id: String,
+    /// The owner's e-mail.
+    pub email: String,
+    /// The workspace they own that the person belongs to.
+    pub workspace_id: String,
+    /// When.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: UnixTime,
 }
 
 /// Open reset requests.
@@ -109,6 +142,17 @@ pub async fn list_reset_requests(
             email: r.email,
             message: r.message,
             created_at: r.created_at,
+            email_confirmed_at: r.email_confirmed_at,
+            vouches: r
+                .vouches
+                .into_iter()
+                .map(|v| VouchView {
+                    account_id: v.account_id.0,
+                    email: v.email,
+                    workspace_id: v.workspace_id,
+                    at: v.at,
+                })
+                .collect(),
         })
         .collect();
     Ok(Json(ResetRequestList { requests }))

@@ -142,6 +142,9 @@ impl From<admin::Error> for ApiError {
                 "status: one of pending, retrying, delivered, abandoned".to_owned(),
             ),
             admin::Error::NotAbandoned => ApiError::NotAbandoned,
+            admin::Error::ResetNotConfirmed { missing } => {
+                ApiError::ResetNotConfirmed(admin::names(&missing))
+            }
             admin::Error::Store(error) => error.into(),
         }
     }

@@ -203,6 +203,14 @@ impl ApiError {
                 "not_abandoned",
                 "Only a delivery that was given up can be retried; this one is delivered or still being tried.".to_owned(),
             ),
+            ApiError::ResetNotConfirmed(missing) => (
+                StatusCode::CONFLICT,
+                "reset_not_confirmed",
+                format!(
+                    "This account's open reset request still lacks {missing}. Wait for it, or \
+                     reset with force (the audit trail records that you did)."
+                ),
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

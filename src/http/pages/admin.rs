@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::admin;
 use crate::domain::event::EventFilter;
+use crate::domain::reset_request::ResetMode;
 use crate::http::error::ApiError;
 use crate::http::events::EventsResponse;
 use crate::http::extract::{admin_only, ClientInfo};
@@ -48,12 +49,19 @@ pub struct AccountRow {
     own: bool,
 }
 
-/// A reset request row.
+/// A reset request row, with its marks.
 pub struct RequestRow {
     account_id: String,
     email: String,
     message: String,
     created_at: String,
+    /// When confirmed from the mailbox; empty when not.
+    email_confirmed_at: String,
+    /// "owner@example.com (at)" for each owner who vouched.
+    vouches: Vec<String>,
+    /// The marks `[recovery] reset_requires` asks for that it lacks, in words; empty when
+    /// none (the form then needs no force).
+    missing: String,
 }
 
 /// A notification delivery row.
@@ -109,6 +117,9 @@ pub struct PolicyForm {
 pub struct ReasonForm {
     #[serde(default)]
     reason: String,
+    /// A reset's "reset anyway" box: present when ticked.
+    #[serde(default)]
+    force: Option<String>,
 }
 
 async fn render_page(
@@ -121,6 +132,7 @@ async fn render_page(
     admin_only(&viewer.auth)?;
     let policy = state.admin.instance_policy().await?;
     let requests = state.admin.reset_requests().await?;
+    let requires = state.admin.reset_requires();
     let accounts = state
         .admin
         .search_accounts(Some(&query), None, PAGE_ROWS)
@@ -144,10 +156,19 @@ async fn render_page(
             .into_iter()
             .take(PAGE_ROWS as usize)
             .map(|r| RequestRow {
+                missing: admin::names(
+                    &requires.missing(r.email_confirmed_at.is_some(), !r.vouches.is_empty()),
+                ),
                 account_id: r.account_id.0,
                 email: r.email,
                 message: r.message,
                 created_at: when(r.created_at),
+                email_confirmed_at: r.email_confirmed_at.map(when).unwrap_or_default(),
+                vouches: r
+                    .vouches
+                    .into_iter()
+                    .map(|v| format!("{} ({})", v.email, when(v.at)))
+                    .collect(),
             })
             .collect(),
         query,
@@ -245,6 +266,7 @@ async fn failed(
         | ApiError::AlreadySuspended
         | ApiError::NotSuspended
         | ApiError::LastOwner
+        | ApiError::ResetNotConfirmed(_)
         | ApiError::NotFound => {
             let (status, _, _) = error.parts();
             let flash = Some(Flash::from_error(&error));
@@ -288,7 +310,13 @@ pub async fn reset(
     admin_only(&viewer.auth)?;
     let done = state
         .admin
-        .reset_two_factor(viewer.auth.caller(), &client, &id, Some(&form.reason))
+        .reset_two_factor(
+            viewer.auth.caller(),
+            &client,
+            &id,
+            Some(&form.reason),
+            ResetMode::forced(form.force.is_some()),
+        )
         .await;
     match done {
         Ok(_) => Ok(see_other("/admin?done=reset")),

@@ -24,7 +24,7 @@ use crate::http::pages::{render_with, see_other, Flash};
 use crate::http::AppState;
 
 /// One input of a step's form.
-struct Field {
+pub(super) struct Field {
     name: &'static str,
     label: &'static str,
     kind: &'static str,
@@ -82,7 +82,7 @@ impl Field {
 /// A page of one step: a few sentences, at most one form, and links on.
 #[derive(Template)]
 #[template(path = "email_step.html")]
-struct StepPage {
+pub(super) struct StepPage {
     title: &'static str,
     flash: Option<Flash>,
     intro: Vec<String>,
@@ -95,7 +95,7 @@ struct StepPage {
 }
 
 impl StepPage {
-    fn new(title: &'static str) -> StepPage {
+    pub(super) fn new(title: &'static str) -> StepPage {
         StepPage {
             title,
             flash: None,
@@ -109,24 +109,29 @@ impl StepPage {
         }
     }
 
-    fn say(mut self, line: impl Into<String>) -> StepPage {
+    pub(super) fn say(mut self, line: impl Into<String>) -> StepPage {
         self.intro.push(line.into());
         self
     }
 
-    fn form(mut self, action: String, fields: Vec<Field>, button: &'static str) -> StepPage {
+    pub(super) fn form(
+        mut self,
+        action: String,
+        fields: Vec<Field>,
+        button: &'static str,
+    ) -> StepPage {
         self.action = Some(action);
         self.fields = fields;
         self.button = button;
         self
     }
 
-    fn flash(mut self, flash: Option<Flash>) -> StepPage {
+    pub(super) fn flash(mut self, flash: Option<Flash>) -> StepPage {
         self.flash = flash;
         self
     }
 
-    fn link(mut self, href: &'static str, text: &'static str) -> StepPage {
+    pub(super) fn link(mut self, href: &'static str, text: &'static str) -> StepPage {
         self.links.push((href, text));
         self
     }
@@ -137,7 +142,7 @@ impl StepPage {
     }
 
     /// The page, with a CSRF token for its form.
-    fn render(
+    pub(super) fn render(
         mut self,
         state: &AppState,
         headers: &HeaderMap,
@@ -151,7 +156,7 @@ impl StepPage {
 }
 
 /// A link that is not (or no longer) a live token.
-fn invalid_link(again: &'static str, text: &'static str) -> StepPage {
+pub(super) fn invalid_link(again: &'static str, text: &'static str) -> StepPage {
     StepPage::new("This link does not work")
         .flash(Some(Flash::from_error(&ApiError::InvalidEmailLink)))
         .link(again, text)

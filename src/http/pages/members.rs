@@ -1,5 +1,6 @@
 //! `/workspaces/{id}/members` (owners and admins): invite by e-mail with a role (the link is
-//! shown once), change a member's role, remove a member or leave. Every action is the
+//! shown once), change a member's role, remove a member or leave; owners also see their
+//! members' open lost-device reset requests and vouch for one. Every action is the
 //! operation the API's member routes call ([`crate::workspaces::members`]), so who may do
 //! what (only owners touch owners; a workspace keeps an owner) is decided there, and its
 //! refusals are shown as sentences.
@@ -40,6 +41,20 @@ pub struct MemberRow {
     editable: bool,
 }
 
+/// A member's open reset request, as an owner sees it.
+pub struct RequestRow {
+    id: String,
+    email: String,
+    message: String,
+    created_at: String,
+    /// Confirmed from the member's mailbox.
+    email_confirmed: bool,
+    /// An owner of this workspace vouched.
+    vouched: bool,
+    /// The viewer vouched.
+    vouched_by_you: bool,
+}
+
 /// A new invitation's link, shown this once.
 pub struct NewInvitation {
     email: String,
@@ -62,6 +77,8 @@ struct MembersPage {
     invite_email: String,
     invite_role: String,
     enforcement: &'static str,
+    /// The open reset requests of the members (shown to owners only).
+    requests: Vec<RequestRow>,
 }
 
 /// The invitation form.
@@ -106,6 +123,23 @@ async fn render_page(
     let members = state.workspaces.members(caller, &id).await?;
     let security = state.workspaces.security(caller, &id).await?;
     let owner = membership.role == Role::Owner;
+    let requests = if owner {
+        state.workspaces.reset_requests(caller, &id).await?
+    } else {
+        Vec::new()
+    };
+    let requests = requests
+        .into_iter()
+        .map(|open| RequestRow {
+            id: open.request.id,
+            email: open.request.email,
+            message: open.request.message,
+            created_at: when(open.request.created_at),
+            email_confirmed: open.request.email_confirmed_at.is_some(),
+            vouched: open.vouched,
+            vouched_by_you: open.vouched_by_caller,
+        })
+        .collect();
     let rows = members
         .into_iter()
         .map(|status| MemberRow {
@@ -141,6 +175,7 @@ async fn render_page(
         invite_email,
         invite_role,
         enforcement: security.workspace.enforcement.as_str(),
+        requests,
     };
     Ok(render_with(status, &page)?)
 }
@@ -155,6 +190,9 @@ pub async fn show(
     let flash = match query.done() {
         Some("role") => Some(Flash::Ok("Role changed.".to_owned())),
         Some("removed") => Some(Flash::Ok("Member removed.".to_owned())),
+        Some("vouched") => Some(Flash::Ok(
+            "You vouched for the request; the administrators see it with your name.".to_owned(),
+        )),
         _ => None,
     };
     let extras = Extras {
@@ -281,6 +319,37 @@ pub async fn remove(
                 ApiError::Forbidden => "Only owners can remove an owner.".to_owned(),
                 ApiError::NotFound => "That person is no longer a member.".to_owned(),
                 ApiError::LastOwner => error.parts().2,
+                _ => return Err(error.into()),
+            };
+            refused(&state, &viewer, id, &error, sentence).await
+        }
+    }
+}
+
+/// `POST /workspaces/{id}/reset-requests/{request_id}/vouch`: an owner vouches for a
+/// member's open reset request.
+pub async fn vouch(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    Path((id, request_id)): Path<(String, String)>,
+    PageForm(_): PageForm<EmptyForm>,
+) -> Result<Response, PageError> {
+    let vouched = state
+        .workspaces
+        .vouch(viewer.auth.caller(), &client, &id, &request_id)
+        .await;
+    match vouched.map_err(ApiError::from) {
+        Ok(_) => Ok(see_other(&format!("{}?done=vouched", members_path(&id)))),
+        Err(error) => {
+            let sentence = match &error {
+                ApiError::Forbidden => {
+                    "Only owners vouch, and never for their own request.".to_owned()
+                }
+                ApiError::NotFound => {
+                    "That request is no longer open, or its person is no longer a member."
+                        .to_owned()
+                }
                 _ => return Err(error.into()),
             };
             refused(&state, &viewer, id, &error, sentence).await

@@ -24,6 +24,7 @@ pub mod invitations;
 pub mod login;
 pub mod members;
 pub mod paging;
+pub mod reset_confirm;
 pub mod security;
 pub mod security_actions;
 pub mod security_email;
@@ -92,6 +93,10 @@ pub fn router() -> Router<AppState> {
             get(email::show_verify).post(email::verify),
         )
         .route(
+            "/reset-requests/confirm/{token}",
+            get(reset_confirm::show).post(reset_confirm::confirm),
+        )
+        .route(
             "/forgot-password",
             get(email::show_forgot).post(email::forgot),
         )
@@ -153,6 +158,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/workspaces/{id}/members", get(members::show))
         .route("/workspaces/{id}/invitations", post(members::invite))
+        .route(
+            "/workspaces/{id}/reset-requests/{request_id}/vouch",
+            post(members::vouch),
+        )
         .route(
             "/workspaces/{id}/members/{account_id}/role",
             post(members::change_role),

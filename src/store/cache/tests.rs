@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 46] = [
+const ALL: [Write; 47] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -49,6 +49,7 @@ const ALL: [Write; 46] = [
     Write::RemoveMember,
     Write::SetInstancePolicy,
     Write::CreateResetRequest,
+    Write::VouchResetRequest,
     Write::Reseal,
     Write::DeliverNext,
     Write::RetryDelivery,
@@ -108,6 +109,7 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::InsertInstanceSecret
         | Write::CreateInvitation
         | Write::CreateResetRequest
+        | Write::VouchResetRequest
         | Write::Reseal
         | Write::DeliverNext
         | Write::RetryDelivery

@@ -45,6 +45,7 @@ pub(crate) enum Write {
     RemoveMember,
     SetInstancePolicy,
     CreateResetRequest,
+    VouchResetRequest,
     Reseal,
     DeliverNext,
     RetryDelivery,
@@ -97,10 +98,12 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
         ],
     ),
     (
-        "events, reset requests and outbox deliveries are never remembered",
+        "events, reset requests (and owners' vouches for them) and outbox deliveries are \
+         never remembered",
         &[
             Write::RecordEvent,
             Write::CreateResetRequest,
+            Write::VouchResetRequest,
             Write::DeliverNext,
             Write::RetryDelivery,
         ],

@@ -24,6 +24,13 @@ const VERIFY_IF_STILL: &str =
     "UPDATE accounts SET email_verified_at = COALESCE(email_verified_at, $3)
      WHERE id = $1 AND email = $2";
 
+/// The account's (`$1`) open reset request is stamped confirmed at `$2`, unless it was
+/// already; its id. No row: the account has no open request.
+const CONFIRM_OPEN_REQUEST: &str =
+    "UPDATE reset_requests SET email_confirmed_at = COALESCE(email_confirmed_at, $2)
+     WHERE account_id = $1 AND closed_at IS NULL
+     RETURNING id";
+
 #[async_trait]
 impl EmailTokens for PostgresStore {
     async fn issue_email_token(
@@ -141,6 +148,7 @@ impl EmailTokens for PostgresStore {
                         }
                         _ => None,
                     };
+                    let mut confirmed: Option<String> = None;
                     let changed = match (effect, purpose) {
                     (LinkEffect::SignIn, _) => sqlx::query(VERIFY_IF_STILL)
                         .bind(id)
@@ -185,6 +193,23 @@ impl EmailTokens for PostgresStore {
                         .await?
                         .rows_affected()
                     }
+                    (LinkEffect::ConfirmResetRequest, _) => {
+                        let still = sqlx::query(VERIFY_IF_STILL)
+                            .bind(id)
+                            .bind(&email)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        if still == 1 {
+                            confirmed = sqlx::query_scalar(CONFIRM_OPEN_REQUEST)
+                                .bind(id)
+                                .bind(at)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        }
+                        u64::from(confirmed.is_some())
+                    }
                 };
                     if changed != 1 {
                         // The account moved to another address since: the token is spent (it can
@@ -196,10 +221,11 @@ impl EmailTokens for PostgresStore {
                         account: AccountId(account),
                         email: Email::from_stored(email),
                     };
-                    let event = effect.event(&spent, purpose, previous.as_deref(), client, now);
+                    let (previous, request) = (previous.as_deref(), confirmed.as_deref());
+                    let event = effect.event(&spent, purpose, previous, request, client, now);
                     if let Some(event) = event {
                         let event_id = journal::append(&mut tx, &event, channels).await?;
-                        if let (Some(previous), true) = (&previous, channels.email) {
+                        if let (Some(previous), true) = (previous, channels.email) {
                             outbox::enqueue_to_address(&mut tx, event_id, &event, previous).await?;
                         }
                     }

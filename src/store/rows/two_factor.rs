@@ -5,7 +5,7 @@ use crate::domain::ids::AccountId;
 use crate::domain::sealed::{KeyId, Sealed};
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::{PendingEnrollment, TwoFactorRecord};
-use crate::store::ResetRequest;
+use crate::store::{ResetRequest, Vouch};
 
 #[derive(sqlx::FromRow)]
 pub(in crate::store) struct TwoFactorRow {
@@ -56,16 +56,44 @@ pub(in crate::store) struct ResetRequestRow {
     pub email: String,
     pub message: String,
     pub created_at: i64,
+    pub email_confirmed_at: Option<i64>,
 }
 
-impl From<ResetRequestRow> for ResetRequest {
-    fn from(row: ResetRequestRow) -> Self {
-        ResetRequest {
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct VouchRow {
+    pub request_id: String,
+    pub account_id: String,
+    pub email: String,
+    pub workspace_id: String,
+    pub at: i64,
+}
+
+/// The requests `rows`, each with its vouches among `vouches`, in the order of each.
+pub(in crate::store) fn with_vouches(
+    rows: Vec<ResetRequestRow>,
+    vouches: Vec<VouchRow>,
+) -> Vec<ResetRequest> {
+    let mut requests: Vec<ResetRequest> = rows
+        .into_iter()
+        .map(|row| ResetRequest {
             id: row.id,
             account_id: AccountId(row.account_id),
             email: row.email,
             message: row.message,
             created_at: UnixTime(row.created_at),
+            email_confirmed_at: row.email_confirmed_at.map(UnixTime),
+            vouches: Vec::new(),
+        })
+        .collect();
+    for vouch in vouches {
+        if let Some(request) = requests.iter_mut().find(|r| r.id == vouch.request_id) {
+            request.vouches.push(Vouch {
+                account_id: AccountId(vouch.account_id),
+                email: vouch.email,
+                workspace_id: vouch.workspace_id,
+                at: UnixTime(vouch.at),
+            });
         }
     }
+    requests
 }

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::decode::all;
 use super::journal::append;
@@ -14,8 +14,11 @@ use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
-use crate::store::rows::ResetRequestRow;
-use crate::store::{FiledRequest, ResetEvent, ResetOutcome, ResetRequest, Resets, StoreError};
+use crate::store::rows::{with_vouches, ResetRequestRow, VouchRow};
+use crate::store::{
+    FiledRequest, NewVouch, ResetEvent, ResetOutcome, ResetRequest, Resets, StoreError,
+    VouchOutcome,
+};
 
 /// How often a reset reads again an outcome that moved before it could apply.
 const RESET_TRIES: usize = 5;
@@ -56,6 +59,8 @@ impl Resets for SqliteStore {
                                  WHERE account_id = ?1 AND closed_at IS NULL",
                             )?
                             .execute((&id, now.0))?;
+                            // A confirmation link left over can confirm no later request.
+                            tx.prepare_cached(CLOSE_CONFIRMATIONS)?.execute([&id])?;
                             append(tx, &event, channels)?;
                             Ok(true)
                         })
@@ -115,18 +120,104 @@ impl Resets for SqliteStore {
     }
 
     async fn open_reset_requests(&self) -> Result<Vec<ResetRequest>, StoreError> {
-        let rows: Vec<ResetRequestRow> = self.db.read(|conn| {
-            all(
-                conn,
-                "SELECT r.id, r.account_id, a.email, r.message, r.created_at
-                 FROM reset_requests r JOIN accounts a ON a.id = r.account_id
-                 WHERE r.closed_at IS NULL ORDER BY r.created_at, r.id",
-                [],
-            )
-        })?;
-        Ok(rows.into_iter().map(ResetRequest::from).collect())
+        self.requests_where("?1 = ''", String::new())
+    }
+
+    async fn open_reset_request(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<ResetRequest>, StoreError> {
+        let requests = self.requests_where("r.account_id = ?1", account.as_str().to_owned())?;
+        Ok(requests.into_iter().next())
+    }
+
+    async fn member_reset_requests(
+        &self,
+        workspace: &str,
+    ) -> Result<Vec<ResetRequest>, StoreError> {
+        let members =
+            "r.account_id IN (SELECT account_id FROM memberships WHERE workspace_id = ?1)";
+        self.requests_where(members, workspace.to_owned())
+    }
+
+    async fn vouch_reset_request(
+        &self,
+        vouch: &NewVouch<'_>,
+        event: &NewEvent,
+        channels: Channels,
+    ) -> Result<VouchOutcome, StoreError> {
+        self.cache
+            .write(Write::VouchResetRequest, async {
+                let request = vouch.request_id.to_owned();
+                let workspace = vouch.workspace_id.to_owned();
+                let owner = vouch.owner.as_str().to_owned();
+                let (at, event) = (vouch.at.0, event.clone());
+                self.db
+                    .write(move |tx| {
+                        // The primary key (request_id, owner_id) decides between racing vouches.
+                        let inserted = tx
+                            .prepare_cached(
+                                "INSERT INTO reset_vouches (request_id, owner_id, workspace_id, at)
+                                 SELECT r.id, o.account_id, o.workspace_id, ?4
+                                 FROM reset_requests r
+                                 JOIN memberships m ON m.account_id = r.account_id
+                                     AND m.workspace_id = ?2
+                                 JOIN memberships o ON o.workspace_id = ?2
+                                     AND o.account_id = ?3 AND o.role = 'owner'
+                                 WHERE r.id = ?1 AND r.closed_at IS NULL AND r.account_id <> ?3
+                                 ON CONFLICT (request_id, owner_id) DO NOTHING",
+                            )?
+                            .execute((&request, &workspace, &owner, at))?;
+                        if inserted == 1 {
+                            append(tx, &event, channels)?;
+                            return Ok(VouchOutcome::Vouched);
+                        }
+                        let earlier: Option<i64> = tx
+                            .prepare_cached(
+                                "SELECT at FROM reset_vouches
+                                 WHERE request_id = ?1 AND owner_id = ?2",
+                            )?
+                            .query_row((&request, &owner), |row| row.get(0))
+                            .optional()?;
+                        Ok(earlier.map_or(VouchOutcome::Refused, |at| {
+                            VouchOutcome::Already(UnixTime(at))
+                        }))
+                    })
+                    .await
+            })
+            .await
     }
 }
+
+impl SqliteStore {
+    /// The open requests matching `filter` (over `r`, the request, with `?1` bound to
+    /// `value`), each with its vouches.
+    fn requests_where(&self, filter: &str, value: String) -> Result<Vec<ResetRequest>, StoreError> {
+        let requests = format!(
+            "SELECT r.id, r.account_id, a.email, r.message, r.created_at, r.email_confirmed_at
+             FROM reset_requests r JOIN accounts a ON a.id = r.account_id
+             WHERE r.closed_at IS NULL AND {filter} ORDER BY r.created_at, r.id"
+        );
+        let vouches = format!(
+            "SELECT v.request_id, v.owner_id AS account_id, a.email, v.workspace_id, v.at
+             FROM reset_vouches v JOIN reset_requests r ON r.id = v.request_id
+             JOIN accounts a ON a.id = v.owner_id
+             WHERE r.closed_at IS NULL AND {filter} ORDER BY v.at, v.owner_id"
+        );
+        // A vouch of a request closed between the two reads is left out with its request.
+        let (rows, vouches): (Vec<ResetRequestRow>, Vec<VouchRow>) = self.db.read(|conn| {
+            Ok((
+                all(conn, &requests, [&value])?,
+                all(conn, &vouches, [&value])?,
+            ))
+        })?;
+        Ok(with_vouches(rows, vouches))
+    }
+}
+
+/// Deletes the account's (`?1`) live link confirming a reset request: its request is closed.
+const CLOSE_CONFIRMATIONS: &str =
+    "DELETE FROM email_tokens WHERE account_id = ?1 AND purpose = 'reset_confirm'";
 
 /// What a reset of `account` does when it runs now: read before the reset (the event is made
 /// from it) and again under the write lock, where it is what the reset then does.

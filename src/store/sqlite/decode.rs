@@ -10,7 +10,7 @@ use crate::store::outbox::{CountsRow, DueRow, RecordRow};
 use crate::store::rows::{
     AccountRow, AccountSummaryRow, ChallengeContextRow, ChallengeRow, CounterRow, EventRow,
     InvitationRow, MemberRow, PolicyRow, ResetRequestRow, SealedRow, SessionAccountRow, SessionRow,
-    TwoFactorRow, WorkspaceRoleRow, WorkspaceRow, WorkspaceSessionRow,
+    TwoFactorRow, VouchRow, WorkspaceRoleRow, WorkspaceRow, WorkspaceSessionRow,
 };
 
 /// A row shape read from a rusqlite row by column name.
@@ -87,7 +87,8 @@ from_rows! {
         key_id, secret, enabled_at, last_step, pending_key_id, pending_secret,
         pending_expires_at,
     },
-    ResetRequestRow { id, account_id, email, message, created_at },
+    ResetRequestRow { id, account_id, email, message, created_at, email_confirmed_at },
+    VouchRow { request_id, account_id, email, workspace_id, at },
     WorkspaceRow { id, name, created_at, enforcement, grace_period_days, enforced_since },
     WorkspaceRoleRow { workspace: WorkspaceRow, role },
     MemberRow { account_id, email, role, has_two_factor },

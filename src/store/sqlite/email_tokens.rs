@@ -24,6 +24,13 @@ const VERIFY_IF_STILL: &str =
     "UPDATE accounts SET email_verified_at = COALESCE(email_verified_at, ?3)
      WHERE id = ?1 AND email = ?2";
 
+/// The account's (`?1`) open reset request is stamped confirmed at `?2`, unless it was
+/// already; its id. No row: the account has no open request.
+const CONFIRM_OPEN_REQUEST: &str =
+    "UPDATE reset_requests SET email_confirmed_at = COALESCE(email_confirmed_at, ?2)
+     WHERE account_id = ?1 AND closed_at IS NULL
+     RETURNING id";
+
 #[async_trait]
 impl EmailTokens for SqliteStore {
     async fn issue_email_token(
@@ -142,6 +149,7 @@ impl EmailTokens for SqliteStore {
                                     .optional()?,
                                 _ => None,
                             };
+                            let mut confirmed: Option<String> = None;
                             let changed = match (&effect, purpose) {
                                 (LinkEffect::SignIn, _) => tx
                                     .prepare_cached(VERIFY_IF_STILL)?
@@ -176,6 +184,19 @@ impl EmailTokens for SqliteStore {
                                         &email,
                                     ))?
                                 }
+                                (LinkEffect::ConfirmResetRequest, _) => {
+                                    if tx
+                                        .prepare_cached(VERIFY_IF_STILL)?
+                                        .execute((id, &email, at))?
+                                        == 1
+                                    {
+                                        confirmed = tx
+                                            .prepare_cached(CONFIRM_OPEN_REQUEST)?
+                                            .query_row((id, at), |row| row.get(0))
+                                            .optional()?;
+                                    }
+                                    usize::from(confirmed.is_some())
+                                }
                             };
                             if changed != 1 {
                                 // The account moved to another address since: the token is spent
@@ -186,11 +207,12 @@ impl EmailTokens for SqliteStore {
                                 account: AccountId(account),
                                 email: Email::from_stored(email),
                             };
+                            let (previous, request) = (previous.as_deref(), confirmed.as_deref());
                             let event =
-                                effect.event(&spent, purpose, previous.as_deref(), &client, now);
+                                effect.event(&spent, purpose, previous, request, &client, now);
                             if let Some(event) = event {
                                 let event_id = journal::append(tx, &event, channels)?;
-                                if let (Some(previous), true) = (&previous, channels.email) {
+                                if let (Some(previous), true) = (previous, channels.email) {
                                     outbox::enqueue_to_address(tx, event_id, &event, previous)?;
                                 }
                             }

@@ -56,6 +56,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!(10, "email tokens", "0010_email_tokens.sql"),
     migration!(11, "email proof", "0011_email_proof.sql"),
     migration!(12, "account lifecycle", "0012_account_lifecycle.sql"),
+    migration!(13, "confirmed resets", "0013_confirmed_resets.sql"),
 ];
 
 /// The history table, as sqlx's migrator created it.
@@ -168,9 +169,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12]
+            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(12));
+        assert_eq!(latest(&conn).unwrap(), Some(13));
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('accounts', 'notification_outbox')",
@@ -188,7 +189,7 @@ mod tests {
         run(&mut conn, &MIGRATIONS[..3]).unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![4, 5, 6, 7, 10, 11, 12]
+            vec![4, 5, 6, 7, 10, 11, 12, 13]
         );
     }
 
@@ -243,7 +244,7 @@ mod tests {
         std::fs::copy(fixture, &copy).unwrap();
         let mut conn = Connection::open(&copy).unwrap();
         // What it has applied is recognised; only what came after runs.
-        assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), vec![10, 11, 12]);
+        assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), vec![10, 11, 12, 13]);
         assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), Vec::<i64>::new());
     }
 
