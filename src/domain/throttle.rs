@@ -68,8 +68,10 @@ pub const ADDRESS_WINDOW: Window = Window {
     seconds: 15 * 60,
 };
 
-/// E-mails with a one-time token asked for one address: 5 an hour, so nobody fills a
-/// mailbox (counted whether or not the address has an account, so the limit tells nothing).
+/// E-mails with a one-time token of one purpose asked for one address (or by one signed-in
+/// account): 5 an hour, so nobody fills a mailbox (counted whether or not the address has an
+/// account, so the limit tells nothing). Counted per purpose, so that asking for reset links
+/// cannot stop an account's sign-in links.
 pub const EMAIL_ADDRESS_WINDOW: Window = Window {
     limit: 5,
     seconds: 3600,
@@ -87,6 +89,12 @@ pub const EMAIL_CLIENT_WINDOW: Window = Window {
 /// message clears the count.
 pub const EMAIL_CODE_WINDOW: Window = Window {
     limit: crate::domain::email_token::MAX_CODE_FAILURES,
+    seconds: 15 * 60,
+};
+
+/// E-mailed codes typed from one client address, for any address: 50 in 15 minutes.
+pub const EMAIL_CODE_CLIENT_WINDOW: Window = Window {
+    limit: 50,
     seconds: 15 * 60,
 };
 

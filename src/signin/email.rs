@@ -23,7 +23,9 @@ use crate::domain::email_token::{EmailCode, LinkToken, MessageSecrets, Purpose};
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::AccountId;
 use crate::domain::sign_in::{after_first_factor, Next};
-use crate::domain::throttle::{EMAIL_ADDRESS_WINDOW, EMAIL_CLIENT_WINDOW, EMAIL_CODE_WINDOW};
+use crate::domain::throttle::{
+    EMAIL_ADDRESS_WINDOW, EMAIL_CLIENT_WINDOW, EMAIL_CODE_CLIENT_WINDOW, EMAIL_CODE_WINDOW,
+};
 use crate::domain::time::UnixTime;
 use crate::store::{LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner};
 
@@ -51,7 +53,14 @@ impl SignIn {
         }
         let store = self.store();
         let by_client = format!("email-ip:{}", client.ip.as_deref().unwrap_or("unknown"));
-        let by_address = format!("email:{}", to.as_str());
+        // Per purpose; a signed-in account's own messages count against the account, so that
+        // nobody can use up its allowance by naming its address.
+        let by_address = match &owner {
+            TokenOwner::ByAddress => format!("email:{}:{}", purpose.as_str(), to.as_str()),
+            TokenOwner::Account(account) => {
+                format!("email:{}:account:{}", purpose.as_str(), account.as_str())
+            }
+        };
         for (key, window) in [
             (by_client, EMAIL_CLIENT_WINDOW),
             (by_address, EMAIL_ADDRESS_WINDOW),
@@ -149,17 +158,26 @@ impl SignIn {
     }
 
     /// Spends the live token of `purpose` sent to `to` by its typed code: whose it was.
-    /// Every code typed first counts against the address and purpose, whether or not the
-    /// address has an account or a message: after five wrong ones nothing is judged until a
-    /// new message (the message is void). So a wrong code costs the same for any address.
+    /// Every code typed first counts against the client address (50 in 15 minutes, then
+    /// `429`), and against the address and purpose, whether or not the address has an
+    /// account or a message: after five wrong ones nothing is judged until a new message
+    /// (the message's code is void). So a wrong code costs the same for any address.
     pub async fn spend_email_code(
         &self,
         purpose: Purpose,
         to: &Email,
         typed: &str,
+        client: &ClientInfo,
         now: UnixTime,
     ) -> Result<Option<SpentEmailToken>, Error> {
         let store = self.store();
+        let by_client = format!(
+            "email-code-ip:{}",
+            client.ip.as_deref().unwrap_or("unknown")
+        );
+        let current = store.throttle_counter(&by_client).await?;
+        let rule = Rule::Window(EMAIL_CODE_CLIENT_WINDOW);
+        begin_attempt_from(store, &by_client, rule, now, current).await?;
         let key = purpose.code_counter(to);
         let current = store.throttle_counter(&key).await?;
         let rule = Rule::Window(EMAIL_CODE_WINDOW);
@@ -175,6 +193,7 @@ impl SignIn {
         let spent = store.spend_email_code(purpose, to, &hash, now).await?;
         if spent.is_some() {
             store.refund_failure(&key).await?;
+            store.refund_failure(&by_client).await?;
         }
         Ok(spent)
     }
@@ -213,6 +232,8 @@ impl SignIn {
             .store()
             .account_by_id(&spent.account)
             .await?
+            // An account that has set a password since signs in with it.
+            .filter(|account| !account.has_password())
             .ok_or(Denial::InvalidEmailLink)?;
         self.after_email(&account, client, now).await
     }
@@ -228,13 +249,15 @@ impl SignIn {
     ) -> Result<Step, Error> {
         let email = Email::parse(email).map_err(|_| Denial::InvalidEmailCode)?;
         let spent = self
-            .spend_email_code(Purpose::SignIn, &email, code, now)
+            .spend_email_code(Purpose::SignIn, &email, code, client, now)
             .await?
             .ok_or(Denial::InvalidEmailCode)?;
         let account = self
             .store()
             .account_by_id(&spent.account)
             .await?
+            // An account that has set a password since signs in with it.
+            .filter(|account| !account.has_password())
             .ok_or(Denial::InvalidEmailCode)?;
         self.after_email(&account, client, now).await
     }

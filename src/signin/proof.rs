@@ -96,7 +96,7 @@ impl SignIn {
             Given::Factor(factor) => factor,
             Given::EmailCode(code) => {
                 let spent = self
-                    .spend_email_code(Purpose::Proof, &account.email, &code, now)
+                    .spend_email_code(Purpose::Proof, &account.email, &code, client, now)
                     .await?;
                 return match spent {
                     Some(spent) if spent.account == account.id => Ok(()),

@@ -79,13 +79,22 @@ pub enum TokenOwner {
 }
 
 /// Whether account `a` may be sent a token of `purpose` by address alone, as an SQL
-/// expression: an e-mail sign-in only to an account without a password (one with a password
-/// resets it instead) that is not suspended.
+/// expression: never a suspended account, and an e-mail sign-in only to an account without a
+/// password (one with a password resets it instead).
 pub(super) fn eligible(purpose: Purpose) -> &'static str {
     match purpose {
         Purpose::SignIn => "(a.password_hash = '' AND a.suspended_at IS NULL)",
-        _ => "TRUE",
+        _ => "(a.suspended_at IS NULL)",
     }
+}
+
+/// Voids every live e-mail token of the account `account` (a placeholder) but a plain
+/// verification link, which proves only its own address. Part of every change that ends an
+/// account's sessions or takes the account from whoever held it: a password set or reset, a
+/// move to a new address, a suspension, an admin reset. So a link or code asked for before
+/// (a move to an attacker's address, say) dies with the sessions.
+pub(super) fn void_tokens(account: &str) -> String {
+    format!("DELETE FROM email_tokens WHERE account_id = {account} AND purpose <> 'verify'")
 }
 
 /// The `email_withheld` event of a request by address that sends nothing: about the account

@@ -10,6 +10,7 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
+use crate::store::email_tokens::void_tokens;
 use crate::store::rows::{conflict_as, AccountRow, AccountSummaryRow};
 use crate::store::{
     AccountSummary, Accounts, Constraint, FirstAdmin, Journal, NewAccount, StoreError,
@@ -208,6 +209,17 @@ impl Accounts for PostgresStore {
                 .bind(keep.map(SessionId::as_str))
                 .execute(&mut *tx)
                 .await?;
+                // Open challenges, and every token the account was sent, end too.
+                let void = void_tokens("$1");
+                for end in [
+                    "DELETE FROM challenges WHERE account_id = $1",
+                    void.as_str(),
+                ] {
+                    sqlx::query(end)
+                        .bind(account.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 journal::append_all(&mut tx, journal).await?;
                 tx.commit().await?;
                 Ok(())

@@ -59,13 +59,13 @@ impl Resets for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-                // A confirmation link left over can confirm no later request.
-                sqlx::query(
-                    "DELETE FROM email_tokens WHERE account_id = $1 AND purpose = 'reset_confirm'",
-                )
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                // A confirmation link left over can confirm no later request, and whatever else
+                // was sent before (an address change asked by a thief, say) ends with the
+                // sessions.
+                sqlx::query(&crate::store::email_tokens::void_tokens("$1"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 let outcome = ResetOutcome {
                     was_enabled,
                     sessions_revoked,

@@ -12,7 +12,7 @@ use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
-use crate::store::email_tokens::{eligible, sent_event, withheld_event};
+use crate::store::email_tokens::{eligible, sent_event, void_tokens, withheld_event};
 use crate::store::rows::conflict_as;
 use crate::store::{
     Constraint, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, StoreError, TokenOwner,
@@ -150,67 +150,88 @@ impl EmailTokens for PostgresStore {
                     };
                     let mut confirmed: Option<String> = None;
                     let changed = match (effect, purpose) {
-                    (LinkEffect::SignIn, _) => sqlx::query(VERIFY_IF_STILL)
+                        (LinkEffect::SignIn, _) => sqlx::query(VERIFY_IF_STILL)
+                            .bind(id)
+                            .bind(&email)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected(),
+                        (LinkEffect::Verify, Purpose::ChangeAddress) => {
+                            let moved = sqlx::query(
+                                "UPDATE accounts SET email = $2, email_verified_at = $3
+                             WHERE id = $1 AND suspended_at IS NULL",
+                            )
+                            .bind(id)
+                            .bind(&email)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| conflict_as(e, Constraint::AccountEmail))?
+                            .rows_affected();
+                            if moved == 1 {
+                                // Whatever was sent to the old address proves nothing now.
+                                sqlx::query(&void_tokens("$1"))
+                                    .bind(id)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                            moved
+                        }
+                        (LinkEffect::Verify, _) => sqlx::query(
+                            "UPDATE accounts SET email_verified_at = $3
+                         WHERE id = $1 AND email = $2 AND suspended_at IS NULL",
+                        )
                         .bind(id)
                         .bind(&email)
                         .bind(at)
                         .execute(&mut *tx)
                         .await?
                         .rows_affected(),
-                    (LinkEffect::Verify, Purpose::ChangeAddress) => sqlx::query(
-                        "UPDATE accounts SET email = $2, email_verified_at = $3 WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(&email)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| conflict_as(e, Constraint::AccountEmail))?
-                    .rows_affected(),
-                    (LinkEffect::Verify, _) => sqlx::query(
-                        "UPDATE accounts SET email_verified_at = $3 WHERE id = $1 AND email = $2",
-                    )
-                    .bind(id)
-                    .bind(&email)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected(),
-                    (LinkEffect::ResetPassword { password_hash }, _) => {
-                        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query(
-                            "UPDATE accounts SET password_hash = $3, email_verified_at = $4
-                             WHERE id = $1 AND email = $2",
-                        )
-                        .bind(id)
-                        .bind(&email)
-                        .bind(password_hash)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                    }
-                    (LinkEffect::ConfirmResetRequest, _) => {
-                        let still = sqlx::query(VERIFY_IF_STILL)
+                        (LinkEffect::ResetPassword { password_hash }, _) => {
+                            let reset = sqlx::query(
+                                "UPDATE accounts SET password_hash = $3, email_verified_at = $4
+                             WHERE id = $1 AND email = $2 AND suspended_at IS NULL",
+                            )
                             .bind(id)
                             .bind(&email)
+                            .bind(password_hash)
                             .bind(at)
                             .execute(&mut *tx)
                             .await?
                             .rows_affected();
-                        if still == 1 {
-                            confirmed = sqlx::query_scalar(CONFIRM_OPEN_REQUEST)
-                                .bind(id)
-                                .bind(at)
-                                .fetch_optional(&mut *tx)
-                                .await?;
+                            if reset == 1 {
+                                // Every session and open challenge ends, and every other token the
+                                // account was sent dies with them.
+                                let void = void_tokens("$1");
+                                for end in [
+                                    "DELETE FROM sessions WHERE account_id = $1",
+                                    "DELETE FROM challenges WHERE account_id = $1",
+                                    void.as_str(),
+                                ] {
+                                    sqlx::query(end).bind(id).execute(&mut *tx).await?;
+                                }
+                            }
+                            reset
                         }
-                        u64::from(confirmed.is_some())
-                    }
-                };
+                        (LinkEffect::ConfirmResetRequest, _) => {
+                            let still = sqlx::query(VERIFY_IF_STILL)
+                                .bind(id)
+                                .bind(&email)
+                                .bind(at)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected();
+                            if still == 1 {
+                                confirmed = sqlx::query_scalar(CONFIRM_OPEN_REQUEST)
+                                    .bind(id)
+                                    .bind(at)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                            }
+                            u64::from(confirmed.is_some())
+                        }
+                    };
                     if changed != 1 {
                         // The account moved to another address since: the token is spent (it can
                         // never prove anything again) but proves nothing now.
@@ -273,6 +294,8 @@ impl EmailTokens for PostgresStore {
                 "WITH spent AS (
                      DELETE FROM email_tokens
                      WHERE email = $1 AND purpose = $2 AND code_hash = $3 AND expires_at > $4
+                       AND EXISTS (SELECT 1 FROM accounts a
+                                   WHERE a.id = email_tokens.account_id AND a.email = $1)
                      RETURNING account_id),
                  verified AS (
                      UPDATE accounts a

@@ -11,6 +11,7 @@ use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
+use crate::store::email_tokens::void_tokens;
 use crate::store::{Deletion, Lifecycle, StoreError};
 
 #[async_trait]
@@ -42,6 +43,11 @@ impl Lifecycle for PostgresStore {
                 .await?
                 .rows_affected();
             sqlx::query("DELETE FROM challenges WHERE account_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            // No link or code sent before it outlives the suspension.
+            sqlx::query(&void_tokens("$1"))
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

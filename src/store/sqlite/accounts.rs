@@ -13,6 +13,7 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
+use crate::store::email_tokens::void_tokens;
 use crate::store::rows::{conflict_as, AccountRow, AccountSummaryRow};
 use crate::store::{
     AccountSummary, Accounts, Constraint, FirstAdmin, Journal, NewAccount, StoreError,
@@ -209,6 +210,10 @@ impl Accounts for SqliteStore {
                             "DELETE FROM sessions WHERE account_id = ?1 AND id IS NOT ?2",
                         )?
                         .execute((&account, &keep))?;
+                        // Open challenges, and every token the account was sent, end too.
+                        tx.prepare_cached("DELETE FROM challenges WHERE account_id = ?1")?
+                            .execute([&account])?;
+                        tx.prepare_cached(&void_tokens("?1"))?.execute([&account])?;
                         journal::append_all(tx, Journal::new(&events, channels))?;
                         Ok(())
                     })

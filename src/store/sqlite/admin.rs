@@ -60,7 +60,7 @@ impl Resets for SqliteStore {
                             )?
                             .execute((&id, now.0))?;
                             // A confirmation link left over can confirm no later request.
-                            tx.prepare_cached(CLOSE_CONFIRMATIONS)?.execute([&id])?;
+                            tx.prepare_cached(&close_confirmations())?.execute([&id])?;
                             append(tx, &event, channels)?;
                             Ok(true)
                         })
@@ -215,9 +215,12 @@ impl SqliteStore {
     }
 }
 
-/// Deletes the account's (`?1`) live link confirming a reset request: its request is closed.
-const CLOSE_CONFIRMATIONS: &str =
-    "DELETE FROM email_tokens WHERE account_id = ?1 AND purpose = 'reset_confirm'";
+/// Deletes the account's (`?1`) live links and codes but a plain verification link
+/// (`void_tokens`): the reset closes the request a confirmation link was for, and whatever
+/// else was sent before (an address change asked by a thief, say) ends with the sessions.
+fn close_confirmations() -> String {
+    crate::store::email_tokens::void_tokens("?1")
+}
 
 /// What a reset of `account` does when it runs now: read before the reset (the event is made
 /// from it) and again under the write lock, where it is what the reset then does.

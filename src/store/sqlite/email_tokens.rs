@@ -12,7 +12,7 @@ use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
-use crate::store::email_tokens::{eligible, sent_event, withheld_event};
+use crate::store::email_tokens::{eligible, sent_event, void_tokens, withheld_event};
 use crate::store::rows::conflict_as;
 use crate::store::{
     Constraint, EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, StoreError, TokenOwner,
@@ -154,35 +154,47 @@ impl EmailTokens for SqliteStore {
                                 (LinkEffect::SignIn, _) => tx
                                     .prepare_cached(VERIFY_IF_STILL)?
                                     .execute((id, &email, at))?,
-                                (LinkEffect::Verify, Purpose::ChangeAddress) => tx
-                                    .prepare_cached(
-                                        "UPDATE accounts SET email = ?2, email_verified_at = ?3
-                                     WHERE id = ?1",
-                                    )?
-                                    .execute((id, &email, at))
-                                    .map_err(|e| conflict_as(e, Constraint::AccountEmail))?,
+                                (LinkEffect::Verify, Purpose::ChangeAddress) => {
+                                    let moved = tx
+                                        .prepare_cached(
+                                            "UPDATE accounts SET email = ?2, email_verified_at = ?3
+                                             WHERE id = ?1 AND suspended_at IS NULL",
+                                        )?
+                                        .execute((id, &email, at))
+                                        .map_err(|e| conflict_as(e, Constraint::AccountEmail))?;
+                                    if moved == 1 {
+                                        // Whatever was sent to the old address proves nothing now.
+                                        tx.prepare_cached(&void_tokens("?1"))?.execute([id])?;
+                                    }
+                                    moved
+                                }
                                 (LinkEffect::Verify, _) => tx
                                     .prepare_cached(
                                         "UPDATE accounts SET email_verified_at = ?3
-                                     WHERE id = ?1 AND email = ?2",
+                                     WHERE id = ?1 AND email = ?2 AND suspended_at IS NULL",
                                     )?
                                     .execute((id, &email, at))?,
                                 (LinkEffect::ResetPassword { password_hash }, _) => {
-                                    tx.prepare_cached(
-                                        "DELETE FROM sessions WHERE account_id = ?1",
-                                    )?
-                                    .execute([id])?;
-                                    tx.prepare_cached(
-                                        "UPDATE accounts SET password_hash = ?2,
-                                         email_verified_at = ?3
-                                     WHERE id = ?1 AND email = ?4",
-                                    )?
-                                    .execute((
-                                        id,
-                                        password_hash,
-                                        at,
-                                        &email,
-                                    ))?
+                                    let reset = tx
+                                        .prepare_cached(
+                                            "UPDATE accounts SET password_hash = ?2,
+                                                 email_verified_at = ?3
+                                             WHERE id = ?1 AND email = ?4
+                                               AND suspended_at IS NULL",
+                                        )?
+                                        .execute((id, password_hash, at, &email))?;
+                                    if reset == 1 {
+                                        // Every session and open challenge ends, and every
+                                        // other token the account was sent dies with them.
+                                        for end in [
+                                            "DELETE FROM sessions WHERE account_id = ?1",
+                                            "DELETE FROM challenges WHERE account_id = ?1",
+                                        ] {
+                                            tx.prepare_cached(end)?.execute([id])?;
+                                        }
+                                        tx.prepare_cached(&void_tokens("?1"))?.execute([id])?;
+                                    }
+                                    reset
                                 }
                                 (LinkEffect::ConfirmResetRequest, _) => {
                                     if tx
@@ -261,6 +273,8 @@ impl EmailTokens for SqliteStore {
                 .prepare_cached(
                     "DELETE FROM email_tokens
                      WHERE email = ?1 AND purpose = ?2 AND code_hash = ?3 AND expires_at > ?4
+                       AND EXISTS (SELECT 1 FROM accounts a
+                                   WHERE a.id = email_tokens.account_id AND a.email = ?1)
                      RETURNING account_id",
                 )?
                 .query_row(

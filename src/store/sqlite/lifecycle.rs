@@ -13,6 +13,7 @@ use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
+use crate::store::email_tokens::void_tokens;
 use crate::store::{Deletion, Lifecycle, StoreError};
 
 #[async_trait]
@@ -43,6 +44,8 @@ impl Lifecycle for SqliteStore {
                         .execute([&id])?;
                     tx.prepare_cached("DELETE FROM challenges WHERE account_id = ?1")?
                         .execute([&id])?;
+                    // No link or code sent before it outlives the suspension.
+                    tx.prepare_cached(&void_tokens("?1"))?.execute([&id])?;
                     append(tx, &event, channels)?;
                     Ok(Some(u64::try_from(ended).unwrap_or(0)))
                 }),
