@@ -170,6 +170,9 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
     deadbolt::admin::sync_instance_policy(store.as_ref(), config.policy, START)
         .await
         .unwrap();
+    deadbolt::oidc::sync_configured_clients(store.as_ref(), &config.oidc, &recovery_key, START)
+        .await
+        .unwrap();
     let clock = ManualClock::new(START);
     let database_url = config.database.expose().to_owned();
     let metrics = Arc::new(Metrics::new());
