@@ -1,0 +1,755 @@
+//! The OpenID Connect provider (SPEC §12) against a relying party nobody here wrote (the
+//! `openidconnect` crate: discovery, the code flow with PKCE, ID-token validation against
+//! the JWKS, userinfo), with the browser's part driven over plain HTTP through the real
+//! sign-in, challenge and consent pages; then each refusal, and two nodes racing one code.
+
+use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use deadbolt::config::{FileConfig, FileOidc, FileOidcClient};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::helpers::{respawn_with, spawn_app_at_own_url, Backend, TestApp, PASSWORD, START};
+
+/// Where every test client's codes go (nothing listens: the flow stops at the redirect).
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+/// The confidential client's secret, as its `client_secret_file` holds it.
+const SECRET: &str = "a-confidential-client-secret-of-enough-length";
+
+fn client(id: &str) -> FileOidcClient {
+    FileOidcClient {
+        client_id: Some(id.to_owned()),
+        name: Some(format!("App {id}")),
+        redirect_uris: Some(vec![REDIRECT.to_owned()]),
+        ..FileOidcClient::default()
+    }
+}
+
+/// `[[oidc.clients]]`: `rp` (confidential, asks consent), `spa` (public, trusted) and
+/// `strict` (public, trusted, requires two-factor).
+fn configure_clients(file: &mut FileConfig, secret_file: &Path) {
+    std::fs::write(secret_file, format!("{SECRET}\n")).unwrap();
+    file.oidc = Some(FileOidc {
+        clients: Some(vec![
+            FileOidcClient {
+                client_secret_file: Some(secret_file.to_owned()),
+                ..client("rp")
+            },
+            FileOidcClient {
+                public: Some(true),
+                trusted: Some(true),
+                ..client("spa")
+            },
+            FileOidcClient {
+                public: Some(true),
+                trusted: Some(true),
+                require_two_factor: Some(true),
+                ..client("strict")
+            },
+        ]),
+    });
+}
+
+async fn provider(backend: Backend) -> (TestApp, tempfile::TempDir) {
+    let secrets = tempfile::tempdir().unwrap();
+    let path = secrets.path().join("rp.secret");
+    let app = spawn_app_at_own_url(backend, |file| configure_clients(file, &path)).await;
+    (app, secrets)
+}
+
+/// A browser: its own cookie jar, redirects followed by hand.
+struct Browser {
+    http: reqwest::Client,
+}
+
+/// Who signs in, and their authenticator.
+struct Person<'a> {
+    email: &'a str,
+    secret: Option<&'a str>,
+}
+
+/// Where a flow ended.
+#[derive(Debug)]
+struct Ended {
+    /// The redirect to the client, or a page of ours it stopped at.
+    at: Url,
+    /// Whether the sign-in page was passed through.
+    signed_in: bool,
+    /// The `Content-Security-Policy` of each form page on the way.
+    policies: Vec<String>,
+}
+
+impl Ended {
+    fn param(&self, name: &str) -> Option<String> {
+        self.at
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('&') {
+        out.push_str(&rest[..start]);
+        let end = start + rest[start..].find(';').unwrap();
+        let entity = &rest[start + 1..end];
+        let decoded = match entity {
+            "amp" => '&',
+            "quot" => '"',
+            "lt" => '<',
+            "gt" => '>',
+            _ => match entity.strip_prefix("#x") {
+                Some(hex) => char::from_u32(u32::from_str_radix(hex, 16).unwrap()).unwrap(),
+                None => char::from_u32(entity[1..].parse().unwrap()).unwrap(),
+            },
+        };
+        out.push(decoded);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The value of the first hidden field `name` in `html`.
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    let end = start + html[start..].find('"').unwrap();
+    unescape(&html[start..end])
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Opens `url` and goes where it leads, signing in as `person` on the way (password,
+    /// then the code of their authenticator) and consenting, until it leaves for the client
+    /// or stops at a page of ours that is none of those.
+    async fn follow(&self, app: &TestApp, url: &str, person: &Person<'_>) -> Ended {
+        let mut at = Url::parse(url).unwrap();
+        let mut signed_in = false;
+        let mut policies = Vec::new();
+        for _ in 0..20 {
+            if !at.as_str().starts_with(&app.base) {
+                break;
+            }
+            let response = self.http.get(at.clone()).send().await.unwrap();
+            let response = if response.status().is_redirection() {
+                response
+            } else {
+                assert_eq!(response.status(), StatusCode::OK, "{at}");
+                let policy = response.headers()["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let html = response.text().await.unwrap();
+                let (path, fields) = match at.path() {
+                    "/login" => {
+                        signed_in = true;
+                        let fields: Vec<(&str, String)> = vec![
+                            ("csrf", field(&html, "csrf")),
+                            ("next", field(&html, "next")),
+                            ("email", person.email.to_owned()),
+                            ("password", PASSWORD.to_owned()),
+                        ];
+                        ("/login", fields)
+                    }
+                    "/login/two-factor" => {
+                        let secret = person.secret.expect("an authenticator");
+                        let fields: Vec<(&str, String)> = vec![
+                            ("csrf", field(&html, "csrf")),
+                            ("next", field(&html, "next")),
+                            ("code", app.code(secret)),
+                        ];
+                        ("/login/two-factor", fields)
+                    }
+                    "/oauth2/authorize" if html.contains("id=\"consent\"") => {
+                        let fields: Vec<(&str, String)> = vec![
+                            ("csrf", field(&html, "csrf")),
+                            ("request", field(&html, "request")),
+                            ("decision", "approve".to_owned()),
+                        ];
+                        ("/oauth2/authorize/consent", fields)
+                    }
+                    _ => {
+                        return Ended {
+                            at,
+                            signed_in,
+                            policies,
+                        }
+                    }
+                };
+                policies.push(policy);
+                self.http
+                    .post(app.url(path))
+                    .form(&fields)
+                    .send()
+                    .await
+                    .unwrap()
+            };
+            assert!(response.status().is_redirection(), "{at}");
+            let location = response.headers()["location"].to_str().unwrap();
+            at = at.join(location).unwrap();
+        }
+        Ended {
+            at,
+            signed_in,
+            policies,
+        }
+    }
+}
+
+/// An authorization request for `client_id` with PKCE (`verifier` is what the exchange
+/// must send) and `extra` parameters.
+fn authorize_url(app: &TestApp, client_id: &str, verifier: &str, extra: &[(&str, &str)]) -> String {
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let mut url = Url::parse(&app.url("/oauth2/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "openid email profile")
+        .append_pair("state", "st4te")
+        .append_pair("nonce", "n0nce")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    for (key, value) in extra {
+        url.query_pairs_mut().append_pair(key, value);
+    }
+    url.to_string()
+}
+
+use sha2::Digest;
+
+const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+
+/// `POST /oauth2/token` for a public client's code.
+async fn exchange(base: &str, code: &str, verifier: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "spa"),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The claims of a JWT, unverified (the RP test verifies signatures).
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+async fn userinfo(base: &str, access_token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{base}/oauth2/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn code_flow_with_pkce_verifies_against_the_jwks(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    let ada = app.enrolled("ada@example.com").await;
+    let http = openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("rp".to_owned()),
+        Some(ClientSecret::new(SECRET.to_owned())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_owned()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".to_owned()))
+        .add_scope(Scope::new("profile".to_owned()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let browser = Browser::new();
+    let person = Person {
+        email: &ada.email,
+        secret: Some(&ada.secret),
+    };
+    let ended = browser.follow(&app, url.as_str(), &person).await;
+    assert!(ended.at.as_str().starts_with(REDIRECT), "{:?}", ended);
+    assert!(ended.signed_in);
+    assert_eq!(
+        ended.param("state").as_deref(),
+        Some(state.secret().as_str())
+    );
+    assert_eq!(ended.param("iss").as_deref(), Some(app.base.as_str()));
+    // The sign-in, challenge and consent forms may lead to the client's origin, and only
+    // there (CSP form-action: the redirects after them end at it).
+    assert_eq!(ended.policies.len(), 3, "{:?}", ended.policies);
+    for policy in &ended.policies {
+        assert!(
+            policy.contains("form-action 'self' http://127.0.0.1:9;"),
+            "{policy}"
+        );
+    }
+    let code = ended.param("code").unwrap();
+
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().unwrap();
+    let claims = id_token.claims(&rp.id_token_verifier(), &nonce).unwrap();
+    let amr: Vec<&str> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
+    assert_eq!(amr, ["pwd", "otp", "mfa"]);
+    assert_eq!(claims.auth_context_ref().unwrap().as_str(), "mfa");
+    assert_eq!(claims.email().unwrap().as_str(), "ada@example.com");
+    assert_eq!(claims.email_verified(), Some(false));
+    assert!(claims.auth_time().is_some());
+    assert_eq!(
+        *id_token.signing_alg().unwrap(),
+        openidconnect::core::CoreJwsSigningAlgorithm::EcdsaP256Sha256
+    );
+
+    let info: openidconnect::core::CoreUserInfoClaims = rp
+        .user_info(
+            tokens.access_token().to_owned(),
+            Some(claims.subject().clone()),
+        )
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(info.email().unwrap().as_str(), "ada@example.com");
+
+    // The code again: invalid_grant, and the access token it gave is revoked.
+    let (_, verifier) = PkceCodeChallenge::new_random_sha256();
+    let again = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await;
+    match again {
+        Err(RequestTokenError::ServerResponse(error)) => {
+            assert_eq!(*error.error(), CoreErrorResponseType::InvalidGrant)
+        }
+        other => panic!("{other:?}"),
+    }
+    let revoked = userinfo(&app.base, tokens.access_token().secret()).await;
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
+
+    // Consent was remembered: a second authorization asks nothing.
+    app.clock.advance(30);
+    let (url, _, _) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".to_owned()))
+        .add_scope(Scope::new("profile".to_owned()))
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let ended = browser.follow(&app, url.as_str(), &person).await;
+    assert!(ended.param("code").is_some(), "{ended:?}");
+    assert!(!ended.signed_in && ended.policies.is_empty(), "{ended:?}");
+}
+
+async fn a_wrong_verifier_and_a_reused_code_are_invalid_grant(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    app.signed_in("bob@example.com").await;
+    let browser = Browser::new();
+    let bob = Person {
+        email: "bob@example.com",
+        secret: None,
+    };
+    let ended = browser
+        .follow(&app, &authorize_url(&app, "spa", VERIFIER, &[]), &bob)
+        .await;
+    let code = ended.param("code").unwrap();
+    let wrong = "another-verifier-of-at-least-forty-three-characters-000";
+    let (status, body) = exchange(&app.base, &code, wrong).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // A code presented with a wrong verifier is spent: the right one is too late.
+    let (status, body) = exchange(&app.base, &code, VERIFIER).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    let ended = browser
+        .follow(&app, &authorize_url(&app, "spa", VERIFIER, &[]), &bob)
+        .await;
+    let code = ended.param("code").unwrap();
+    let (status, tokens) = exchange(&app.base, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 600);
+    let claims = claims_of(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["acr"], "pwd");
+    assert_eq!(claims["nonce"], "n0nce");
+    assert_eq!(claims["aud"], "spa");
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let info = userinfo(&app.base, access_token).await;
+    assert_eq!(info.status(), StatusCode::OK);
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["email"], "bob@example.com");
+    assert_eq!(info["sub"], claims["sub"]);
+
+    let (status, body) = exchange(&app.base, &code, VERIFIER).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let revoked = userinfo(&app.base, access_token).await;
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
+    assert!(revoked.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+
+    // A code lives 60 seconds.
+    let ended = browser
+        .follow(&app, &authorize_url(&app, "spa", VERIFIER, &[]), &bob)
+        .await;
+    app.clock.advance(61);
+    let (status, body) = exchange(&app.base, &ended.param("code").unwrap(), VERIFIER).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    // A confidential client with a wrong secret: invalid_client, 401.
+    let response = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .basic_auth("rp", Some("wrong"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+}
+
+async fn a_non_member_of_a_workspace_client_is_access_denied(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    let admin = app.admin_signed_in("root@example.com").await;
+    let workspace = app.create_workspace(&admin, "Ops").await;
+    let created = app
+        .post(
+            "/api/v1/admin/oidc/clients",
+            Some(&admin),
+            json!({
+                "client_id": "ops-wiki",
+                "name": "Ops wiki",
+                "redirect_uris": [REDIRECT],
+                "public": true,
+                "trusted": true,
+                "workspace": workspace,
+            }),
+        )
+        .await;
+    created.assert_status(201);
+    assert_eq!(created.body["client_secret"], Value::Null);
+    let confidential = app
+        .post(
+            "/api/v1/admin/oidc/clients",
+            Some(&admin),
+            json!({"client_id": "other", "redirect_uris": [REDIRECT]}),
+        )
+        .await;
+    confidential.assert_status(201);
+    assert!(confidential.body["client_secret"].as_str().unwrap().len() >= 43);
+    app.post(
+        "/api/v1/admin/oidc/clients",
+        Some(&admin),
+        json!({"client_id": "other", "redirect_uris": [REDIRECT]}),
+    )
+    .await
+    .assert_error(409, "client_exists");
+    let listed = app.get("/api/v1/admin/oidc/clients", Some(&admin)).await;
+    let ids: Vec<&str> = listed.body["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ops-wiki", "other", "rp", "spa", "strict"]);
+    app.delete("/api/v1/admin/oidc/clients/rp", Some(&admin))
+        .await
+        .assert_error(409, "configured_client");
+    app.delete("/api/v1/admin/oidc/clients/other", Some(&admin))
+        .await
+        .assert_status(204);
+
+    app.signed_in("eve@example.com").await;
+    let eve = Person {
+        email: "eve@example.com",
+        secret: None,
+    };
+    let ended = Browser::new()
+        .follow(&app, &authorize_url(&app, "ops-wiki", VERIFIER, &[]), &eve)
+        .await;
+    assert!(ended.at.as_str().starts_with(REDIRECT), "{ended:?}");
+    assert_eq!(ended.param("error").as_deref(), Some("access_denied"));
+    assert_eq!(ended.param("state").as_deref(), Some("st4te"));
+    assert_eq!(ended.param("code"), None);
+
+    // The owner passes, and the ID token says their role.
+    let root = Person {
+        email: "root@example.com",
+        secret: None,
+    };
+    let ended = Browser::new()
+        .follow(&app, &authorize_url(&app, "ops-wiki", VERIFIER, &[]), &root)
+        .await;
+    let code = ended.param("code").unwrap();
+    let response = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "ops-wiki"),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: Value = response.json().await.unwrap();
+    let claims = claims_of(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["workspace_role"], "owner");
+    assert_eq!(claims["deadbolt_access"], "ok");
+}
+
+async fn a_client_requiring_two_factor_sends_a_person_without_it_to_set_it_up(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    app.signed_in("cy@example.com").await;
+    let cy = Person {
+        email: "cy@example.com",
+        secret: None,
+    };
+    let ended = Browser::new()
+        .follow(&app, &authorize_url(&app, "strict", VERIFIER, &[]), &cy)
+        .await;
+    assert_eq!(ended.at.path(), "/account/security", "{ended:?}");
+    assert_eq!(ended.param("code"), None);
+    // acr_values=mfa asks the same of any client.
+    let ended = Browser::new()
+        .follow(
+            &app,
+            &authorize_url(&app, "spa", VERIFIER, &[("acr_values", "mfa")]),
+            &cy,
+        )
+        .await;
+    assert_eq!(ended.at.path(), "/account/security", "{ended:?}");
+}
+
+async fn max_age_zero_forces_a_new_sign_in_and_auth_time(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    app.signed_in("dee@example.com").await;
+    let dee = Person {
+        email: "dee@example.com",
+        secret: None,
+    };
+    let browser = Browser::new();
+    let first = browser
+        .follow(&app, &authorize_url(&app, "spa", VERIFIER, &[]), &dee)
+        .await;
+    assert!(first.signed_in);
+    let (_, tokens) = exchange(&app.base, &first.param("code").unwrap(), VERIFIER).await;
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().unwrap())["auth_time"],
+        START.0
+    );
+
+    app.clock.advance(100);
+    let again = browser
+        .follow(&app, &authorize_url(&app, "spa", VERIFIER, &[]), &dee)
+        .await;
+    assert!(!again.signed_in, "the session serves without max_age");
+    let (_, tokens) = exchange(&app.base, &again.param("code").unwrap(), VERIFIER).await;
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().unwrap())["auth_time"],
+        START.0
+    );
+
+    let fresh = browser
+        .follow(
+            &app,
+            &authorize_url(&app, "spa", VERIFIER, &[("max_age", "0")]),
+            &dee,
+        )
+        .await;
+    assert!(fresh.signed_in, "{fresh:?}");
+    let (_, tokens) = exchange(&app.base, &fresh.param("code").unwrap(), VERIFIER).await;
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().unwrap())["auth_time"],
+        START.0 + 100
+    );
+
+    // prompt=none with a sign-in due answers login_required at the client.
+    let silent = Browser::new()
+        .follow(
+            &app,
+            &authorize_url(&app, "spa", VERIFIER, &[("prompt", "none")]),
+            &dee,
+        )
+        .await;
+    assert_eq!(silent.param("error").as_deref(), Some("login_required"));
+}
+
+async fn a_bad_client_or_redirect_uri_gets_an_error_page_not_a_redirect(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    let good = authorize_url(&app, "spa", VERIFIER, &[]);
+    for bad in [
+        good.replace("redirect_uri=http", "redirect_uri=https"),
+        good.replace("client_id=spa", "client_id=nobody"),
+        good.replace("%2Fcallback", "%2Fcallback%2F"),
+    ] {
+        let response = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(response.headers().get("location").is_none());
+        assert!(response.text().await.unwrap().contains("did not register"));
+    }
+    // Other errors go back to the client, with its state.
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(good.replace("scope=openid+email", "scope=email"))
+        .send()
+        .await
+        .unwrap();
+    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(REDIRECT));
+    let error = location
+        .query_pairs()
+        .find(|(k, _)| k == "error")
+        .unwrap()
+        .1;
+    assert_eq!(error, "invalid_scope");
+    // A public client without PKCE.
+    let without = good
+        .split('&')
+        .filter(|p| !p.starts_with("code_challenge"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&without)
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(location.contains("error=invalid_request"), "{location}");
+}
+
+backend_tests!(
+    code_flow_with_pkce_verifies_against_the_jwks,
+    a_wrong_verifier_and_a_reused_code_are_invalid_grant,
+    a_non_member_of_a_workspace_client_is_access_denied,
+    a_client_requiring_two_factor_sends_a_person_without_it_to_set_it_up,
+    max_age_zero_forces_a_new_sign_in_and_auth_time,
+    a_bad_client_or_redirect_uri_gets_an_error_page_not_a_redirect,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_postgres_nodes_racing_one_code_give_one_token_response() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let (a, secrets) = provider(backend).await;
+    let path = secrets.path().join("rp.secret");
+    let base = a.base.clone();
+    let b = respawn_with(&a, |file| {
+        configure_clients(file, &path);
+        file.public_url = Some(base);
+    })
+    .await;
+    a.signed_in("fay@example.com").await;
+    let fay = Person {
+        email: "fay@example.com",
+        secret: None,
+    };
+    let browser = Browser::new();
+    for _ in 0..5 {
+        let ended = browser
+            .follow(&a, &authorize_url(&a, "spa", VERIFIER, &[]), &fay)
+            .await;
+        let code = ended.param("code").unwrap();
+        let (first, second) = tokio::join!(
+            exchange(&a.base, &code, VERIFIER),
+            exchange(&b.base, &code, VERIFIER)
+        );
+        let answers = [first.0, second.0];
+        let granted = answers.iter().filter(|s| **s == StatusCode::OK).count();
+        assert_eq!(granted, 1, "{first:?} {second:?}");
+        assert!(answers.contains(&StatusCode::BAD_REQUEST));
+    }
+}
