@@ -32,6 +32,7 @@ CREATE TABLE oidc_consents (
 );
 
 -- Authorization codes, by hash only; `spent_at` is set once, by one conditional update.
+-- `reused_at` marks a code presented again: no access token is issued from it after that.
 CREATE TABLE oidc_codes (
     code_hash      BYTEA PRIMARY KEY,
     client_id      TEXT NOT NULL REFERENCES oidc_clients (client_id) ON DELETE CASCADE,
@@ -48,7 +49,8 @@ CREATE TABLE oidc_codes (
     workspace_role TEXT,
     created_at     BIGINT NOT NULL,
     expires_at     BIGINT NOT NULL,
-    spent_at       BIGINT
+    spent_at       BIGINT,
+    reused_at      BIGINT
 );
 
 CREATE INDEX oidc_codes_by_expiry ON oidc_codes (expires_at);

@@ -174,7 +174,8 @@ impl Provider {
         let keys = self.signing_keys(now).await?;
         let id_token = keys.sign(SigningAlgorithm::ES256, &claims)?;
         let access_token = Token::generate();
-        self.store()
+        let kept = self
+            .store()
             .create_oidc_access_token(
                 &access_token.hash(),
                 code_hash,
@@ -182,6 +183,13 @@ impl Provider {
                 now.plus_seconds(ACCESS_TOKEN_TTL_SECONDS),
             )
             .await?;
+        if !kept {
+            // The code was presented again after this exchange spent it (another node's
+            // request, say), or its session ended: the answer stands, since this is the one
+            // exchange the code had, but its access token is revoked already, as a reuse
+            // revokes what the code issued (the ID token, a signed statement, cannot be).
+            tracing::info!(client_id = %grant.client_id, "access token revoked at issue");
+        }
         Ok(TokenResponse {
             access_token: access_token.expose().to_owned(),
             token_type: "Bearer",

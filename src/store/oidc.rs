@@ -60,14 +60,17 @@ pub trait Oidc: Send + Sync {
         code_hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Redemption, StoreError>;
-    /// Keeps an access token, issued from the code with digest `code_hash`.
+    /// Keeps an access token, issued from the code with digest `code_hash`, unless that
+    /// code was presented again meanwhile (or its session ended): false then, and nothing is
+    /// kept, as if the token were revoked at once. With [`Oidc::redeem_oidc_code`] marking a reused code before revoking, no token
+    /// outlives a reuse, whichever commits first.
     async fn create_oidc_access_token(
         &self,
         token_hash: &TokenHash,
         code_hash: &TokenHash,
         grant: &OidcGrant,
         expires_at: UnixTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// The live access token with this digest, with its account, while its session lives:
     /// one indexed read.
     async fn oidc_access_token(

@@ -751,5 +751,15 @@ async fn two_postgres_nodes_racing_one_code_give_one_token_response() {
         let granted = answers.iter().filter(|s| **s == StatusCode::OK).count();
         assert_eq!(granted, 1, "{first:?} {second:?}");
         assert!(answers.contains(&StatusCode::BAD_REQUEST));
+        // The loser presented a spent code: whichever committed first, the winner's access
+        // token does not outlive it.
+        let tokens = if first.0 == StatusCode::OK {
+            &first.1
+        } else {
+            &second.1
+        };
+        let access_token = tokens["access_token"].as_str().unwrap();
+        let revoked = userinfo(&a.base, access_token).await;
+        assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
     }
 }

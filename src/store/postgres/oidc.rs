@@ -236,26 +236,31 @@ impl Oidc for PostgresStore {
                 if let Some(row) = spent {
                     return Ok(Redemption::Redeemed(Box::new(row.into())));
                 }
-                // Spent before: revoke what it issued, in one statement.
-                let (used, revoked): (bool, i64) = sqlx::query_as(
-                    "WITH used AS (
-                         SELECT 1 FROM oidc_codes WHERE code_hash = $1 AND spent_at IS NOT NULL),
-                     revoked AS (
-                         DELETE FROM oidc_access_tokens
-                         WHERE code_hash = $1 AND EXISTS (SELECT 1 FROM used)
-                         RETURNING 1)
-                     SELECT EXISTS (SELECT 1 FROM used), (SELECT COUNT(*) FROM revoked)",
+                // Spent before: marked reused first (an exchange issuing a token from it
+                // holds the row shared, so this waits for it to commit, and an exchange
+                // after this finds the mark), then what it issued is revoked by a second
+                // statement, which sees every token committed before the mark.
+                let mut tx = self.pool.begin().await?;
+                let used = sqlx::query(
+                    "UPDATE oidc_codes SET reused_at = COALESCE(reused_at, $2)
+                     WHERE code_hash = $1 AND spent_at IS NOT NULL",
                 )
                 .bind(&code_hash.0)
-                .fetch_one(&self.pool)
-                .await?;
-                Ok(if used {
-                    Redemption::Reused {
-                        revoked: u64::try_from(revoked).unwrap_or(0),
-                    }
-                } else {
-                    Redemption::Unknown
-                })
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if used == 0 {
+                    tx.commit().await?;
+                    return Ok(Redemption::Unknown);
+                }
+                let revoked = sqlx::query("DELETE FROM oidc_access_tokens WHERE code_hash = $1")
+                    .bind(&code_hash.0)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(Redemption::Reused { revoked })
             })
             .await
     }
@@ -266,15 +271,18 @@ impl Oidc for PostgresStore {
         code_hash: &TokenHash,
         grant: &OidcGrant,
         expires_at: UnixTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.cache
             .write(Write::CreateOidcAccessToken, async {
-                sqlx::query(
+                let inserted = sqlx::query(
                     "INSERT INTO oidc_access_tokens (token_hash, code_hash, client_id, account_id,
                          session_id, scope, auth_time, amr, access, deadline, workspace_role,
                          created_at, expires_at)
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
-                     WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $5)",
+                     FROM oidc_codes c
+                     WHERE c.code_hash = $2 AND c.reused_at IS NULL
+                       AND EXISTS (SELECT 1 FROM sessions WHERE id = $5)
+                     FOR SHARE OF c",
                 )
                 .bind(&token_hash.0)
                 .bind(&code_hash.0)
@@ -290,8 +298,9 @@ impl Oidc for PostgresStore {
                 .bind(grant.created_at.0)
                 .bind(expires_at.0)
                 .execute(&self.pool)
-                .await?;
-                Ok(())
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
             })
             .await
     }

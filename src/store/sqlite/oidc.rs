@@ -269,12 +269,11 @@ impl Oidc for SqliteStore {
                         }
                         let used = tx
                             .prepare_cached(
-                                "SELECT 1 FROM oidc_codes
+                                "UPDATE oidc_codes SET reused_at = COALESCE(reused_at, ?2)
                                  WHERE code_hash = ?1 AND spent_at IS NOT NULL",
                             )?
-                            .query_row([&hash], |_| Ok(()))
-                            .optional()?;
-                        if used.is_none() {
+                            .execute((&hash, now.0))?;
+                        if used == 0 {
                             return Ok(Redemption::Unknown);
                         }
                         let revoked = tx
@@ -295,36 +294,39 @@ impl Oidc for SqliteStore {
         code_hash: &TokenHash,
         grant: &OidcGrant,
         expires_at: UnixTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.cache
             .write(Write::CreateOidcAccessToken, async {
                 let (token, code, grant) =
                     (token_hash.0.clone(), code_hash.0.clone(), grant.clone());
                 self.db
                     .write(move |tx| {
-                        tx.prepare_cached(
-                            "INSERT INTO oidc_access_tokens (token_hash, code_hash, client_id,
+                        let inserted = tx
+                            .prepare_cached(
+                                "INSERT INTO oidc_access_tokens (token_hash, code_hash, client_id,
                                  account_id, session_id, scope, auth_time, amr, access, deadline,
                                  workspace_role, created_at, expires_at)
                              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
-                             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?5)",
-                        )?
-                        .execute(rusqlite::params![
-                            token,
-                            code,
-                            grant.client_id,
-                            grant.account_id.as_str(),
-                            grant.session_id.as_str(),
-                            grant.scope,
-                            grant.auth_time.0,
-                            grant.amr,
-                            grant.access,
-                            grant.deadline.map(|d| d.0),
-                            grant.workspace_role,
-                            grant.created_at.0,
-                            expires_at.0,
-                        ])?;
-                        Ok(())
+                             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?5)
+                               AND NOT EXISTS (SELECT 1 FROM oidc_codes
+                                               WHERE code_hash = ?2 AND reused_at IS NOT NULL)",
+                            )?
+                            .execute(rusqlite::params![
+                                token,
+                                code,
+                                grant.client_id,
+                                grant.account_id.as_str(),
+                                grant.session_id.as_str(),
+                                grant.scope,
+                                grant.auth_time.0,
+                                grant.amr,
+                                grant.access,
+                                grant.deadline.map(|d| d.0),
+                                grant.workspace_role,
+                                grant.created_at.0,
+                                expires_at.0,
+                            ])?;
+                        Ok(inserted == 1)
                     })
                     .await
             })
