@@ -763,3 +763,56 @@ async fn two_postgres_nodes_racing_one_code_give_one_token_response() {
         assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
     }
 }
+
+#[test]
+fn the_cli_adds_lists_and_removes_clients() {
+    use crate::cli::deadbolt;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = deadbolt(dir.path()).args(args).output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        (output.status.success(), stdout, stderr)
+    };
+    let (ok, stdout, stderr) = run(&[
+        "oidc",
+        "client",
+        "add",
+        "grafana",
+        "--name",
+        "Grafana",
+        "--redirect-uri",
+        "https://grafana.example.com/login/generic_oauth",
+    ]);
+    assert!(ok, "{stderr}");
+    let secret = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("client_secret (shown once, store it now): "))
+        .unwrap();
+    assert!(secret.len() >= 43, "{stdout}");
+    let (ok, stdout, _) = run(&[
+        "oidc",
+        "client",
+        "add",
+        "cli-app",
+        "--public",
+        "--redirect-uri",
+        "http://127.0.0.1:8400/callback",
+    ]);
+    assert!(ok && stdout.contains("PKCE"), "{stdout}");
+    let (ok, _, stderr) = run(&["oidc", "client", "add", "bad id", "--redirect-uri", "x"]);
+    assert!(!ok && stderr.contains("client_id"), "{stderr}");
+    let (_, listed, _) = run(&["oidc", "client", "list"]);
+    let ids: Vec<&str> = listed
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(ids, ["cli-app", "grafana"]);
+    assert!(listed.contains("confidential\tadmin"), "{listed}");
+    let (ok, _, stderr) = run(&["oidc", "client", "remove", "grafana"]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(&["oidc", "client", "remove", "grafana"]);
+    assert!(!ok && stderr.contains("grafana"), "{stderr}");
+    let (_, listed, _) = run(&["oidc", "client", "list"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+}
