@@ -122,6 +122,8 @@ pub enum Authorized {
 /// A request checked: its client, redirect URI and parameters.
 struct Checked {
     client: OidcClient,
+    /// The redirect URI as sent (and registered): the exchange must repeat it exactly.
+    redirect_uri: String,
     redirect: Url,
     scopes: Scopes,
     prompt: Prompt,
@@ -146,7 +148,7 @@ impl Provider {
     async fn trusted_redirect(
         &self,
         request: &AuthorizationRequest,
-    ) -> Result<(OidcClient, Url), Error> {
+    ) -> Result<(OidcClient, String, Url), Error> {
         let (Some(client_id), Some(redirect_uri)) = (&request.client_id, &request.redirect_uri)
         else {
             return Err(Error::UntrustedRedirect);
@@ -160,7 +162,7 @@ impl Provider {
             return Err(Error::UntrustedRedirect);
         }
         let redirect = Url::parse(redirect_uri).map_err(|_| Error::UntrustedRedirect)?;
-        Ok((client, redirect))
+        Ok((client, redirect_uri.clone(), redirect))
     }
 
     /// When `next` is an authorization request (a path on this server) whose client
@@ -178,7 +180,7 @@ impl Provider {
             return Ok(None);
         };
         match self.trusted_redirect(&request).await {
-            Ok((_, redirect)) => Ok(Some(redirect)),
+            Ok((_, _, redirect)) => Ok(Some(redirect)),
             Err(Error::UntrustedRedirect) => Ok(None),
             Err(other) => Err(other),
         }
@@ -187,7 +189,7 @@ impl Provider {
     /// Checks the request: the client and redirect URI (else [`Error::UntrustedRedirect`]),
     /// then its parameters (else a redirect carrying the error).
     async fn check(&self, request: &AuthorizationRequest) -> Result<Result<Checked, Url>, Error> {
-        let (client, redirect) = self.trusted_redirect(request).await?;
+        let (client, redirect_uri, redirect) = self.trusted_redirect(request).await?;
         let refuse = |error: RedirectError, description: &str| {
             Ok(Err(self.error_redirect(
                 &redirect,
@@ -239,6 +241,7 @@ impl Provider {
             .is_some_and(|values| values.split(' ').any(|v| v == "mfa"));
         Ok(Ok(Checked {
             client,
+            redirect_uri,
             redirect,
             scopes,
             prompt,
@@ -424,7 +427,7 @@ impl Provider {
             client_id: checked.client.client_id.clone(),
             account_id: browser.account.id.clone(),
             session_id: browser.session.clone(),
-            redirect_uri: checked.redirect.as_str().to_owned(),
+            redirect_uri: checked.redirect_uri.clone(),
             scope: checked.scopes.as_string(),
             code_challenge: request.code_challenge.clone(),
             nonce: request.nonce.clone(),
@@ -435,12 +438,6 @@ impl Provider {
             workspace_role: role.map(|r| r.as_str().to_owned()),
             created_at: now,
             expires_at: now.plus_seconds(CODE_TTL_SECONDS),
-        };
-        // The redirect URI as registered, not as re-serialized by the URL parser: the
-        // exchange compares it with what the client sends, character for character.
-        let grant = OidcGrant {
-            redirect_uri: request.redirect_uri.clone().unwrap_or(grant.redirect_uri),
-            ..grant
         };
         self.store().create_oidc_code(&grant).await?;
         let details = json!({
