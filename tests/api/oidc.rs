@@ -70,6 +70,8 @@ async fn provider(backend: Backend) -> (TestApp, tempfile::TempDir) {
 /// A browser: its own cookie jar, redirects followed by hand.
 struct Browser {
     http: reqwest::Client,
+    /// Answer the consent page with "Deny".
+    decline: bool,
 }
 
 /// Who signs in, and their authenticator.
@@ -141,6 +143,7 @@ impl Browser {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+            decline: false,
         }
     }
 
@@ -189,7 +192,10 @@ impl Browser {
                         let fields: Vec<(&str, String)> = vec![
                             ("csrf", field(&html, "csrf")),
                             ("request", field(&html, "request")),
-                            ("decision", "approve".to_owned()),
+                            (
+                                "decision",
+                                if self.decline { "deny" } else { "approve" }.to_owned(),
+                            ),
                         ];
                         ("/oauth2/authorize/consent", fields)
                     }
@@ -399,6 +405,15 @@ async fn code_flow_with_pkce_verifies_against_the_jwks(backend: Backend) {
     let ended = browser.follow(&app, url.as_str(), &person).await;
     assert!(ended.param("code").is_some(), "{ended:?}");
     assert!(!ended.signed_in && ended.policies.is_empty(), "{ended:?}");
+
+    let kinds = app.event_kinds(&ada.token).await;
+    for kind in [
+        "oidc_consent_granted",
+        "oidc_authorized",
+        "oidc_tokens_issued",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
+    }
 }
 
 async fn a_wrong_verifier_and_a_reused_code_are_invalid_grant(backend: Backend) {
@@ -710,7 +725,109 @@ async fn a_bad_client_or_redirect_uri_gets_an_error_page_not_a_redirect(backend:
     assert!(location.contains("error=invalid_request"), "{location}");
 }
 
+async fn workspace_grace_passes_and_says_so_until_the_deadline(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    let root = app.admin_signed_in("root@example.com").await;
+    let secret = app.enroll(&root).await.body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.confirm(&root, &app.code(&secret))
+        .await
+        .assert_status(200);
+    let workspace = app.create_workspace(&root, "Ops").await;
+    let gus = app.signed_in("gus@example.com").await;
+    app.invite_and_accept(&workspace, &root, "gus@example.com", "member", &gus)
+        .await
+        .assert_status(200);
+    app.enforce(&workspace, &root, "all", 7)
+        .await
+        .assert_status(200);
+    app.post(
+        "/api/v1/admin/oidc/clients",
+        Some(&root),
+        json!({
+            "client_id": "ops-wiki",
+            "redirect_uris": [REDIRECT],
+            "public": true,
+            "trusted": true,
+            "workspace": workspace,
+        }),
+    )
+    .await
+    .assert_status(201);
+    let person = Person {
+        email: "gus@example.com",
+        secret: None,
+    };
+    let browser = Browser::new();
+    let ended = browser
+        .follow(
+            &app,
+            &authorize_url(&app, "ops-wiki", VERIFIER, &[]),
+            &person,
+        )
+        .await;
+    let code = ended.param("code").expect("grace passes");
+    let response = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "ops-wiki"),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = response.json().await.unwrap();
+    let claims = claims_of(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["workspace_role"], "member");
+    assert_eq!(claims["deadbolt_access"], "grace");
+    assert_eq!(claims["deadbolt_deadline"], START.0 + 7 * 86_400);
+    assert_eq!(claims["acr"], "pwd");
+
+    // Past the deadline, they set up two-factor first.
+    app.clock.advance(8 * 86_400);
+    let ended = browser
+        .follow(
+            &app,
+            &authorize_url(&app, "ops-wiki", VERIFIER, &[]),
+            &person,
+        )
+        .await;
+    assert_eq!(ended.at.path(), "/account/security", "{ended:?}");
+}
+
+async fn declining_consent_is_access_denied(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    app.signed_in("hal@example.com").await;
+    let hal = Person {
+        email: "hal@example.com",
+        secret: None,
+    };
+    let mut browser = Browser::new();
+    browser.decline = true;
+    let ended = browser
+        .follow(&app, &authorize_url(&app, "rp", VERIFIER, &[]), &hal)
+        .await;
+    assert!(ended.at.as_str().starts_with(REDIRECT), "{ended:?}");
+    assert_eq!(ended.param("error").as_deref(), Some("access_denied"));
+    // Nothing was remembered: prompt=none still needs consent.
+    let silent = browser
+        .follow(
+            &app,
+            &authorize_url(&app, "rp", VERIFIER, &[("prompt", "none")]),
+            &hal,
+        )
+        .await;
+    assert_eq!(silent.param("error").as_deref(), Some("consent_required"));
+}
+
 backend_tests!(
+    workspace_grace_passes_and_says_so_until_the_deadline,
+    declining_consent_is_access_denied,
     code_flow_with_pkce_verifies_against_the_jwks,
     a_wrong_verifier_and_a_reused_code_are_invalid_grant,
     a_non_member_of_a_workspace_client_is_access_denied,
