@@ -825,7 +825,83 @@ async fn declining_consent_is_access_denied(backend: Backend) {
     assert_eq!(silent.param("error").as_deref(), Some("consent_required"));
 }
 
+/// A code for the public client `spa`, asked with the session `token` as a bearer (a
+/// session is the same whether its token rides in a cookie or a header).
+async fn code_for_session(app: &TestApp, token: &str) -> String {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(authorize_url(app, "spa", VERIFIER, &[]))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(REDIRECT), "{location}");
+    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1;
+    code.into_owned()
+}
+
+async fn an_email_sign_in_says_email_in_amr(backend: Backend) {
+    use crate::email::{link_token, nth_mail, passwordless, with_smtp, SIGN_IN};
+    let smtp = crate::receivers::SmtpReceiver::start(0).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let path = secrets.path().join("rp.secret");
+    let app = crate::helpers::spawn_app_with(backend, |file| {
+        with_smtp(file, &smtp);
+        configure_clients(file, &path);
+    })
+    .await;
+    let token = passwordless(&app, &smtp, "ivy@example.com").await;
+    let code = code_for_session(&app, &token).await;
+    let (status, tokens) = exchange(&app.base, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = claims_of(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["email"]));
+    assert_eq!(claims["acr"], "pwd");
+    assert_eq!(claims["email_verified"], true);
+
+    // With two-factor, the e-mailed link and the challenge: both factors.
+    let secret = app.enroll(&token).await.body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.confirm(&token, &app.code(&secret))
+        .await
+        .assert_status(200);
+    app.post(
+        "/api/v1/sessions/email",
+        None,
+        json!({"email": "ivy@example.com"}),
+    )
+    .await
+    .assert_status(202);
+    let link = link_token(
+        &nth_mail(&smtp, "ivy@example.com", SIGN_IN, 2).await,
+        "/login/email/",
+    );
+    let step = app
+        .post(
+            "/api/v1/sessions/email/verify",
+            None,
+            json!({"token": link}),
+        )
+        .await;
+    assert_eq!(step.body["status"], "two_factor_required", "{}", step.text);
+    app.clock.advance(30);
+    let challenge = step.body["challenge"]["token"].as_str().unwrap();
+    let signed_in = app.answer_code(challenge, &app.code(&secret)).await;
+    signed_in.assert_status(201);
+    let code = code_for_session(&app, signed_in.body["token"].as_str().unwrap()).await;
+    let (_, tokens) = exchange(&app.base, &code, VERIFIER).await;
+    let claims = claims_of(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["email", "otp", "mfa"]));
+    assert_eq!(claims["acr"], "mfa");
+}
+
 backend_tests!(
+    an_email_sign_in_says_email_in_amr,
     workspace_grace_passes_and_says_so_until_the_deadline,
     declining_consent_is_access_denied,
     code_flow_with_pkce_verifies_against_the_jwks,
