@@ -143,6 +143,8 @@ pub struct OidcClientConfig {
     pub post_logout_redirect_uris: Vec<String>,
     /// `backchannel_logout_uri`.
     pub backchannel_logout_uri: Option<String>,
+    /// `id_token_signed_response_alg`.
+    pub id_token_alg: crate::domain::oidc::SigningAlgorithm,
 }
 
 /// The public base URL.

@@ -18,6 +18,7 @@ CREATE TABLE oidc_clients (
     trusted                   INTEGER NOT NULL DEFAULT 0,
     post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]',
     backchannel_logout_uri    TEXT,
+    id_token_alg              TEXT NOT NULL DEFAULT 'ES256',
     source                    TEXT NOT NULL,
     created_at                INTEGER NOT NULL
 ) STRICT;

@@ -49,6 +49,9 @@ pub enum ClientCommand {
         /// Do not ask consent.
         #[arg(long)]
         trusted: bool,
+        /// Sign its ID tokens with `ES256` (default) or `EdDSA`.
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<String>,
     },
     /// List every client.
     List,
@@ -90,6 +93,7 @@ pub(super) async fn run(config: &Config, command: OidcCommand) -> anyhow::Result
             workspace,
             require_two_factor,
             trusted,
+            id_token_alg,
         } => {
             let registration = ClientRegistration {
                 client_id,
@@ -99,6 +103,7 @@ pub(super) async fn run(config: &Config, command: OidcCommand) -> anyhow::Result
                 workspace,
                 require_two_factor,
                 trusted,
+                id_token_signed_response_alg: id_token_alg,
                 ..ClientRegistration::default()
             };
             let registered = provider

@@ -67,6 +67,8 @@ pub struct FileOidcClient {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// Where back-channel logout tokens are sent.
     pub backchannel_logout_uri: Option<String>,
+    /// How its ID tokens are signed: `ES256` (default) or `EdDSA`.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// `[session]`.

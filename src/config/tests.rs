@@ -299,6 +299,14 @@ fn oidc_client_errors_name_the_client_and_key() {
         ),
         (
             r#"[[oidc.clients]]
+               client_id = "a"
+               redirect_uris = ["https://a.example/cb"]
+               public = true
+               id_token_signed_response_alg = "RS256""#,
+            "oidc.clients[0].id_token_signed_response_alg",
+        ),
+        (
+            r#"[[oidc.clients]]
                client_id = "a b"
                redirect_uris = ["https://a.example/cb"]
                public = true"#,

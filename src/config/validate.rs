@@ -217,7 +217,7 @@ impl FileConfig {
 
 /// `[[oidc.clients]]`: each error names the client's index and key.
 fn validate_oidc(source: &str, oidc: FileOidc) -> Result<OidcConfig, ConfigError> {
-    use crate::domain::oidc::{valid_client_id, valid_redirect_uri};
+    use crate::domain::oidc::{valid_client_id, valid_redirect_uri, SigningAlgorithm};
     let mut clients: Vec<OidcClientConfig> = Vec::new();
     for (index, client) in oidc.clients.unwrap_or_default().into_iter().enumerate() {
         let err = |key: &str, message: &str| {
@@ -280,6 +280,11 @@ fn validate_oidc(source: &str, oidc: FileOidc) -> Result<OidcConfig, ConfigError
                 ));
             }
         }
+        let id_token_alg = match client.id_token_signed_response_alg.as_deref() {
+            None => SigningAlgorithm::ES256,
+            Some(name) => SigningAlgorithm::parse(name)
+                .ok_or_else(|| err("id_token_signed_response_alg", "expected ES256 or EdDSA"))?,
+        };
         if client
             .workspace
             .as_deref()
@@ -297,6 +302,7 @@ fn validate_oidc(source: &str, oidc: FileOidc) -> Result<OidcConfig, ConfigError
             trusted: client.trusted.unwrap_or(false),
             post_logout_redirect_uris,
             backchannel_logout_uri: client.backchannel_logout_uri,
+            id_token_alg,
         });
     }
     Ok(OidcConfig { clients })

@@ -25,6 +25,35 @@ pub const PKCE_METHOD_S256: &str = "S256";
 /// Longest client id accepted.
 pub const MAX_CLIENT_ID_CHARS: usize = 100;
 
+/// A signing algorithm the provider offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SigningAlgorithm {
+    /// ECDSA on P-256 with SHA-256 (RFC 7518 §3.4): the default.
+    ES256,
+    /// Ed25519 (RFC 8037).
+    EdDSA,
+}
+
+impl SigningAlgorithm {
+    /// Every algorithm offered, the default first (`id_token_signing_alg_values_supported`).
+    pub const ALL: [SigningAlgorithm; 2] = [SigningAlgorithm::ES256, SigningAlgorithm::EdDSA];
+
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlgorithm::ES256 => "ES256",
+            SigningAlgorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    /// From its JOSE name.
+    pub fn parse(text: &str) -> Option<SigningAlgorithm> {
+        SigningAlgorithm::ALL
+            .into_iter()
+            .find(|alg| alg.as_str() == text)
+    }
+}
+
 /// The scopes the provider knows (SPEC §12); others asked for are ignored, as OpenID Connect
 /// Core §3.1.2.1 allows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -527,6 +556,15 @@ mod tests {
         assert!(!client_secret_matches(&key, &stored, "s3cres"));
         assert!(!client_secret_matches(&[8u8; 32], &stored, "s3cret"));
         assert_ne!(stored, client_secret_hash(&[8u8; 32], "s3cret"));
+    }
+
+    #[test]
+    fn signing_algorithms_parse_their_jose_names() {
+        for alg in SigningAlgorithm::ALL {
+            assert_eq!(SigningAlgorithm::parse(alg.as_str()), Some(alg));
+        }
+        assert_eq!(SigningAlgorithm::parse("RS256"), None);
+        assert_eq!(SigningAlgorithm::ALL[0], SigningAlgorithm::ES256);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::domain::event::{ClientInfo, EventKind};
 use crate::domain::ids::{AccountId, Token};
 use crate::domain::oidc::{
     client_secret_hash, client_secret_matches, valid_client_id, valid_redirect_uri,
-    MIN_CLIENT_SECRET_CHARS,
+    SigningAlgorithm, MIN_CLIENT_SECRET_CHARS,
 };
 use crate::domain::time::UnixTime;
 use crate::store::{ClientSource, OidcClient, Store, StoreError};
@@ -74,6 +74,7 @@ pub async fn sync_configured_clients(
             trusted: client.trusted,
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+            id_token_alg: client.id_token_alg,
             source: ClientSource::Config,
             created_at: now,
         });
@@ -111,6 +112,9 @@ pub struct ClientRegistration {
     /// Where back-channel logout tokens are sent.
     #[serde(default)]
     pub backchannel_logout_uri: Option<String>,
+    /// How its ID tokens are signed: `ES256` (default) or `EdDSA`.
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// A registered client, with its secret the one time it is shown.
@@ -170,6 +174,14 @@ impl Provider {
         now: UnixTime,
     ) -> Result<RegisteredClient, Error> {
         check_registration(registration)?;
+        let id_token_alg = match registration.id_token_signed_response_alg.as_deref() {
+            None => SigningAlgorithm::ES256,
+            Some(name) => SigningAlgorithm::parse(name).ok_or_else(|| {
+                Error::InvalidClientMetadata(
+                    "id_token_signed_response_alg must be ES256 or EdDSA".to_owned(),
+                )
+            })?,
+        };
         let secret = (!registration.public).then(Token::generate);
         let registered = OidcClient {
             client_id: registration.client_id.clone(),
@@ -186,6 +198,7 @@ impl Provider {
             trusted: registration.trusted,
             post_logout_redirect_uris: registration.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: registration.backchannel_logout_uri.clone(),
+            id_token_alg,
             source: ClientSource::Admin,
             created_at: now,
         };

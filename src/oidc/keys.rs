@@ -21,6 +21,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::random_bytes;
+pub use crate::domain::oidc::SigningAlgorithm;
 use crate::domain::time::UnixTime;
 use crate::keyring::{Keyring, SealError};
 use crate::secrets::{associated_data, SecretError};
@@ -29,32 +30,11 @@ use crate::store::{SealedSlot, Store, StoreError};
 /// Name of the sealed signing key set.
 pub const SIGNING_KEYS: &str = "oidc-signing-keys";
 
-/// A signing algorithm the provider offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SigningAlgorithm {
-    /// ECDSA on P-256 with SHA-256 (RFC 7518 §3.4): the default.
-    ES256,
-    /// Ed25519 (RFC 8037).
-    EdDSA,
-}
-
-impl SigningAlgorithm {
-    /// Every algorithm offered, the default first (`id_token_signing_alg_values_supported`).
-    pub const ALL: [SigningAlgorithm; 2] = [SigningAlgorithm::ES256, SigningAlgorithm::EdDSA];
-
-    /// The JOSE name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SigningAlgorithm::ES256 => "ES256",
-            SigningAlgorithm::EdDSA => "EdDSA",
-        }
-    }
-
-    fn jose(self) -> Algorithm {
-        match self {
-            SigningAlgorithm::ES256 => Algorithm::ES256,
-            SigningAlgorithm::EdDSA => Algorithm::EdDSA,
-        }
+/// The JOSE algorithm of `alg`.
+fn jose(alg: SigningAlgorithm) -> Algorithm {
+    match alg {
+        SigningAlgorithm::ES256 => Algorithm::ES256,
+        SigningAlgorithm::EdDSA => Algorithm::EdDSA,
     }
 }
 
@@ -247,7 +227,7 @@ impl SigningKeys {
             .iter()
             .find(|key| key.alg == alg)
             .ok_or(KeyError::Missing(alg.as_str()))?;
-        let mut header = Header::new(alg.jose());
+        let mut header = Header::new(jose(alg));
         header.kid = Some(key.kid.clone());
         jsonwebtoken::encode(&header, claims, &key.encoding)
             .map_err(|error| KeyError::Sign(error.to_string()))
@@ -276,9 +256,9 @@ mod tests {
             let claims = serde_json::json!({"sub": "a", "aud": "c", "exp": 4_000_000_000_i64});
             let token = keys.sign(alg, &claims).unwrap();
             let header = jsonwebtoken::decode_header(&token).unwrap();
-            assert_eq!(header.alg, alg.jose());
+            assert_eq!(header.alg, jose(alg));
             let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
-            let mut validation = Validation::new(alg.jose());
+            let mut validation = Validation::new(jose(alg));
             validation.set_audience(&["c"]);
             let decoded = jsonwebtoken::decode::<serde_json::Value>(
                 &token,

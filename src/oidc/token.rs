@@ -121,7 +121,9 @@ impl Provider {
             (None, None) => {}
             _ => return Err(Error::InvalidGrant("code_verifier does not match")),
         }
-        let response = self.issue_tokens(&code_hash, &grant, now).await?;
+        let response = self
+            .issue_tokens(&code_hash, &grant, client.id_token_alg, now)
+            .await?;
         let details = json!({"client_id": client.client_id, "scope": grant.scope});
         self.record(
             Some(&grant.account_id),
@@ -138,6 +140,7 @@ impl Provider {
         &self,
         code_hash: &crate::domain::ids::TokenHash,
         grant: &OidcGrant,
+        alg: SigningAlgorithm,
         now: UnixTime,
     ) -> Result<TokenResponse, Error> {
         let account = self
@@ -172,7 +175,7 @@ impl Provider {
             person: person_claims(person, scopes),
         };
         let keys = self.signing_keys(now).await?;
-        let id_token = keys.sign(SigningAlgorithm::ES256, &claims)?;
+        let id_token = keys.sign(alg, &claims)?;
         let access_token = Token::generate();
         let kept = self
             .store()

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
+use crate::domain::oidc::SigningAlgorithm;
 use crate::domain::time::UnixTime;
 
 /// OpenID Connect clients, consents, codes and access tokens.
@@ -130,6 +131,8 @@ pub struct OidcClient {
     pub post_logout_redirect_uris: Vec<String>,
     /// Where back-channel logout tokens go.
     pub backchannel_logout_uri: Option<String>,
+    /// How its ID tokens are signed.
+    pub id_token_alg: SigningAlgorithm,
     /// Where it was registered.
     pub source: ClientSource,
     /// When.
@@ -218,7 +221,7 @@ pub struct AccessTokenGrant {
 /// The columns of a client, as both backends read them.
 pub(super) const CLIENT_COLUMNS: &str = "client_id, name, redirect_uris, secret_hash, \
      workspace_id, require_two_factor, trusted, post_logout_redirect_uris, \
-     backchannel_logout_uri, source, created_at";
+     backchannel_logout_uri, id_token_alg, source, created_at";
 
 /// A client row (lists of URIs as JSON arrays).
 #[derive(sqlx::FromRow)]
@@ -232,6 +235,7 @@ pub(super) struct ClientRow {
     pub trusted: bool,
     pub post_logout_redirect_uris: String,
     pub backchannel_logout_uri: Option<String>,
+    pub id_token_alg: String,
     pub source: String,
     pub created_at: i64,
 }
@@ -257,6 +261,8 @@ impl From<ClientRow> for OidcClient {
             trusted: row.trusted,
             post_logout_redirect_uris: parse_uri_list(&row.post_logout_redirect_uris),
             backchannel_logout_uri: row.backchannel_logout_uri,
+            id_token_alg: SigningAlgorithm::parse(&row.id_token_alg)
+                .unwrap_or(SigningAlgorithm::ES256),
             source: ClientSource::parse(&row.source),
             created_at: UnixTime(row.created_at),
         }

@@ -900,7 +900,78 @@ async fn an_email_sign_in_says_email_in_amr(backend: Backend) {
     assert_eq!(claims["acr"], "mfa");
 }
 
+async fn a_client_may_ask_for_eddsa_id_tokens(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    let admin = app.admin_signed_in("root@example.com").await;
+    let created = app
+        .post(
+            "/api/v1/admin/oidc/clients",
+            Some(&admin),
+            json!({
+                "client_id": "edwards",
+                "redirect_uris": [REDIRECT],
+                "public": true,
+                "trusted": true,
+                "id_token_signed_response_alg": "EdDSA",
+            }),
+        )
+        .await;
+    created.assert_status(201);
+    assert_eq!(created.body["id_token_signed_response_alg"], "EdDSA");
+    app.post(
+        "/api/v1/admin/oidc/clients",
+        Some(&admin),
+        json!({"client_id": "x", "redirect_uris": [REDIRECT], "id_token_signed_response_alg": "none"}),
+    )
+    .await
+    .assert_error(422, "invalid_client_metadata");
+
+    let root = Person {
+        email: "root@example.com",
+        secret: None,
+    };
+    let ended = Browser::new()
+        .follow(&app, &authorize_url(&app, "edwards", VERIFIER, &[]), &root)
+        .await;
+    let response = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", ended.param("code").unwrap().as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "edwards"),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = response.json().await.unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(app.url("/oauth2/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks.keys.len(), 2);
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&["edwards"]);
+    validation.set_issuer(&[app.base.as_str()]);
+    validation.validate_exp = false;
+    let verified = jsonwebtoken::decode::<Value>(
+        id_token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap();
+    assert_eq!(verified.claims["nonce"], "n0nce");
+}
+
 backend_tests!(
+    a_client_may_ask_for_eddsa_id_tokens,
     an_email_sign_in_says_email_in_amr,
     workspace_grace_passes_and_says_so_until_the_deadline,
     declining_consent_is_access_denied,

@@ -36,6 +36,8 @@ pub struct ClientView {
     pub post_logout_redirect_uris: Vec<String>,
     /// Where back-channel logout tokens go.
     pub backchannel_logout_uri: Option<String>,
+    /// `ES256` or `EdDSA`.
+    pub id_token_signed_response_alg: &'static str,
     /// `config` (`[[oidc.clients]]`) or `admin`.
     pub source: &'static str,
     /// When it was registered (or last synced from the file).
@@ -55,6 +57,7 @@ impl From<OidcClient> for ClientView {
             trusted: client.trusted,
             post_logout_redirect_uris: client.post_logout_redirect_uris,
             backchannel_logout_uri: client.backchannel_logout_uri,
+            id_token_signed_response_alg: client.id_token_alg.as_str(),
             source: client.source.as_str(),
             created_at: client.created_at,
         }

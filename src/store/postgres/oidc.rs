@@ -20,8 +20,8 @@ use crate::store::{
 
 const INSERT_CLIENT: &str = "INSERT INTO oidc_clients (client_id, name, redirect_uris, secret_hash,
          workspace_id, require_two_factor, trusted, post_logout_redirect_uris,
-         backchannel_logout_uri, source, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+         backchannel_logout_uri, id_token_alg, source, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 async fn insert_client(
     conn: &mut sqlx::PgConnection,
@@ -37,6 +37,7 @@ async fn insert_client(
         .bind(client.trusted)
         .bind(uri_list(&client.post_logout_redirect_uris))
         .bind(&client.backchannel_logout_uri)
+        .bind(client.id_token_alg.as_str())
         .bind(client.source.as_str())
         .bind(client.created_at.0)
         .execute(&mut *conn)
@@ -74,7 +75,7 @@ impl Oidc for PostgresStore {
                         "UPDATE oidc_clients SET name = $2, redirect_uris = $3,
                              secret_hash = $4, workspace_id = $5, require_two_factor = $6,
                              trusted = $7, post_logout_redirect_uris = $8,
-                             backchannel_logout_uri = $9
+                             backchannel_logout_uri = $9, id_token_alg = $10
                          WHERE client_id = $1 AND source = 'config'",
                     )
                     .bind(&client.client_id)
@@ -86,6 +87,7 @@ impl Oidc for PostgresStore {
                     .bind(client.trusted)
                     .bind(uri_list(&client.post_logout_redirect_uris))
                     .bind(&client.backchannel_logout_uri)
+                    .bind(client.id_token_alg.as_str())
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();

@@ -106,7 +106,7 @@ from_rows! {
     },
     ClientRow {
         client_id, name, redirect_uris, secret_hash, workspace_id, require_two_factor, trusted,
-        post_logout_redirect_uris, backchannel_logout_uri, source, created_at,
+        post_logout_redirect_uris, backchannel_logout_uri, id_token_alg, source, created_at,
     },
     GrantRow {
         code_hash, client_id, account_id, session_id, redirect_uri, scope, code_challenge,

@@ -20,8 +20,8 @@ use crate::store::{
 
 const INSERT_CLIENT: &str = "INSERT INTO oidc_clients (client_id, name, redirect_uris, secret_hash,
          workspace_id, require_two_factor, trusted, post_logout_redirect_uris,
-         backchannel_logout_uri, source, created_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+         backchannel_logout_uri, id_token_alg, source, created_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
 fn insert_client(tx: &rusqlite::Connection, client: &OidcClient) -> rusqlite::Result<usize> {
     tx.prepare_cached(INSERT_CLIENT)?.execute(rusqlite::params![
@@ -34,6 +34,7 @@ fn insert_client(tx: &rusqlite::Connection, client: &OidcClient) -> rusqlite::Re
         client.trusted,
         uri_list(&client.post_logout_redirect_uris),
         client.backchannel_logout_uri,
+        client.id_token_alg.as_str(),
         client.source.as_str(),
         client.created_at.0,
     ])
@@ -85,7 +86,7 @@ impl Oidc for SqliteStore {
                                          secret_hash = ?4, workspace_id = ?5,
                                          require_two_factor = ?6, trusted = ?7,
                                          post_logout_redirect_uris = ?8,
-                                         backchannel_logout_uri = ?9
+                                         backchannel_logout_uri = ?9, id_token_alg = ?10
                                      WHERE client_id = ?1 AND source = 'config'",
                                 )?
                                 .execute(rusqlite::params![
@@ -98,6 +99,7 @@ impl Oidc for SqliteStore {
                                     client.trusted,
                                     uri_list(&client.post_logout_redirect_uris),
                                     client.backchannel_logout_uri,
+                                    client.id_token_alg.as_str(),
                                 ])?;
                             if updated == 0 {
                                 insert_client(tx, client)
