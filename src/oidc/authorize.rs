@@ -2,7 +2,7 @@
 //! redirect URI are checked first (an unknown client or an unregistered redirect URI gets
 //! an error page, never a redirect), then the request's parameters (errors go back to the
 //! redirect URI with `state`), then `domain::oidc::decide_authorization` says what follows:
-//! a sign-in, setting up two-factor, consent, a refusal, or a code.
+//! a sign-in, setting up two-factor, consent (`consent.rs`), a refusal, or a code.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -90,19 +90,6 @@ pub struct Browser<'a> {
     pub has_two_factor: bool,
 }
 
-/// What the consent page shows.
-#[derive(Debug, Clone)]
-pub struct ConsentView {
-    /// The client's name.
-    pub client_name: String,
-    /// Its id.
-    pub client_id: String,
-    /// What it asks for, in words.
-    pub scopes: Vec<&'static str>,
-    /// The request, to post back with the answer.
-    pub request: String,
-}
-
 /// Where an authorization request leads.
 #[derive(Debug, Clone)]
 pub enum Authorized {
@@ -114,32 +101,21 @@ pub enum Authorized {
     /// Set up two-factor first (`/account/security`).
     SetUpTwoFactor,
     /// Ask the person's consent.
-    AskConsent(ConsentView),
+    AskConsent(super::ConsentView),
     /// Send the browser to the client: a code, or an error (RFC 6749 §4.1.2).
     Redirect(Url),
 }
 
 /// A request checked: its client, redirect URI and parameters.
-struct Checked {
-    client: OidcClient,
+pub(super) struct Checked {
+    pub(super) client: OidcClient,
     /// The redirect URI as sent (and registered): the exchange must repeat it exactly.
-    redirect_uri: String,
-    redirect: Url,
-    scopes: Scopes,
-    prompt: Prompt,
-    max_age: Option<i64>,
-    wants_mfa: bool,
-}
-
-fn scope_words(scopes: Scopes) -> Vec<&'static str> {
-    let mut words = vec!["Know who you are (your account id) and how you signed in"];
-    if scopes.email {
-        words.push("See your e-mail address");
-    }
-    if scopes.profile {
-        words.push("See your name");
-    }
-    words
+    pub(super) redirect_uri: String,
+    pub(super) redirect: Url,
+    pub(super) scopes: Scopes,
+    pub(super) prompt: Prompt,
+    pub(super) max_age: Option<i64>,
+    pub(super) wants_mfa: bool,
 }
 
 impl Provider {
@@ -188,7 +164,10 @@ impl Provider {
 
     /// Checks the request: the client and redirect URI (else [`Error::UntrustedRedirect`]),
     /// then its parameters (else a redirect carrying the error).
-    async fn check(&self, request: &AuthorizationRequest) -> Result<Result<Checked, Url>, Error> {
+    pub(super) async fn check(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<Result<Checked, Url>, Error> {
         let (client, redirect_uri, redirect) = self.trusted_redirect(request).await?;
         let refuse = |error: RedirectError, description: &str| {
             Ok(Err(self.error_redirect(
@@ -250,7 +229,7 @@ impl Provider {
         }))
     }
 
-    fn error_redirect(
+    pub(super) fn error_redirect(
         &self,
         redirect: &Url,
         request: &AuthorizationRequest,
@@ -369,10 +348,10 @@ impl Provider {
                     "this application admits only the members of its workspace",
                 )
             }
-            AuthorizationStep::AskConsent => Ok(Authorized::AskConsent(ConsentView {
+            AuthorizationStep::AskConsent => Ok(Authorized::AskConsent(super::ConsentView {
                 client_name: checked.client.name.clone(),
                 client_id: checked.client.client_id.clone(),
-                scopes: scope_words(checked.scopes),
+                scopes: super::consent::scope_words(checked.scopes),
                 request: request.query(),
             })),
             AuthorizationStep::Grant(granted) => {
@@ -455,68 +434,5 @@ impl Provider {
         )
         .await?;
         Ok(code)
-    }
-
-    /// The person's answer on the consent page for `request`: approved, the consent is
-    /// remembered (for this client and these scopes) and the request answered again;
-    /// declined, the client hears `access_denied`.
-    pub async fn answer_consent(
-        &self,
-        request: &AuthorizationRequest,
-        browser: Option<Browser<'_>>,
-        approve: bool,
-        client_info: &ClientInfo,
-        now: UnixTime,
-    ) -> Result<Authorized, Error> {
-        let checked = match self.check(request).await? {
-            Ok(checked) => checked,
-            Err(refusal) => return Ok(Authorized::Redirect(refusal)),
-        };
-        let Some(browser) = browser else {
-            return Ok(Authorized::SignIn {
-                next: request.path_without(&["login"]),
-            });
-        };
-        let client_id = &checked.client.client_id;
-        if !approve {
-            let details = json!({"client_id": client_id, "error": "consent_declined"});
-            self.record(
-                Some(&browser.account.id),
-                EventKind::OidcAuthorizationDenied,
-                client_info,
-                now,
-                details,
-            )
-            .await?;
-            return Ok(Authorized::Redirect(self.error_redirect(
-                &checked.redirect,
-                request,
-                RedirectError::AccessDenied,
-                "the person declined",
-            )));
-        }
-        let scope = checked.scopes.as_string();
-        self.store()
-            .grant_oidc_consent(&browser.account.id, client_id, &scope, now)
-            .await?;
-        let details = json!({"client_id": client_id, "scope": scope});
-        self.record(
-            Some(&browser.account.id),
-            EventKind::OidcConsentGranted,
-            client_info,
-            now,
-            details,
-        )
-        .await?;
-        let mut again = request.clone();
-        again.prompt = request.prompt.as_deref().and_then(|prompt| {
-            let kept: Vec<&str> = prompt
-                .split(' ')
-                .filter(|p| !p.is_empty() && *p != "consent")
-                .collect();
-            (!kept.is_empty()).then(|| kept.join(" "))
-        });
-        self.authorize(&again, Some(browser), client_info, now)
-            .await
     }
 }

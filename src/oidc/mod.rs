@@ -1,7 +1,7 @@
 //! The OpenID Connect provider (SPEC §12), for the HTTP endpoints, the admin API and the
-//! CLI: signing keys ([`keys`]), clients ([`clients`]), the authorization request and
-//! consent ([`authorize`]), and the code exchange and userinfo ([`token`]). No HTTP and no
-//! SQL here; the rules are `domain::oidc`.
+//! CLI: signing keys ([`keys`]), clients ([`clients`]), the authorization request
+//! ([`authorize`]), consent ([`consent`]), and the code exchange and userinfo ([`token`]).
+//! No HTTP and no SQL here; the rules are `domain::oidc`.
 //!
 //! The sign-in itself is not here: a browser that must sign in is sent to the sign-in pages
 //! (and the two-factor challenge) with `next` back to the authorization request, and the
@@ -10,6 +10,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod consent;
 pub mod keys;
 pub mod token;
 
@@ -17,8 +18,9 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-pub use authorize::{AuthorizationRequest, Authorized, ConsentView};
+pub use authorize::{AuthorizationRequest, Authorized};
 pub use clients::{sync_configured_clients, ClientRegistration, RegisteredClient};
+pub use consent::ConsentView;
 pub use keys::{SigningAlgorithm, SigningKeys};
 pub use token::{TokenRequest, TokenResponse};
 
