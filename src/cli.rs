@@ -2,9 +2,10 @@
 //! configuration exits with code 2 and a one-line message naming the key.
 //!
 //! Here: the clap types at the top, dispatching, and `migrate`. Each group of subcommands has
-//! its file, with its clap type: `serve.rs`, `user.rs`, `keys.rs`.
+//! its file, with its clap type: `serve.rs`, `user.rs`, `keys.rs`, `oidc.rs`.
 
 mod keys;
+mod oidc;
 mod serve;
 mod user;
 
@@ -21,6 +22,7 @@ use crate::domain::reset_request::ResetMode;
 use crate::store::{self, PoolSettings, Store};
 
 pub use keys::KeysCommand;
+pub use oidc::{ClientCommand, OidcCommand};
 pub use serve::ServeArgs;
 pub use user::UserCommand;
 
@@ -52,6 +54,9 @@ pub enum Command {
     /// Manage the master key.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The OpenID Connect provider.
+    #[command(subcommand)]
+    Oidc(OidcCommand),
 }
 
 /// Runs the command and turns its outcome into an exit code.
@@ -115,6 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             force,
         }) => user::reset_two_factor(&config, &email, &reason, ResetMode::forced(force)).await,
         Command::Keys(KeysCommand::Rotate) => keys::rotate_keys(&config).await,
+        Command::Oidc(command) => oidc::run(&config, command).await,
     }
 }
 

@@ -18,8 +18,8 @@ mod file;
 mod validate;
 
 pub use file::{
-    FileConfig, FileNotify, FilePolicy, FileRecovery, FileSession, FileTwoFactor, FlagOverrides,
-    ENV_OVERRIDES,
+    FileConfig, FileNotify, FileOidc, FileOidcClient, FilePolicy, FileRecovery, FileSession,
+    FileTwoFactor, FlagOverrides, ENV_OVERRIDES,
 };
 
 /// A configuration problem, naming the key (e.g. `two_factor.skew_steps`).
@@ -101,6 +101,50 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The OpenID Connect provider's configured clients (SPEC §12).
+    pub oidc: OidcConfig,
+}
+
+/// `[oidc]`: the relying parties configured in the file, synced into the database at every
+/// start (see `oidc::sync_configured_clients`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OidcConfig {
+    /// `[[oidc.clients]]`, in file order.
+    pub clients: Vec<OidcClientConfig>,
+}
+
+/// How a configured client authenticates at the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuthConfig {
+    /// Confidential: the secret is the content of this file (read at start, trimmed).
+    SecretFile(PathBuf),
+    /// Public (`public = true`): no secret; PKCE is required.
+    Public,
+}
+
+/// One `[[oidc.clients]]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcClientConfig {
+    /// `client_id`.
+    pub client_id: String,
+    /// `name`, shown on the consent page.
+    pub name: String,
+    /// `redirect_uris`, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// `client_secret_file` or `public = true`.
+    pub auth: ClientAuthConfig,
+    /// `workspace`: the id of the workspace whose members alone it admits.
+    pub workspace: Option<String>,
+    /// `require_two_factor`.
+    pub require_two_factor: bool,
+    /// `trusted`: no consent asked.
+    pub trusted: bool,
+    /// `post_logout_redirect_uris`.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `backchannel_logout_uri`.
+    pub backchannel_logout_uri: Option<String>,
+    /// `id_token_signed_response_alg`.
+    pub id_token_alg: crate::domain::oidc::SigningAlgorithm,
 }
 
 /// The public base URL.

@@ -17,6 +17,7 @@ pub mod domain;
 pub mod http;
 pub mod keyring;
 pub mod notify;
+pub mod oidc;
 pub mod password_pool;
 pub mod secrets;
 pub mod signin;

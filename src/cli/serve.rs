@@ -82,6 +82,9 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let recovery_key = crate::secrets::recovery_code_key(store.as_ref(), &keys).await?;
     crate::admin::sync_instance_policy(store.as_ref(), config.policy, now).await?;
+    crate::oidc::sync_configured_clients(store.as_ref(), &config.oidc, &recovery_key, now)
+        .await
+        .context("cannot register the [[oidc.clients]]")?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -146,6 +149,11 @@ async fn purge_sessions(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "purged ended sessions"),
             Err(error) => tracing::warn!(%error, "session purge failed"),
+        }
+        match store.purge_expired_oidc(clock.now()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "purged lapsed authorization codes and tokens"),
+            Err(error) => tracing::warn!(%error, "authorization code purge failed"),
         }
         match store.purge_expired_email_tokens(clock.now()).await {
             Ok(0) => {}

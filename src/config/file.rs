@@ -31,6 +31,44 @@ pub struct FileConfig {
     pub notify: Option<FileNotify>,
     /// Reverse proxies whose `X-Forwarded-For` is believed: addresses or CIDR ranges.
     pub trusted_proxies: Option<Vec<String>>,
+    /// The OpenID Connect provider.
+    pub oidc: Option<FileOidc>,
+}
+
+/// `[oidc]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOidc {
+    /// `[[oidc.clients]]`: the relying parties.
+    pub clients: Option<Vec<FileOidcClient>>,
+}
+
+/// `[[oidc.clients]]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOidcClient {
+    /// The client's id: letters, digits, `.`, `_`, `-`.
+    pub client_id: Option<String>,
+    /// Shown on the consent page.
+    pub name: Option<String>,
+    /// Where codes may be sent; matched exactly.
+    pub redirect_uris: Option<Vec<String>>,
+    /// A file holding a confidential client's secret (at least 32 characters).
+    pub client_secret_file: Option<PathBuf>,
+    /// A public client (no secret, PKCE required).
+    pub public: Option<bool>,
+    /// The id of the workspace whose members alone may sign in.
+    pub workspace: Option<String>,
+    /// Everyone signs in with two factors.
+    pub require_two_factor: Option<bool>,
+    /// Consent is not asked.
+    pub trusted: Option<bool>,
+    /// Where RP-initiated logout may return to.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Where back-channel logout tokens are sent.
+    pub backchannel_logout_uri: Option<String>,
+    /// How its ID tokens are signed: `ES256` (default) or `EdDSA`.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// `[session]`.

@@ -224,3 +224,99 @@ fn reset_requires_takes_email_and_owner_and_defaults_to_nothing() {
     let error = parse("[recovery]\nreset_requires = \"email\"").unwrap_err();
     assert_eq!(error.key, "recovery.reset_requires");
 }
+
+#[test]
+fn oidc_clients_parse_with_their_defaults() {
+    let text = r#"
+        [[oidc.clients]]
+        client_id = "grafana"
+        name = "Grafana"
+        redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
+        client_secret_file = "grafana.secret"
+        workspace = "w1"
+        require_two_factor = true
+
+        [[oidc.clients]]
+        client_id = "cli"
+        redirect_uris = ["http://127.0.0.1:8400/callback"]
+        public = true
+        trusted = true
+    "#;
+    let config = parse(text).unwrap().validate("test.toml").unwrap();
+    let clients = &config.oidc.clients;
+    assert_eq!(clients.len(), 2);
+    assert_eq!(
+        clients[0].auth,
+        ClientAuthConfig::SecretFile(PathBuf::from("grafana.secret"))
+    );
+    assert_eq!(clients[0].workspace.as_deref(), Some("w1"));
+    assert!(clients[0].require_two_factor && !clients[0].trusted);
+    assert_eq!(clients[1].name, "cli");
+    assert_eq!(clients[1].auth, ClientAuthConfig::Public);
+    assert!(clients[1].trusted);
+}
+
+#[test]
+fn oidc_client_errors_name_the_client_and_key() {
+    let cases = [
+        (
+            r#"[[oidc.clients]]
+               redirect_uris = ["https://a.example/cb"]
+               public = true"#,
+            "oidc.clients[0].client_id",
+        ),
+        (
+            r#"[[oidc.clients]]
+               client_id = "a"
+               redirect_uris = ["https://a.example/cb#x"]
+               public = true"#,
+            "oidc.clients[0].redirect_uris",
+        ),
+        (
+            r#"[[oidc.clients]]
+               client_id = "a"
+               redirect_uris = ["https://a.example/cb"]"#,
+            "oidc.clients[0].client_secret_file",
+        ),
+        (
+            r#"[[oidc.clients]]
+               client_id = "a"
+               redirect_uris = ["https://a.example/cb"]
+               public = true
+               client_secret_file = "x""#,
+            "oidc.clients[0].public",
+        ),
+        (
+            r#"[[oidc.clients]]
+               client_id = "a"
+               redirect_uris = ["https://a.example/cb"]
+               public = true
+               [[oidc.clients]]
+               client_id = "a"
+               redirect_uris = ["https://a.example/cb"]
+               public = true"#,
+            "oidc.clients[1].client_id",
+        ),
+        (
+            r#"[[oidc.clients]]
+               client_id = "a"
+               redirect_uris = ["https://a.example/cb"]
+               public = true
+               id_token_signed_response_alg = "RS256""#,
+            "oidc.clients[0].id_token_signed_response_alg",
+        ),
+        (
+            r#"[[oidc.clients]]
+               client_id = "a b"
+               redirect_uris = ["https://a.example/cb"]
+               public = true"#,
+            "oidc.clients[0].client_id",
+        ),
+    ];
+    for (text, key) in cases {
+        let error = parse(text).unwrap().validate("test.toml").unwrap_err();
+        assert_eq!(error.key, key, "{text}");
+    }
+    let unknown = parse("[[oidc.clients]]\nsecret = \"x\"").unwrap_err();
+    assert!(unknown.key.starts_with("oidc.clients"), "{}", unknown.key);
+}

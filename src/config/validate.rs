@@ -173,6 +173,8 @@ impl FileConfig {
             trusted_proxies.push(parsed);
         }
 
+        let oidc = validate_oidc(source, self.oidc.unwrap_or_default())?;
+
         Ok(Config {
             listen,
             public_url: PublicUrl(public_url),
@@ -208,6 +210,100 @@ impl FileConfig {
                 webhook_secret_file: notify.webhook_secret_file,
             },
             trusted_proxies,
+            oidc,
         })
     }
+}
+
+/// `[[oidc.clients]]`: each error names the client's index and key.
+fn validate_oidc(source: &str, oidc: FileOidc) -> Result<OidcConfig, ConfigError> {
+    use crate::domain::oidc::{valid_client_id, valid_redirect_uri, SigningAlgorithm};
+    let mut clients: Vec<OidcClientConfig> = Vec::new();
+    for (index, client) in oidc.clients.unwrap_or_default().into_iter().enumerate() {
+        let err = |key: &str, message: &str| {
+            ConfigError::new(source, &format!("oidc.clients[{index}].{key}"), message)
+        };
+        let client_id = client
+            .client_id
+            .ok_or_else(|| err("client_id", "is required"))?;
+        if !valid_client_id(&client_id) {
+            return Err(err(
+                "client_id",
+                "must be 1 to 100 letters, digits, `.`, `_` or `-`",
+            ));
+        }
+        if clients.iter().any(|c| c.client_id == client_id) {
+            return Err(err("client_id", &format!("{client_id:?} is listed twice")));
+        }
+        let name = client.name.unwrap_or_else(|| client_id.clone());
+        if name.trim().is_empty() || name.chars().count() > 100 {
+            return Err(err("name", "must be 1 to 100 characters"));
+        }
+        let redirect_uris = client.redirect_uris.unwrap_or_default();
+        if redirect_uris.is_empty() {
+            return Err(err("redirect_uris", "must list at least one URI"));
+        }
+        if let Some(bad) = redirect_uris.iter().find(|uri| !valid_redirect_uri(uri)) {
+            return Err(err(
+                "redirect_uris",
+                &format!("{bad:?} is not an absolute http(s) URL without a fragment"),
+            ));
+        }
+        let auth = match (client.client_secret_file, client.public.unwrap_or(false)) {
+            (Some(path), false) => ClientAuthConfig::SecretFile(path),
+            (None, true) => ClientAuthConfig::Public,
+            (Some(_), true) => {
+                return Err(err("public", "a public client has no client_secret_file"))
+            }
+            (None, false) => {
+                return Err(err(
+                    "client_secret_file",
+                    "is required unless public = true",
+                ))
+            }
+        };
+        let post_logout_redirect_uris = client.post_logout_redirect_uris.unwrap_or_default();
+        if let Some(bad) = post_logout_redirect_uris
+            .iter()
+            .find(|uri| !valid_redirect_uri(uri))
+        {
+            return Err(err(
+                "post_logout_redirect_uris",
+                &format!("{bad:?} is not an absolute http(s) URL without a fragment"),
+            ));
+        }
+        if let Some(uri) = &client.backchannel_logout_uri {
+            if !valid_redirect_uri(uri) {
+                return Err(err(
+                    "backchannel_logout_uri",
+                    "expected an absolute http(s) URL without a fragment",
+                ));
+            }
+        }
+        let id_token_alg = match client.id_token_signed_response_alg.as_deref() {
+            None => SigningAlgorithm::ES256,
+            Some(name) => SigningAlgorithm::parse(name)
+                .ok_or_else(|| err("id_token_signed_response_alg", "expected ES256 or EdDSA"))?,
+        };
+        if client
+            .workspace
+            .as_deref()
+            .is_some_and(|w| w.trim().is_empty())
+        {
+            return Err(err("workspace", "expected a workspace id"));
+        }
+        clients.push(OidcClientConfig {
+            client_id,
+            name,
+            redirect_uris,
+            auth,
+            workspace: client.workspace,
+            require_two_factor: client.require_two_factor.unwrap_or(false),
+            trusted: client.trusted.unwrap_or(false),
+            post_logout_redirect_uris,
+            backchannel_logout_uri: client.backchannel_logout_uri,
+            id_token_alg,
+        });
+    }
+    Ok(OidcConfig { clients })
 }

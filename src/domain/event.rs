@@ -69,6 +69,23 @@ pub enum EventKind {
     AccountUnsuspended,
     /// The account was deleted, by its owner or an instance admin. The event keeps the id.
     AccountDeleted,
+    /// An OpenID Connect client was granted an authorization code (`details.client_id`,
+    /// `scope`, `acr`).
+    OidcAuthorized,
+    /// An authorization was refused (`details.client_id`, `error`: the person declined
+    /// consent, or is not a member of the client's workspace).
+    OidcAuthorizationDenied,
+    /// The person consented to a client (`details.client_id`, `scope`).
+    OidcConsentGranted,
+    /// A code was exchanged for tokens (`details.client_id`).
+    OidcTokensIssued,
+    /// A spent code was presented again; what it issued was revoked (`details.client_id`,
+    /// `revoked`).
+    OidcCodeReused,
+    /// An instance admin registered a client (`details.client_id`).
+    OidcClientCreated,
+    /// An instance admin removed a client (`details.client_id`).
+    OidcClientRemoved,
 }
 
 impl EventKind {
@@ -105,6 +122,13 @@ impl EventKind {
             EventKind::AccountSuspended => "account_suspended",
             EventKind::AccountUnsuspended => "account_unsuspended",
             EventKind::AccountDeleted => "account_deleted",
+            EventKind::OidcAuthorized => "oidc_authorized",
+            EventKind::OidcAuthorizationDenied => "oidc_authorization_denied",
+            EventKind::OidcConsentGranted => "oidc_consent_granted",
+            EventKind::OidcTokensIssued => "oidc_tokens_issued",
+            EventKind::OidcCodeReused => "oidc_code_reused",
+            EventKind::OidcClientCreated => "oidc_client_created",
+            EventKind::OidcClientRemoved => "oidc_client_removed",
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod email_token;
 pub mod event;
 pub mod ids;
 pub mod notification;
+pub mod oidc;
 pub mod otpauth;
 pub mod paging;
 pub mod password;

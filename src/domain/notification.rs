@@ -112,6 +112,16 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         // delivery to the owner reads (`recipient_id` cascades): the deletion queues its one
         // e-mail itself, to the former address (`notification_outbox.to_address`).
         EventKind::AccountDeleted => None,
+        // Signing in to an application is an ordinary sign-in (recorded, told to nobody);
+        // client changes are an admin's own acts. A reused code is an attack on the client,
+        // not on the person, and the client learns of it from `invalid_grant`.
+        EventKind::OidcAuthorized
+        | EventKind::OidcAuthorizationDenied
+        | EventKind::OidcConsentGranted
+        | EventKind::OidcTokensIssued
+        | EventKind::OidcCodeReused
+        | EventKind::OidcClientCreated
+        | EventKind::OidcClientRemoved => None,
     }
 }
 

@@ -32,6 +32,29 @@ impl Method {
     }
 }
 
+/// A first factor, by its RFC 8176 `amr` value: what a session records of how it began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstFactor {
+    /// A password.
+    Password,
+    /// A link or code e-mailed to the account's address.
+    Email,
+}
+
+impl FirstFactor {
+    /// The RFC 8176 method value (`pwd`, `email`).
+    pub fn amr(self) -> &'static str {
+        match self {
+            FirstFactor::Password => "pwd",
+            FirstFactor::Email => "email",
+        }
+    }
+}
+
+/// The RFC 8176 method value of either second factor: an authenticator code and a recovery
+/// code are both one-time passwords.
+pub const SECOND_FACTOR_AMR: &str = "otp";
+
 /// What follows a right first factor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {

@@ -10,7 +10,9 @@
 //! `no_pending_enrollment`, `not_enabled`, `confirmation_failed`, `two_factor_required`
 //! (with the `deadline`), `last_owner`, `enable_two_factor_first`, `invalid_grace_period`,
 //! `reason_required`, `not_abandoned`, `account_suspended`, `own_account`,
-//! `already_suspended`, `not_suspended`, `reset_not_confirmed`, `unavailable` (the database
+//! `already_suspended`, `not_suspended`, `reset_not_confirmed`, `client_exists`,
+//! `invalid_authorization_request`,
+//! `invalid_client_metadata`, `configured_client`, `unavailable` (the database
 //! failed), `not_acknowledged` (a committed change not yet confirmed by every node).
 //!
 //! Internal errors answer "internal error"; their source rides in the response
@@ -152,6 +154,19 @@ pub enum ApiError {
     /// for (in words), and the reset was not forced.
     #[error("reset not confirmed")]
     ResetNotConfirmed(String),
+    /// An authorization request names an unknown client or a redirect URI its client did
+    /// not register: answered with a page, never a redirect.
+    #[error("invalid authorization request")]
+    InvalidAuthorizationRequest,
+    /// An OpenID Connect client with this id exists.
+    #[error("client exists")]
+    ClientExists,
+    /// An OpenID Connect client's registration is refused; the sentence says which field.
+    #[error("invalid client: {0}")]
+    InvalidClient(String),
+    /// The client comes from `[[oidc.clients]]`, and is changed there.
+    #[error("configured client")]
+    ConfiguredClient,
     /// The database failed or could not be reached; the detail is logged, never shown.
     #[error("unavailable: {0}")]
     Unavailable(String),

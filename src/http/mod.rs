@@ -10,6 +10,7 @@ pub mod events;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod oidc;
 pub mod pages;
 pub mod qr;
 
@@ -63,6 +64,8 @@ pub struct AppState {
     pub admin: crate::admin::Admin,
     /// The notification channels, and this node's outbox workers.
     pub notifier: crate::notify::Notifier,
+    /// The OpenID Connect provider.
+    pub oidc: crate::oidc::Provider,
 }
 
 impl AppState {
@@ -102,7 +105,15 @@ impl AppState {
             notifier.clone(),
             config.recovery.reset_requires,
         );
+        let oidc = crate::oidc::Provider::new(
+            Arc::clone(&config),
+            Arc::clone(&store),
+            Arc::clone(&keys),
+            Arc::clone(&recovery_key),
+            notifier.clone(),
+        );
         AppState {
+            oidc,
             config,
             store,
             clock,
@@ -127,6 +138,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(pages::router())
+        .merge(oidc::router())
         .layer(axum::Extension(openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

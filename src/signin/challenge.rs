@@ -19,7 +19,9 @@ use super::{Denial, Error, SignIn, SignedIn};
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::{AccountId, Token, TokenHash};
 use crate::domain::recovery::RecoveryCode;
-use crate::domain::sign_in::{after_wrong_answer, AfterRecoveryCode, ChallengeFate};
+use crate::domain::sign_in::{
+    after_wrong_answer, AfterRecoveryCode, ChallengeFate, SECOND_FACTOR_AMR,
+};
 use crate::domain::time::UnixTime;
 use crate::store::{
     ChallengeContext, Completion, CounterClaim, RecoveryFollowUp, SignInCompletion,
@@ -308,7 +310,7 @@ impl SignIn {
             (Some(AfterRecoveryCode::Rotate), Some(hash)) => RecoveryFollowUp::AddCode(hash),
             _ => RecoveryFollowUp::Nothing,
         };
-        let start = self.new_session(account, client, now);
+        let start = self.new_session(account, SECOND_FACTOR_AMR, client, now);
         let mut events = Vec::with_capacity(3);
         let mut event =
             |kind, details| events.push(NewEvent::by_owner(account, kind, client, now, details));

@@ -22,7 +22,7 @@ use crate::domain::email::Email;
 use crate::domain::email_token::{EmailCode, LinkToken, MessageSecrets, Purpose};
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::AccountId;
-use crate::domain::sign_in::{after_first_factor, Next};
+use crate::domain::sign_in::{after_first_factor, FirstFactor, Next};
 use crate::domain::throttle::{
     EMAIL_ADDRESS_WINDOW, EMAIL_CLIENT_WINDOW, EMAIL_CODE_CLIENT_WINDOW, EMAIL_CODE_WINDOW,
 };
@@ -280,12 +280,17 @@ impl SignIn {
                 let (challenge, token_hash) =
                     self.new_challenge(&account.id, &record, methods, now);
                 self.store()
-                    .create_challenge(&token_hash, &account.id, challenge.expires_at)
+                    .create_challenge(
+                        &token_hash,
+                        &account.id,
+                        FirstFactor::Email,
+                        challenge.expires_at,
+                    )
                     .await?;
                 Ok(Step::Continue(challenge))
             }
             Next::SignIn => {
-                let start = self.new_session(&account.id, client, now);
+                let start = self.new_session(&account.id, FirstFactor::Email.amr(), client, now);
                 self.store().create_session(&start.new).await?;
                 let details = json!({"method": "email"});
                 let kind = EventKind::SignInSucceeded;

@@ -182,8 +182,15 @@ impl SignIn {
         self.store.as_ref()
     }
 
-    /// A new session for `account` and its token (shown once), not stored yet.
-    fn new_session(&self, account: &AccountId, client: &ClientInfo, now: UnixTime) -> SessionStart {
+    /// A new session for `account` and its token (shown once), not stored yet; `amr` names
+    /// the factors of the step that starts it (see [`NewSession::amr`]).
+    fn new_session(
+        &self,
+        account: &AccountId,
+        amr: &str,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> SessionStart {
         let token = Token::generate();
         let session = Session {
             id: SessionId::generate(),
@@ -200,6 +207,7 @@ impl SignIn {
             new: NewSession {
                 session,
                 token_hash,
+                amr: amr.to_owned(),
             },
         }
     }

@@ -15,7 +15,9 @@ use crate::domain::email::Email;
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::{AccountId, Token, TokenHash};
 use crate::domain::password::Password;
-use crate::domain::sign_in::{after_first_factor, Method, Next, CHALLENGE_TTL_SECONDS};
+use crate::domain::sign_in::{
+    after_first_factor, FirstFactor, Method, Next, CHALLENGE_TTL_SECONDS,
+};
 use crate::domain::throttle::{ADDRESS_WINDOW, PASSWORD_BACKOFF};
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorRecord;
@@ -97,7 +99,7 @@ impl SignIn {
             }
             Next::SignIn => {
                 // The session and its event commit with the settled counters.
-                let start = self.new_session(&account.id, client, now);
+                let start = self.new_session(&account.id, FirstFactor::Password.amr(), client, now);
                 let details = json!({"method": "password"});
                 let kind = EventKind::SignInSucceeded;
                 let events = [NewEvent::by_owner(&account.id, kind, client, now, details)];

@@ -17,6 +17,7 @@ use crate::domain::event::{Event, EventFilter, NewEvent};
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::notification::Channels;
 use crate::domain::sealed::Sealed;
+use crate::domain::sign_in::FirstFactor;
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorRecord;
@@ -198,6 +199,7 @@ pub trait Challenges: Send + Sync {
         &self,
         token: &TokenHash,
         account: &AccountId,
+        first_factor: FirstFactor,
         expires_at: UnixTime,
     ) -> Result<(), StoreError>;
     /// The challenge with this token digest.

@@ -6,6 +6,8 @@
 pub enum Constraint {
     /// Two accounts with one e-mail address.
     AccountEmail,
+    /// Two OpenID Connect clients with one client id.
+    OidcClientId,
 }
 
 /// What can go wrong in storage.

@@ -14,6 +14,7 @@ pub mod cache;
 mod email_tokens;
 mod error;
 mod lifecycle;
+mod oidc;
 pub mod outbox;
 mod postgres;
 mod rows;
@@ -34,6 +35,7 @@ pub use aggregates::{
 pub use email_tokens::{EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner};
 pub use error::{Constraint, StoreError};
 pub use lifecycle::{Deletion, Lifecycle};
+pub use oidc::{AccessTokenGrant, ClientSource, Oidc, OidcClient, OidcGrant, Redemption};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -61,6 +63,7 @@ pub trait Store:
     + EmailTokens
     + Lifecycle
     + Outbox
+    + Oidc
     + Send
     + Sync
     + 'static

@@ -20,6 +20,7 @@ mod email_tokens;
 mod events;
 mod journal;
 mod lifecycle;
+mod oidc;
 mod outbox;
 mod recovery_codes;
 mod secrets;

@@ -23,6 +23,7 @@ mod events;
 mod journal;
 mod lifecycle;
 mod migrate;
+mod oidc;
 mod outbox;
 mod recovery_codes;
 mod secrets;

@@ -36,6 +36,10 @@ pub struct NewSession {
     pub session: Session,
     /// Digest of its bearer token.
     pub token_hash: TokenHash,
+    /// How it was signed in, as RFC 8176 method values (`pwd`, `email`, `otp`) separated
+    /// by spaces: the factors of the step that starts it. Completing a challenge records the
+    /// challenge's first factor before these (`otp`), in the completing statement.
+    pub amr: String,
 }
 
 /// What a right password leads to.

@@ -7,6 +7,7 @@
 //! Without chromedriver the tests print a notice and pass; under `CI` they fail
 //! (`scripts/test-services` installs `chromium` and `chromium-driver`).
 
+mod apache;
 mod driver;
 mod email;
 mod proxy;

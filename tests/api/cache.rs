@@ -46,6 +46,7 @@ async fn session(store: &dyn Store, account: &AccountId) -> (Token, SessionId) {
                 user_agent: None,
             },
             token_hash: token.hash(),
+            amr: "pwd".to_owned(),
         })
         .await
         .unwrap();

@@ -414,6 +414,7 @@ fn new_session(
             user_agent: user_agent.map(str::to_owned),
         },
         token_hash: Token::generate().hash(),
+        amr: "pwd".to_owned(),
     }
 }
 

@@ -155,7 +155,30 @@ pub async fn respawn_with(app: &TestApp, configure: impl FnOnce(&mut FileConfig)
     spawn_with_config(file, tempfile::tempdir().unwrap()).await
 }
 
+/// Spawns the app with its `public_url` set to the address it serves (an OpenID Connect
+/// issuer must be reachable at its own URL), after `configure`.
+pub async fn spawn_app_at_own_url(
+    backend: Backend,
+    configure: impl FnOnce(&mut FileConfig),
+) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut file = FileConfig {
+        database: Some(fresh_database(backend, &dir).await),
+        master_key_file: Some(dir.path().join("deadbolt.key")),
+        public_url: Some(format!("http://{}", listener.local_addr().unwrap())),
+        ..FileConfig::default()
+    };
+    configure(&mut file);
+    spawn_on(file, dir, listener).await
+}
+
 async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_on(file, dir, listener).await
+}
+
+async fn spawn_on(file: FileConfig, dir: TempDir, listener: TcpListener) -> TestApp {
     let config: Config = file.validate("test").unwrap();
     let store = store::connect(config.database.expose(), PoolSettings::default())
         .await
@@ -168,6 +191,9 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
         .await
         .unwrap();
     deadbolt::admin::sync_instance_policy(store.as_ref(), config.policy, START)
+        .await
+        .unwrap();
+    deadbolt::oidc::sync_configured_clients(store.as_ref(), &config.oidc, &recovery_key, START)
         .await
         .unwrap();
     let clock = ManualClock::new(START);
@@ -195,7 +221,6 @@ async fn spawn_with_config(file: FileConfig, dir: TempDir) -> TestApp {
         notifier.clone(),
     );
     let recovery_key = *state.recovery_key;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {

@@ -21,6 +21,7 @@ mod lifecycle;
 mod multinode;
 mod nginx;
 mod notifications;
+mod oidc;
 mod ops;
 mod outage;
 mod pages;

@@ -115,6 +115,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/events"),
     ("get", "/api/v1/admin/notifications"),
     ("post", "/api/v1/admin/notifications/{id}/retry"),
+    ("get", "/api/v1/admin/oidc/clients"),
+    ("post", "/api/v1/admin/oidc/clients"),
+    ("delete", "/api/v1/admin/oidc/clients/{client_id}"),
     ("post", "/api/v1/sessions/challenge/reset-request"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/healthz"),
@@ -147,7 +150,8 @@ async fn the_openapi_document_lists_every_route_and_nothing_else(backend: Backen
             .replace("{id}", "x")
             .replace("{account_id}", "x")
             .replace("{request_id}", "x")
-            .replace("{token}", "x");
+            .replace("{token}", "x")
+            .replace("{client_id}", "x");
         let reply = app.request(method.clone(), &path, None, None).await;
         assert!(
             reply.status != 404 && reply.status != 405,

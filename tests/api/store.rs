@@ -87,6 +87,7 @@ async fn sessions_join_their_account_and_delete_only_for_their_owner(backend: Ba
         .create_session(&NewSession {
             session: session.clone(),
             token_hash: token.hash(),
+            amr: "pwd".to_owned(),
         })
         .await
         .unwrap();
@@ -623,6 +624,7 @@ async fn a_reset_link_sets_the_password_and_ends_every_session(backend: Backend)
             user_agent: None,
         },
         token_hash: Token::generate().hash(),
+        amr: "pwd".to_owned(),
     };
     store.create_session(&session).await.unwrap();
     let link = LinkToken::generate();

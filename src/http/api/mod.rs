@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod me;
 pub mod members;
 pub mod notifications;
+pub mod oidc_clients;
 pub mod ops;
 pub mod password;
 pub mod reset_requests;
@@ -115,6 +116,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_events))
         .routes(routes!(notifications::list_notifications))
         .routes(routes!(notifications::retry_notification))
+        .routes(routes!(
+            oidc_clients::list_clients,
+            oidc_clients::create_client
+        ))
+        .routes(routes!(oidc_clients::remove_client))
         .routes(routes!(sign_in::request_reset))
         .routes(routes!(sign_in::request_email_sign_in))
         .routes(routes!(sign_in::email_sign_in))

@@ -8,13 +8,14 @@ use crate::domain::password::HashError;
 use crate::keyring::SealError;
 use crate::signin::{self, Denial};
 use crate::store::{Constraint, StoreError};
-use crate::{accounts, admin, workspaces};
+use crate::{accounts, admin, oidc, workspaces};
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(Constraint::AccountEmail) => ApiError::EmailTaken,
+            StoreError::Conflict(Constraint::OidcClientId) => ApiError::ClientExists,
             StoreError::Backend(_) | StoreError::Embedded(_) | StoreError::Task(_) => {
                 ApiError::Unavailable(error.to_string())
             }
@@ -146,6 +147,26 @@ impl From<admin::Error> for ApiError {
                 ApiError::ResetNotConfirmed(admin::names(&missing))
             }
             admin::Error::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<oidc::Error> for ApiError {
+    fn from(error: oidc::Error) -> Self {
+        match error {
+            oidc::Error::InvalidClientMetadata(detail) => ApiError::InvalidClient(detail),
+            oidc::Error::NotFound => ApiError::NotFound,
+            oidc::Error::ConfiguredClient => ApiError::ConfiguredClient,
+            oidc::Error::Store(error) => error.into(),
+            // The OAuth endpoints answer these in their own shape (`http/oidc/`); reaching
+            // here, they are a bug.
+            oidc::Error::UntrustedRedirect => ApiError::InvalidAuthorizationRequest,
+            oidc::Error::InvalidRequest(_)
+            | oidc::Error::InvalidClient
+            | oidc::Error::InvalidGrant(_)
+            | oidc::Error::UnsupportedGrantType
+            | oidc::Error::InvalidToken
+            | oidc::Error::Keys(_) => ApiError::Internal(error.to_string()),
         }
     }
 }

@@ -159,6 +159,31 @@ impl ApiError {
                 "Two-factor authentication is required. Set up an authenticator app to continue."
                     .to_owned(),
             ),
+            ApiError::InvalidAuthorizationRequest => (
+                StatusCode::BAD_REQUEST,
+                "invalid_authorization_request",
+                "The application sent you here with an unknown client_id or a redirect_uri it \
+                 did not register, so nothing was sent back to it. Tell the application's \
+                 administrator."
+                    .to_owned(),
+            ),
+            ApiError::ClientExists => (
+                StatusCode::CONFLICT,
+                "client_exists",
+                "A client with this client_id exists. Choose another id.".to_owned(),
+            ),
+            ApiError::InvalidClient(detail) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_client_metadata",
+                format!("The client cannot be registered: {detail}"),
+            ),
+            ApiError::ConfiguredClient => (
+                StatusCode::CONFLICT,
+                "configured_client",
+                "This client comes from the configuration file ([[oidc.clients]]); remove it \
+                 there and restart."
+                    .to_owned(),
+            ),
             ApiError::LastOwner => (
                 StatusCode::CONFLICT,
                 "last_owner",

@@ -58,7 +58,7 @@ struct ChallengePage {
     continue_to: String,
 }
 
-fn page(
+async fn page(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
@@ -80,11 +80,15 @@ fn page(
             continue_to: String::new(),
         },
     )?;
-    allow_forms_to(state, &mut response, &next);
+    allow_forms_to(state, &mut response, &next).await;
     Ok(response)
 }
 
-fn expired(state: &AppState, headers: &HeaderMap, next: String) -> Result<Response, PageError> {
+async fn expired(
+    state: &AppState,
+    headers: &HeaderMap,
+    next: String,
+) -> Result<Response, PageError> {
     let error = ApiError::InvalidChallenge;
     let flash = Some(Flash::from_error(&error));
     let mut response = login_page(
@@ -94,7 +98,8 @@ fn expired(state: &AppState, headers: &HeaderMap, next: String) -> Result<Respon
         flash,
         String::new(),
         next,
-    )?;
+    )
+    .await?;
     cookies::clear_challenge(&mut response, &state.config.public_url);
     Ok(response)
 }
@@ -109,7 +114,7 @@ pub async fn show(
         return Ok(see_other("/login"));
     }
     let recovery = query.method.as_deref() == Some("recovery");
-    page(&state, &headers, StatusCode::OK, None, query.next, recovery)
+    page(&state, &headers, StatusCode::OK, None, query.next, recovery).await
 }
 
 /// `POST /login/two-factor`.
@@ -120,7 +125,7 @@ pub async fn submit(
     PageForm(form): PageForm<AnswerForm>,
 ) -> Result<Response, PageError> {
     let Some(challenge_token) = cookies::read(&headers, CHALLENGE_COOKIE) else {
-        return expired(&state, &headers, form.next);
+        return expired(&state, &headers, form.next).await;
     };
     let recovery = form.code.trim().is_empty();
     let filled = |text: &str| (!text.trim().is_empty()).then(|| text.to_owned());
@@ -143,7 +148,8 @@ pub async fn submit(
             flash,
             form.next,
             recovery,
-        );
+        )
+        .await;
     };
     let now = state.clock.now();
     let answered = state
@@ -187,7 +193,7 @@ pub async fn submit(
             }
             Ok(response)
         }
-        Err(ApiError::InvalidChallenge) => expired(&state, &headers, form.next),
+        Err(ApiError::InvalidChallenge) => expired(&state, &headers, form.next).await,
         Err(
             error @ (ApiError::InvalidCode
             | ApiError::CodeReused
@@ -196,7 +202,7 @@ pub async fn submit(
         ) => {
             let (status, _, _) = error.parts();
             let flash = Some(Flash::from_error(&error));
-            page(&state, &headers, status, flash, form.next, recovery)
+            page(&state, &headers, status, flash, form.next, recovery).await
         }
         Err(other) => Err(other.into()),
     }
@@ -224,7 +230,7 @@ pub async fn request_reset(
     PageForm(form): PageForm<ResetForm>,
 ) -> Result<Response, PageError> {
     let Some(challenge_token) = cookies::read(&headers, CHALLENGE_COOKIE) else {
-        return expired(&state, &headers, String::new());
+        return expired(&state, &headers, String::new()).await;
     };
     let Some(message) = note(&form.message) else {
         let flash = Flash::Error(if form.message.trim().is_empty() {
@@ -239,7 +245,8 @@ pub async fn request_reset(
             Some(flash),
             String::new(),
             true,
-        );
+        )
+        .await;
     };
     let now = state.clock.now();
     let filed = state
@@ -261,8 +268,9 @@ pub async fn request_reset(
                 String::new(),
                 true,
             )
+            .await
         }
-        Err(ApiError::InvalidChallenge) => expired(&state, &headers, String::new()),
+        Err(ApiError::InvalidChallenge) => expired(&state, &headers, String::new()).await,
         Err(other) => Err(other.into()),
     }
 }

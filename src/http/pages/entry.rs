@@ -8,6 +8,7 @@ use axum::response::Response;
 use crate::config::SignupMode;
 use crate::domain::time::UnixTime;
 use crate::http::extract::session_token;
+use crate::http::middleware::FormActionOrigin;
 use crate::http::pages::csrf;
 use crate::http::pages::destination::Destination;
 use crate::http::pages::error::PageError;
@@ -34,9 +35,21 @@ pub fn safe_next(state: &AppState, next: &str) -> Destination {
 }
 
 /// Lets the page's forms lead on to `next`'s origin (CSP `form-action`), since the
-/// redirect after the form goes there.
-pub fn allow_forms_to(state: &AppState, response: &mut Response, next: &str) {
-    if let Some(origin) = safe_next(state, next).form_action_origin() {
+/// redirect after the form goes there: an application's on this host (forward-auth), or,
+/// when `next` is an OpenID Connect authorization request, exactly the origin of the
+/// redirect URI its client registered (the request's redirect ends there).
+pub async fn allow_forms_to(state: &AppState, response: &mut Response, next: &str) {
+    let origin = match safe_next(state, next).form_action_origin() {
+        Some(origin) => Some(origin),
+        None => match state.oidc.redirect_of(next).await {
+            Ok(redirect) => redirect.as_ref().and_then(FormActionOrigin::of),
+            Err(error) => {
+                tracing::warn!(%error, "could not read the client of an authorization request");
+                None
+            }
+        },
+    };
+    if let Some(origin) = origin {
         response.extensions_mut().insert(origin);
     }
 }
@@ -124,7 +137,7 @@ pub(super) fn with_csrf_cookie(
 }
 
 /// The sign-in form, with a message and the fields to keep.
-pub fn login_page(
+pub async fn login_page(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
@@ -146,6 +159,6 @@ pub fn login_page(
             sends_email: state.signin.sends_email(),
         },
     )?;
-    allow_forms_to(state, &mut response, &next);
+    allow_forms_to(state, &mut response, &next).await;
     Ok(with_csrf_cookie(state, response, &token, fresh))
 }

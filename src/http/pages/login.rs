@@ -30,6 +30,9 @@ use crate::signin::Step;
 #[derive(Debug, Default, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    /// Sign in again even with a live session (an application asked: `prompt=login`,
+    /// `max_age`, or a second factor the session lacks).
+    fresh: Option<String>,
     signed_out: Option<String>,
     password_reset: Option<String>,
 }
@@ -91,9 +94,10 @@ pub async fn show(
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
     let next = query.next.unwrap_or_default();
-    if resolve_session(&state, &headers, state.clock.now())
-        .await?
-        .is_some()
+    if query.fresh.is_none()
+        && resolve_session(&state, &headers, state.clock.now())
+            .await?
+            .is_some()
     {
         return Ok(see_other(safe_next(&state, &next).location()));
     }
@@ -105,7 +109,7 @@ pub async fn show(
         (Some(_), None) => Some(Flash::Ok("You are signed out.".to_owned())),
         (None, None) => None,
     };
-    login_page(&state, &headers, StatusCode::OK, flash, String::new(), next)
+    login_page(&state, &headers, StatusCode::OK, flash, String::new(), next).await
 }
 
 /// `POST /login`.
@@ -125,13 +129,13 @@ pub async fn submit(
         ) => {
             let (status, _, _) = error.parts();
             let flash = Some(Flash::from_error(&error));
-            login_page(&state, &headers, status, flash, form.email, form.next)
+            login_page(&state, &headers, status, flash, form.email, form.next).await
         }
         Err(other) => Err(other.into()),
     }
 }
 
-fn signup_page(
+async fn signup_page(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
@@ -152,7 +156,7 @@ fn signup_page(
             sends_email: state.signin.sends_email(),
         },
     )?;
-    allow_forms_to(state, &mut response, &form.next);
+    allow_forms_to(state, &mut response, &form.next).await;
     Ok(with_csrf_cookie(state, response, &token, fresh))
 }
 
@@ -168,7 +172,7 @@ pub async fn show_signup(
         password: String::new(),
         next: query.next.unwrap_or_default(),
     };
-    signup_page(&state, &headers, StatusCode::OK, None, form)
+    signup_page(&state, &headers, StatusCode::OK, None, form).await
 }
 
 /// `POST /signup`: creates the account (as the API does) and signs it in.
@@ -195,7 +199,7 @@ pub async fn submit_signup(
             password: String::new(),
             ..form
         };
-        return signup_page(&state, &headers, status, flash, form);
+        return signup_page(&state, &headers, status, flash, form).await;
     }
     if passwordless {
         return email::code_page(&state, &headers, form.email.trim(), &form.next);

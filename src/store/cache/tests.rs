@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 47] = [
+const ALL: [Write; 55] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -61,6 +61,14 @@ const ALL: [Write; 47] = [
     Write::SuspendAccount,
     Write::UnsuspendAccount,
     Write::DeleteAccount,
+    Write::CreateOidcClient,
+    Write::SyncOidcClients,
+    Write::RemoveOidcClient,
+    Write::GrantOidcConsent,
+    Write::CreateOidcCode,
+    Write::RedeemOidcCode,
+    Write::CreateOidcAccessToken,
+    Write::PurgeOidc,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -115,6 +123,16 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::RetryDelivery
         | Write::IssueEmailToken
         | Write::PurgeEmailTokens => false,
+        // OpenID Connect state is never remembered; removing a client deletes only its own
+        // consents, codes and tokens.
+        Write::CreateOidcClient
+        | Write::SyncOidcClients
+        | Write::RemoveOidcClient
+        | Write::GrantOidcConsent
+        | Write::CreateOidcCode
+        | Write::RedeemOidcCode
+        | Write::CreateOidcAccessToken
+        | Write::PurgeOidc => false,
     }
 }
 

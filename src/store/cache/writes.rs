@@ -57,6 +57,14 @@ pub(crate) enum Write {
     SuspendAccount,
     UnsuspendAccount,
     DeleteAccount,
+    CreateOidcClient,
+    SyncOidcClients,
+    RemoveOidcClient,
+    GrantOidcConsent,
+    CreateOidcCode,
+    RedeemOidcCode,
+    CreateOidcAccessToken,
+    PurgeOidc,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
@@ -121,6 +129,20 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
             Write::CreateInvitation,
             Write::InsertInstanceSecret,
             Write::Reseal,
+        ],
+    ),
+    (
+        "OpenID Connect clients, consents, codes and access tokens are never remembered \
+         (userinfo reads its token from the database every time)",
+        &[
+            Write::CreateOidcClient,
+            Write::SyncOidcClients,
+            Write::RemoveOidcClient,
+            Write::GrantOidcConsent,
+            Write::CreateOidcCode,
+            Write::RedeemOidcCode,
+            Write::CreateOidcAccessToken,
+            Write::PurgeOidc,
         ],
     ),
 ];

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::PostgresStore;
 use crate::domain::ids::{AccountId, TokenHash};
+use crate::domain::sign_in::FirstFactor;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
 use crate::store::rows::ChallengeRow;
@@ -21,16 +22,22 @@ impl Challenges for PostgresStore {
         &self,
         token: &TokenHash,
         account: &AccountId,
+        first_factor: FirstFactor,
         expires_at: UnixTime,
     ) -> Result<(), StoreError> {
         self.cache
             .write(Write::CreateChallenge, async {
-                sqlx::query(INSERT_CHALLENGE)
-                    .bind(&token.0)
-                    .bind(account.as_str())
-                    .bind(expires_at.0)
-                    .execute(&self.pool)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO challenges (token_hash, account_id, expires_at, failures,
+                                             first_factor)
+                     VALUES ($1, $2, $3, 0, $4)",
+                )
+                .bind(&token.0)
+                .bind(account.as_str())
+                .bind(expires_at.0)
+                .bind(first_factor.amr())
+                .execute(&self.pool)
+                .await?;
                 Ok(())
             })
             .await

@@ -93,7 +93,7 @@ challenge AS (
     WHERE c.token_hash = ANY($1) AND c.token_hash = i.challenge
       AND c.account_id = i.account AND c.expires_at > i.now
       AND i.idx IN (SELECT idx FROM spent)
-    RETURNING i.idx),
+    RETURNING i.idx, c.first_factor),
 -- Promise 3: a counted attempt clears the counter; one claimed from a value swaps it.
 cleared AS (
     DELETE FROM throttle_counters k USING input i
@@ -120,12 +120,14 @@ failed AS (
         locked_until = EXCLUDED.locked_until
     WHERE throttle_counters.failures = 0
     RETURNING key),
--- Promise 4.
+-- Promise 4. The session records both factors: the challenge's first, then `otp` (a code
+-- from the authenticator or a recovery code, both one-time passwords).
 session AS (
     INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, expires_at,
-                          ip, user_agent)
-    SELECT session_id, account, session_token, now, now, expires_at, ip, user_agent
-    FROM granted),
+                          ip, user_agent, amr)
+    SELECT g.session_id, g.account, g.session_token, g.now, g.now, g.expires_at, g.ip,
+           g.user_agent, c.first_factor || ' otp'
+    FROM granted g JOIN challenge c ON c.idx = g.idx),
 signed_in AS (
     UPDATE accounts a SET last_sign_in_at = g.now FROM granted g
     WHERE a.id = ANY($2) AND a.id = g.account),

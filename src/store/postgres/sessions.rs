@@ -23,8 +23,9 @@ pub(super) async fn insert_session(
     let session = &new.session;
     sqlx::query(
         "INSERT INTO sessions
-             (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent,
+              amr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(session.id.as_str())
     .bind(session.account_id.as_str())
@@ -34,6 +35,7 @@ pub(super) async fn insert_session(
     .bind(session.expires_at.0)
     .bind(&session.ip)
     .bind(&session.user_agent)
+    .bind(&new.amr)
     .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")

@@ -166,8 +166,9 @@ impl SignIns for PostgresStore {
                     AfterPassword::Session(_) => {
                         "started AS (
                              INSERT INTO sessions (id, account_id, token_hash, created_at,
-                                                   last_seen_at, expires_at, ip, user_agent)
-                             VALUES ($3, $4, $5, $6, $7, $8, $9, $10)),
+                                                   last_seen_at, expires_at, ip, user_agent,
+                                                   amr)
+                             VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11)),
                          signed_in AS (UPDATE accounts SET last_sign_in_at = $6 WHERE id = $4)"
                     }
                     AfterPassword::Challenge { .. } => {
@@ -177,7 +178,7 @@ impl SignIns for PostgresStore {
                     }
                 };
                 let first_event = match settle.then {
-                    AfterPassword::Session(_) => 11,
+                    AfterPassword::Session(_) => 12,
                     AfterPassword::Challenge { .. } => 6,
                 };
                 let sql = format!(
@@ -203,7 +204,8 @@ impl SignIns for PostgresStore {
                         .bind(new.session.last_seen_at.0)
                         .bind(new.session.expires_at.0)
                         .bind(&new.session.ip)
-                        .bind(&new.session.user_agent),
+                        .bind(&new.session.user_agent)
+                        .bind(&new.amr),
                     AfterPassword::Challenge {
                         token,
                         account,

@@ -8,6 +8,7 @@ use rusqlite::OptionalExtension;
 use super::decode::optional;
 use super::SqliteStore;
 use crate::domain::ids::{AccountId, TokenHash};
+use crate::domain::sign_in::FirstFactor;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
 use crate::store::rows::ChallengeRow;
@@ -24,6 +25,7 @@ impl Challenges for SqliteStore {
         &self,
         token: &TokenHash,
         account: &AccountId,
+        first_factor: FirstFactor,
         expires_at: UnixTime,
     ) -> Result<(), StoreError> {
         self.cache
@@ -31,7 +33,12 @@ impl Challenges for SqliteStore {
                 let params = (token.0.clone(), account.as_str().to_owned(), expires_at.0);
                 self.db
                     .write(move |tx| {
-                        tx.prepare_cached(INSERT_CHALLENGE)?.execute(params)?;
+                        tx.prepare_cached(INSERT_CHALLENGE)?
+                            .execute(params.clone())?;
+                        tx.prepare_cached(
+                            "UPDATE challenges SET first_factor = ?2 WHERE token_hash = ?1",
+                        )?
+                        .execute((&params.0, first_factor.amr()))?;
                         Ok(())
                     })
                     .await

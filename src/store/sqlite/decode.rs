@@ -6,6 +6,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Params, Row};
 
+use crate::store::oidc::{AccessTokenRow, ClientRow, GrantRow};
 use crate::store::outbox::{CountsRow, DueRow, RecordRow};
 use crate::store::rows::{
     AccountRow, AccountSummaryRow, ChallengeContextRow, ChallengeRow, CounterRow, EventRow,
@@ -102,5 +103,17 @@ from_rows! {
     RecordRow {
         id, channel, event_id, kind, account_id, recipient_email, attempts, last_error,
         created_at, next_attempt_at, delivered_at, abandoned_at,
+    },
+    ClientRow {
+        client_id, name, redirect_uris, secret_hash, workspace_id, require_two_factor, trusted,
+        post_logout_redirect_uris, backchannel_logout_uri, id_token_alg, source, created_at,
+    },
+    GrantRow {
+        code_hash, client_id, account_id, session_id, redirect_uri, scope, code_challenge,
+        nonce, auth_time, amr, access, deadline, workspace_role, created_at, expires_at,
+    },
+    AccessTokenRow {
+        client_id, account_id, scope, access, deadline, workspace_role, email, email_verified,
+        name,
     },
 }

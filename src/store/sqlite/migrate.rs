@@ -57,6 +57,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!(11, "email proof", "0011_email_proof.sql"),
     migration!(12, "account lifecycle", "0012_account_lifecycle.sql"),
     migration!(13, "confirmed resets", "0013_confirmed_resets.sql"),
+    migration!(14, "oidc provider", "0014_oidc_provider.sql"),
 ];
 
 /// The history table, as sqlx's migrator created it.
@@ -169,9 +170,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13]
+            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(13));
+        assert_eq!(latest(&conn).unwrap(), Some(14));
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('accounts', 'notification_outbox')",
@@ -189,7 +190,7 @@ mod tests {
         run(&mut conn, &MIGRATIONS[..3]).unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![4, 5, 6, 7, 10, 11, 12, 13]
+            vec![4, 5, 6, 7, 10, 11, 12, 13, 14]
         );
     }
 
@@ -244,7 +245,10 @@ mod tests {
         std::fs::copy(fixture, &copy).unwrap();
         let mut conn = Connection::open(&copy).unwrap();
         // What it has applied is recognised; only what came after runs.
-        assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), vec![10, 11, 12, 13]);
+        assert_eq!(
+            run(&mut conn, MIGRATIONS).unwrap(),
+            vec![10, 11, 12, 13, 14]
+        );
         assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), Vec::<i64>::new());
     }
 

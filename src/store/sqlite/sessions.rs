@@ -23,8 +23,9 @@ pub(super) fn insert_session(tx: &Connection, new: &NewSession) -> rusqlite::Res
     let session = &new.session;
     tx.prepare_cached(
         "INSERT INTO sessions
-             (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             (id, account_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent,
+              amr)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute((
         session.id.as_str(),
@@ -35,6 +36,7 @@ pub(super) fn insert_session(tx: &Connection, new: &NewSession) -> rusqlite::Res
         session.expires_at.0,
         &session.ip,
         &session.user_agent,
+        &new.amr,
     ))?;
     tx.prepare_cached("UPDATE accounts SET last_sign_in_at = ?1 WHERE id = ?2")?
         .execute((session.created_at.0, session.account_id.as_str()))?;

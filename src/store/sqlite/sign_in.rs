@@ -4,7 +4,7 @@
 //! right answer changes.
 
 use async_trait::async_trait;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::decode::optional;
 use super::{insert_session, journal, SqliteStore, INSERT_CHALLENGE, REFUND_FAILURE};
@@ -224,19 +224,21 @@ fn complete(tx: &Connection, owned: &Owned) -> Result<Completion, StoreError> {
     if spent != 1 {
         return Ok(Completion::FactorRefused);
     }
-    let consumed = tx
+    let first_factor: Option<String> = tx
         .prepare_cached(
             "DELETE FROM challenges
-             WHERE token_hash = ?1 AND account_id = ?2 AND expires_at > ?3",
+             WHERE token_hash = ?1 AND account_id = ?2 AND expires_at > ?3
+             RETURNING first_factor",
         )?
-        .execute((challenge, account, now))?;
-    if consumed != 1 {
+        .query_row((challenge, account, now), |row| row.get(0))
+        .optional()?;
+    let Some(first_factor) = first_factor else {
         // Found open above, under the write lock this transaction holds: it cannot be gone.
         // Were it, the error rolls the spent factor back.
         return Err(StoreError::Task(
             "a challenge found open vanished under the write lock".to_owned(),
         ));
-    }
+    };
     match follow_up {
         FollowUp::Nothing => {}
         FollowUp::DisableTwoFactor => {
@@ -254,7 +256,12 @@ fn complete(tx: &Connection, owned: &Owned) -> Result<Completion, StoreError> {
     }
     tx.prepare_cached("DELETE FROM throttle_counters WHERE key = ?1")?
         .execute([throttle_key])?;
-    insert_session(tx, new)?;
+    // The session records both factors: the challenge's first, then the second.
+    let new = NewSession {
+        amr: format!("{first_factor} {}", new.amr),
+        ..new.clone()
+    };
+    insert_session(tx, &new)?;
     journal::append_all(tx, Journal::new(events, channels))?;
     let remaining: i64 = tx
         .prepare_cached("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1")?

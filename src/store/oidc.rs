@@ -1,0 +1,361 @@
+//! The OpenID Connect provider's state (SPEC §12): the [`Oidc`] aggregate (clients,
+//! consents, authorization codes, access tokens) and what it takes and answers. Each
+//! backend implements it in its `oidc.rs` (`migrations/*/0014_oidc_provider.sql`).
+//!
+//! Invariants: codes and tokens are kept only as SHA-256 digests of 256-bit random values,
+//! and a client secret only as a keyed hash. A code is spent by one conditional update, so
+//! of any number of nodes redeeming it only one gets it. Nothing here is remembered by the
+//! node cache: every write is exempt (`cache/writes.rs`), and userinfo reads the database.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::ids::{AccountId, SessionId, TokenHash};
+use crate::domain::oidc::SigningAlgorithm;
+use crate::domain::time::UnixTime;
+
+/// OpenID Connect clients, consents, codes and access tokens.
+#[async_trait]
+pub trait Oidc: Send + Sync {
+    /// Adds a client (from the admin API or the CLI); `Conflict(OidcClientId)` when the id
+    /// is taken.
+    async fn create_oidc_client(&self, client: &OidcClient) -> Result<(), StoreError>;
+    /// Makes the configured clients (source [`ClientSource::Config`]) exactly `clients`:
+    /// each is inserted or replaced, and configured clients no longer listed are removed.
+    /// `Conflict(OidcClientId)` when one has the id of a client added by an admin.
+    async fn sync_configured_oidc_clients(&self, clients: &[OidcClient]) -> Result<(), StoreError>;
+    /// The client with this id.
+    async fn oidc_client(&self, client_id: &str) -> Result<Option<OidcClient>, StoreError>;
+    /// Every client, by id.
+    async fn list_oidc_clients(&self) -> Result<Vec<OidcClient>, StoreError>;
+    /// Removes a client added by an admin, with its consents, codes and tokens; false when
+    /// there is none of that id and source.
+    async fn remove_oidc_client(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// The scopes `account` consented to for `client_id`, space-separated.
+    async fn oidc_consent(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Remembers `account`'s consent to `client_id` for `scope` (replacing an earlier one).
+    async fn grant_oidc_consent(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        scope: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// How the session was signed in: its recorded methods (space-separated) and its start,
+    /// which is its `auth_time`.
+    async fn session_sign_in(
+        &self,
+        session: &SessionId,
+    ) -> Result<Option<(String, UnixTime)>, StoreError>;
+    /// Keeps an authorization code.
+    async fn create_oidc_code(&self, code: &OidcGrant) -> Result<(), StoreError>;
+    /// Spends the code with this digest, for exactly one caller on any node (one
+    /// conditional update). A code spent before is [`Redemption::Reused`], and the access
+    /// tokens issued from it are revoked in the same transaction.
+    async fn redeem_oidc_code(
+        &self,
+        code_hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Redemption, StoreError>;
+    /// Keeps an access token, issued from the code with digest `code_hash`, unless that
+    /// code was presented again meanwhile (or its session ended): false then, and nothing is
+    /// kept, as if the token were revoked at once. With [`Oidc::redeem_oidc_code`] marking a reused code before revoking, no token
+    /// outlives a reuse, whichever commits first.
+    async fn create_oidc_access_token(
+        &self,
+        token_hash: &TokenHash,
+        code_hash: &TokenHash,
+        grant: &OidcGrant,
+        expires_at: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// The live access token with this digest, with its account, while its session lives:
+    /// one indexed read.
+    async fn oidc_access_token(
+        &self,
+        token_hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<AccessTokenGrant>, StoreError>;
+    /// Deletes expired access tokens, and codes whose tokens can no longer live; how many.
+    async fn purge_expired_oidc(&self, now: UnixTime) -> Result<u64, StoreError>;
+}
+
+/// Where a client was registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSource {
+    /// `[[oidc.clients]]`, synced at every start.
+    Config,
+    /// The admin API or `deadbolt oidc client add`.
+    Admin,
+}
+
+impl ClientSource {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientSource::Config => "config",
+            ClientSource::Admin => "admin",
+        }
+    }
+
+    /// From the stored name (anything unknown is an admin's).
+    pub fn parse(text: &str) -> ClientSource {
+        match text {
+            "config" => ClientSource::Config,
+            _ => ClientSource::Admin,
+        }
+    }
+}
+
+/// A relying party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcClient {
+    /// Its `client_id`.
+    pub client_id: String,
+    /// Its name, shown on the consent page.
+    pub name: String,
+    /// Redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// A confidential client's secret, keyed hash; `None` for a public client.
+    pub secret_hash: Option<Vec<u8>>,
+    /// The workspace whose members alone it admits.
+    pub workspace_id: Option<String>,
+    /// Whether it requires a second factor of everyone.
+    pub require_two_factor: bool,
+    /// Whether consent is skipped.
+    pub trusted: bool,
+    /// Where RP-initiated logout may return to.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where back-channel logout tokens go.
+    pub backchannel_logout_uri: Option<String>,
+    /// How its ID tokens are signed.
+    pub id_token_alg: SigningAlgorithm,
+    /// Where it was registered.
+    pub source: ClientSource,
+    /// When.
+    pub created_at: UnixTime,
+}
+
+impl OidcClient {
+    /// Whether it is public (no secret; PKCE required).
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+}
+
+/// What an authorization granted, as a code keeps it and its access tokens copy it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcGrant {
+    /// The code's digest.
+    pub code_hash: TokenHash,
+    /// The client.
+    pub client_id: String,
+    /// The person.
+    pub account_id: AccountId,
+    /// The session it was granted under (logout ends what it issued).
+    pub session_id: SessionId,
+    /// The redirect URI of the request, which the exchange must repeat.
+    pub redirect_uri: String,
+    /// Scopes granted, space-separated.
+    pub scope: String,
+    /// The S256 challenge, when PKCE was used.
+    pub code_challenge: Option<String>,
+    /// The request's `nonce`.
+    pub nonce: Option<String>,
+    /// When the person signed in.
+    pub auth_time: UnixTime,
+    /// How (the session's methods, space-separated).
+    pub amr: String,
+    /// `ok` or `grace` (a workspace client), `ok` otherwise.
+    pub access: String,
+    /// When grace ends, in grace.
+    pub deadline: Option<UnixTime>,
+    /// The member's role, for a workspace client.
+    pub workspace_role: Option<String>,
+    /// When granted.
+    pub created_at: UnixTime,
+    /// When the code lapses.
+    pub expires_at: UnixTime,
+}
+
+/// What redeeming a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// Spent now, by this caller.
+    Redeemed(Box<OidcGrant>),
+    /// Spent before: its access tokens were revoked (how many).
+    Reused {
+        /// Access tokens revoked.
+        revoked: u64,
+    },
+    /// No such code, or lapsed.
+    Unknown,
+}
+
+/// A live access token, with what userinfo answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenGrant {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The person.
+    pub account_id: AccountId,
+    /// Scopes, space-separated.
+    pub scope: String,
+    /// `ok` or `grace`.
+    pub access: String,
+    /// When grace ends, in grace.
+    pub deadline: Option<UnixTime>,
+    /// The member's role, for a workspace client.
+    pub workspace_role: Option<String>,
+    /// The account's address.
+    pub email: String,
+    /// Whether it is verified.
+    pub email_verified: bool,
+    /// The account's name.
+    pub name: Option<String>,
+}
+
+/// The columns of a client, as both backends read them.
+pub(super) const CLIENT_COLUMNS: &str = "client_id, name, redirect_uris, secret_hash, \
+     workspace_id, require_two_factor, trusted, post_logout_redirect_uris, \
+     backchannel_logout_uri, id_token_alg, source, created_at";
+
+/// A client row (lists of URIs as JSON arrays).
+#[derive(sqlx::FromRow)]
+pub(super) struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    pub redirect_uris: String,
+    pub secret_hash: Option<Vec<u8>>,
+    pub workspace_id: Option<String>,
+    pub require_two_factor: bool,
+    pub trusted: bool,
+    pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: Option<String>,
+    pub id_token_alg: String,
+    pub source: String,
+    pub created_at: i64,
+}
+
+/// A list of URIs as stored: a JSON array.
+pub(super) fn uri_list(uris: &[String]) -> String {
+    serde_json::Value::from(uris.to_vec()).to_string()
+}
+
+fn parse_uri_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+impl From<ClientRow> for OidcClient {
+    fn from(row: ClientRow) -> Self {
+        OidcClient {
+            client_id: row.client_id,
+            name: row.name,
+            redirect_uris: parse_uri_list(&row.redirect_uris),
+            secret_hash: row.secret_hash,
+            workspace_id: row.workspace_id,
+            require_two_factor: row.require_two_factor,
+            trusted: row.trusted,
+            post_logout_redirect_uris: parse_uri_list(&row.post_logout_redirect_uris),
+            backchannel_logout_uri: row.backchannel_logout_uri,
+            id_token_alg: SigningAlgorithm::parse(&row.id_token_alg)
+                .unwrap_or(SigningAlgorithm::ES256),
+            source: ClientSource::parse(&row.source),
+            created_at: UnixTime(row.created_at),
+        }
+    }
+}
+
+/// The columns of a code, as both backends read them.
+pub(super) const GRANT_COLUMNS: &str = "code_hash, client_id, account_id, session_id, \
+     redirect_uri, scope, code_challenge, nonce, auth_time, amr, access, deadline, \
+     workspace_role, created_at, expires_at";
+
+/// A code row.
+#[derive(sqlx::FromRow)]
+pub(super) struct GrantRow {
+    pub code_hash: Vec<u8>,
+    pub client_id: String,
+    pub account_id: String,
+    pub session_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub amr: String,
+    pub access: String,
+    pub deadline: Option<i64>,
+    pub workspace_role: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl From<GrantRow> for OidcGrant {
+    fn from(row: GrantRow) -> Self {
+        OidcGrant {
+            code_hash: TokenHash(row.code_hash),
+            client_id: row.client_id,
+            account_id: AccountId(row.account_id),
+            session_id: SessionId(row.session_id),
+            redirect_uri: row.redirect_uri,
+            scope: row.scope,
+            code_challenge: row.code_challenge,
+            nonce: row.nonce,
+            auth_time: UnixTime(row.auth_time),
+            amr: row.amr,
+            access: row.access,
+            deadline: row.deadline.map(UnixTime),
+            workspace_role: row.workspace_role,
+            created_at: UnixTime(row.created_at),
+            expires_at: UnixTime(row.expires_at),
+        }
+    }
+}
+
+/// The read of a live access token with its account, while its session lives (`1`: the
+/// digest, `2`: now; each backend writes its own placeholders).
+pub(super) const ACCESS_TOKEN_READ: &str = "SELECT t.client_id, t.account_id, t.scope, t.access, \
+     t.deadline, t.workspace_role, a.email, a.email_verified_at IS NOT NULL AS email_verified, \
+     a.name \
+     FROM oidc_access_tokens t \
+     JOIN accounts a ON a.id = t.account_id \
+     JOIN sessions s ON s.id = t.session_id \
+     WHERE t.token_hash = {1} AND t.expires_at > {2} AND a.suspended_at IS NULL";
+
+/// An access token row.
+#[derive(sqlx::FromRow)]
+pub(super) struct AccessTokenRow {
+    pub client_id: String,
+    pub account_id: String,
+    pub scope: String,
+    pub access: String,
+    pub deadline: Option<i64>,
+    pub workspace_role: Option<String>,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: Option<String>,
+}
+
+impl From<AccessTokenRow> for AccessTokenGrant {
+    fn from(row: AccessTokenRow) -> Self {
+        AccessTokenGrant {
+            client_id: row.client_id,
+            account_id: AccountId(row.account_id),
+            scope: row.scope,
+            access: row.access,
+            deadline: row.deadline.map(UnixTime),
+            workspace_role: row.workspace_role,
+            email: row.email,
+            email_verified: row.email_verified,
+            name: row.name,
+        }
+    }
+}
+
+/// How long a spent code is kept after it lapsed, so that its reuse is still recognised
+/// (and revokes) while any token issued from it lives.
+pub(super) const SPENT_CODE_KEPT_SECONDS: i64 = crate::domain::oidc::ACCESS_TOKEN_TTL_SECONDS;
