@@ -14,9 +14,11 @@
 //!    password step on one node, its code on the other);
 //! 5. resident memory idle and at the peak of the load;
 //! 6. (`--email`) the latency of "send me an e-mail" for addresses that get a message ÷ for
-//!    addresses that get none ([`email`]).
+//!    addresses that get none ([`email`]);
+//! 7. the OpenID Connect code exchange and userinfo ÷ `/healthz` ([`oidc`]; `--oidc` alone).
 
 mod email;
+mod oidc;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -83,6 +85,7 @@ async fn main() -> Result<(), Error> {
     let mut seconds = 10u64;
     let mut totp_only = false;
     let mut email_only = false;
+    let mut oidc_only = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--server" => server_binary = PathBuf::from(args.next().ok_or("--server PATH")?),
@@ -93,6 +96,8 @@ async fn main() -> Result<(), Error> {
             "--totp-only" => totp_only = true,
             // Figure 6 alone.
             "--email" => email_only = true,
+            // Figure 7 alone.
+            "--oidc" => oidc_only = true,
             other => {
                 seconds = other
                     .parse()
@@ -110,6 +115,8 @@ async fn main() -> Result<(), Error> {
     for backend in backends {
         if email_only {
             email::run(backend, &server_binary).await?;
+        } else if oidc_only {
+            oidc::run(backend, &server_binary, seconds).await?;
         } else if totp_only {
             run_totp(backend, &server_binary, seconds).await?;
         } else {
@@ -215,7 +222,9 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
         sign_in_peak as f64 / 1024.0,
         peak as f64 / 1024.0
     );
-    Ok(())
+    drop(server);
+    // 7: the OpenID Connect provider, on a server of its own (its issuer is its own URL).
+    oidc::run(backend, binary, seconds).await
 }
 
 fn print_figure_4(completions: f64, round_robin: Option<f64>, raw_updates: f64) {
@@ -284,7 +293,8 @@ async fn spawn_node(
     spawn_node_with(binary, database, dir, None).await
 }
 
-/// [`spawn_node`] with `config` (TOML) as its configuration file.
+/// [`spawn_node`] with `config` (TOML) as its configuration file; `PORT` in it becomes the
+/// port the node listens on.
 async fn spawn_node_with(
     binary: &Path,
     database: String,
@@ -297,7 +307,7 @@ async fn spawn_node_with(
     let mut command = Command::new(binary);
     if let Some(config) = config {
         let path = dir.path().join("deadbolt.toml");
-        std::fs::write(&path, config)?;
+        std::fs::write(&path, config.replace("PORT", &port.to_string()))?;
         command.arg("--config").arg(path);
     }
     let child = command
