@@ -513,3 +513,35 @@ async fn the_command_line_reset_is_audited_with_its_operator(backend: Backend) {
     assert_eq!(event["details"]["reason"], "Lost phone, ticket 4711");
     assert!(event["actor_id"].is_null(), "{event}");
 }
+
+/// The admin page lists the OpenID Connect clients, with their kind, source and rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_lists_the_openid_connect_clients() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let root = app.admin_signed_in("root@example.com").await;
+    let created = app
+        .post(
+            "/api/v1/admin/oidc/clients",
+            Some(&root),
+            json!({
+                "client_id": "wiki",
+                "name": "The team wiki",
+                "redirect_uris": ["https://wiki.example.com/callback"],
+                "require_two_factor": true,
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    crate::pages::page_sign_in(&app, "root@example.com", "").await;
+    let (status, html) = crate::pages::get_html(&app, "/admin").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"data-client-id="wiki""#), "{html}");
+    for shown in [
+        "The team wiki",
+        "confidential",
+        "https://wiki.example.com/callback",
+        "two factors required",
+    ] {
+        assert!(html.contains(shown), "{shown}");
+    }
+}

@@ -101,6 +101,18 @@ struct AdminPage {
     events: Vec<EventRow>,
     deliveries: Vec<DeliveryRow>,
     delivery_counts: crate::store::outbox::DeliveryCounts,
+    clients: Vec<ClientRow>,
+}
+
+/// An OpenID Connect client row.
+pub struct ClientRow {
+    client_id: String,
+    name: String,
+    kind: &'static str,
+    source: &'static str,
+    redirect_uris: String,
+    /// What it asks beyond a sign-in: trusted, two factors, a workspace.
+    rules: Vec<String>,
 }
 
 /// The instance requirement form.
@@ -143,7 +155,38 @@ async fn render_page(
         .await?;
     let events = EventsResponse::page(events, PAGE_ROWS);
     let deliveries = state.admin.deliveries(None, None, 10).await?;
+    let clients = state.oidc.clients().await.map_err(ApiError::from)?;
     let page = AdminPage {
+        clients: clients
+            .into_iter()
+            .map(|c| {
+                let mut rules = Vec::new();
+                if c.trusted {
+                    rules.push("trusted: no consent asked".to_owned());
+                }
+                if c.require_two_factor {
+                    rules.push("two factors required".to_owned());
+                }
+                if let Some(workspace) = &c.workspace_id {
+                    rules.push(format!("members of workspace {workspace} only"));
+                }
+                ClientRow {
+                    kind: if c.is_public() {
+                        "public"
+                    } else {
+                        "confidential"
+                    },
+                    source: match c.source {
+                        crate::store::ClientSource::Config => "configuration",
+                        crate::store::ClientSource::Admin => "admin",
+                    },
+                    redirect_uris: c.redirect_uris.join(", "),
+                    client_id: c.client_id,
+                    name: c.name,
+                    rules,
+                }
+            })
+            .collect(),
         nav: viewer.nav("admin"),
         flash,
         require_two_factor: policy.scope.as_str(),
