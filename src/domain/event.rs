@@ -77,6 +77,9 @@ pub enum EventKind {
     OidcAuthorizationDenied,
     /// The person consented to a client (`details.client_id`, `scope`).
     OidcConsentGranted,
+    /// The person withdrew their consent to an application (`details.client_id`); its
+    /// access tokens for them ended.
+    OidcConsentRevoked,
     /// A code was exchanged for tokens (`details.client_id`).
     OidcTokensIssued,
     /// A spent code was presented again; what it issued was revoked (`details.client_id`,
@@ -125,6 +128,7 @@ impl EventKind {
             EventKind::OidcAuthorized => "oidc_authorized",
             EventKind::OidcAuthorizationDenied => "oidc_authorization_denied",
             EventKind::OidcConsentGranted => "oidc_consent_granted",
+            EventKind::OidcConsentRevoked => "oidc_consent_revoked",
             EventKind::OidcTokensIssued => "oidc_tokens_issued",
             EventKind::OidcCodeReused => "oidc_code_reused",
             EventKind::OidcClientCreated => "oidc_client_created",

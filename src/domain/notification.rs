@@ -118,6 +118,7 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         EventKind::OidcAuthorized
         | EventKind::OidcAuthorizationDenied
         | EventKind::OidcConsentGranted
+        | EventKind::OidcConsentRevoked
         | EventKind::OidcTokensIssued
         | EventKind::OidcCodeReused
         | EventKind::OidcClientCreated

@@ -5,9 +5,11 @@ use serde_json::json;
 
 use super::authorize::Browser;
 use super::{AuthorizationRequest, Authorized, Error, Provider, RedirectError};
-use crate::domain::event::{ClientInfo, EventKind};
+use crate::domain::event::{ClientInfo, EventKind, NewEvent};
+use crate::domain::ids::AccountId;
 use crate::domain::oidc::Scopes;
 use crate::domain::time::UnixTime;
+use crate::store::Consent;
 
 /// What the consent page shows.
 #[derive(Debug, Clone)]
@@ -95,5 +97,31 @@ impl Provider {
         });
         self.authorize(&again, Some(browser), client_info, now)
             .await
+    }
+
+    /// The applications `account` consented to, by name.
+    pub async fn consents(&self, account: &AccountId) -> Result<Vec<Consent>, Error> {
+        Ok(self.store().oidc_consents(account).await?)
+    }
+
+    /// Withdraws `account`'s consent to `client_id`: the application asks again next time,
+    /// and the access tokens it holds for the account end at once. Recorded as
+    /// `oidc_consent_revoked`; false when there was no such consent.
+    pub async fn revoke_consent(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        client_info: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<bool, Error> {
+        let details = json!({"client_id": client_id});
+        let kind = EventKind::OidcConsentRevoked;
+        let events = [NewEvent::by_owner(account, kind, client_info, now, details)];
+        let journal = self.notifier.journal(&events);
+        let revoked = self
+            .store()
+            .revoke_oidc_consent(account, client_id, journal)
+            .await?;
+        Ok(revoked)
     }
 }

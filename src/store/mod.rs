@@ -35,7 +35,7 @@ pub use aggregates::{
 pub use email_tokens::{EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner};
 pub use error::{Constraint, StoreError};
 pub use lifecycle::{Deletion, Lifecycle};
-pub use oidc::{AccessTokenGrant, ClientSource, Oidc, OidcClient, OidcGrant, Redemption};
+pub use oidc::{AccessTokenGrant, ClientSource, Consent, Oidc, OidcClient, OidcGrant, Redemption};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

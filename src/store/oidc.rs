@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{Journal, StoreError};
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::oidc::SigningAlgorithm;
 use crate::domain::time::UnixTime;
@@ -45,6 +45,16 @@ pub trait Oidc: Send + Sync {
         scope: &str,
         now: UnixTime,
     ) -> Result<(), StoreError>;
+    /// The applications `account` consented to, by name.
+    async fn oidc_consents(&self, account: &AccountId) -> Result<Vec<Consent>, StoreError>;
+    /// Withdraws `account`'s consent to `client_id` and ends the access tokens the client
+    /// holds for the account, with `journal`, in one transaction; false when there was none.
+    async fn revoke_oidc_consent(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        journal: Journal<'_>,
+    ) -> Result<bool, StoreError>;
     /// How the session was signed in: its recorded methods (space-separated) and its start,
     /// which is its `auth_time`.
     async fn session_sign_in(
@@ -81,6 +91,19 @@ pub trait Oidc: Send + Sync {
     ) -> Result<Option<AccessTokenGrant>, StoreError>;
     /// Deletes expired access tokens, and codes whose tokens can no longer live; how many.
     async fn purge_expired_oidc(&self, now: UnixTime) -> Result<u64, StoreError>;
+}
+
+/// A consent an account gave an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    /// The application's `client_id`.
+    pub client_id: String,
+    /// Its name.
+    pub name: String,
+    /// The scopes granted, space-separated.
+    pub scope: String,
+    /// When.
+    pub granted_at: UnixTime,
 }
 
 /// Where a client was registered.

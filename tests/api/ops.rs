@@ -80,6 +80,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/me/email/verification"),
     ("put", "/api/v1/me/email"),
     ("put", "/api/v1/me/password"),
+    ("get", "/api/v1/me/applications"),
+    ("delete", "/api/v1/me/applications/{client_id}"),
     ("post", "/api/v1/password/forgot"),
     ("post", "/api/v1/password/reset"),
     ("post", "/api/v1/sessions/email"),

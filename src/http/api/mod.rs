@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod applications;
 pub mod authz;
 pub mod email;
 pub mod lifecycle;
@@ -79,6 +80,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(me::get_me, lifecycle::delete_me))
         .routes(routes!(me::list_my_events))
+        .routes(routes!(applications::list_applications))
+        .routes(routes!(applications::revoke_application))
         .routes(routes!(
             two_factor::start_enrollment,
             two_factor::abandon_enrollment

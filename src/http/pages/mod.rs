@@ -145,6 +145,10 @@ pub fn router() -> Router<AppState> {
             "/account/security/password",
             post(security_email::change_password),
         )
+        .route(
+            "/account/security/applications/{client_id}/revoke",
+            post(security_email::revoke_application),
+        )
         .route("/account/security/delete", post(security_actions::delete))
         .route("/account/sessions", get(sessions::show))
         .route("/account/sessions/{id}/revoke", post(sessions::revoke))

@@ -1,7 +1,8 @@
-//! The address and password forms of `/account/security` (SPEC §11), each the operation
-//! the API calls ([`crate::accounts::email`], [`crate::accounts::password`]): a new
-//! confirmation link, a code that proves the mailbox of an account without a password,
-//! moving to a new address, and setting or changing the password (behind a proof).
+//! The address, password and applications forms of `/account/security` (SPEC §11, §12),
+//! each the operation the API calls ([`crate::accounts::email`],
+//! [`crate::accounts::password`], [`crate::oidc`]): a new confirmation link, a code that
+//! proves the mailbox of an account without a password, moving to a new address, setting or
+//! changing the password (behind a proof), and withdrawing consent to an application.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -150,4 +151,27 @@ pub async fn change_password(
         }
         Err(error) => failed(&state, &viewer, error, "password").await,
     }
+}
+
+/// `POST /account/security/applications/{client_id}/revoke`: withdraws the consent to an
+/// application (it asks again next time; its access tokens end now).
+pub async fn revoke_application(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: ClientInfo,
+    axum::extract::Path(client_id): axum::extract::Path<String>,
+    PageForm(_): PageForm<EmptyForm>,
+) -> Result<Response, PageError> {
+    let auth = &viewer.auth;
+    let revoked = state
+        .oidc
+        .revoke_consent(&auth.account.id, &client_id, &client, auth.now)
+        .await
+        .map_err(crate::http::error::ApiError::from)?;
+    let message = if revoked {
+        "The application no longer signs you in without asking; what it held for you ended."
+    } else {
+        "That application had no consent to revoke."
+    };
+    done(&state, &viewer, message.to_owned(), "").await
 }

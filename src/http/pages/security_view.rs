@@ -56,7 +56,16 @@ struct SecurityPage {
     email_verified: bool,
     has_password: bool,
     sends_email: bool,
+    applications: Vec<ApplicationRow>,
     open: &'static str,
+}
+
+/// An application the person consented to.
+struct ApplicationRow {
+    client_id: String,
+    name: String,
+    scope: String,
+    granted_at: String,
 }
 
 /// What a form just did: the page's message and, once, new recovery codes.
@@ -138,7 +147,21 @@ pub async fn render_page(
         two_factor: enabled,
     };
     let remaining = auth.recovery_codes_remaining();
+    let applications = state
+        .oidc
+        .consents(&auth.account.id)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|c| ApplicationRow {
+            client_id: c.client_id,
+            name: c.name,
+            scope: c.scope,
+            granted_at: when(c.granted_at),
+        })
+        .collect();
     let page = SecurityPage {
+        applications,
         nav: viewer.nav("security"),
         flash: outcome.flash,
         requirement,

@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 55] = [
+const ALL: [Write; 56] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -65,6 +65,7 @@ const ALL: [Write; 55] = [
     Write::SyncOidcClients,
     Write::RemoveOidcClient,
     Write::GrantOidcConsent,
+    Write::RevokeOidcConsent,
     Write::CreateOidcCode,
     Write::RedeemOidcCode,
     Write::CreateOidcAccessToken,
@@ -129,6 +130,7 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::SyncOidcClients
         | Write::RemoveOidcClient
         | Write::GrantOidcConsent
+        | Write::RevokeOidcConsent
         | Write::CreateOidcCode
         | Write::RedeemOidcCode
         | Write::CreateOidcAccessToken

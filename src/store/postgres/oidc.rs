@@ -15,7 +15,8 @@ use crate::store::oidc::{
 };
 use crate::store::rows::conflict_as;
 use crate::store::{
-    AccessTokenGrant, ClientSource, Constraint, Oidc, OidcClient, OidcGrant, Redemption, StoreError,
+    AccessTokenGrant, ClientSource, Consent, Constraint, Journal, Oidc, OidcClient, OidcGrant,
+    Redemption, StoreError,
 };
 
 const INSERT_CLIENT: &str = "INSERT INTO oidc_clients (client_id, name, redirect_uris, secret_hash,
@@ -172,6 +173,60 @@ impl Oidc for PostgresStore {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn oidc_consents(&self, account: &AccountId) -> Result<Vec<Consent>, StoreError> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT c.client_id, k.name, c.scope, c.granted_at
+             FROM oidc_consents c JOIN oidc_clients k ON k.client_id = c.client_id
+             WHERE c.account_id = $1 ORDER BY k.name, c.client_id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(client_id, name, scope, granted_at)| Consent {
+                client_id,
+                name,
+                scope,
+                granted_at: UnixTime(granted_at),
+            })
+            .collect())
+    }
+
+    async fn revoke_oidc_consent(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        journal: Journal<'_>,
+    ) -> Result<bool, StoreError> {
+        self.cache
+            .write(Write::RevokeOidcConsent, async {
+                let mut tx = self.pool.begin().await?;
+                let withdrawn = sqlx::query(
+                    "DELETE FROM oidc_consents WHERE account_id = $1 AND client_id = $2",
+                )
+                .bind(account.as_str())
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if withdrawn != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "DELETE FROM oidc_access_tokens WHERE account_id = $1 AND client_id = $2",
+                )
+                .bind(account.as_str())
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+                super::journal::append_all(&mut tx, journal).await?;
+                tx.commit().await?;
+                Ok(true)
             })
             .await
     }

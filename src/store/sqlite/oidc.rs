@@ -15,7 +15,8 @@ use crate::store::oidc::{
 };
 use crate::store::rows::conflict_as;
 use crate::store::{
-    AccessTokenGrant, ClientSource, Constraint, Oidc, OidcClient, OidcGrant, Redemption, StoreError,
+    AccessTokenGrant, ClientSource, Consent, Constraint, Journal, Oidc, OidcClient, OidcGrant,
+    Redemption, StoreError,
 };
 
 const INSERT_CLIENT: &str = "INSERT INTO oidc_clients (client_id, name, redirect_uris, secret_hash,
@@ -192,6 +193,61 @@ impl Oidc for SqliteStore {
                         )?
                         .execute(params)?;
                         Ok(())
+                    })
+                    .await
+            })
+            .await
+    }
+
+    async fn oidc_consents(&self, account: &AccountId) -> Result<Vec<Consent>, StoreError> {
+        let rows: Vec<(String, String, String, i64)> = self.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT c.client_id, k.name, c.scope, c.granted_at
+                 FROM oidc_consents c JOIN oidc_clients k ON k.client_id = c.client_id
+                 WHERE c.account_id = ?1 ORDER BY k.name, c.client_id",
+            )?
+            .query_map([account.as_str()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })?
+            .collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(client_id, name, scope, granted_at)| Consent {
+                client_id,
+                name,
+                scope,
+                granted_at: UnixTime(granted_at),
+            })
+            .collect())
+    }
+
+    async fn revoke_oidc_consent(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        journal: Journal<'_>,
+    ) -> Result<bool, StoreError> {
+        self.cache
+            .write(Write::RevokeOidcConsent, async {
+                let (account, client) = (account.as_str().to_owned(), client_id.to_owned());
+                let (events, channels) = (journal.events.to_vec(), journal.channels);
+                self.db
+                    .write(move |tx| {
+                        let withdrawn = tx
+                            .prepare_cached(
+                                "DELETE FROM oidc_consents WHERE account_id = ?1 AND client_id = ?2",
+                            )?
+                            .execute((&account, &client))?;
+                        if withdrawn != 1 {
+                            return Ok(false);
+                        }
+                        tx.prepare_cached(
+                            "DELETE FROM oidc_access_tokens WHERE account_id = ?1 AND client_id = ?2",
+                        )?
+                        .execute((&account, &client))?;
+                        super::journal::append_all(tx, Journal::new(&events, channels))?;
+                        Ok(true)
                     })
                     .await
             })
