@@ -82,6 +82,10 @@ pub enum EventKind {
     /// A spent code was presented again; what it issued was revoked (`details.client_id`,
     /// `revoked`).
     OidcCodeReused,
+    /// A spent refresh token was presented again; its whole family (every refresh and
+    /// access token descended from the same code) was revoked (`details.client_id`,
+    /// `revoked`).
+    OidcRefreshReused,
     /// An instance admin registered a client (`details.client_id`).
     OidcClientCreated,
     /// An instance admin removed a client (`details.client_id`).
@@ -127,6 +131,7 @@ impl EventKind {
             EventKind::OidcConsentGranted => "oidc_consent_granted",
             EventKind::OidcTokensIssued => "oidc_tokens_issued",
             EventKind::OidcCodeReused => "oidc_code_reused",
+            EventKind::OidcRefreshReused => "oidc_refresh_reused",
             EventKind::OidcClientCreated => "oidc_client_created",
             EventKind::OidcClientRemoved => "oidc_client_removed",
         }

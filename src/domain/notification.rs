@@ -120,6 +120,7 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::OidcConsentGranted
         | EventKind::OidcTokensIssued
         | EventKind::OidcCodeReused
+        | EventKind::OidcRefreshReused
         | EventKind::OidcClientCreated
         | EventKind::OidcClientRemoved => None,
     }

@@ -20,6 +20,10 @@ pub use claims::{person_claims, IdTokenClaims, Person, PersonClaims, CLAIMS_SUPP
 pub const CODE_TTL_SECONDS: i64 = 60;
 /// An access token lives this long (SPEC §12).
 pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 600;
+/// A refresh token lives this long unused (SPEC §12): 30 days, sliding, since each use
+/// issues the next one for another 30 days; it never outlives the session it was issued
+/// under.
+pub const REFRESH_TOKEN_TTL_SECONDS: i64 = 30 * 24 * 3600;
 /// An ID token is valid this long after it is issued.
 pub const ID_TOKEN_TTL_SECONDS: i64 = 600;
 /// RFC 7636 §4.1: a code verifier has 43 to 128 characters.
@@ -68,7 +72,7 @@ pub struct Scopes {
     pub email: bool,
     /// `profile`: the `name` claim.
     pub profile: bool,
-    /// `offline_access`: a refresh token (not issued yet).
+    /// `offline_access`: a refresh token.
     pub offline_access: bool,
 }
 

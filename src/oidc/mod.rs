@@ -1,6 +1,7 @@
 //! The OpenID Connect provider (SPEC §12), for the HTTP endpoints, the admin API and the
 //! CLI: signing keys ([`keys`]), clients ([`clients`]), the authorization request
-//! ([`authorize`]), consent ([`consent`]), and the code exchange and userinfo ([`token`]).
+//! ([`authorize`]), consent ([`consent`]), the code exchange and userinfo ([`token`]), and
+//! refresh, revocation and introspection ([`refresh`]).
 //! No HTTP and no SQL here; the rules are `domain::oidc`.
 //!
 //! The sign-in itself is not here: a browser that must sign in is sent to the sign-in pages
@@ -12,6 +13,7 @@ pub mod authorize;
 pub mod clients;
 pub mod consent;
 pub mod keys;
+pub mod refresh;
 pub mod token;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ pub use authorize::{AuthorizationRequest, Authorized};
 pub use clients::{sync_configured_clients, ClientRegistration, RegisteredClient};
 pub use consent::ConsentView;
 pub use keys::{SigningAlgorithm, SigningKeys};
+pub use refresh::TokenQuery;
 pub use token::{TokenRequest, TokenResponse};
 
 use crate::config::Config;
@@ -46,6 +49,10 @@ pub mod paths {
     pub const USERINFO: &str = "/oauth2/userinfo";
     /// The JWKS.
     pub const JWKS: &str = "/oauth2/jwks";
+    /// Token revocation (RFC 7009).
+    pub const REVOKE: &str = "/oauth2/revoke";
+    /// Token introspection (RFC 7662).
+    pub const INTROSPECT: &str = "/oauth2/introspect";
 }
 
 /// An error the authorization endpoint sends back to the client's `redirect_uri` (RFC 6749
@@ -100,7 +107,12 @@ pub enum Error {
     /// redirect URI or verifier (`invalid_grant`).
     #[error("invalid grant: {0}")]
     InvalidGrant(&'static str),
-    /// The token endpoint: a grant type other than `authorization_code`.
+    /// The token endpoint: a refresh asking for scopes beyond those granted
+    /// (`invalid_scope`).
+    #[error("invalid scope")]
+    InvalidScope,
+    /// The token endpoint: a grant type other than `authorization_code` and
+    /// `refresh_token`.
     #[error("unsupported grant type")]
     UnsupportedGrantType,
     /// Userinfo: no live access token (`invalid_token`, 401).

@@ -15,6 +15,7 @@ mod email_tokens;
 mod error;
 mod lifecycle;
 mod oidc;
+mod oidc_refresh;
 pub mod outbox;
 mod postgres;
 mod rows;
@@ -36,6 +37,7 @@ pub use email_tokens::{EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, 
 pub use error::{Constraint, StoreError};
 pub use lifecycle::{Deletion, Lifecycle};
 pub use oidc::{AccessTokenGrant, ClientSource, Oidc, OidcClient, OidcGrant, Redemption};
+pub use oidc_refresh::{IssuedTokens, OidcRefresh, RefreshGrant, Rotation};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -64,6 +66,7 @@ pub trait Store:
     + Lifecycle
     + Outbox
     + Oidc
+    + OidcRefresh
     + Send
     + Sync
     + 'static

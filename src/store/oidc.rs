@@ -216,6 +216,10 @@ pub struct AccessTokenGrant {
     pub email_verified: bool,
     /// The account's name.
     pub name: Option<String>,
+    /// When it was issued.
+    pub issued_at: UnixTime,
+    /// When it lapses.
+    pub expires_at: UnixTime,
 }
 
 /// The columns of a client, as both backends read them.
@@ -320,7 +324,7 @@ impl From<GrantRow> for OidcGrant {
 /// digest, `2`: now; each backend writes its own placeholders).
 pub(super) const ACCESS_TOKEN_READ: &str = "SELECT t.client_id, t.account_id, t.scope, t.access, \
      t.deadline, t.workspace_role, a.email, a.email_verified_at IS NOT NULL AS email_verified, \
-     a.name \
+     a.name, t.created_at AS issued_at, t.expires_at \
      FROM oidc_access_tokens t \
      JOIN accounts a ON a.id = t.account_id \
      JOIN sessions s ON s.id = t.session_id \
@@ -338,6 +342,8 @@ pub(super) struct AccessTokenRow {
     pub email: String,
     pub email_verified: bool,
     pub name: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
 }
 
 impl From<AccessTokenRow> for AccessTokenGrant {
@@ -352,6 +358,8 @@ impl From<AccessTokenRow> for AccessTokenGrant {
             email: row.email,
             email_verified: row.email_verified,
             name: row.name,
+            issued_at: UnixTime(row.issued_at),
+            expires_at: UnixTime(row.expires_at),
         }
     }
 }

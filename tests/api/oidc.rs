@@ -4,6 +4,7 @@
 //! sign-in, challenge and consent pages; then each refusal, and two nodes racing one code.
 
 mod driver;
+mod tokens;
 
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreProviderMetadata,
@@ -565,7 +566,7 @@ async fn declining_consent_is_access_denied(backend: Backend) {
 
 /// A code for the public client `spa`, asked with the session `token` as a bearer (a
 /// session is the same whether its token rides in a cookie or a header).
-async fn code_for_session(app: &TestApp, token: &str) -> String {
+pub(crate) async fn code_for_session(app: &TestApp, token: &str) -> String {
     let response = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

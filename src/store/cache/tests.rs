@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 55] = [
+const ALL: [Write; 58] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -69,6 +69,9 @@ const ALL: [Write; 55] = [
     Write::RedeemOidcCode,
     Write::CreateOidcAccessToken,
     Write::PurgeOidc,
+    Write::CreateOidcRefreshToken,
+    Write::RotateOidcRefreshToken,
+    Write::RevokeOidcToken,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -132,7 +135,10 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::CreateOidcCode
         | Write::RedeemOidcCode
         | Write::CreateOidcAccessToken
-        | Write::PurgeOidc => false,
+        | Write::PurgeOidc
+        | Write::CreateOidcRefreshToken
+        | Write::RotateOidcRefreshToken
+        | Write::RevokeOidcToken => false,
     }
 }
 

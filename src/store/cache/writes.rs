@@ -65,6 +65,9 @@ pub(crate) enum Write {
     RedeemOidcCode,
     CreateOidcAccessToken,
     PurgeOidc,
+    CreateOidcRefreshToken,
+    RotateOidcRefreshToken,
+    RevokeOidcToken,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
@@ -132,8 +135,9 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
         ],
     ),
     (
-        "OpenID Connect clients, consents, codes and access tokens are never remembered \
-         (userinfo reads its token from the database every time)",
+        "OpenID Connect clients, consents, codes, access and refresh tokens are never \
+         remembered (userinfo, introspection and the token endpoint read the database every \
+         time)",
         &[
             Write::CreateOidcClient,
             Write::SyncOidcClients,
@@ -143,6 +147,9 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
             Write::RedeemOidcCode,
             Write::CreateOidcAccessToken,
             Write::PurgeOidc,
+            Write::CreateOidcRefreshToken,
+            Write::RotateOidcRefreshToken,
+            Write::RevokeOidcToken,
         ],
     ),
 ];

@@ -1,0 +1,399 @@
+//! Refresh tokens (rotation, reuse revoking the family, two nodes racing one), revocation
+//! (RFC 7009), introspection (RFC 7662), and the end of a session ending the tokens issued
+//! under it (sign-out, a password reset, two-factor turned off).
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use url::Url;
+
+use super::driver::{
+    authorize_url, claims_of, configure_clients, exchange, provider, userinfo, Browser, Person,
+    REDIRECT, SECRET, VERIFIER,
+};
+use crate::helpers::{respawn_with, Backend, TestApp, PASSWORD};
+
+/// An authorization for the public client `spa` with `offline_access`, asked with the
+/// session `token` as a bearer; the code.
+async fn offline_code(app: &TestApp, token: &str) -> String {
+    let url = authorize_url(app, "spa", VERIFIER, &[]).replace(
+        "scope=openid+email+profile",
+        "scope=openid+email+profile+offline_access",
+    );
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(REDIRECT), "{location}");
+    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1;
+    code.into_owned()
+}
+
+/// `grant_type=refresh_token` for the public client `spa`.
+async fn refresh(base: &str, refresh_token: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/oauth2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "spa"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Tokens for `spa` with a refresh token, under the session `token`.
+async fn offline_tokens(app: &TestApp, token: &str) -> Value {
+    let code = offline_code(app, token).await;
+    let (status, tokens) = exchange(&app.base, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    tokens
+}
+
+fn refused(answer: &(StatusCode, Value)) {
+    assert_eq!(
+        (answer.0, answer.1["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{:?}",
+        answer.1
+    );
+}
+
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    let ann = app.signed_in("ann@example.com").await;
+    // Without offline_access, no refresh token.
+    let plain = super::code_for_session(&app, &ann).await;
+    let (_, tokens) = exchange(&app.base, &plain, VERIFIER).await;
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+
+    let first = offline_tokens(&app, &ann).await;
+    let original = claims_of(first["id_token"].as_str().unwrap());
+    let first_refresh = first["refresh_token"].as_str().unwrap();
+    app.clock.advance(3600);
+    let (status, second) = refresh(&app.base, first_refresh).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let second_refresh = second["refresh_token"].as_str().unwrap();
+    assert_ne!(second_refresh, first_refresh);
+    assert_eq!(second["scope"], "openid email profile offline_access");
+    // The refreshed ID token keeps the sign-in's auth_time, amr and acr, and is new.
+    let refreshed = claims_of(second["id_token"].as_str().unwrap());
+    for claim in ["auth_time", "amr", "acr", "sub", "aud", "email"] {
+        assert_eq!(refreshed[claim], original[claim], "{claim}");
+    }
+    assert!(refreshed["iat"].as_i64() > original["iat"].as_i64());
+    assert!(refreshed.get("nonce").is_none());
+    let access = second["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&app.base, access).await.status(), StatusCode::OK);
+    // Another client may not use it, nor spend it.
+    let response = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .basic_auth("rp", Some(SECRET))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", second_refresh),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // A refresh may not widen the scopes.
+    let widened = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", second_refresh),
+            ("client_id", "spa"),
+            ("scope", "openid offline_access admin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    // Unknown scopes are ignored (as at authorization): this one is within the grant.
+    assert_eq!(widened.status(), StatusCode::OK);
+    let third: Value = widened.json().await.unwrap();
+    let third_refresh = third["refresh_token"].as_str().unwrap();
+
+    // The spent one presented again: refused, and the whole family is revoked.
+    refused(&refresh(&app.base, first_refresh).await);
+    refused(&refresh(&app.base, third_refresh).await);
+    for token in [
+        &first["access_token"],
+        &second["access_token"],
+        &third["access_token"],
+    ] {
+        let answer = userinfo(&app.base, token.as_str().unwrap()).await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+    let kinds = app.event_kinds(&ann).await;
+    assert!(
+        kinds.iter().any(|k| k == "oidc_refresh_reused"),
+        "{kinds:?}"
+    );
+
+    // A refresh token lapses after 30 days unused.
+    let fresh = offline_tokens(&app, &ann).await;
+    app.clock.advance(30 * 24 * 3600 + 1);
+    let signed_in_again = app.sign_in("ann@example.com", PASSWORD).await;
+    assert_eq!(signed_in_again.status, 201);
+    refused(&refresh(&app.base, fresh["refresh_token"].as_str().unwrap()).await);
+}
+
+/// `POST /oauth2/{path}` as the confidential client `rp`.
+async fn as_rp(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url(path))
+        .basic_auth("rp", Some(SECRET))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn introspection_and_revocation(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    let bea = app.signed_in("bea@example.com").await;
+    let browser = Browser::new();
+    let person = Person {
+        email: "bea@example.com",
+        secret: None,
+    };
+    let url = authorize_url(&app, "rp", VERIFIER, &[])
+        .replace("scope=openid+email+profile", "scope=openid+offline_access");
+    let ended = browser.follow(&app, &url, &person).await;
+    let code = ended.param("code").unwrap();
+    let response = as_rp(
+        &app,
+        "/oauth2/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: Value = response.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+    let active: Value = as_rp(&app, "/oauth2/introspect", &[("token", access)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(active["active"], true, "{active}");
+    assert_eq!(active["client_id"], "rp");
+    assert_eq!(active["scope"], "openid offline_access");
+    assert_eq!(active["token_type"], "Bearer");
+    assert_eq!(active["sub"], app.account_id(&bea).await);
+    assert!(active["exp"].as_i64() > active["iat"].as_i64());
+    let active: Value = as_rp(
+        &app,
+        "/oauth2/introspect",
+        &[
+            ("token", refresh_token),
+            ("token_type_hint", "refresh_token"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(active["active"], true, "{active}");
+    assert_eq!(active["token_type"], "refresh_token");
+    let unknown: Value = as_rp(&app, "/oauth2/introspect", &[("token", "nonsense")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unknown, json!({"active": false}));
+    // A public client may not introspect.
+    let public = reqwest::Client::new()
+        .post(app.url("/oauth2/introspect"))
+        .form(&[("token", access), ("client_id", "spa")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = public.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+
+    // Revocation: an unknown token, or another client's, is 200 and changes nothing.
+    let other = as_rp(&app, "/oauth2/revoke", &[("token", "nonsense")]).await;
+    assert_eq!(other.status(), StatusCode::OK);
+    let spa_tokens = offline_tokens(&app, &bea).await;
+    let spa_access = spa_tokens["access_token"].as_str().unwrap();
+    let other = as_rp(&app, "/oauth2/revoke", &[("token", spa_access)]).await;
+    assert_eq!(other.status(), StatusCode::OK);
+    assert_eq!(
+        userinfo(&app.base, spa_access).await.status(),
+        StatusCode::OK
+    );
+    // Not this client's: inactive to it.
+    let theirs: Value = as_rp(&app, "/oauth2/introspect", &[("token", spa_access)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs, json!({"active": false}));
+    // Revoking a refresh token revokes its family.
+    let revoked = as_rp(&app, "/oauth2/revoke", &[("token", refresh_token)]).await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    for token in [access, refresh_token] {
+        let dead: Value = as_rp(&app, "/oauth2/introspect", &[("token", token)])
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(dead, json!({"active": false}));
+    }
+    // A public client revokes its own access token alone.
+    let response = reqwest::Client::new()
+        .post(app.url("/oauth2/revoke"))
+        .form(&[
+            ("token", spa_access),
+            ("token_type_hint", "access_token"),
+            ("client_id", "spa"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        userinfo(&app.base, spa_access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = refresh(&app.base, spa_tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let discovery: Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["revocation_endpoint"],
+        app.url("/oauth2/revoke").as_str()
+    );
+    assert_eq!(
+        discovery["introspection_endpoint"],
+        app.url("/oauth2/introspect").as_str()
+    );
+}
+
+/// The tokens are dead: the refresh token is refused, the access token too.
+async fn assert_ended(app: &TestApp, tokens: &Value) {
+    refused(&refresh(&app.base, tokens["refresh_token"].as_str().unwrap()).await);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        userinfo(&app.base, access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn signing_out_or_turning_two_factor_off_ends_the_tokens(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    let cy = app.signed_in("cy@example.com").await;
+    let tokens = offline_tokens(&app, &cy).await;
+    // Another session's tokens live on.
+    let other = app.sign_in("cy@example.com", PASSWORD).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let others = offline_tokens(&app, &other).await;
+    app.delete("/api/v1/sessions/current", Some(&cy))
+        .await
+        .assert_status(204);
+    assert_ended(&app, &tokens).await;
+    let (status, others) = refresh(&app.base, others["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{others}");
+
+    // Two-factor turned off ends every token of the account, whichever session.
+    let dee = app.enrolled("dee@example.com").await;
+    let tokens = offline_tokens(&app, &dee.token).await;
+    app.turn_off_two_factor(&dee.token).await;
+    assert_ended(&app, &tokens).await;
+}
+
+async fn a_password_reset_ends_the_tokens(backend: Backend) {
+    use crate::email::{link_token, nth_mail, with_smtp, RESET};
+    let smtp = crate::receivers::SmtpReceiver::start(0).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let path = secrets.path().join("rp.secret");
+    let app = crate::helpers::spawn_app_with(backend, |file| {
+        with_smtp(file, &smtp);
+        configure_clients(file, &path);
+    })
+    .await;
+    let eve = app.signed_in("eve@example.com").await;
+    let tokens = offline_tokens(&app, &eve).await;
+    app.post(
+        "/api/v1/password/forgot",
+        None,
+        json!({"email": "eve@example.com"}),
+    )
+    .await
+    .assert_status(202);
+    let mail = nth_mail(&smtp, "eve@example.com", RESET, 1).await;
+    let token = link_token(&mail, "/reset-password/");
+    app.post(
+        "/api/v1/password/reset",
+        None,
+        json!({"token": token, "new_password": "an entirely new horse battery"}),
+    )
+    .await
+    .assert_status(200);
+    assert_ended(&app, &tokens).await;
+}
+
+backend_tests!(
+    refresh_tokens_rotate_and_a_reused_one_revokes_its_family,
+    introspection_and_revocation,
+    signing_out_or_turning_two_factor_off_ends_the_tokens,
+    a_password_reset_ends_the_tokens,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_postgres_nodes_racing_one_refresh_token_give_one_token_response() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let (a, secrets) = provider(backend).await;
+    let path = secrets.path().join("rp.secret");
+    let base = a.base.clone();
+    let b = respawn_with(&a, |file| {
+        configure_clients(file, &path);
+        file.public_url = Some(base);
+    })
+    .await;
+    let gus = a.signed_in("gus@example.com").await;
+    for _ in 0..5 {
+        let tokens = offline_tokens(&a, &gus).await;
+        let presented = tokens["refresh_token"].as_str().unwrap();
+        let (first, second) =
+            tokio::join!(refresh(&a.base, presented), refresh(&b.base, presented));
+        let answers = [first.0, second.0];
+        let granted = answers.iter().filter(|s| **s == StatusCode::OK).count();
+        assert_eq!(granted, 1, "{first:?} {second:?}");
+        assert!(answers.contains(&StatusCode::BAD_REQUEST));
+        // The loser presented a spent token: the family, the winner's tokens included, ends.
+        let winner = if first.0 == StatusCode::OK {
+            &first.1
+        } else {
+            &second.1
+        };
+        assert_ended(&a, winner).await;
+    }
+}
