@@ -218,6 +218,23 @@ pub fn client_secret_matches(key: &[u8; 32], stored: &[u8], secret: &str) -> boo
     !computed.is_empty() && computed.len() == stored.len() && bool::from(computed.ct_eq(stored))
 }
 
+/// Domain separation for a session's `sid`.
+const SID_CONTEXT: &[u8] = b"deadbolt oidc sid v1";
+
+/// The `sid` claim naming a session to relying parties (OpenID Connect Front- and
+/// Back-Channel Logout): a keyed hash of the session id (HMAC-SHA256 under the instance
+/// key, base64url, 128 bits), so that the id itself, which the API lists, is never handed
+/// out.
+pub fn session_sid(key: &[u8; 32], session_id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(SID_CONTEXT);
+    mac.update(session_id.as_bytes());
+    URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
+}
+
 /// Shortest client secret accepted from a file, in characters.
 pub const MIN_CLIENT_SECRET_CHARS: usize = 32;
 

@@ -1,7 +1,8 @@
 //! The OpenID Connect provider (SPEC §12), for the HTTP endpoints, the admin API and the
 //! CLI: signing keys ([`keys`]), clients ([`clients`]), the authorization request
 //! ([`authorize`]), consent ([`consent`]), the code exchange and userinfo ([`token`]), and
-//! refresh, revocation and introspection ([`refresh`]).
+//! refresh, revocation and introspection ([`refresh`]), and RP-initiated logout
+//! ([`logout`]).
 //! No HTTP and no SQL here; the rules are `domain::oidc`.
 //!
 //! The sign-in itself is not here: a browser that must sign in is sent to the sign-in pages
@@ -13,6 +14,7 @@ pub mod authorize;
 pub mod clients;
 pub mod consent;
 pub mod keys;
+pub mod logout;
 pub mod refresh;
 pub mod token;
 
@@ -24,6 +26,7 @@ pub use authorize::{AuthorizationRequest, Authorized};
 pub use clients::{sync_configured_clients, ClientRegistration, RegisteredClient};
 pub use consent::ConsentView;
 pub use keys::{SigningAlgorithm, SigningKeys};
+pub use logout::{CurrentSession, LogoutRequest, LogoutStep};
 pub use refresh::TokenQuery;
 pub use token::{TokenRequest, TokenResponse};
 
@@ -51,6 +54,8 @@ pub mod paths {
     pub const JWKS: &str = "/oauth2/jwks";
     /// Token revocation (RFC 7009).
     pub const REVOKE: &str = "/oauth2/revoke";
+    /// RP-Initiated Logout (`end_session_endpoint`).
+    pub const LOGOUT: &str = "/oauth2/logout";
     /// Token introspection (RFC 7662).
     pub const INTROSPECT: &str = "/oauth2/introspect";
 }

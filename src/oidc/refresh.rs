@@ -15,8 +15,8 @@ use super::{Error, Provider};
 use crate::domain::event::{ClientInfo, EventKind};
 use crate::domain::ids::Token;
 use crate::domain::oidc::{
-    person_claims, IdTokenClaims, Person, Scopes, SignInRecord, ACCESS_TOKEN_TTL_SECONDS,
-    ID_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS,
+    person_claims, session_sid, IdTokenClaims, Person, Scopes, SignInRecord,
+    ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS,
 };
 use crate::domain::time::UnixTime;
 use crate::store::{IssuedTokens, OidcClient, Rotation};
@@ -132,6 +132,7 @@ impl Provider {
             amr: record.amr(),
             acr: record.acr().to_owned(),
             azp: grant.client_id.clone(),
+            sid: session_sid(&self.secret_key, grant.session_id.as_str()),
             person: person_claims(person, Scopes::parse(&grant.scope)),
         };
         let id_token = self

@@ -14,8 +14,8 @@ use super::{Error, Provider};
 use crate::domain::event::{ClientInfo, EventKind};
 use crate::domain::ids::{Token, TokenHash};
 use crate::domain::oidc::{
-    person_claims, pkce_matches, IdTokenClaims, Person, PersonClaims, Scopes, SignInRecord,
-    ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS,
+    person_claims, pkce_matches, session_sid, IdTokenClaims, Person, PersonClaims, Scopes,
+    SignInRecord, ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS,
 };
 use crate::domain::time::UnixTime;
 use crate::domain::workspace::Access;
@@ -213,6 +213,7 @@ impl Provider {
             amr: record.amr(),
             acr: record.acr().to_owned(),
             azp: grant.client_id.clone(),
+            sid: session_sid(&self.secret_key, grant.session_id.as_str()),
             person: person_claims(person, scopes),
         };
         let keys = self.signing_keys(now).await?;

@@ -4,6 +4,7 @@
 //! sign-in, challenge and consent pages; then each refusal, and two nodes racing one code.
 
 mod driver;
+mod logout;
 mod tokens;
 
 use openidconnect::core::{

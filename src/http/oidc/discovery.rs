@@ -22,6 +22,7 @@ pub async fn configuration(State(state): State<AppState>) -> Response {
         "token_endpoint": at(paths::TOKEN),
         "userinfo_endpoint": at(paths::USERINFO),
         "jwks_uri": at(paths::JWKS),
+        "end_session_endpoint": at(paths::LOGOUT),
         "revocation_endpoint": at(paths::REVOKE),
         "revocation_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "none"],

@@ -9,6 +9,7 @@
 //! | `POST /oauth2/authorize/consent` | the consent page's form ([`authorize`]) |
 //! | `POST /oauth2/token` | the code exchange and refresh ([`token`]) |
 //! | `GET, POST /oauth2/userinfo` | the claims for a bearer access token ([`token`]) |
+//! | `GET, POST /oauth2/logout` | RP-initiated logout, and its confirmation ([`logout`]) |
 //! | `POST /oauth2/revoke` | token revocation, RFC 7009 ([`revoke`]) |
 //! | `POST /oauth2/introspect` | token introspection, RFC 7662 ([`revoke`]) |
 //!
@@ -18,6 +19,7 @@
 
 pub mod authorize;
 pub mod discovery;
+pub mod logout;
 pub mod revoke;
 pub mod token;
 
@@ -36,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::CONSENT, post(authorize::consent))
         .route(paths::TOKEN, post(token::token))
         .route(paths::USERINFO, get(token::userinfo).post(token::userinfo))
+        .route(paths::LOGOUT, get(logout::logout).post(logout::confirm))
         .route(paths::REVOKE, post(revoke::revoke))
         .route(paths::INTROSPECT, post(revoke::introspect))
 }

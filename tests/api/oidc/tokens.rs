@@ -35,7 +35,7 @@ async fn offline_code(app: &TestApp, token: &str) -> String {
 }
 
 /// `grant_type=refresh_token` for the public client `spa`.
-async fn refresh(base: &str, refresh_token: &str) -> (StatusCode, Value) {
+pub async fn refresh(base: &str, refresh_token: &str) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
         .post(format!("{base}/oauth2/token"))
         .form(&[
