@@ -25,3 +25,39 @@ CREATE INDEX oidc_refresh_tokens_by_session ON oidc_refresh_tokens (session_id);
 CREATE INDEX oidc_refresh_tokens_by_account ON oidc_refresh_tokens (account_id);
 CREATE INDEX oidc_refresh_tokens_by_expiry ON oidc_refresh_tokens (expires_at);
 CREATE INDEX oidc_access_tokens_by_account ON oidc_access_tokens (account_id);
+
+-- Back-channel logout (OpenID Connect Back-Channel Logout 1.0): when a session ends, by
+-- whichever statement deletes it (sign-out, revocation, a password reset, an admin reset,
+-- suspension, expiry), each client with a `backchannel_logout_uri` that holds a token
+-- issued under it is queued a logout, in the same transaction. The worker signs the logout
+-- token when it sends it, and retries a failing receiver like the notification outbox.
+-- `next_attempt_at` 0: due at once.
+CREATE TABLE oidc_logout_outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_id       TEXT NOT NULL REFERENCES oidc_clients (client_id) ON DELETE CASCADE,
+    uri             TEXT NOT NULL,
+    account_id      TEXT NOT NULL,
+    session_id      TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    delivered_at    INTEGER,
+    abandoned_at    INTEGER
+) STRICT;
+
+CREATE INDEX oidc_logout_outbox_due ON oidc_logout_outbox (next_attempt_at)
+    WHERE delivered_at IS NULL AND abandoned_at IS NULL;
+
+CREATE TRIGGER oidc_backchannel_logout AFTER DELETE ON sessions
+BEGIN
+    INSERT INTO oidc_logout_outbox
+        (client_id, uri, account_id, session_id, next_attempt_at, created_at)
+    SELECT c.client_id, c.backchannel_logout_uri, OLD.account_id, OLD.id, 0, OLD.last_seen_at
+    FROM oidc_clients c
+    WHERE c.backchannel_logout_uri IS NOT NULL
+      AND (EXISTS (SELECT 1 FROM oidc_refresh_tokens r
+                   WHERE r.session_id = OLD.id AND r.client_id = c.client_id)
+           OR EXISTS (SELECT 1 FROM oidc_access_tokens t
+                      WHERE t.session_id = OLD.id AND t.client_id = c.client_id));
+END;

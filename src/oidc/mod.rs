@@ -11,6 +11,7 @@
 //! creation). An authorization then reads that record.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod clients;
 pub mod consent;
 pub mod keys;

@@ -15,6 +15,7 @@ mod email_tokens;
 mod error;
 mod lifecycle;
 mod oidc;
+mod oidc_logout;
 mod oidc_refresh;
 pub mod outbox;
 mod postgres;
@@ -37,6 +38,7 @@ pub use email_tokens::{EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, 
 pub use error::{Constraint, StoreError};
 pub use lifecycle::{Deletion, Lifecycle};
 pub use oidc::{AccessTokenGrant, ClientSource, Oidc, OidcClient, OidcGrant, Redemption};
+pub use oidc_logout::{LogoutCourier, LogoutDelivery, OidcLogouts};
 pub use oidc_refresh::{IssuedTokens, OidcRefresh, RefreshGrant, Rotation};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;
@@ -67,6 +69,7 @@ pub trait Store:
     + Outbox
     + Oidc
     + OidcRefresh
+    + OidcLogouts
     + Send
     + Sync
     + 'static

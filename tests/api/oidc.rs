@@ -3,6 +3,7 @@
 //! the JWKS, userinfo), with the browser's part driven over plain HTTP through the real
 //! sign-in, challenge and consent pages; then each refusal, and two nodes racing one code.
 
+mod backchannel;
 mod driver;
 mod logout;
 mod tokens;

@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 58] = [
+const ALL: [Write; 59] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -72,6 +72,7 @@ const ALL: [Write; 58] = [
     Write::CreateOidcRefreshToken,
     Write::RotateOidcRefreshToken,
     Write::RevokeOidcToken,
+    Write::DeliverOidcLogout,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -138,7 +139,8 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::PurgeOidc
         | Write::CreateOidcRefreshToken
         | Write::RotateOidcRefreshToken
-        | Write::RevokeOidcToken => false,
+        | Write::RevokeOidcToken
+        | Write::DeliverOidcLogout => false,
     }
 }
 

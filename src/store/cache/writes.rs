@@ -68,6 +68,7 @@ pub(crate) enum Write {
     CreateOidcRefreshToken,
     RotateOidcRefreshToken,
     RevokeOidcToken,
+    DeliverOidcLogout,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
@@ -151,6 +152,10 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
             Write::RotateOidcRefreshToken,
             Write::RevokeOidcToken,
         ],
+    ),
+    (
+        "back-channel logout deliveries are never remembered",
+        &[Write::DeliverOidcLogout],
     ),
 ];
 
