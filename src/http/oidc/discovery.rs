@@ -23,6 +23,8 @@ pub async fn configuration(State(state): State<AppState>) -> Response {
         "userinfo_endpoint": at(paths::USERINFO),
         "jwks_uri": at(paths::JWKS),
         "end_session_endpoint": at(paths::LOGOUT),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "revocation_endpoint": at(paths::REVOKE),
         "revocation_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "none"],

@@ -212,6 +212,20 @@ async fn introspection_and_revocation(backend: Backend) {
     .unwrap();
     assert_eq!(active["active"], true, "{active}");
     assert_eq!(active["token_type"], "refresh_token");
+    // A refresh may not widen the scopes granted (and does not spend the token).
+    let widened = as_rp(
+        &app,
+        "/oauth2/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("scope", "openid email"),
+        ],
+    )
+    .await;
+    assert_eq!(widened.status(), StatusCode::BAD_REQUEST);
+    let body: Value = widened.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_scope");
     let unknown: Value = as_rp(&app, "/oauth2/introspect", &[("token", "nonsense")])
         .await
         .json()
@@ -358,7 +372,93 @@ async fn a_password_reset_ends_the_tokens(backend: Backend) {
     assert_ended(&app, &tokens).await;
 }
 
+/// A relying party nobody here wrote (the `openidconnect` crate) refreshes, and validates the
+/// refreshed ID token against the JWKS.
+async fn an_rp_library_refreshes_and_validates_the_new_id_token(backend: Backend) {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    };
+    let (app, _secrets) = provider(backend).await;
+    app.signed_in("kim@example.com").await;
+    let http = openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("rp".to_owned()),
+        Some(ClientSecret::new(SECRET.to_owned())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_owned()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("offline_access".to_owned()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let person = Person {
+        email: "kim@example.com",
+        secret: None,
+    };
+    let ended = Browser::new().follow(&app, url.as_str(), &person).await;
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(ended.param("code").unwrap()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let first = tokens
+        .id_token()
+        .unwrap()
+        .claims(&rp.id_token_verifier(), &nonce)
+        .unwrap()
+        .clone();
+    let refresh_token = tokens.refresh_token().unwrap();
+    app.clock.advance(120);
+    let refreshed = rp
+        .exchange_refresh_token(refresh_token)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_ne!(
+        refreshed.refresh_token().unwrap().secret(),
+        refresh_token.secret()
+    );
+    let no_nonce = |nonce: Option<&Nonce>| match nonce {
+        None => Ok(()),
+        Some(_) => Err("a refreshed ID token carries no nonce".to_owned()),
+    };
+    let claims = refreshed
+        .id_token()
+        .unwrap()
+        .claims(&rp.id_token_verifier(), no_nonce)
+        .unwrap();
+    assert_eq!(claims.auth_time(), first.auth_time());
+    assert_eq!(claims.subject(), first.subject());
+    assert!(claims.issue_time() > first.issue_time());
+    // The spent one again: invalid_grant.
+    let again = rp
+        .exchange_refresh_token(refresh_token)
+        .unwrap()
+        .request_async(&http)
+        .await;
+    assert!(again.is_err());
+}
+
 backend_tests!(
+    an_rp_library_refreshes_and_validates_the_new_id_token,
     refresh_tokens_rotate_and_a_reused_one_revokes_its_family,
     introspection_and_revocation,
     signing_out_or_turning_two_factor_off_ends_the_tokens,
