@@ -77,7 +77,8 @@ pub enum EventKind {
     OidcAuthorizationDenied,
     /// The person consented to a client (`details.client_id`, `scope`).
     OidcConsentGranted,
-    /// A code was exchanged for tokens (`details.client_id`).
+    /// Tokens were issued: a code exchanged, or a refresh token used (`details.client_id`,
+    /// `scope`, and `grant_type` for a refresh).
     OidcTokensIssued,
     /// A spent code was presented again; what it issued was revoked (`details.client_id`,
     /// `revoked`).

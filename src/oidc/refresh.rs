@@ -135,6 +135,19 @@ impl Provider {
             sid: session_sid(&self.secret_key, grant.session_id.as_str()),
             person: person_claims(person, Scopes::parse(&grant.scope)),
         };
+        let details = json!({
+            "client_id": grant.client_id,
+            "scope": grant.scope,
+            "grant_type": "refresh_token",
+        });
+        self.record(
+            Some(&grant.account_id),
+            EventKind::OidcTokensIssued,
+            client_info,
+            now,
+            details,
+        )
+        .await?;
         let id_token = self
             .signing_keys(now)
             .await?

@@ -341,6 +341,43 @@ async fn signing_out_or_turning_two_factor_off_ends_the_tokens(backend: Backend)
     assert_ended(&app, &tokens).await;
 }
 
+async fn an_admin_reset_or_a_suspension_ends_the_tokens(backend: Backend) {
+    let (app, _secrets) = provider(backend).await;
+    let admin = app.admin_signed_in("root@example.com").await;
+    let flo = app.enrolled("flo@example.com").await;
+    let tokens = offline_tokens(&app, &flo.token).await;
+    let flo_id = app.account_id(&flo.token).await;
+    app.post(
+        &format!("/api/v1/admin/accounts/{flo_id}/two-factor/reset"),
+        Some(&admin),
+        json!({"reason": "lost phone"}),
+    )
+    .await
+    .assert_status(200);
+    assert_ended(&app, &tokens).await;
+
+    let gil = app.signed_in("gil@example.com").await;
+    let tokens = offline_tokens(&app, &gil).await;
+    let gil_id = app.account_id(&gil).await;
+    app.post(
+        &format!("/api/v1/admin/accounts/{gil_id}/suspend"),
+        Some(&admin),
+        json!({"reason": "x"}),
+    )
+    .await
+    .assert_status(200);
+    assert_ended(&app, &tokens).await;
+    // Lifting the suspension brings back no session, and so no token.
+    app.post(
+        &format!("/api/v1/admin/accounts/{gil_id}/unsuspend"),
+        Some(&admin),
+        json!({"reason": "y"}),
+    )
+    .await
+    .assert_status(200);
+    assert_ended(&app, &tokens).await;
+}
+
 async fn a_password_reset_ends_the_tokens(backend: Backend) {
     use crate::email::{link_token, nth_mail, with_smtp, RESET};
     let smtp = crate::receivers::SmtpReceiver::start(0).await;
@@ -463,6 +500,7 @@ backend_tests!(
     introspection_and_revocation,
     signing_out_or_turning_two_factor_off_ends_the_tokens,
     a_password_reset_ends_the_tokens,
+    an_admin_reset_or_a_suspension_ends_the_tokens,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
