@@ -5,6 +5,7 @@
 
 mod backchannel;
 mod driver;
+mod ending;
 mod logout;
 mod tokens;
 
