@@ -320,7 +320,8 @@ impl From<GrantRow> for OidcGrant {
     }
 }
 
-/// The read of a live access token with its account, while its session lives (`1`: the
+/// The read of a live access token with its account, while its session lives (and has not
+/// expired) (`1`: the
 /// digest, `2`: now; each backend writes its own placeholders).
 pub(super) const ACCESS_TOKEN_READ: &str = "SELECT t.client_id, t.account_id, t.scope, t.access, \
      t.deadline, t.workspace_role, a.email, a.email_verified_at IS NOT NULL AS email_verified, \
@@ -328,7 +329,8 @@ pub(super) const ACCESS_TOKEN_READ: &str = "SELECT t.client_id, t.account_id, t.
      FROM oidc_access_tokens t \
      JOIN accounts a ON a.id = t.account_id \
      JOIN sessions s ON s.id = t.session_id \
-     WHERE t.token_hash = {1} AND t.expires_at > {2} AND a.suspended_at IS NULL";
+     WHERE t.token_hash = {1} AND t.expires_at > {2} AND s.expires_at > {2} \
+       AND a.suspended_at IS NULL";
 
 /// An access token row.
 #[derive(sqlx::FromRow)]
