@@ -99,7 +99,7 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&keys),
     )
     .map_err(|error| ConfigError::new("configuration", error.key, error.message))?;
-    let (notifier, _workers) =
+    let (notifier, mut workers) =
         crate::notify::start(Arc::clone(&store), Arc::clone(&clock), dispatch);
     let state = AppState::new(
         Arc::new(config),
@@ -111,6 +111,11 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(recovery_key),
         notifier,
     );
+    workers.also(crate::notify::backchannel::start(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        state.oidc.clone(),
+    ));
     // Session lookups are answered from memory from here on (kept coherent with every other
     // node; see store/cache.rs).
     store

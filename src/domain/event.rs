@@ -80,11 +80,16 @@ pub enum EventKind {
     /// The person withdrew their consent to an application (`details.client_id`); its
     /// access tokens for them ended.
     OidcConsentRevoked,
-    /// A code was exchanged for tokens (`details.client_id`).
+    /// Tokens were issued: a code exchanged, or a refresh token used (`details.client_id`,
+    /// `scope`, and `grant_type` for a refresh).
     OidcTokensIssued,
     /// A spent code was presented again; what it issued was revoked (`details.client_id`,
     /// `revoked`).
     OidcCodeReused,
+    /// A spent refresh token was presented again; its whole family (every refresh and
+    /// access token descended from the same code) was revoked (`details.client_id`,
+    /// `revoked`).
+    OidcRefreshReused,
     /// An instance admin registered a client (`details.client_id`).
     OidcClientCreated,
     /// An instance admin removed a client (`details.client_id`).
@@ -131,6 +136,7 @@ impl EventKind {
             EventKind::OidcConsentRevoked => "oidc_consent_revoked",
             EventKind::OidcTokensIssued => "oidc_tokens_issued",
             EventKind::OidcCodeReused => "oidc_code_reused",
+            EventKind::OidcRefreshReused => "oidc_refresh_reused",
             EventKind::OidcClientCreated => "oidc_client_created",
             EventKind::OidcClientRemoved => "oidc_client_removed",
         }

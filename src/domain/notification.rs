@@ -121,6 +121,7 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::OidcConsentRevoked
         | EventKind::OidcTokensIssued
         | EventKind::OidcCodeReused
+        | EventKind::OidcRefreshReused
         | EventKind::OidcClientCreated
         | EventKind::OidcClientRemoved => None,
     }

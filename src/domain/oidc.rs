@@ -20,6 +20,10 @@ pub use claims::{person_claims, IdTokenClaims, Person, PersonClaims, CLAIMS_SUPP
 pub const CODE_TTL_SECONDS: i64 = 60;
 /// An access token lives this long (SPEC §12).
 pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 600;
+/// A refresh token lives this long unused (SPEC §12): 30 days, sliding, since each use
+/// issues the next one for another 30 days; it never outlives the session it was issued
+/// under.
+pub const REFRESH_TOKEN_TTL_SECONDS: i64 = 30 * 24 * 3600;
 /// An ID token is valid this long after it is issued.
 pub const ID_TOKEN_TTL_SECONDS: i64 = 600;
 /// RFC 7636 §4.1: a code verifier has 43 to 128 characters.
@@ -68,7 +72,7 @@ pub struct Scopes {
     pub email: bool,
     /// `profile`: the `name` claim.
     pub profile: bool,
-    /// `offline_access`: a refresh token (not issued yet).
+    /// `offline_access`: a refresh token.
     pub offline_access: bool,
 }
 
@@ -212,6 +216,23 @@ pub fn client_secret_hash(key: &[u8; 32], secret: &str) -> Vec<u8> {
 pub fn client_secret_matches(key: &[u8; 32], stored: &[u8], secret: &str) -> bool {
     let computed = client_secret_hash(key, secret);
     !computed.is_empty() && computed.len() == stored.len() && bool::from(computed.ct_eq(stored))
+}
+
+/// Domain separation for a session's `sid`.
+const SID_CONTEXT: &[u8] = b"deadbolt oidc sid v1";
+
+/// The `sid` claim naming a session to relying parties (OpenID Connect Front- and
+/// Back-Channel Logout): a keyed hash of the session id (HMAC-SHA256 under the instance
+/// key, base64url, 128 bits), so that the id itself, which the API lists, is never handed
+/// out.
+pub fn session_sid(key: &[u8; 32], session_id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(SID_CONTEXT);
+    mac.update(session_id.as_bytes());
+    URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
 }
 
 /// Shortest client secret accepted from a file, in characters.

@@ -7,6 +7,7 @@
 //! Every node runs one worker per configured channel; the store makes sure a delivery is
 //! attempted by one worker at a time.
 
+pub mod backchannel;
 mod email;
 mod webhook;
 
@@ -91,6 +92,14 @@ impl Notifier {
 /// The running workers; dropping this stops them.
 pub struct Workers {
     handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Stops `handle` too when these stop (the back-channel logout worker, which needs the
+    /// application's OpenID Connect provider: [`backchannel::start`]).
+    pub fn also(&mut self, handle: JoinHandle<()>) {
+        self.handles.push(handle);
+    }
 }
 
 impl Drop for Workers {

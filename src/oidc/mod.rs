@@ -1,6 +1,8 @@
 //! The OpenID Connect provider (SPEC §12), for the HTTP endpoints, the admin API and the
 //! CLI: signing keys ([`keys`]), clients ([`clients`]), the authorization request
-//! ([`authorize`]), consent ([`consent`]), and the code exchange and userinfo ([`token`]).
+//! ([`authorize`]), consent ([`consent`]), the code exchange and userinfo ([`token`]), and
+//! refresh, revocation and introspection ([`refresh`]), and RP-initiated logout
+//! ([`logout`]).
 //! No HTTP and no SQL here; the rules are `domain::oidc`.
 //!
 //! The sign-in itself is not here: a browser that must sign in is sent to the sign-in pages
@@ -9,9 +11,12 @@
 //! creation). An authorization then reads that record.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod clients;
 pub mod consent;
 pub mod keys;
+pub mod logout;
+pub mod refresh;
 pub mod token;
 
 use std::sync::Arc;
@@ -22,6 +27,8 @@ pub use authorize::{AuthorizationRequest, Authorized};
 pub use clients::{sync_configured_clients, ClientRegistration, RegisteredClient};
 pub use consent::ConsentView;
 pub use keys::{SigningAlgorithm, SigningKeys};
+pub use logout::{CurrentSession, LogoutRequest, LogoutStep};
+pub use refresh::TokenQuery;
 pub use token::{TokenRequest, TokenResponse};
 
 use crate::config::Config;
@@ -46,6 +53,12 @@ pub mod paths {
     pub const USERINFO: &str = "/oauth2/userinfo";
     /// The JWKS.
     pub const JWKS: &str = "/oauth2/jwks";
+    /// Token revocation (RFC 7009).
+    pub const REVOKE: &str = "/oauth2/revoke";
+    /// RP-Initiated Logout (`end_session_endpoint`).
+    pub const LOGOUT: &str = "/oauth2/logout";
+    /// Token introspection (RFC 7662).
+    pub const INTROSPECT: &str = "/oauth2/introspect";
 }
 
 /// An error the authorization endpoint sends back to the client's `redirect_uri` (RFC 6749
@@ -100,7 +113,12 @@ pub enum Error {
     /// redirect URI or verifier (`invalid_grant`).
     #[error("invalid grant: {0}")]
     InvalidGrant(&'static str),
-    /// The token endpoint: a grant type other than `authorization_code`.
+    /// The token endpoint: a refresh asking for scopes beyond those granted
+    /// (`invalid_scope`).
+    #[error("invalid scope")]
+    InvalidScope,
+    /// The token endpoint: a grant type other than `authorization_code` and
+    /// `refresh_token`.
     #[error("unsupported grant type")]
     UnsupportedGrantType,
     /// Userinfo: no live access token (`invalid_token`, 401).

@@ -12,22 +12,28 @@ use serde_json::json;
 use super::keys::SigningAlgorithm;
 use super::{Error, Provider};
 use crate::domain::event::{ClientInfo, EventKind};
-use crate::domain::ids::Token;
+use crate::domain::ids::{Token, TokenHash};
 use crate::domain::oidc::{
-    person_claims, pkce_matches, IdTokenClaims, Person, PersonClaims, Scopes, SignInRecord,
-    ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS,
+    person_claims, pkce_matches, session_sid, IdTokenClaims, Person, PersonClaims, Scopes,
+    SignInRecord, ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS,
 };
 use crate::domain::time::UnixTime;
 use crate::domain::workspace::Access;
-use crate::store::{OidcGrant, Redemption};
+use crate::store::{OidcClient, OidcGrant, Redemption, RefreshGrant};
 
 /// A token request's form (RFC 6749 §4.1.3), with the client's credentials from the
 /// `Authorization` header or the form.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TokenRequest {
-    /// `authorization_code`.
+    /// `authorization_code` or `refresh_token`.
     #[serde(default)]
     pub grant_type: Option<String>,
+    /// The refresh token (`grant_type=refresh_token`).
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// With a refresh: the scopes asked, which must be within those granted.
+    #[serde(default)]
+    pub scope: Option<String>,
     /// The code.
     #[serde(default)]
     pub code: Option<String>,
@@ -58,9 +64,31 @@ pub struct TokenResponse {
     pub id_token: String,
     /// The scopes granted.
     pub scope: String,
+    /// With scope `offline_access`: a refresh token, opaque, single use (each use returns
+    /// the next one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
-fn workspace_of(grant_access: &str, deadline: Option<UnixTime>) -> Access {
+/// What a refresh token issued by the exchange of `grant` carries.
+fn refresh_grant_of(code_hash: &TokenHash, grant: &OidcGrant, now: UnixTime) -> RefreshGrant {
+    RefreshGrant {
+        code_hash: code_hash.clone(),
+        client_id: grant.client_id.clone(),
+        account_id: grant.account_id.clone(),
+        session_id: grant.session_id.clone(),
+        scope: grant.scope.clone(),
+        auth_time: grant.auth_time,
+        amr: grant.amr.clone(),
+        access: grant.access.clone(),
+        deadline: grant.deadline,
+        workspace_role: grant.workspace_role.clone(),
+        created_at: now,
+        expires_at: now.plus_seconds(REFRESH_TOKEN_TTL_SECONDS),
+    }
+}
+
+pub(super) fn workspace_of(grant_access: &str, deadline: Option<UnixTime>) -> Access {
     match (grant_access, deadline) {
         ("grace", Some(deadline)) => Access::Grace { deadline },
         _ => Access::Ok,
@@ -77,22 +105,16 @@ impl Provider {
         client_info: &ClientInfo,
         now: UnixTime,
     ) -> Result<TokenResponse, Error> {
-        if form.grant_type.as_deref() != Some("authorization_code") {
-            return match form.grant_type {
-                None => Err(Error::InvalidRequest("grant_type is required")),
-                Some(_) => Err(Error::UnsupportedGrantType),
-            };
+        match form.grant_type.as_deref() {
+            Some("authorization_code") => {}
+            Some("refresh_token") => {
+                let client = self.client_of(form, credentials).await?;
+                return self.refresh(&client, form, client_info, now).await;
+            }
+            Some(_) => return Err(Error::UnsupportedGrantType),
+            None => return Err(Error::InvalidRequest("grant_type is required")),
         }
-        let (client_id, secret) = match (credentials, &form.client_id) {
-            (Some((id, secret)), None) => (id, Some(secret)),
-            (Some((id, secret)), Some(form_id)) if &id == form_id => (id, Some(secret)),
-            (Some(_), Some(_)) => return Err(Error::InvalidClient),
-            (None, Some(id)) => (id.clone(), form.client_secret.clone()),
-            (None, None) => return Err(Error::InvalidClient),
-        };
-        let client = self
-            .authenticate_client(&client_id, secret.as_deref())
-            .await?;
+        let client = self.client_of(form, credentials).await?;
         let code = form
             .code
             .as_deref()
@@ -136,9 +158,28 @@ impl Provider {
         Ok(response)
     }
 
+    /// The client a token request authenticates as (RFC 6749 §2.3.1): from the
+    /// `Authorization` header (`client_secret_basic`) or the form (`client_secret_post`, or a
+    /// public client's `client_id` alone); both, naming different clients, is refused.
+    pub(super) async fn client_of(
+        &self,
+        form: &TokenRequest,
+        credentials: Option<(String, String)>,
+    ) -> Result<OidcClient, Error> {
+        let (client_id, secret) = match (credentials, &form.client_id) {
+            (Some((id, secret)), None) => (id, Some(secret)),
+            (Some((id, secret)), Some(form_id)) if &id == form_id => (id, Some(secret)),
+            (Some(_), Some(_)) => return Err(Error::InvalidClient),
+            (None, Some(id)) => (id.clone(), form.client_secret.clone()),
+            (None, None) => return Err(Error::InvalidClient),
+        };
+        self.authenticate_client(&client_id, secret.as_deref())
+            .await
+    }
+
     async fn issue_tokens(
         &self,
-        code_hash: &crate::domain::ids::TokenHash,
+        code_hash: &TokenHash,
         grant: &OidcGrant,
         alg: SigningAlgorithm,
         now: UnixTime,
@@ -172,6 +213,7 @@ impl Provider {
             amr: record.amr(),
             acr: record.acr().to_owned(),
             azp: grant.client_id.clone(),
+            sid: session_sid(&self.secret_key, grant.session_id.as_str()),
             person: person_claims(person, scopes),
         };
         let keys = self.signing_keys(now).await?;
@@ -193,12 +235,26 @@ impl Provider {
             // revokes what the code issued (the ID token, a signed statement, cannot be).
             tracing::info!(client_id = %grant.client_id, "access token revoked at issue");
         }
+        let refresh_token = if scopes.offline_access {
+            let refresh_token = Token::generate();
+            self.store()
+                .create_oidc_refresh_token(
+                    &refresh_token.hash(),
+                    &refresh_grant_of(code_hash, grant, now),
+                    now.plus_seconds(REFRESH_TOKEN_TTL_SECONDS),
+                )
+                .await?;
+            Some(refresh_token.expose().to_owned())
+        } else {
+            None
+        };
         Ok(TokenResponse {
             access_token: access_token.expose().to_owned(),
             token_type: "Bearer",
             expires_in: ACCESS_TOKEN_TTL_SECONDS,
             id_token,
             scope: grant.scope.clone(),
+            refresh_token,
         })
     }
 

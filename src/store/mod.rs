@@ -15,6 +15,8 @@ mod email_tokens;
 mod error;
 mod lifecycle;
 mod oidc;
+mod oidc_logout;
+mod oidc_refresh;
 pub mod outbox;
 mod postgres;
 mod rows;
@@ -36,6 +38,8 @@ pub use email_tokens::{EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, 
 pub use error::{Constraint, StoreError};
 pub use lifecycle::{Deletion, Lifecycle};
 pub use oidc::{AccessTokenGrant, ClientSource, Consent, Oidc, OidcClient, OidcGrant, Redemption};
+pub use oidc_logout::{LogoutCourier, LogoutDelivery, OidcLogouts};
+pub use oidc_refresh::{IssuedTokens, OidcRefresh, RefreshGrant, Rotation};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -64,6 +68,8 @@ pub trait Store:
     + Lifecycle
     + Outbox
     + Oidc
+    + OidcRefresh
+    + OidcLogouts
     + Send
     + Sync
     + 'static

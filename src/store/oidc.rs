@@ -47,8 +47,9 @@ pub trait Oidc: Send + Sync {
     ) -> Result<(), StoreError>;
     /// The applications `account` consented to, by name.
     async fn oidc_consents(&self, account: &AccountId) -> Result<Vec<Consent>, StoreError>;
-    /// Withdraws `account`'s consent to `client_id` and ends the access tokens the client
-    /// holds for the account, with `journal`, in one transaction; false when there was none.
+    /// Withdraws `account`'s consent to `client_id` and ends the access and refresh tokens the
+    /// client holds for the account, with `journal`, in one transaction; false when there was
+    /// none.
     async fn revoke_oidc_consent(
         &self,
         account: &AccountId,
@@ -239,6 +240,10 @@ pub struct AccessTokenGrant {
     pub email_verified: bool,
     /// The account's name.
     pub name: Option<String>,
+    /// When it was issued.
+    pub issued_at: UnixTime,
+    /// When it lapses.
+    pub expires_at: UnixTime,
 }
 
 /// The columns of a client, as both backends read them.
@@ -339,15 +344,17 @@ impl From<GrantRow> for OidcGrant {
     }
 }
 
-/// The read of a live access token with its account, while its session lives (`1`: the
+/// The read of a live access token with its account, while its session lives (and has not
+/// expired) (`1`: the
 /// digest, `2`: now; each backend writes its own placeholders).
 pub(super) const ACCESS_TOKEN_READ: &str = "SELECT t.client_id, t.account_id, t.scope, t.access, \
      t.deadline, t.workspace_role, a.email, a.email_verified_at IS NOT NULL AS email_verified, \
-     a.name \
+     a.name, t.created_at AS issued_at, t.expires_at \
      FROM oidc_access_tokens t \
      JOIN accounts a ON a.id = t.account_id \
      JOIN sessions s ON s.id = t.session_id \
-     WHERE t.token_hash = {1} AND t.expires_at > {2} AND a.suspended_at IS NULL";
+     WHERE t.token_hash = {1} AND t.expires_at > {2} AND s.expires_at > {2} \
+       AND a.suspended_at IS NULL";
 
 /// An access token row.
 #[derive(sqlx::FromRow)]
@@ -361,6 +368,8 @@ pub(super) struct AccessTokenRow {
     pub email: String,
     pub email_verified: bool,
     pub name: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
 }
 
 impl From<AccessTokenRow> for AccessTokenGrant {
@@ -375,6 +384,8 @@ impl From<AccessTokenRow> for AccessTokenGrant {
             email: row.email,
             email_verified: row.email_verified,
             name: row.name,
+            issued_at: UnixTime(row.issued_at),
+            expires_at: UnixTime(row.expires_at),
         }
     }
 }

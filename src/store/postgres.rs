@@ -21,6 +21,8 @@ mod events;
 mod journal;
 mod lifecycle;
 mod oidc;
+mod oidc_logout;
+mod oidc_refresh;
 mod outbox;
 mod recovery_codes;
 mod secrets;

@@ -24,6 +24,8 @@ mod journal;
 mod lifecycle;
 mod migrate;
 mod oidc;
+mod oidc_logout;
+mod oidc_refresh;
 mod outbox;
 mod recovery_codes;
 mod secrets;

@@ -208,7 +208,7 @@ async fn spawn_on(file: FileConfig, dir: TempDir, listener: TcpListener) -> Test
         Arc::clone(&keys),
     )
     .unwrap();
-    let (notifier, workers) =
+    let (notifier, mut workers) =
         deadbolt::notify::start(Arc::clone(&store), Arc::new(clock.clone()), dispatch);
     let state = AppState::new(
         Arc::new(config),
@@ -220,6 +220,11 @@ async fn spawn_on(file: FileConfig, dir: TempDir, listener: TcpListener) -> Test
         Arc::new(recovery_key),
         notifier.clone(),
     );
+    workers.also(deadbolt::notify::backchannel::start(
+        Arc::clone(&store),
+        Arc::new(clock.clone()),
+        state.oidc.clone(),
+    ));
     let recovery_key = *state.recovery_key;
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stopped) = oneshot::channel::<()>();

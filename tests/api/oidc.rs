@@ -3,8 +3,12 @@
 //! the JWKS, userinfo), with the browser's part driven over plain HTTP through the real
 //! sign-in, challenge and consent pages; then each refusal, and two nodes racing one code.
 
+mod backchannel;
 mod consents;
 mod driver;
+mod ending;
+mod logout;
+mod tokens;
 
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreProviderMetadata,
@@ -566,7 +570,7 @@ async fn declining_consent_is_access_denied(backend: Backend) {
 
 /// A code for the public client `spa`, asked with the session `token` as a bearer (a
 /// session is the same whether its token rides in a cookie or a header).
-async fn code_for_session(app: &TestApp, token: &str) -> String {
+pub(crate) async fn code_for_session(app: &TestApp, token: &str) -> String {
     let response = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

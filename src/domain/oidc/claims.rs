@@ -29,6 +29,8 @@ pub struct IdTokenClaims {
     pub acr: String,
     /// The client id (OpenID Connect Core §2, one audience).
     pub azp: String,
+    /// The session it was issued under ([`super::session_sid`]), for logout.
+    pub sid: String,
     /// The person's claims.
     #[serde(flatten)]
     pub person: PersonClaims,

@@ -165,6 +165,7 @@ impl From<oidc::Error> for ApiError {
             | oidc::Error::InvalidClient
             | oidc::Error::InvalidGrant(_)
             | oidc::Error::UnsupportedGrantType
+            | oidc::Error::InvalidScope
             | oidc::Error::InvalidToken
             | oidc::Error::Keys(_) => ApiError::Internal(error.to_string()),
         }

@@ -162,9 +162,9 @@ impl ApiError {
             ApiError::InvalidAuthorizationRequest => (
                 StatusCode::BAD_REQUEST,
                 "invalid_authorization_request",
-                "The application sent you here with an unknown client_id or a redirect_uri it \
-                 did not register, so nothing was sent back to it. Tell the application's \
-                 administrator."
+                "The application sent you here with an unknown client_id, a redirect_uri or \
+                 post_logout_redirect_uri it did not register, or an id_token_hint that is not \
+                 ours, so nothing was sent back to it. Tell the application's administrator."
                     .to_owned(),
             ),
             ApiError::ClientExists => (

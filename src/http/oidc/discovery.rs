@@ -22,6 +22,15 @@ pub async fn configuration(State(state): State<AppState>) -> Response {
         "token_endpoint": at(paths::TOKEN),
         "userinfo_endpoint": at(paths::USERINFO),
         "jwks_uri": at(paths::JWKS),
+        "end_session_endpoint": at(paths::LOGOUT),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "revocation_endpoint": at(paths::REVOKE),
+        "revocation_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint": at(paths::INTROSPECT),
+        "introspection_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post"],
         "scopes_supported": ["openid", "email", "profile", "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

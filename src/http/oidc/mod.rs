@@ -7,8 +7,11 @@
 //! | `GET /oauth2/jwks` | the public signing keys ([`discovery`]) |
 //! | `GET /oauth2/authorize` | the authorization endpoint, in the browser ([`authorize`]) |
 //! | `POST /oauth2/authorize/consent` | the consent page's form ([`authorize`]) |
-//! | `POST /oauth2/token` | the code exchange ([`token`]) |
+//! | `POST /oauth2/token` | the code exchange and refresh ([`token`]) |
 //! | `GET, POST /oauth2/userinfo` | the claims for a bearer access token ([`token`]) |
+//! | `GET, POST /oauth2/logout` | RP-initiated logout, and its confirmation ([`logout`]) |
+//! | `POST /oauth2/revoke` | token revocation, RFC 7009 ([`revoke`]) |
+//! | `POST /oauth2/introspect` | token introspection, RFC 7662 ([`revoke`]) |
 //!
 //! Handlers extract, call [`crate::oidc::Provider`] and shape the answer; the token endpoint
 //! and userinfo answer errors in RFC 6749 §5.2 / RFC 6750 §3 shape (`{"error": …,
@@ -16,6 +19,8 @@
 
 pub mod authorize;
 pub mod discovery;
+pub mod logout;
+pub mod revoke;
 pub mod token;
 
 use axum::routing::{get, post};
@@ -33,4 +38,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::CONSENT, post(authorize::consent))
         .route(paths::TOKEN, post(token::token))
         .route(paths::USERINFO, get(token::userinfo).post(token::userinfo))
+        .route(paths::LOGOUT, get(logout::logout).post(logout::confirm))
+        .route(paths::REVOKE, post(revoke::revoke))
+        .route(paths::INTROSPECT, post(revoke::introspect))
 }

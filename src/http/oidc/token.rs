@@ -1,4 +1,4 @@
-//! `POST /oauth2/token` (the code exchange) and `GET, POST /oauth2/userinfo`. Errors are
+//! `POST /oauth2/token` (the code exchange and refresh) and `GET, POST /oauth2/userinfo`. Errors are
 //! answered in the OAuth shape: RFC 6749 §5.2 at the token endpoint (`invalid_request`,
 //! `invalid_client` with 401, `invalid_grant`, `unsupported_grant_type`), RFC 6750 §3 at
 //! userinfo (`invalid_token`, 401, with `WWW-Authenticate`).
@@ -18,7 +18,7 @@ use crate::http::AppState;
 use crate::oidc::{Error, TokenRequest};
 
 /// An error of the token endpoint or userinfo, in the OAuth shape.
-fn oauth_error(error: Error) -> Response {
+pub(super) fn oauth_error(error: Error) -> Response {
     let (status, code, description) = match &error {
         Error::InvalidRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", *why),
         Error::InvalidClient => (
@@ -30,7 +30,12 @@ fn oauth_error(error: Error) -> Response {
         Error::UnsupportedGrantType => (
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "only authorization_code is supported",
+            "only authorization_code and refresh_token are supported",
+        ),
+        Error::InvalidScope => (
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "a refresh may not ask for scopes beyond those granted",
         ),
         Error::InvalidToken => (
             StatusCode::UNAUTHORIZED,
@@ -74,7 +79,7 @@ fn oauth_error(error: Error) -> Response {
 
 /// `client_secret_basic` (RFC 6749 §2.3.1): the id and secret, each form-urlencoded, in a
 /// Basic `Authorization` header.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Error> {
+pub(super) fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Error> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

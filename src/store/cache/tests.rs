@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 56] = [
+const ALL: [Write; 60] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -70,6 +70,10 @@ const ALL: [Write; 56] = [
     Write::RedeemOidcCode,
     Write::CreateOidcAccessToken,
     Write::PurgeOidc,
+    Write::CreateOidcRefreshToken,
+    Write::RotateOidcRefreshToken,
+    Write::RevokeOidcToken,
+    Write::DeliverOidcLogout,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -134,7 +138,11 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::CreateOidcCode
         | Write::RedeemOidcCode
         | Write::CreateOidcAccessToken
-        | Write::PurgeOidc => false,
+        | Write::PurgeOidc
+        | Write::CreateOidcRefreshToken
+        | Write::RotateOidcRefreshToken
+        | Write::RevokeOidcToken
+        | Write::DeliverOidcLogout => false,
     }
 }
 

@@ -66,6 +66,10 @@ pub(crate) enum Write {
     RedeemOidcCode,
     CreateOidcAccessToken,
     PurgeOidc,
+    CreateOidcRefreshToken,
+    RotateOidcRefreshToken,
+    RevokeOidcToken,
+    DeliverOidcLogout,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
@@ -133,8 +137,9 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
         ],
     ),
     (
-        "OpenID Connect clients, consents, codes and access tokens are never remembered \
-         (userinfo reads its token from the database every time)",
+        "OpenID Connect clients, consents, codes, access and refresh tokens are never \
+         remembered (userinfo, introspection and the token endpoint read the database every \
+         time)",
         &[
             Write::CreateOidcClient,
             Write::SyncOidcClients,
@@ -146,7 +151,14 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
             Write::RedeemOidcCode,
             Write::CreateOidcAccessToken,
             Write::PurgeOidc,
+            Write::CreateOidcRefreshToken,
+            Write::RotateOidcRefreshToken,
+            Write::RevokeOidcToken,
         ],
+    ),
+    (
+        "back-channel logout deliveries are never remembered",
+        &[Write::DeliverOidcLogout],
     ),
 ];
 

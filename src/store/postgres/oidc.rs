@@ -217,13 +217,16 @@ impl Oidc for PostgresStore {
                 if withdrawn != 1 {
                     return Ok(false);
                 }
-                sqlx::query(
+                for end in [
                     "DELETE FROM oidc_access_tokens WHERE account_id = $1 AND client_id = $2",
-                )
-                .bind(account.as_str())
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?;
+                    "DELETE FROM oidc_refresh_tokens WHERE account_id = $1 AND client_id = $2",
+                ] {
+                    sqlx::query(end)
+                        .bind(account.as_str())
+                        .bind(client_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 super::journal::append_all(&mut tx, journal).await?;
                 tx.commit().await?;
                 Ok(true)
@@ -311,11 +314,8 @@ impl Oidc for PostgresStore {
                     tx.commit().await?;
                     return Ok(Redemption::Unknown);
                 }
-                let revoked = sqlx::query("DELETE FROM oidc_access_tokens WHERE code_hash = $1")
-                    .bind(&code_hash.0)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let revoked =
+                    super::oidc_refresh::revoke_family(&mut tx, &code_hash.0, now.0).await?;
                 tx.commit().await?;
                 Ok(Redemption::Reused { revoked })
             })
@@ -382,8 +382,18 @@ impl Oidc for PostgresStore {
                 let (count,): (i64,) = sqlx::query_as(
                     "WITH tokens AS (
                          DELETE FROM oidc_access_tokens WHERE expires_at <= $1 RETURNING 1),
-                     codes AS (DELETE FROM oidc_codes WHERE expires_at <= $2 RETURNING 1)
-                     SELECT (SELECT COUNT(*) FROM tokens) + (SELECT COUNT(*) FROM codes)",
+                     refresh AS (
+                         DELETE FROM oidc_refresh_tokens r
+                         WHERE r.expires_at <= $1
+                            OR NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = r.session_id)
+                         RETURNING 1),
+                     codes AS (
+                         DELETE FROM oidc_codes c WHERE c.expires_at <= $2
+                         AND NOT EXISTS (SELECT 1 FROM oidc_refresh_tokens r
+                                         WHERE r.code_hash = c.code_hash)
+                         RETURNING 1)
+                     SELECT (SELECT COUNT(*) FROM tokens) + (SELECT COUNT(*) FROM refresh)
+                         + (SELECT COUNT(*) FROM codes)",
                 )
                 .bind(now.0)
                 .bind(now.0 - SPENT_CODE_KEPT_SECONDS)

@@ -164,6 +164,14 @@ impl TwoFactors for PostgresStore {
                     .bind(account.as_str())
                     .execute(&mut *tx)
                     .await?;
+                // SPEC §12: two-factor turned off ends every OpenID Connect token the
+                // account holds (and codes not yet exchanged).
+                for table in ["oidc_refresh_tokens", "oidc_access_tokens", "oidc_codes"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+                        .bind(account.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 if deleted == 1 {
                     journal::append_all(&mut tx, journal).await?;
                 }

@@ -7,6 +7,8 @@
 use rusqlite::{Connection, OptionalExtension, Params, Row};
 
 use crate::store::oidc::{AccessTokenRow, ClientRow, GrantRow};
+use crate::store::oidc_logout::LogoutRow;
+use crate::store::oidc_refresh::{FamilyRow, RefreshRow};
 use crate::store::outbox::{CountsRow, DueRow, RecordRow};
 use crate::store::rows::{
     AccountRow, AccountSummaryRow, ChallengeContextRow, ChallengeRow, CounterRow, EventRow,
@@ -114,6 +116,12 @@ from_rows! {
     },
     AccessTokenRow {
         client_id, account_id, scope, access, deadline, workspace_role, email, email_verified,
-        name,
+        name, issued_at, expires_at,
     },
+    RefreshRow {
+        code_hash, client_id, account_id, session_id, scope, auth_time, amr, access, deadline,
+        workspace_role, created_at, expires_at,
+    },
+    FamilyRow { code_hash, client_id, account_id },
+    LogoutRow { id, client_id, uri, account_id, session_id, attempts },
 }

@@ -242,10 +242,12 @@ impl Oidc for SqliteStore {
                         if withdrawn != 1 {
                             return Ok(false);
                         }
-                        tx.prepare_cached(
+                        for end in [
                             "DELETE FROM oidc_access_tokens WHERE account_id = ?1 AND client_id = ?2",
-                        )?
-                        .execute((&account, &client))?;
+                            "DELETE FROM oidc_refresh_tokens WHERE account_id = ?1 AND client_id = ?2",
+                        ] {
+                            tx.prepare_cached(end)?.execute((&account, &client))?;
+                        }
                         super::journal::append_all(tx, Journal::new(&events, channels))?;
                         Ok(true)
                     })
@@ -334,12 +336,8 @@ impl Oidc for SqliteStore {
                         if used == 0 {
                             return Ok(Redemption::Unknown);
                         }
-                        let revoked = tx
-                            .prepare_cached("DELETE FROM oidc_access_tokens WHERE code_hash = ?1")?
-                            .execute([&hash])?;
-                        Ok(Redemption::Reused {
-                            revoked: revoked as u64,
-                        })
+                        let revoked = super::oidc_refresh::revoke_family(tx, &hash, now.0)?;
+                        Ok(Redemption::Reused { revoked })
                     })
                     .await
             })
@@ -413,10 +411,24 @@ impl Oidc for SqliteStore {
                                 "DELETE FROM oidc_access_tokens WHERE expires_at <= ?1",
                             )?
                             .execute([now.0])?;
+                        // Refresh tokens lapsed, or whose session ended; a code is kept
+                        // while its family has one, so that its reuse still revokes.
+                        let refresh = tx
+                            .prepare_cached(
+                                "DELETE FROM oidc_refresh_tokens
+                                 WHERE expires_at <= ?1
+                                    OR NOT EXISTS (SELECT 1 FROM sessions s
+                                                   WHERE s.id = oidc_refresh_tokens.session_id)",
+                            )?
+                            .execute([now.0])?;
                         let codes = tx
-                            .prepare_cached("DELETE FROM oidc_codes WHERE expires_at <= ?1")?
+                            .prepare_cached(
+                                "DELETE FROM oidc_codes WHERE expires_at <= ?1
+                                 AND NOT EXISTS (SELECT 1 FROM oidc_refresh_tokens r
+                                                 WHERE r.code_hash = oidc_codes.code_hash)",
+                            )?
                             .execute([now.0 - SPENT_CODE_KEPT_SECONDS])?;
-                        Ok((tokens + codes) as u64)
+                        Ok((tokens + refresh + codes) as u64)
                     })
                     .await
             })

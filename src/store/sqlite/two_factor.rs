@@ -174,6 +174,14 @@ impl TwoFactors for SqliteStore {
                             .execute([&account])?;
                         tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
                             .execute([&account])?;
+                        // SPEC §12: two-factor turned off ends every OpenID Connect token
+                        // the account holds (and codes not yet exchanged).
+                        for table in OIDC_TOKEN_TABLES {
+                            tx.prepare_cached(&format!(
+                                "DELETE FROM {table} WHERE account_id = ?1"
+                            ))?
+                            .execute([&account])?;
+                        }
                         if deleted == 1 {
                             journal::append_all(tx, Journal::new(&events, channels))?;
                         }
@@ -184,3 +192,6 @@ impl TwoFactors for SqliteStore {
             .await
     }
 }
+
+/// What ends when two-factor is turned off: the account's OpenID Connect tokens and codes.
+const OIDC_TOKEN_TABLES: [&str; 3] = ["oidc_refresh_tokens", "oidc_access_tokens", "oidc_codes"];

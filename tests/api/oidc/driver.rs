@@ -16,6 +16,8 @@ use crate::helpers::{spawn_app_at_own_url, Backend, TestApp, PASSWORD};
 
 /// Where every test client's codes go (nothing listens: the flow stops at the redirect).
 pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
+/// Where RP-initiated logout may return to, for `spa`.
+pub const LOGGED_OUT: &str = "http://127.0.0.1:9/logged-out";
 /// The confidential client's secret, as its `client_secret_file` holds it.
 pub const SECRET: &str = "a-confidential-client-secret-of-enough-length";
 
@@ -41,6 +43,7 @@ pub fn configure_clients(file: &mut FileConfig, secret_file: &Path) {
             FileOidcClient {
                 public: Some(true),
                 trusted: Some(true),
+                post_logout_redirect_uris: Some(vec![LOGGED_OUT.to_owned()]),
                 ..client("spa")
             },
             FileOidcClient {
