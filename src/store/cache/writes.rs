@@ -146,7 +146,6 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
             Write::RemoveOidcClient,
             Write::GrantOidcConsent,
             Write::RevokeOidcConsent,
-            Write::RevokeOidcConsent,
             Write::CreateOidcCode,
             Write::RedeemOidcCode,
             Write::CreateOidcAccessToken,

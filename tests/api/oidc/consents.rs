@@ -8,8 +8,9 @@ use super::driver::{
 };
 use crate::helpers::{Backend, TestApp};
 
-/// The confidential client `rp`'s code exchanged (client_secret_basic): its access token.
-async fn rp_access_token(app: &TestApp, code: &str) -> String {
+/// The confidential client `rp`'s code exchanged (client_secret_basic): its access and
+/// refresh tokens.
+async fn rp_tokens(app: &TestApp, code: &str) -> (String, String) {
     let response = reqwest::Client::new()
         .post(app.url("/oauth2/token"))
         .basic_auth("rp", Some(SECRET))
@@ -24,7 +25,23 @@ async fn rp_access_token(app: &TestApp, code: &str) -> String {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body: serde_json::Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    let token = |name: &str| body[name].as_str().unwrap().to_owned();
+    (token("access_token"), token("refresh_token"))
+}
+
+/// Whether `rp`'s token is active, by introspection.
+async fn rp_holds(app: &TestApp, token: &str) -> bool {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth("rp", Some(SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["active"] == serde_json::json!(true)
 }
 
 async fn a_person_withdraws_consent_and_the_application_asks_again(backend: Backend) {
@@ -35,11 +52,14 @@ async fn a_person_withdraws_consent_and_the_application_asks_again(backend: Back
         secret: None,
     };
     let browser = Browser::new();
-    let ended = browser
-        .follow(&app, &authorize_url(&app, "rp", VERIFIER, &[]), &ada)
-        .await;
-    let access = rp_access_token(&app, &ended.param("code").unwrap()).await;
+    let offline = authorize_url(&app, "rp", VERIFIER, &[]).replace(
+        "scope=openid+email+profile",
+        "scope=openid+email+profile+offline_access",
+    );
+    let ended = browser.follow(&app, &offline, &ada).await;
+    let (access, refresh) = rp_tokens(&app, &ended.param("code").unwrap()).await;
     assert_eq!(userinfo(&app.base, &access).await.status(), StatusCode::OK);
+    assert!(rp_holds(&app, &refresh).await, "a live refresh token");
     let listed = app.get("/api/v1/me/applications", Some(&session)).await;
     listed.assert_status(200);
     assert_eq!(listed.body["applications"][0]["client_id"], "rp");
@@ -60,6 +80,10 @@ async fn a_person_withdraws_consent_and_the_application_asks_again(backend: Back
     assert_eq!(
         userinfo(&app.base, &access).await.status(),
         StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        !rp_holds(&app, &refresh).await,
+        "the refresh token ended too"
     );
     let listed = app.get("/api/v1/me/applications", Some(&session)).await;
     assert_eq!(listed.body["applications"], serde_json::json!([]));
