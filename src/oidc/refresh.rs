@@ -10,14 +10,11 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::token::{workspace_of, TokenRequest, TokenResponse};
+use super::token::{SignInFacts, TokenRequest, TokenResponse};
 use super::{Error, Provider};
 use crate::domain::event::{ClientInfo, EventKind};
 use crate::domain::ids::Token;
-use crate::domain::oidc::{
-    person_claims, session_sid, IdTokenClaims, Person, Scopes, SignInRecord,
-    ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS,
-};
+use crate::domain::oidc::{Scopes, ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS};
 use crate::domain::time::UnixTime;
 use crate::store::{IssuedTokens, OidcClient, Rotation};
 
@@ -112,29 +109,17 @@ impl Provider {
             .account_by_id(&grant.account_id)
             .await?
             .ok_or(Error::InvalidGrant("the account is gone"))?;
-        let record = SignInRecord::parse(&grant.amr, grant.auth_time);
-        let access = workspace_of(&grant.access, grant.deadline);
-        let person = Person {
-            account_id: account.id.as_str(),
-            email: account.email.as_str(),
-            email_verified: account.email_verified_at.is_some(),
-            name: account.name.as_deref(),
-            workspace: grant.workspace_role.as_deref().map(|role| (role, access)),
+        let facts = SignInFacts {
+            client_id: &grant.client_id,
+            session_id: &grant.session_id,
+            scope: &grant.scope,
+            auth_time: grant.auth_time,
+            amr: &grant.amr,
+            access: &grant.access,
+            deadline: grant.deadline,
+            workspace_role: grant.workspace_role.as_deref(),
         };
-        let claims = IdTokenClaims {
-            iss: self.issuer().to_owned(),
-            sub: account.id.as_str().to_owned(),
-            aud: grant.client_id.clone(),
-            exp: now.0 + ID_TOKEN_TTL_SECONDS,
-            iat: now.0,
-            auth_time: grant.auth_time.0,
-            nonce: None,
-            amr: record.amr(),
-            acr: record.acr().to_owned(),
-            azp: grant.client_id.clone(),
-            sid: session_sid(&self.secret_key, grant.session_id.as_str()),
-            person: person_claims(person, Scopes::parse(&grant.scope)),
-        };
+        let claims = self.id_token_claims(&account, &facts, None, now);
         let details = json!({
             "client_id": grant.client_id,
             "scope": grant.scope,

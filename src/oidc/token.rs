@@ -11,8 +11,9 @@ use serde_json::json;
 
 use super::keys::SigningAlgorithm;
 use super::{Error, Provider};
+use crate::domain::account::Account;
 use crate::domain::event::{ClientInfo, EventKind};
-use crate::domain::ids::{Token, TokenHash};
+use crate::domain::ids::{SessionId, Token, TokenHash};
 use crate::domain::oidc::{
     person_claims, pkce_matches, session_sid, IdTokenClaims, Person, PersonClaims, Scopes,
     SignInRecord, ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS,
@@ -85,6 +86,54 @@ fn refresh_grant_of(code_hash: &TokenHash, grant: &OidcGrant, now: UnixTime) -> 
         workspace_role: grant.workspace_role.clone(),
         created_at: now,
         expires_at: now.plus_seconds(REFRESH_TOKEN_TTL_SECONDS),
+    }
+}
+
+/// What an ID token says of the sign-in a grant (a code's, or a refresh token's) keeps.
+pub(super) struct SignInFacts<'a> {
+    pub(super) client_id: &'a str,
+    pub(super) session_id: &'a SessionId,
+    pub(super) scope: &'a str,
+    pub(super) auth_time: UnixTime,
+    pub(super) amr: &'a str,
+    pub(super) access: &'a str,
+    pub(super) deadline: Option<UnixTime>,
+    pub(super) workspace_role: Option<&'a str>,
+}
+
+impl Provider {
+    /// The claims of an ID token about `account` for the sign-in `facts` describe, issued
+    /// `now` (a refreshed one keeps `auth_time`, `amr` and `acr`, and has no nonce).
+    pub(super) fn id_token_claims(
+        &self,
+        account: &Account,
+        facts: &SignInFacts<'_>,
+        nonce: Option<String>,
+        now: UnixTime,
+    ) -> IdTokenClaims {
+        let record = SignInRecord::parse(facts.amr, facts.auth_time);
+        let access = workspace_of(facts.access, facts.deadline);
+        let person = Person {
+            account_id: account.id.as_str(),
+            email: account.email.as_str(),
+            email_verified: account.email_verified_at.is_some(),
+            name: account.name.as_deref(),
+            workspace: facts.workspace_role.map(|role| (role, access)),
+        };
+        IdTokenClaims {
+            iss: self.issuer().to_owned(),
+            sub: account.id.as_str().to_owned(),
+            aud: facts.client_id.to_owned(),
+            exp: now.0 + ID_TOKEN_TTL_SECONDS,
+            iat: now.0,
+            auth_time: facts.auth_time.0,
+            nonce,
+            amr: record.amr(),
+            acr: record.acr().to_owned(),
+            azp: facts.client_id.to_owned(),
+            sid: session_sid(&self.secret_key, facts.session_id.as_str()),
+            person: person_claims(person, Scopes::parse(facts.scope)),
+        }
     }
 }
 
@@ -193,29 +242,17 @@ impl Provider {
             return Err(Error::InvalidGrant("the account is suspended"));
         }
         let scopes = Scopes::parse(&grant.scope);
-        let record = SignInRecord::parse(&grant.amr, grant.auth_time);
-        let access = workspace_of(&grant.access, grant.deadline);
-        let person = Person {
-            account_id: account.id.as_str(),
-            email: account.email.as_str(),
-            email_verified: account.email_verified_at.is_some(),
-            name: account.name.as_deref(),
-            workspace: grant.workspace_role.as_deref().map(|role| (role, access)),
+        let facts = SignInFacts {
+            client_id: &grant.client_id,
+            session_id: &grant.session_id,
+            scope: &grant.scope,
+            auth_time: grant.auth_time,
+            amr: &grant.amr,
+            access: &grant.access,
+            deadline: grant.deadline,
+            workspace_role: grant.workspace_role.as_deref(),
         };
-        let claims = IdTokenClaims {
-            iss: self.issuer().to_owned(),
-            sub: account.id.as_str().to_owned(),
-            aud: grant.client_id.clone(),
-            exp: now.0 + ID_TOKEN_TTL_SECONDS,
-            iat: now.0,
-            auth_time: grant.auth_time.0,
-            nonce: grant.nonce.clone(),
-            amr: record.amr(),
-            acr: record.acr().to_owned(),
-            azp: grant.client_id.clone(),
-            sid: session_sid(&self.secret_key, grant.session_id.as_str()),
-            person: person_claims(person, scopes),
-        };
+        let claims = self.id_token_claims(&account, &facts, grant.nonce.clone(), now);
         let keys = self.signing_keys(now).await?;
         let id_token = keys.sign(alg, &claims)?;
         let access_token = Token::generate();
