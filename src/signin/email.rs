@@ -108,10 +108,9 @@ impl SignIn {
         client: &ClientInfo,
         now: UnixTime,
     ) -> Result<Option<SpentEmailToken>, Error> {
-        let Some(link) = LinkToken::parse(presented) else {
+        let Some(hash) = self.link_hash(purpose, presented) else {
             return Ok(None);
         };
-        let hash = link.hash(&self.recovery_key, purpose);
         let channels = self.notifier.channels();
         let spent = self
             .store()
@@ -131,11 +130,7 @@ impl SignIn {
         presented: &str,
         now: UnixTime,
     ) -> Result<Option<Account>, Error> {
-        let Some(link) = LinkToken::parse(presented) else {
-            return Ok(None);
-        };
-        let hash = link.hash(&self.recovery_key, purpose);
-        let Some(holder) = self.store().email_link_holder(purpose, &hash, now).await? else {
+        let Some(holder) = self.email_link_found(purpose, presented, now).await? else {
             return Ok(None);
         };
         let account = self.store().account_by_id(&holder.account).await?;
@@ -149,12 +144,27 @@ impl SignIn {
         presented: &str,
         now: UnixTime,
     ) -> Result<Option<Email>, Error> {
-        let Some(link) = LinkToken::parse(presented) else {
+        let found = self.email_link_found(purpose, presented, now).await?;
+        Ok(found.map(|holder| holder.email))
+    }
+
+    /// Whose the live link token `presented` of `purpose` is, and where it was sent.
+    async fn email_link_found(
+        &self,
+        purpose: Purpose,
+        presented: &str,
+        now: UnixTime,
+    ) -> Result<Option<SpentEmailToken>, Error> {
+        let Some(hash) = self.link_hash(purpose, presented) else {
             return Ok(None);
         };
-        let hash = link.hash(&self.recovery_key, purpose);
-        let holder = self.store().email_link_holder(purpose, &hash, now).await?;
-        Ok(holder.map(|holder| holder.email))
+        Ok(self.store().email_link_holder(purpose, &hash, now).await?)
+    }
+
+    /// The keyed hash of a presented link token of `purpose`; `None` unless it has a
+    /// token's shape.
+    fn link_hash(&self, purpose: Purpose, presented: &str) -> Option<Vec<u8>> {
+        LinkToken::parse(presented).map(|link| link.hash(&self.recovery_key, purpose))
     }
 
     /// Spends the live token of `purpose` sent to `to` by its typed code: whose it was.

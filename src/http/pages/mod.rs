@@ -31,6 +31,7 @@ pub mod security_email;
 pub mod security_view;
 pub mod sessions;
 pub mod setup;
+pub mod step;
 pub mod viewer;
 pub mod workspaces;
 

@@ -13,8 +13,8 @@ use crate::domain::email_token::Purpose;
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
-use crate::http::pages::email::{invalid_link, LinkForm, StepPage};
 use crate::http::pages::error::PageError;
+use crate::http::pages::step::{invalid_link, LinkForm, StepPage};
 use crate::http::pages::Flash;
 use crate::http::AppState;
 
