@@ -119,7 +119,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             reason,
             force,
         }) => user::reset_two_factor(&config, &email, &reason, ResetMode::forced(force)).await,
-        Command::Keys(KeysCommand::Rotate) => keys::rotate_keys(&config).await,
+        Command::Keys(KeysCommand::Rotate { signing_only }) => {
+            keys::rotate_keys(&config, signing_only).await
+        }
         Command::Oidc(command) => oidc::run(&config, command).await,
     }
 }

@@ -158,14 +158,16 @@ pub fn is_pkce_value(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// Whether `verifier` answers `challenge` by S256 (RFC 7636 §4.6).
-pub fn pkce_matches(challenge: &str, verifier: &str) -> bool {
-    if !is_pkce_value(verifier) {
-        return false;
-    }
-    let computed = s256_challenge(verifier);
-    // Security: constant time, though the challenge is not secret; no shortcut to learn.
-    computed.len() == challenge.len() && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+/// The S256 challenge a token request's verifier stands for: `None` without a verifier, and
+/// one that matches no challenge for a verifier RFC 7636 would not allow.
+pub fn presented_challenge(verifier: Option<&str>) -> Option<String> {
+    verifier.map(|verifier| {
+        if is_pkce_value(verifier) {
+            s256_challenge(verifier)
+        } else {
+            String::new()
+        }
+    })
 }
 
 /// Whether `asked` is one of the `registered` redirect URIs: exactly, character for
@@ -243,17 +245,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pkce_matches_rfc_7636_appendix_b() {
+    fn a_verifier_stands_for_its_s256_challenge_rfc_7636_appendix_b() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert_eq!(s256_challenge(verifier), challenge);
-        assert!(pkce_matches(challenge, verifier));
-        assert!(!pkce_matches(
-            challenge,
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"
-        ));
-        assert!(!pkce_matches(challenge, "short"));
-        assert!(!pkce_matches("", verifier));
+        assert_eq!(
+            presented_challenge(Some(verifier)).as_deref(),
+            Some(challenge)
+        );
+        let other = presented_challenge(Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"));
+        assert_ne!(other.as_deref(), Some(challenge));
+        // A verifier RFC 7636 refuses matches no challenge; none presented is none.
+        assert_eq!(presented_challenge(Some("short")).as_deref(), Some(""));
+        assert_eq!(presented_challenge(None), None);
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! like the recovery-code key (`secrets.rs`), so a master key rotation re-seals them.
 //!
 //! The sealed value is a key set (JSON): every key with its `kid`, algorithm and creation
-//! time, newest first. The newest key of an algorithm signs; every key in the set is
-//! published in the JWKS. A signing key rotation (`deadbolt keys rotate`, to come) puts a new
-//! key in front by a conditional replace of the sealed value (`Store::reseal`) and drops an
-//! old key only once the tokens it signed have expired, so relying parties can always
-//! verify what they hold.
+//! time, newest first. The newest key of an algorithm that is not retired signs; every key
+//! in the set is published in the JWKS. A roll ([`roll`], by `deadbolt keys rotate`) puts a
+//! new key of each algorithm in front and retires the ones that signed, by a conditional
+//! replace of the sealed value (`Store::reseal`, which publishes, so every node signs with
+//! the new keys and publishes them from its next request). A retired key stays published
+//! for [`RETIRED_KEY_SECONDS`], far longer than anything it signed lives, so relying
+//! parties can always verify what they hold; the first roll after that drops it.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::random_bytes;
 pub use crate::domain::oidc::SigningAlgorithm;
+use crate::domain::sealed::Sealed;
 use crate::domain::time::UnixTime;
 use crate::keyring::{Keyring, SealError};
 use crate::secrets::{associated_data, SecretError};
@@ -38,6 +41,10 @@ fn jose(alg: SigningAlgorithm) -> Algorithm {
     }
 }
 
+/// How long a retired key stays published: an ID token lives 10 minutes and a logout token
+/// 2, but an `id_token_hint` is accepted expired, and relying parties keep a JWKS a while.
+pub const RETIRED_KEY_SECONDS: i64 = 24 * 3600;
+
 /// One key as sealed: its 32-byte private scalar or seed.
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredKey {
@@ -45,6 +52,9 @@ struct StoredKey {
     alg: SigningAlgorithm,
     secret: String,
     created_at: i64,
+    /// When a roll put a newer key of its algorithm in front (it signs no more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retired_at: Option<i64>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -56,6 +66,7 @@ struct StoredKeySet {
 struct SigningKey {
     kid: String,
     alg: SigningAlgorithm,
+    retired: bool,
     encoding: EncodingKey,
     public: Jwk,
 }
@@ -103,10 +114,12 @@ fn new_key(alg: SigningAlgorithm, now: UnixTime) -> StoredKey {
         alg,
         secret: STANDARD.encode(random_bytes::<32>()),
         created_at: now.0,
+        retired_at: None,
     }
 }
 
-fn fresh_set(now: UnixTime) -> StoredKeySet {
+/// A new key of each algorithm, each one that builds.
+fn new_keys(now: UnixTime) -> Vec<StoredKey> {
     let mut keys = Vec::new();
     for alg in SigningAlgorithm::ALL {
         loop {
@@ -115,6 +128,25 @@ fn fresh_set(now: UnixTime) -> StoredKeySet {
                 keys.push(key);
                 break;
             }
+        }
+    }
+    keys
+}
+
+fn fresh_set(now: UnixTime) -> StoredKeySet {
+    StoredKeySet {
+        keys: new_keys(now),
+    }
+}
+
+/// `set` rolled at `now`: new keys in front, the keys that signed retired, and keys retired
+/// more than [`RETIRED_KEY_SECONDS`] ago dropped.
+fn rolled(set: StoredKeySet, now: UnixTime) -> StoredKeySet {
+    let mut keys = new_keys(now);
+    for mut key in set.keys {
+        let retired_at = *key.retired_at.get_or_insert(now.0);
+        if retired_at + RETIRED_KEY_SECONDS > now.0 {
+            keys.push(key);
         }
     }
     StoredKeySet { keys }
@@ -171,44 +203,97 @@ fn build(stored: &StoredKey) -> Result<SigningKey, KeyError> {
     Ok(SigningKey {
         kid: stored.kid.clone(),
         alg: stored.alg,
+        retired: stored.retired_at.is_some(),
         encoding,
         public,
     })
 }
 
-impl SigningKeys {
-    /// Loads the sealed key set, creating it on first use (the first node to start wins;
-    /// the others read its set).
-    pub async fn load_or_create(
-        store: &dyn Store,
-        keys: &Keyring,
-        now: UnixTime,
-    ) -> Result<SigningKeys, KeyError> {
-        let slot = SealedSlot::Instance(SIGNING_KEYS.to_owned());
-        let aad = associated_data(&slot);
-        if store.instance_secret(SIGNING_KEYS).await?.is_none() {
-            let set = serde_json::to_vec(&fresh_set(now))
-                .map_err(|_| KeyError::Malformed("set".to_owned()))?;
-            store
-                .insert_instance_secret(SIGNING_KEYS, &keys.seal(&set, &aad))
-                .await?;
-        }
-        let sealed = store
-            .instance_secret(SIGNING_KEYS)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let opened = keys.open(&sealed, &aad).map_err(|source| {
+/// The sealed key set, created on first use (the first node to store one wins; the others
+/// read its set). Remembered by the node between rolls (`Store::instance_secret`).
+pub async fn sealed_set(
+    store: &dyn Store,
+    keys: &Keyring,
+    now: UnixTime,
+) -> Result<Sealed, KeyError> {
+    if let Some(sealed) = store.instance_secret(SIGNING_KEYS).await? {
+        return Ok(sealed);
+    }
+    let set = serde_json::to_vec(&fresh_set(now)).map_err(|_| malformed_set())?;
+    let aad = associated_data(&slot());
+    store
+        .insert_instance_secret(SIGNING_KEYS, &keys.seal(&set, &aad))
+        .await?;
+    Ok(store
+        .instance_secret(SIGNING_KEYS)
+        .await?
+        .ok_or(StoreError::NotFound)?)
+}
+
+fn slot() -> SealedSlot {
+    SealedSlot::Instance(SIGNING_KEYS.to_owned())
+}
+
+fn malformed_set() -> KeyError {
+    KeyError::Secret(SecretError::Seal {
+        name: SIGNING_KEYS.to_owned(),
+        source: SealError::Corrupt,
+    })
+}
+
+fn open_set(sealed: &Sealed, keys: &Keyring) -> Result<StoredKeySet, KeyError> {
+    let opened = keys
+        .open(sealed, &associated_data(&slot()))
+        .map_err(|source| {
             KeyError::Secret(SecretError::Seal {
                 name: SIGNING_KEYS.to_owned(),
                 source,
             })
         })?;
-        let set: StoredKeySet = serde_json::from_slice(&opened).map_err(|_| {
-            KeyError::Secret(SecretError::Seal {
-                name: SIGNING_KEYS.to_owned(),
-                source: SealError::Corrupt,
-            })
-        })?;
+    serde_json::from_slice(&opened).map_err(|_| malformed_set())
+}
+
+/// What [`roll`] did.
+#[derive(Debug)]
+pub struct Roll {
+    /// The keys that sign from now on.
+    pub signing: Vec<String>,
+    /// Keys still published, retired.
+    pub retired: usize,
+}
+
+/// Rolls the signing keys (`deadbolt keys rotate`): a new key of each algorithm signs from
+/// now on; see the module's comment. A conditional replace, tried again if another roll
+/// replaced the set meanwhile.
+pub async fn roll(store: &dyn Store, keys: &Keyring, now: UnixTime) -> Result<Roll, KeyError> {
+    loop {
+        let sealed = sealed_set(store, keys, now).await?;
+        let set = rolled(open_set(&sealed, keys)?, now);
+        let roll = Roll {
+            signing: set
+                .keys
+                .iter()
+                .filter(|key| key.retired_at.is_none())
+                .map(|key| key.kid.clone())
+                .collect(),
+            retired: set
+                .keys
+                .iter()
+                .filter(|key| key.retired_at.is_some())
+                .count(),
+        };
+        let text = serde_json::to_vec(&set).map_err(|_| malformed_set())?;
+        let fresh = keys.seal(&text, &associated_data(&slot()));
+        if store.reseal(&slot(), &sealed, &fresh).await? {
+            return Ok(roll);
+        }
+    }
+}
+
+impl SigningKeys {
+    /// The keys of a sealed set.
+    pub fn open(sealed: &Sealed, keys: &Keyring) -> Result<SigningKeys, KeyError> {
+        let set = open_set(sealed, keys)?;
         let keys = set.keys.iter().map(build).collect::<Result<_, _>>()?;
         Ok(SigningKeys { keys })
     }
@@ -225,7 +310,7 @@ impl SigningKeys {
         let key = self
             .keys
             .iter()
-            .find(|key| key.alg == alg)
+            .find(|key| key.alg == alg && !key.retired)
             .ok_or(KeyError::Missing(alg.as_str()))?;
         let mut header = Header::new(jose(alg));
         header.kid = Some(key.kid.clone());

@@ -19,9 +19,7 @@ pub mod logout;
 pub mod refresh;
 pub mod token;
 
-use std::sync::Arc;
-
-use tokio::sync::OnceCell;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub use authorize::{AuthorizationRequest, Authorized};
 pub use clients::{sync_configured_clients, ClientRegistration, RegisteredClient};
@@ -141,6 +139,9 @@ pub enum Error {
     Keys(#[from] keys::KeyError),
 }
 
+/// Signing keys, and the sealed set (its bytes) they were built from.
+type BuiltKeys = (Vec<u8>, Arc<SigningKeys>);
+
 /// The provider and what it needs; cheap to clone.
 #[derive(Clone)]
 pub struct Provider {
@@ -149,7 +150,8 @@ pub struct Provider {
     keys: Arc<Keyring>,
     secret_key: Arc<[u8; 32]>,
     notifier: Notifier,
-    signing: Arc<OnceCell<Arc<SigningKeys>>>,
+    /// The signing keys built from the sealed set last read (rebuilt when it changes).
+    signing: Arc<Mutex<Option<BuiltKeys>>>,
 }
 
 impl Provider {
@@ -168,7 +170,7 @@ impl Provider {
             keys,
             secret_key,
             notifier,
-            signing: Arc::new(OnceCell::new()),
+            signing: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -181,18 +183,37 @@ impl Provider {
         self.config.public_url.as_str()
     }
 
-    /// The signing keys, loaded (or created) on first use and kept for the process's life.
-    /// A signing key rotation will restart the servers, as a master key rotation does.
+    /// The signing keys in force: the sealed set as the node remembers it (created on first
+    /// use), built again only when it changed (a roll, or a re-seal). A set this node cannot
+    /// open, because a master key rotation sealed it under a key that came after this
+    /// process started, leaves the keys it had in force until the restart the rotation asks
+    /// for.
     pub async fn signing_keys(&self, now: UnixTime) -> Result<Arc<SigningKeys>, Error> {
-        let keys = self
-            .signing
-            .get_or_try_init(|| async {
-                SigningKeys::load_or_create(self.store(), &self.keys, now)
-                    .await
-                    .map(Arc::new)
-            })
-            .await?;
-        Ok(Arc::clone(keys))
+        let sealed = keys::sealed_set(self.store(), &self.keys, now).await?;
+        let kept = {
+            let built = self.signing.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*built {
+                Some((blob, keys)) if *blob == sealed.blob => return Ok(Arc::clone(keys)),
+                Some((_, keys)) => Some(Arc::clone(keys)),
+                None => None,
+            }
+        };
+        match SigningKeys::open(&sealed, &self.keys) {
+            Ok(opened) => {
+                let opened = Arc::new(opened);
+                *self.signing.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some((sealed.blob, Arc::clone(&opened)));
+                Ok(opened)
+            }
+            Err(error) => match kept {
+                Some(keys) => {
+                    tracing::warn!(%error, "the signing keys changed under a master key this \
+                        process does not hold; signing with the previous keys until restarted");
+                    Ok(keys)
+                }
+                None => Err(error.into()),
+            },
+        }
     }
 
     /// Records an event about `account` (or nobody), done from `client`.

@@ -16,7 +16,7 @@ use crate::domain::event::{ClientInfo, EventKind};
 use crate::domain::ids::Token;
 use crate::domain::oidc::{Scopes, ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS};
 use crate::domain::time::UnixTime;
-use crate::store::{IssuedTokens, OidcClient, Rotation};
+use crate::store::{IssuedTokens, OidcClient, Rotation, Subject};
 
 /// A revocation (RFC 7009 §2.1) or introspection (RFC 7662 §2.1) request's form.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -110,6 +110,7 @@ impl Provider {
             .await?
             .ok_or(Error::InvalidGrant("the account is gone"))?;
         let facts = SignInFacts {
+            account_id: &grant.account_id,
             client_id: &grant.client_id,
             session_id: &grant.session_id,
             scope: &grant.scope,
@@ -119,7 +120,7 @@ impl Provider {
             deadline: grant.deadline,
             workspace_role: grant.workspace_role.as_deref(),
         };
-        let claims = self.id_token_claims(&account, &facts, None, now);
+        let claims = self.id_token_claims(&Subject::from(&account), &facts, None, now);
         let details = json!({
             "client_id": grant.client_id,
             "scope": grant.scope,

@@ -1,26 +1,38 @@
 //! The token endpoint's code exchange (RFC 6749 §4.1.3, OpenID Connect Core §3.1.3) and
 //! userinfo (OpenID Connect Core §5.3).
 //!
-//! A code is spent before anything else is judged (one conditional update; see
-//! `store/oidc.rs`), so a code presented with a wrong verifier, client or redirect URI is
-//! spent too: it cannot be tried again. A code spent before answers `invalid_grant` and
-//! revokes the access tokens issued from it.
+//! The exchange is one change (`store/oidc_exchange.rs`): the code is spent before anything
+//! else is judged, so a code presented with a wrong verifier, client or redirect URI is
+//! spent too and cannot be tried again; its tokens and event are kept with it. A code spent
+//! before answers `invalid_grant` and revokes what it issued. Only the ID token is made
+//! after, from what the change returned: the client and the signing keys are read from the
+//! node's memory, so an exchange is one statement on PostgreSQL.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::keys::SigningAlgorithm;
 use super::{Error, Provider};
-use crate::domain::account::Account;
 use crate::domain::event::{ClientInfo, EventKind};
-use crate::domain::ids::{SessionId, Token, TokenHash};
+use crate::domain::ids::{AccountId, SessionId, Token};
 use crate::domain::oidc::{
-    person_claims, pkce_matches, session_sid, IdTokenClaims, Person, PersonClaims, Scopes,
+    person_claims, presented_challenge, session_sid, IdTokenClaims, Person, PersonClaims, Scopes,
     SignInRecord, ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS,
 };
 use crate::domain::time::UnixTime;
 use crate::domain::workspace::Access;
-use crate::store::{OidcClient, OidcGrant, Redemption, RefreshGrant};
+use crate::store::{CodeExchange, Exchange, OidcClient, Refusal, Subject};
+
+/// What `invalid_grant` says of a refused code.
+fn refused(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::OtherClient => "the code was issued to another client",
+        Refusal::RedirectUri => "redirect_uri differs from the request's",
+        Refusal::Verifier => "code_verifier does not match",
+        Refusal::AccountGone => "the account is gone",
+        Refusal::Suspended => "the account is suspended",
+        Refusal::SessionEnded => "the session the code was issued under has ended",
+    }
+}
 
 /// A token request's form (RFC 6749 §4.1.3), with the client's credentials from the
 /// `Authorization` header or the form.
@@ -71,26 +83,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
-/// What a refresh token issued by the exchange of `grant` carries.
-fn refresh_grant_of(code_hash: &TokenHash, grant: &OidcGrant, now: UnixTime) -> RefreshGrant {
-    RefreshGrant {
-        code_hash: code_hash.clone(),
-        client_id: grant.client_id.clone(),
-        account_id: grant.account_id.clone(),
-        session_id: grant.session_id.clone(),
-        scope: grant.scope.clone(),
-        auth_time: grant.auth_time,
-        amr: grant.amr.clone(),
-        access: grant.access.clone(),
-        deadline: grant.deadline,
-        workspace_role: grant.workspace_role.clone(),
-        created_at: now,
-        expires_at: now.plus_seconds(REFRESH_TOKEN_TTL_SECONDS),
-    }
-}
-
 /// What an ID token says of the sign-in a grant (a code's, or a refresh token's) keeps.
 pub(super) struct SignInFacts<'a> {
+    pub(super) account_id: &'a AccountId,
     pub(super) client_id: &'a str,
     pub(super) session_id: &'a SessionId,
     pub(super) scope: &'a str,
@@ -102,11 +97,11 @@ pub(super) struct SignInFacts<'a> {
 }
 
 impl Provider {
-    /// The claims of an ID token about `account` for the sign-in `facts` describe, issued
+    /// The claims of an ID token about `subject` for the sign-in `facts` describe, issued
     /// `now` (a refreshed one keeps `auth_time`, `amr` and `acr`, and has no nonce).
     pub(super) fn id_token_claims(
         &self,
-        account: &Account,
+        subject: &Subject,
         facts: &SignInFacts<'_>,
         nonce: Option<String>,
         now: UnixTime,
@@ -114,15 +109,15 @@ impl Provider {
         let record = SignInRecord::parse(facts.amr, facts.auth_time);
         let access = workspace_of(facts.access, facts.deadline);
         let person = Person {
-            account_id: account.id.as_str(),
-            email: account.email.as_str(),
-            email_verified: account.email_verified_at.is_some(),
-            name: account.name.as_deref(),
+            account_id: facts.account_id.as_str(),
+            email: &subject.email,
+            email_verified: subject.email_verified,
+            name: subject.name.as_deref(),
             workspace: facts.workspace_role.map(|role| (role, access)),
         };
         IdTokenClaims {
             iss: self.issuer().to_owned(),
-            sub: account.id.as_str().to_owned(),
+            sub: facts.account_id.as_str().to_owned(),
             aud: facts.client_id.to_owned(),
             exp: now.0 + ID_TOKEN_TTL_SECONDS,
             iat: now.0,
@@ -168,43 +163,59 @@ impl Provider {
             .code
             .as_deref()
             .ok_or(Error::InvalidRequest("code is required"))?;
-        let code_hash = Token::from_presented(code).hash();
-        let grant = match self.store().redeem_oidc_code(&code_hash, now).await? {
-            Redemption::Redeemed(grant) => *grant,
-            Redemption::Reused { revoked } => {
+        let (access_token, refresh_token) = (Token::generate(), Token::generate());
+        let exchange = CodeExchange {
+            code_hash: Token::from_presented(code).hash(),
+            client_id: client.client_id.clone(),
+            redirect_uri: form.redirect_uri.clone(),
+            challenge: presented_challenge(form.code_verifier.as_deref()),
+            access_token: access_token.hash(),
+            access_expires_at: now.plus_seconds(ACCESS_TOKEN_TTL_SECONDS),
+            refresh_token: refresh_token.hash(),
+            refresh_expires_at: now.plus_seconds(REFRESH_TOKEN_TTL_SECONDS),
+            ip: client_info.ip.clone(),
+            user_agent: client_info.user_agent.clone(),
+            now,
+        };
+        let (grant, subject, refresh) = match self.store().exchange_oidc_code(&exchange).await? {
+            Exchange::Issued {
+                grant,
+                subject,
+                refresh,
+            } => (*grant, subject, refresh),
+            Exchange::Refused(refusal) => return Err(Error::InvalidGrant(refused(refusal))),
+            Exchange::Reused { revoked } => {
                 let details = json!({"client_id": client.client_id, "revoked": revoked});
                 self.record(None, EventKind::OidcCodeReused, client_info, now, details)
                     .await?;
                 return Err(Error::InvalidGrant("the code was used before"));
             }
-            Redemption::Unknown => return Err(Error::InvalidGrant("unknown or expired code")),
+            Exchange::Unknown => return Err(Error::InvalidGrant("unknown or expired code")),
         };
-        if grant.client_id != client.client_id {
-            return Err(Error::InvalidGrant("the code was issued to another client"));
-        }
-        if form.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
-            return Err(Error::InvalidGrant(
-                "redirect_uri differs from the request's",
-            ));
-        }
-        match (&grant.code_challenge, &form.code_verifier) {
-            (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
-            (None, None) => {}
-            _ => return Err(Error::InvalidGrant("code_verifier does not match")),
-        }
-        let response = self
-            .issue_tokens(&code_hash, &grant, client.id_token_alg, now)
-            .await?;
-        let details = json!({"client_id": client.client_id, "scope": grant.scope});
-        self.record(
-            Some(&grant.account_id),
-            EventKind::OidcTokensIssued,
-            client_info,
-            now,
-            details,
-        )
-        .await?;
-        Ok(response)
+        let facts = SignInFacts {
+            account_id: &grant.account_id,
+            client_id: &grant.client_id,
+            session_id: &grant.session_id,
+            scope: &grant.scope,
+            auth_time: grant.auth_time,
+            amr: &grant.amr,
+            access: &grant.access,
+            deadline: grant.deadline,
+            workspace_role: grant.workspace_role.as_deref(),
+        };
+        let claims = self.id_token_claims(&subject, &facts, grant.nonce.clone(), now);
+        let id_token = self
+            .signing_keys(now)
+            .await?
+            .sign(client.id_token_alg, &claims)?;
+        Ok(TokenResponse {
+            access_token: access_token.expose().to_owned(),
+            token_type: "Bearer",
+            expires_in: ACCESS_TOKEN_TTL_SECONDS,
+            id_token,
+            scope: grant.scope,
+            refresh_token: refresh.then(|| refresh_token.expose().to_owned()),
+        })
     }
 
     /// The client a token request authenticates as (RFC 6749 §2.3.1): from the
@@ -224,75 +235,6 @@ impl Provider {
         };
         self.authenticate_client(&client_id, secret.as_deref())
             .await
-    }
-
-    async fn issue_tokens(
-        &self,
-        code_hash: &TokenHash,
-        grant: &OidcGrant,
-        alg: SigningAlgorithm,
-        now: UnixTime,
-    ) -> Result<TokenResponse, Error> {
-        let account = self
-            .store()
-            .account_by_id(&grant.account_id)
-            .await?
-            .ok_or(Error::InvalidGrant("the account is gone"))?;
-        if account.is_suspended() {
-            return Err(Error::InvalidGrant("the account is suspended"));
-        }
-        let scopes = Scopes::parse(&grant.scope);
-        let facts = SignInFacts {
-            client_id: &grant.client_id,
-            session_id: &grant.session_id,
-            scope: &grant.scope,
-            auth_time: grant.auth_time,
-            amr: &grant.amr,
-            access: &grant.access,
-            deadline: grant.deadline,
-            workspace_role: grant.workspace_role.as_deref(),
-        };
-        let claims = self.id_token_claims(&account, &facts, grant.nonce.clone(), now);
-        let keys = self.signing_keys(now).await?;
-        let id_token = keys.sign(alg, &claims)?;
-        let access_token = Token::generate();
-        let kept = self
-            .store()
-            .create_oidc_access_token(
-                &access_token.hash(),
-                code_hash,
-                grant,
-                now.plus_seconds(ACCESS_TOKEN_TTL_SECONDS),
-            )
-            .await?;
-        if !kept {
-            // The code was presented again after this exchange spent it (another node's
-            // request, say), or its session ended: the answer stands, since this is the one
-            // exchange the code had, but its access token is revoked already, as a reuse
-            // revokes what the code issued (the ID token, a signed statement, cannot be).
-            tracing::info!(client_id = %grant.client_id, "access token revoked at issue");
-        }
-        let refresh_token = if scopes.offline_access {
-            let refresh_token = Token::generate();
-            self.store()
-                .create_oidc_refresh_token(
-                    &refresh_token.hash(),
-                    &refresh_grant_of(code_hash, grant, now),
-                    now.plus_seconds(REFRESH_TOKEN_TTL_SECONDS),
-                )
-                .await?;
-            Some(refresh_token.expose().to_owned())
-        } else {
-            None
-        };
-        Ok(TokenResponse {
-            access_token: access_token.expose().to_owned(),
-            token_type: "Bearer",
-            expires_in: ACCESS_TOKEN_TTL_SECONDS,
-            id_token,
-            scope: grant.scope.clone(),
-            refresh_token,
-        })
     }
 
     /// Userinfo for the bearer `token`: the claims of the ID token about the person (with

@@ -15,6 +15,7 @@ mod email_tokens;
 mod error;
 mod lifecycle;
 mod oidc;
+mod oidc_exchange;
 mod oidc_logout;
 mod oidc_refresh;
 pub mod outbox;
@@ -37,7 +38,8 @@ pub use aggregates::{
 pub use email_tokens::{EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner};
 pub use error::{Constraint, StoreError};
 pub use lifecycle::{Deletion, Lifecycle};
-pub use oidc::{AccessTokenGrant, ClientSource, Consent, Oidc, OidcClient, OidcGrant, Redemption};
+pub use oidc::{AccessTokenGrant, ClientSource, Consent, Oidc, OidcClient, OidcGrant};
+pub use oidc_exchange::{CodeExchange, Exchange, OidcExchanges, Refusal, Subject};
 pub use oidc_logout::{LogoutCourier, LogoutDelivery, OidcLogouts};
 pub use oidc_refresh::{IssuedTokens, OidcRefresh, RefreshGrant, Rotation};
 pub use outbox::Outbox;
@@ -69,6 +71,7 @@ pub trait Store:
     + Outbox
     + Oidc
     + OidcRefresh
+    + OidcExchanges
     + OidcLogouts
     + Send
     + Sync

@@ -4,8 +4,9 @@
 //!
 //! Invariants: codes and tokens are kept only as SHA-256 digests of 256-bit random values,
 //! and a client secret only as a keyed hash. A code is spent by one conditional update, so
-//! of any number of nodes redeeming it only one gets it. Nothing here is remembered by the
-//! node cache: every write is exempt (`cache/writes.rs`), and userinfo reads the database.
+//! of any number of nodes redeeming it only one gets it (`oidc_exchange.rs`). The node cache
+//! remembers clients (read at every token request; their writes publish) and nothing else
+//! here: userinfo reads the database.
 
 use async_trait::async_trait;
 
@@ -64,25 +65,6 @@ pub trait Oidc: Send + Sync {
     ) -> Result<Option<(String, UnixTime)>, StoreError>;
     /// Keeps an authorization code.
     async fn create_oidc_code(&self, code: &OidcGrant) -> Result<(), StoreError>;
-    /// Spends the code with this digest, for exactly one caller on any node (one
-    /// conditional update). A code spent before is [`Redemption::Reused`], and the access
-    /// tokens issued from it are revoked in the same transaction.
-    async fn redeem_oidc_code(
-        &self,
-        code_hash: &TokenHash,
-        now: UnixTime,
-    ) -> Result<Redemption, StoreError>;
-    /// Keeps an access token, issued from the code with digest `code_hash`, unless that
-    /// code was presented again meanwhile (or its session ended): false then, and nothing is
-    /// kept, as if the token were revoked at once. With [`Oidc::redeem_oidc_code`] marking a reused code before revoking, no token
-    /// outlives a reuse, whichever commits first.
-    async fn create_oidc_access_token(
-        &self,
-        token_hash: &TokenHash,
-        code_hash: &TokenHash,
-        grant: &OidcGrant,
-        expires_at: UnixTime,
-    ) -> Result<bool, StoreError>;
     /// The live access token with this digest, with its account, while its session lives:
     /// one indexed read.
     async fn oidc_access_token(
@@ -203,20 +185,6 @@ pub struct OidcGrant {
     pub created_at: UnixTime,
     /// When the code lapses.
     pub expires_at: UnixTime,
-}
-
-/// What redeeming a code found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Redemption {
-    /// Spent now, by this caller.
-    Redeemed(Box<OidcGrant>),
-    /// Spent before: its access tokens were revoked (how many).
-    Reused {
-        /// Access tokens revoked.
-        revoked: u64,
-    },
-    /// No such code, or lapsed.
-    Unknown,
 }
 
 /// A live access token, with what userinfo answers.

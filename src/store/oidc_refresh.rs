@@ -19,14 +19,6 @@ use crate::domain::time::UnixTime;
 /// Refresh tokens, and what revocation and introspection need.
 #[async_trait]
 pub trait OidcRefresh: Send + Sync {
-    /// Keeps a refresh token issued by the exchange of the code `grant` (its family), unless
-    /// that code was presented again meanwhile or its session ended: false then.
-    async fn create_oidc_refresh_token(
-        &self,
-        token_hash: &TokenHash,
-        grant: &RefreshGrant,
-        expires_at: UnixTime,
-    ) -> Result<bool, StoreError>;
     /// Rotates the refresh token `presented`, if `client_id` holds it: spends it (one conditional update, for exactly
     /// one caller on any node) and keeps `next` (a refresh token) and `access` (an access
     /// token) in its family, in one transaction. A spent token is [`Rotation::Reused`] and its

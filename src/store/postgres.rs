@@ -21,6 +21,7 @@ mod events;
 mod journal;
 mod lifecycle;
 mod oidc;
+mod oidc_exchange;
 mod oidc_logout;
 mod oidc_refresh;
 mod outbox;

@@ -24,6 +24,7 @@ mod journal;
 mod lifecycle;
 mod migrate;
 mod oidc;
+mod oidc_exchange;
 mod oidc_logout;
 mod oidc_refresh;
 mod outbox;

@@ -8,6 +8,7 @@ mod consents;
 mod driver;
 mod ending;
 mod logout;
+mod rotation;
 mod tokens;
 
 use openidconnect::core::{

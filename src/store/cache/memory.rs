@@ -8,9 +8,10 @@ use std::sync::{PoisonError, RwLock};
 use std::time::Instant;
 
 use super::{CAPACITY, ENTRY_TTL};
+use crate::domain::sealed::Sealed;
 use crate::domain::time::UnixTime;
 use crate::domain::workspace::{InstancePolicy, Role, Workspace};
-use crate::store::{SessionLookup, WorkspaceSessionLookup};
+use crate::store::{OidcClient, SessionLookup, WorkspaceSessionLookup};
 
 /// What a remembered read was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -23,6 +24,10 @@ pub(crate) enum Key {
     Workspaces(String),
     /// `instance_policy`.
     Policy,
+    /// `instance_secret` (the sealed ID-token signing keys, read at every signature).
+    Secret(String),
+    /// `oidc_client` (read at every token request).
+    Client(String),
 }
 
 /// What a remembered read answered.
@@ -32,6 +37,8 @@ pub(crate) enum Value {
     InWorkspace(WorkspaceSessionLookup),
     Workspaces(Vec<(Workspace, Role)>),
     Policy(InstancePolicy),
+    Secret(Sealed),
+    Client(Box<OidcClient>),
 }
 
 impl Value {
@@ -39,7 +46,7 @@ impl Value {
         match self {
             Value::Session(found) => Some(found.session.id.as_str()),
             Value::InWorkspace(found) => Some(found.found.session.id.as_str()),
-            Value::Workspaces(_) | Value::Policy(_) => None,
+            Value::Workspaces(_) | Value::Policy(_) | Value::Secret(_) | Value::Client(_) => None,
         }
     }
 
@@ -47,7 +54,7 @@ impl Value {
         let session = match self {
             Value::Session(found) => &mut found.session,
             Value::InWorkspace(found) => &mut found.found.session,
-            Value::Workspaces(_) | Value::Policy(_) => return,
+            Value::Workspaces(_) | Value::Policy(_) | Value::Secret(_) | Value::Client(_) => return,
         };
         session.last_seen_at = session.last_seen_at.max(now);
     }
@@ -109,6 +116,32 @@ impl Remembered for Option<InstancePolicy> {
     fn recalled(value: Value) -> Option<Self> {
         match value {
             Value::Policy(policy) => Some(Some(policy)),
+            _ => None,
+        }
+    }
+}
+
+impl Remembered for Option<Sealed> {
+    fn kept(&self) -> Option<Value> {
+        self.clone().map(Value::Secret)
+    }
+
+    fn recalled(value: Value) -> Option<Self> {
+        match value {
+            Value::Secret(sealed) => Some(Some(sealed)),
+            _ => None,
+        }
+    }
+}
+
+impl Remembered for Option<OidcClient> {
+    fn kept(&self) -> Option<Value> {
+        self.clone().map(|client| Value::Client(Box::new(client)))
+    }
+
+    fn recalled(value: Value) -> Option<Self> {
+        match value {
+            Value::Client(client) => Some(Some(*client)),
             _ => None,
         }
     }

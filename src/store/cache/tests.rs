@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 60] = [
+const ALL: [Write; 58] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -67,10 +67,8 @@ const ALL: [Write; 60] = [
     Write::GrantOidcConsent,
     Write::RevokeOidcConsent,
     Write::CreateOidcCode,
-    Write::RedeemOidcCode,
-    Write::CreateOidcAccessToken,
+    Write::ExchangeOidcCode,
     Write::PurgeOidc,
-    Write::CreateOidcRefreshToken,
     Write::RotateOidcRefreshToken,
     Write::RevokeOidcToken,
     Write::DeliverOidcLogout,
@@ -105,6 +103,11 @@ fn remembered_by_a_node(write: Write) -> bool {
         // The account's state rides with every remembered session; suspending and deleting
         // also end its sessions, memberships and (deleting) workspaces.
         Write::SuspendAccount | Write::UnsuspendAccount | Write::DeleteAccount => true,
+        // A sealed instance secret is remembered (the signing keys, read at every signature):
+        // a re-seal or a signing key roll replaces it.
+        Write::Reseal => true,
+        // Clients are remembered (read at every token request).
+        Write::CreateOidcClient | Write::SyncOidcClients | Write::RemoveOidcClient => true,
         Write::CreateAccount
         | Write::CreateSetupToken
         | Write::CreateFirstAdmin
@@ -123,23 +126,17 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::CreateInvitation
         | Write::CreateResetRequest
         | Write::VouchResetRequest
-        | Write::Reseal
         | Write::DeliverNext
         | Write::RetryDelivery
         | Write::IssueEmailToken
         | Write::PurgeEmailTokens => false,
-        // OpenID Connect state is never remembered; removing a client deletes only its own
-        // consents, codes and tokens.
-        Write::CreateOidcClient
-        | Write::SyncOidcClients
-        | Write::RemoveOidcClient
-        | Write::GrantOidcConsent
+        // OpenID Connect state but clients is never remembered; removing a client deletes
+        // only its own consents, codes and tokens.
+        Write::GrantOidcConsent
         | Write::RevokeOidcConsent
         | Write::CreateOidcCode
-        | Write::RedeemOidcCode
-        | Write::CreateOidcAccessToken
+        | Write::ExchangeOidcCode
         | Write::PurgeOidc
-        | Write::CreateOidcRefreshToken
         | Write::RotateOidcRefreshToken
         | Write::RevokeOidcToken
         | Write::DeliverOidcLogout => false,

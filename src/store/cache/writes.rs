@@ -63,10 +63,8 @@ pub(crate) enum Write {
     GrantOidcConsent,
     RevokeOidcConsent,
     CreateOidcCode,
-    RedeemOidcCode,
-    CreateOidcAccessToken,
+    ExchangeOidcCode,
     PurgeOidc,
-    CreateOidcRefreshToken,
     RotateOidcRefreshToken,
     RevokeOidcToken,
     DeliverOidcLogout,
@@ -127,30 +125,25 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
         &[Write::IssueEmailToken, Write::PurgeEmailTokens],
     ),
     (
-        "setup links, invitations and secrets are never remembered (accepting an invitation \
-         publishes; resealing changes a secret's key, not what it says)",
+        "setup links and invitations are never remembered (accepting an invitation \
+         publishes), and a new instance secret was unknown, which is never remembered \
+         (replacing one, `Reseal`, publishes: the signing keys are remembered)",
         &[
             Write::CreateSetupToken,
             Write::CreateInvitation,
             Write::InsertInstanceSecret,
-            Write::Reseal,
         ],
     ),
     (
-        "OpenID Connect clients, consents, codes, access and refresh tokens are never \
-         remembered (userinfo, introspection and the token endpoint read the database every \
-         time)",
+        "OpenID Connect consents, codes, access and refresh tokens are never remembered \
+         (userinfo, introspection and the token endpoint read the database every time; \
+         clients are remembered, and their writes publish)",
         &[
-            Write::CreateOidcClient,
-            Write::SyncOidcClients,
-            Write::RemoveOidcClient,
             Write::GrantOidcConsent,
             Write::RevokeOidcConsent,
             Write::CreateOidcCode,
-            Write::RedeemOidcCode,
-            Write::CreateOidcAccessToken,
+            Write::ExchangeOidcCode,
             Write::PurgeOidc,
-            Write::CreateOidcRefreshToken,
             Write::RotateOidcRefreshToken,
             Write::RevokeOidcToken,
         ],

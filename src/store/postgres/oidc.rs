@@ -8,15 +8,15 @@ use async_trait::async_trait;
 use super::PostgresStore;
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::time::UnixTime;
-use crate::store::cache::Write;
+use crate::store::cache::{Key, Write};
 use crate::store::oidc::{
-    uri_list, AccessTokenRow, ClientRow, GrantRow, ACCESS_TOKEN_READ, CLIENT_COLUMNS,
-    GRANT_COLUMNS, SPENT_CODE_KEPT_SECONDS,
+    uri_list, AccessTokenRow, ClientRow, ACCESS_TOKEN_READ, CLIENT_COLUMNS, GRANT_COLUMNS,
+    SPENT_CODE_KEPT_SECONDS,
 };
 use crate::store::rows::conflict_as;
 use crate::store::{
     AccessTokenGrant, ClientSource, Consent, Constraint, Journal, Oidc, OidcClient, OidcGrant,
-    Redemption, StoreError,
+    StoreError,
 };
 
 const INSERT_CLIENT: &str = "INSERT INTO oidc_clients (client_id, name, redirect_uris, secret_hash,
@@ -103,13 +103,17 @@ impl Oidc for PostgresStore {
     }
 
     async fn oidc_client(&self, client_id: &str) -> Result<Option<OidcClient>, StoreError> {
-        let row: Option<ClientRow> = sqlx::query_as(&format!(
-            "SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE client_id = $1"
-        ))
-        .bind(client_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(OidcClient::from))
+        self.cache
+            .remembered(Key::Client(client_id.to_owned()), async {
+                let row: Option<ClientRow> = sqlx::query_as(&format!(
+                    "SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE client_id = $1"
+                ))
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(OidcClient::from))
+            })
+            .await
     }
 
     async fn list_oidc_clients(&self) -> Result<Vec<OidcClient>, StoreError> {
@@ -271,93 +275,6 @@ impl Oidc for PostgresStore {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
-            })
-            .await
-    }
-
-    async fn redeem_oidc_code(
-        &self,
-        code_hash: &TokenHash,
-        now: UnixTime,
-    ) -> Result<Redemption, StoreError> {
-        self.cache
-            .write(Write::RedeemOidcCode, async {
-                // Security: one conditional update spends the code; of two nodes redeeming it,
-                // the row lock makes the second see `spent_at` set and update nothing.
-                let spent: Option<GrantRow> = sqlx::query_as(&format!(
-                    "UPDATE oidc_codes SET spent_at = $2
-                     WHERE code_hash = $1 AND spent_at IS NULL AND expires_at > $2
-                     RETURNING {GRANT_COLUMNS}"
-                ))
-                .bind(&code_hash.0)
-                .bind(now.0)
-                .fetch_optional(&self.pool)
-                .await?;
-                if let Some(row) = spent {
-                    return Ok(Redemption::Redeemed(Box::new(row.into())));
-                }
-                // Spent before: marked reused first (an exchange issuing a token from it
-                // holds the row shared, so this waits for it to commit, and an exchange
-                // after this finds the mark), then what it issued is revoked by a second
-                // statement, which sees every token committed before the mark.
-                let mut tx = self.pool.begin().await?;
-                let used = sqlx::query(
-                    "UPDATE oidc_codes SET reused_at = COALESCE(reused_at, $2)
-                     WHERE code_hash = $1 AND spent_at IS NOT NULL",
-                )
-                .bind(&code_hash.0)
-                .bind(now.0)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if used == 0 {
-                    tx.commit().await?;
-                    return Ok(Redemption::Unknown);
-                }
-                let revoked =
-                    super::oidc_refresh::revoke_family(&mut tx, &code_hash.0, now.0).await?;
-                tx.commit().await?;
-                Ok(Redemption::Reused { revoked })
-            })
-            .await
-    }
-
-    async fn create_oidc_access_token(
-        &self,
-        token_hash: &TokenHash,
-        code_hash: &TokenHash,
-        grant: &OidcGrant,
-        expires_at: UnixTime,
-    ) -> Result<bool, StoreError> {
-        self.cache
-            .write(Write::CreateOidcAccessToken, async {
-                let inserted = sqlx::query(
-                    "INSERT INTO oidc_access_tokens (token_hash, code_hash, client_id, account_id,
-                         session_id, scope, auth_time, amr, access, deadline, workspace_role,
-                         created_at, expires_at)
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
-                     FROM oidc_codes c
-                     WHERE c.code_hash = $2 AND c.reused_at IS NULL
-                       AND EXISTS (SELECT 1 FROM sessions WHERE id = $5)
-                     FOR SHARE OF c",
-                )
-                .bind(&token_hash.0)
-                .bind(&code_hash.0)
-                .bind(&grant.client_id)
-                .bind(grant.account_id.as_str())
-                .bind(grant.session_id.as_str())
-                .bind(&grant.scope)
-                .bind(grant.auth_time.0)
-                .bind(&grant.amr)
-                .bind(&grant.access)
-                .bind(grant.deadline.map(|d| d.0))
-                .bind(&grant.workspace_role)
-                .bind(grant.created_at.0)
-                .bind(expires_at.0)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-                Ok(inserted == 1)
             })
             .await
     }

@@ -78,27 +78,6 @@ pub(super) async fn revoke_family(
 
 #[async_trait]
 impl OidcRefresh for PostgresStore {
-    async fn create_oidc_refresh_token(
-        &self,
-        token_hash: &TokenHash,
-        grant: &RefreshGrant,
-        expires_at: UnixTime,
-    ) -> Result<bool, StoreError> {
-        self.cache
-            .write(Write::CreateOidcRefreshToken, async {
-                let mut conn = self.pool.acquire().await?;
-                insert_refresh(
-                    &mut conn,
-                    &token_hash.0,
-                    grant,
-                    grant.created_at.0,
-                    expires_at.0,
-                )
-                .await
-            })
-            .await
-    }
-
     async fn rotate_oidc_refresh_token(
         &self,
         presented: &TokenHash,

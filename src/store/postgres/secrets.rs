@@ -5,22 +5,26 @@ use async_trait::async_trait;
 
 use super::PostgresStore;
 use crate::domain::sealed::{KeyId, Sealed};
-use crate::store::cache::Write;
+use crate::store::cache::{Key, Write};
 use crate::store::rows::SealedRow;
 use crate::store::{SealedSlot, Secrets, StoreError};
 
 #[async_trait]
 impl Secrets for PostgresStore {
     async fn instance_secret(&self, name: &str) -> Result<Option<Sealed>, StoreError> {
-        let row: Option<(String, Vec<u8>)> =
-            sqlx::query_as("SELECT key_id, sealed FROM instance_secrets WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(key_id, blob)| Sealed {
-            key_id: KeyId(key_id),
-            blob,
-        }))
+        self.cache
+            .remembered(Key::Secret(name.to_owned()), async {
+                let row: Option<(String, Vec<u8>)> =
+                    sqlx::query_as("SELECT key_id, sealed FROM instance_secrets WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(|(key_id, blob)| Sealed {
+                    key_id: KeyId(key_id),
+                    blob,
+                }))
+            })
+            .await
     }
 
     async fn insert_instance_secret(&self, name: &str, sealed: &Sealed) -> Result<(), StoreError> {

@@ -8,15 +8,15 @@ use super::decode::{all, optional};
 use super::SqliteStore;
 use crate::domain::ids::{AccountId, SessionId, TokenHash};
 use crate::domain::time::UnixTime;
-use crate::store::cache::Write;
+use crate::store::cache::{Key, Write};
 use crate::store::oidc::{
-    uri_list, AccessTokenRow, ClientRow, GrantRow, ACCESS_TOKEN_READ, CLIENT_COLUMNS,
-    GRANT_COLUMNS, SPENT_CODE_KEPT_SECONDS,
+    uri_list, AccessTokenRow, ClientRow, ACCESS_TOKEN_READ, CLIENT_COLUMNS, GRANT_COLUMNS,
+    SPENT_CODE_KEPT_SECONDS,
 };
 use crate::store::rows::conflict_as;
 use crate::store::{
     AccessTokenGrant, ClientSource, Consent, Constraint, Journal, Oidc, OidcClient, OidcGrant,
-    Redemption, StoreError,
+    StoreError,
 };
 
 const INSERT_CLIENT: &str = "INSERT INTO oidc_clients (client_id, name, redirect_uris, secret_hash,
@@ -115,14 +115,18 @@ impl Oidc for SqliteStore {
     }
 
     async fn oidc_client(&self, client_id: &str) -> Result<Option<OidcClient>, StoreError> {
-        let row: Option<ClientRow> = self.db.read(|conn| {
-            optional(
-                conn,
-                &format!("SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE client_id = ?1"),
-                [client_id],
-            )
-        })?;
-        Ok(row.map(OidcClient::from))
+        self.cache
+            .remembered(Key::Client(client_id.to_owned()), async {
+                let row: Option<ClientRow> = self.db.read(|conn| {
+                    optional(
+                        conn,
+                        &format!("SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE client_id = ?1"),
+                        [client_id],
+                    )
+                })?;
+                Ok(row.map(OidcClient::from))
+            })
+            .await
     }
 
     async fn list_oidc_clients(&self) -> Result<Vec<OidcClient>, StoreError> {
@@ -297,92 +301,6 @@ impl Oidc for SqliteStore {
                             code.expires_at.0,
                         ])?;
                         Ok(())
-                    })
-                    .await
-            })
-            .await
-    }
-
-    async fn redeem_oidc_code(
-        &self,
-        code_hash: &TokenHash,
-        now: UnixTime,
-    ) -> Result<Redemption, StoreError> {
-        self.cache
-            .write(Write::RedeemOidcCode, async {
-                let hash = code_hash.0.clone();
-                self.db
-                    .write(move |tx| {
-                        // Security: one conditional update spends the code; rows affected
-                        // decide, so of two redemptions only one gets it.
-                        let spent: Option<GrantRow> = optional(
-                            tx,
-                            &format!(
-                                "UPDATE oidc_codes SET spent_at = ?2
-                                 WHERE code_hash = ?1 AND spent_at IS NULL AND expires_at > ?2
-                                 RETURNING {GRANT_COLUMNS}"
-                            ),
-                            (&hash, now.0),
-                        )?;
-                        if let Some(row) = spent {
-                            return Ok(Redemption::Redeemed(Box::new(row.into())));
-                        }
-                        let used = tx
-                            .prepare_cached(
-                                "UPDATE oidc_codes SET reused_at = COALESCE(reused_at, ?2)
-                                 WHERE code_hash = ?1 AND spent_at IS NOT NULL",
-                            )?
-                            .execute((&hash, now.0))?;
-                        if used == 0 {
-                            return Ok(Redemption::Unknown);
-                        }
-                        let revoked = super::oidc_refresh::revoke_family(tx, &hash, now.0)?;
-                        Ok(Redemption::Reused { revoked })
-                    })
-                    .await
-            })
-            .await
-    }
-
-    async fn create_oidc_access_token(
-        &self,
-        token_hash: &TokenHash,
-        code_hash: &TokenHash,
-        grant: &OidcGrant,
-        expires_at: UnixTime,
-    ) -> Result<bool, StoreError> {
-        self.cache
-            .write(Write::CreateOidcAccessToken, async {
-                let (token, code, grant) =
-                    (token_hash.0.clone(), code_hash.0.clone(), grant.clone());
-                self.db
-                    .write(move |tx| {
-                        let inserted = tx
-                            .prepare_cached(
-                                "INSERT INTO oidc_access_tokens (token_hash, code_hash, client_id,
-                                 account_id, session_id, scope, auth_time, amr, access, deadline,
-                                 workspace_role, created_at, expires_at)
-                             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
-                             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?5)
-                               AND NOT EXISTS (SELECT 1 FROM oidc_codes
-                                               WHERE code_hash = ?2 AND reused_at IS NOT NULL)",
-                            )?
-                            .execute(rusqlite::params![
-                                token,
-                                code,
-                                grant.client_id,
-                                grant.account_id.as_str(),
-                                grant.session_id.as_str(),
-                                grant.scope,
-                                grant.auth_time.0,
-                                grant.amr,
-                                grant.access,
-                                grant.deadline.map(|d| d.0),
-                                grant.workspace_role,
-                                grant.created_at.0,
-                                expires_at.0,
-                            ])?;
-                        Ok(inserted == 1)
                     })
                     .await
             })

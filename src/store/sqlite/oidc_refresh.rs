@@ -69,30 +69,6 @@ pub(super) fn revoke_family(
 
 #[async_trait]
 impl OidcRefresh for SqliteStore {
-    async fn create_oidc_refresh_token(
-        &self,
-        token_hash: &TokenHash,
-        grant: &RefreshGrant,
-        expires_at: UnixTime,
-    ) -> Result<bool, StoreError> {
-        self.cache
-            .write(Write::CreateOidcRefreshToken, async {
-                let (token, grant) = (token_hash.0.clone(), grant.clone());
-                self.db
-                    .write(move |tx| {
-                        Ok(insert_refresh(
-                            tx,
-                            &token,
-                            &grant,
-                            grant.created_at.0,
-                            expires_at.0,
-                        )?)
-                    })
-                    .await
-            })
-            .await
-    }
-
     async fn rotate_oidc_refresh_token(
         &self,
         presented: &TokenHash,

@@ -8,22 +8,28 @@ use rusqlite::OptionalExtension;
 use super::decode::all;
 use super::SqliteStore;
 use crate::domain::sealed::{KeyId, Sealed};
-use crate::store::cache::Write;
+use crate::store::cache::{Key, Write};
 use crate::store::rows::SealedRow;
 use crate::store::{SealedSlot, Secrets, StoreError};
 
 #[async_trait]
 impl Secrets for SqliteStore {
     async fn instance_secret(&self, name: &str) -> Result<Option<Sealed>, StoreError> {
-        let row: Option<(String, Vec<u8>)> = self.db.read(|conn| {
-            conn.prepare_cached("SELECT key_id, sealed FROM instance_secrets WHERE name = ?1")?
-                .query_row([name], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
-        })?;
-        Ok(row.map(|(key_id, blob)| Sealed {
-            key_id: KeyId(key_id),
-            blob,
-        }))
+        self.cache
+            .remembered(Key::Secret(name.to_owned()), async {
+                let row: Option<(String, Vec<u8>)> = self.db.read(|conn| {
+                    conn.prepare_cached(
+                        "SELECT key_id, sealed FROM instance_secrets WHERE name = ?1",
+                    )?
+                    .query_row([name], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+                })?;
+                Ok(row.map(|(key_id, blob)| Sealed {
+                    key_id: KeyId(key_id),
+                    blob,
+                }))
+            })
+            .await
     }
 
     async fn insert_instance_secret(&self, name: &str, sealed: &Sealed) -> Result<(), StoreError> {

@@ -125,4 +125,38 @@ async fn a_session_ending_sends_a_logout_token(backend: Backend) {
     assert_eq!(receiver.posted().len(), 2);
 }
 
-backend_tests!(a_session_ending_sends_a_logout_token);
+/// Deleting an account ends its sessions in the same transaction, and each client that holds
+/// a token from one is told, though the account, its tokens and its sessions are gone by the
+/// time the logout token is sent.
+async fn deleting_an_account_sends_a_logout_token(backend: Backend) {
+    let receiver = WebhookReceiver::start(0).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let path = secrets.path().join("rp.secret");
+    let app =
+        crate::helpers::spawn_app_with(backend, |file| with_bcl(file, &path, &receiver.url)).await;
+    let ivo = app.signed_in("ivo@example.com").await;
+    let id_token = claims_of(
+        tokens_for(&app, "bcl", &ivo).await["id_token"]
+            .as_str()
+            .unwrap(),
+    );
+    app.request(
+        reqwest::Method::DELETE,
+        "/api/v1/me",
+        Some(&ivo),
+        Some(json!({"password": crate::helpers::PASSWORD})),
+    )
+    .await
+    .assert_status(204);
+    let posted = receiver.wait_for(1).await;
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&posted[0].body).unwrap();
+    let claims = claims_of(&form[0].1);
+    assert_eq!(claims["aud"], "bcl");
+    assert_eq!(claims["sub"], id_token["sub"]);
+    assert_eq!(claims["sid"], id_token["sid"]);
+}
+
+backend_tests!(
+    a_session_ending_sends_a_logout_token,
+    deleting_an_account_sends_a_logout_token
+);
