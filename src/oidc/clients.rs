@@ -14,7 +14,7 @@ use crate::domain::oidc::{
     SigningAlgorithm, MIN_CLIENT_SECRET_CHARS,
 };
 use crate::domain::time::UnixTime;
-use crate::store::{ClientSource, OidcClient, Store, StoreError};
+use crate::store::{ClientSource, LogoutQueue, OidcClient, Store, StoreError};
 
 /// Why the configured clients could not be synced.
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +215,11 @@ impl Provider {
     /// Every client, by id.
     pub async fn clients(&self) -> Result<Vec<OidcClient>, Error> {
         Ok(self.store().list_oidc_clients().await?)
+    }
+
+    /// Where each client's back-channel logouts stand, by client id.
+    pub async fn logout_queue(&self) -> Result<Vec<LogoutQueue>, Error> {
+        Ok(self.store().logout_queue().await?)
     }
 
     /// Removes a client an admin registered, with its consents, codes and tokens.

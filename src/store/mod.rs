@@ -40,7 +40,7 @@ pub use error::{Constraint, StoreError};
 pub use lifecycle::{Deletion, Lifecycle};
 pub use oidc::{AccessTokenGrant, ClientSource, Consent, Oidc, OidcClient, OidcGrant};
 pub use oidc_exchange::{CodeExchange, Exchange, OidcExchanges, Refusal, Subject};
-pub use oidc_logout::{LogoutCourier, LogoutDelivery, OidcLogouts};
+pub use oidc_logout::{LogoutCourier, LogoutDelivery, LogoutQueue, OidcLogouts};
 pub use oidc_refresh::{IssuedTokens, OidcRefresh, RefreshGrant, Rotation};
 pub use outbox::Outbox;
 pub use postgres::PostgresStore;

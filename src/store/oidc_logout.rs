@@ -51,7 +51,36 @@ pub trait OidcLogouts: Send + Sync {
         now: UnixTime,
         courier: &dyn LogoutCourier,
     ) -> Result<Option<Attempt>, StoreError>;
+    /// Where each client's logouts stand, by client id (clients never queued one are absent).
+    async fn logout_queue(&self) -> Result<Vec<LogoutQueue>, StoreError>;
 }
+
+/// Where one client's back-channel logouts stand.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LogoutQueue {
+    /// The client.
+    pub client_id: String,
+    /// Not delivered yet, still tried.
+    pub waiting: i64,
+    /// Given up after every attempt failed.
+    pub abandoned: i64,
+    /// Delivered.
+    pub delivered: i64,
+    /// The latest failure of a logout not delivered.
+    pub last_error: Option<String>,
+}
+
+/// The query of [`OidcLogouts::logout_queue`], the same on both backends.
+pub(super) const LOGOUT_QUEUE: &str = "SELECT client_id,
+         SUM(CASE WHEN delivered_at IS NULL AND abandoned_at IS NULL THEN 1 ELSE 0 END)
+             AS waiting,
+         SUM(CASE WHEN abandoned_at IS NOT NULL THEN 1 ELSE 0 END) AS abandoned,
+         SUM(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END) AS delivered,
+         (SELECT f.last_error FROM oidc_logout_outbox f
+          WHERE f.client_id = o.client_id AND f.delivered_at IS NULL
+            AND f.last_error IS NOT NULL
+          ORDER BY f.id DESC LIMIT 1) AS last_error
+     FROM oidc_logout_outbox o GROUP BY client_id ORDER BY client_id";
 
 /// The columns of a due logout.
 pub(super) const LOGOUT_COLUMNS: &str = "id, client_id, uri, account_id, session_id, attempts";

@@ -13,7 +13,7 @@ use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{admin_only, AppJson, Authenticated, ClientInfo};
 use crate::http::AppState;
 use crate::oidc::ClientRegistration;
-use crate::store::OidcClient;
+use crate::store::{LogoutQueue, OidcClient};
 
 /// A client as an admin sees it (never its secret).
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,6 +43,33 @@ pub struct ClientView {
     /// When it was registered (or last synced from the file).
     #[schema(value_type = String, format = DateTime)]
     pub created_at: UnixTime,
+    /// Where the logout tokens queued for it stand (absent when none was ever queued).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logouts: Option<LogoutQueueView>,
+}
+
+/// Where a client's back-channel logouts stand.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogoutQueueView {
+    /// Not delivered yet, still tried.
+    pub waiting: i64,
+    /// Given up after every attempt failed.
+    pub abandoned: i64,
+    /// Delivered.
+    pub delivered: i64,
+    /// The latest failure of a logout not delivered.
+    pub last_error: Option<String>,
+}
+
+impl From<LogoutQueue> for LogoutQueueView {
+    fn from(queue: LogoutQueue) -> Self {
+        LogoutQueueView {
+            waiting: queue.waiting,
+            abandoned: queue.abandoned,
+            delivered: queue.delivered,
+            last_error: queue.last_error,
+        }
+    }
 }
 
 impl From<OidcClient> for ClientView {
@@ -60,6 +87,7 @@ impl From<OidcClient> for ClientView {
             id_token_signed_response_alg: client.id_token_alg.as_str(),
             source: client.source.as_str(),
             created_at: client.created_at,
+            backchannel_logouts: None,
         }
     }
 }
@@ -92,8 +120,21 @@ pub async fn list_clients(
 ) -> Result<Json<ClientsView>, ApiError> {
     admin_only(&auth)?;
     let clients = state.oidc.clients().await?;
+    let mut queues = state.oidc.logout_queue().await?;
     Ok(Json(ClientsView {
-        clients: clients.into_iter().map(ClientView::from).collect(),
+        clients: clients
+            .into_iter()
+            .map(|client| {
+                let queue = queues
+                    .iter()
+                    .position(|queue| queue.client_id == client.client_id)
+                    .map(|at| LogoutQueueView::from(queues.swap_remove(at)));
+                ClientView {
+                    backchannel_logouts: queue,
+                    ..ClientView::from(client)
+                }
+            })
+            .collect(),
     }))
 }
 

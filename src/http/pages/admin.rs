@@ -113,6 +113,20 @@ pub struct ClientRow {
     redirect_uris: String,
     /// What it asks beyond a sign-in: trusted, two factors, a workspace.
     rules: Vec<String>,
+    /// Where its back-channel logouts stand, when it was ever sent one.
+    logouts: Option<String>,
+}
+
+/// A client's back-channel logouts, in a line.
+fn logouts_line(queue: &crate::store::LogoutQueue) -> String {
+    let mut line = format!(
+        "back-channel logouts: {} delivered, {} waiting, {} given up",
+        queue.delivered, queue.waiting, queue.abandoned
+    );
+    if let Some(error) = &queue.last_error {
+        line.push_str(&format!(" (last failure: {error})"));
+    }
+    line
 }
 
 /// The instance requirement form.
@@ -156,6 +170,7 @@ async fn render_page(
     let events = EventsResponse::page(events, PAGE_ROWS);
     let deliveries = state.admin.deliveries(None, None, 10).await?;
     let clients = state.oidc.clients().await.map_err(ApiError::from)?;
+    let queues = state.oidc.logout_queue().await.map_err(ApiError::from)?;
     let page = AdminPage {
         clients: clients
             .into_iter()
@@ -181,6 +196,10 @@ async fn render_page(
                         crate::store::ClientSource::Admin => "admin",
                     },
                     redirect_uris: c.redirect_uris.join(", "),
+                    logouts: queues
+                        .iter()
+                        .find(|queue| queue.client_id == c.client_id)
+                        .map(logouts_line),
                     client_id: c.client_id,
                     name: c.name,
                     rules,

@@ -9,8 +9,8 @@ use crate::domain::notification::Attempt;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
 use crate::store::oidc_logout::{
-    logout_attempt_update, recorded, LogoutCourier, LogoutDelivery, LogoutRow, OidcLogouts,
-    LOGOUT_COLUMNS,
+    logout_attempt_update, recorded, LogoutCourier, LogoutDelivery, LogoutQueue, LogoutRow,
+    OidcLogouts, LOGOUT_COLUMNS, LOGOUT_QUEUE,
 };
 use crate::store::StoreError;
 
@@ -51,5 +51,9 @@ impl OidcLogouts for PostgresStore {
                 Ok(Some(attempt))
             })
             .await
+    }
+
+    async fn logout_queue(&self) -> Result<Vec<LogoutQueue>, StoreError> {
+        Ok(sqlx::query_as(LOGOUT_QUEUE).fetch_all(&self.pool).await?)
     }
 }

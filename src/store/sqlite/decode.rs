@@ -7,7 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, Params, Row};
 
 use crate::store::oidc::{AccessTokenRow, ClientRow, GrantRow};
-use crate::store::oidc_logout::LogoutRow;
+use crate::store::oidc_logout::{LogoutQueue, LogoutRow};
 use crate::store::oidc_refresh::{FamilyRow, RefreshRow};
 use crate::store::outbox::{CountsRow, DueRow, RecordRow};
 use crate::store::rows::{
@@ -124,4 +124,5 @@ from_rows! {
     },
     FamilyRow { code_hash, client_id, account_id },
     LogoutRow { id, client_id, uri, account_id, session_id, attempts },
+    LogoutQueue { client_id, waiting, abandoned, delivered, last_error },
 }

@@ -4,14 +4,14 @@
 
 use async_trait::async_trait;
 
-use super::decode::optional;
+use super::decode::{all, optional};
 use super::SqliteStore;
 use crate::domain::notification::Attempt;
 use crate::domain::time::UnixTime;
 use crate::store::cache::Write;
 use crate::store::oidc_logout::{
-    logout_attempt_update, recorded, LogoutCourier, LogoutDelivery, LogoutRow, OidcLogouts,
-    LOGOUT_COLUMNS,
+    logout_attempt_update, recorded, LogoutCourier, LogoutDelivery, LogoutQueue, LogoutRow,
+    OidcLogouts, LOGOUT_COLUMNS, LOGOUT_QUEUE,
 };
 use crate::store::StoreError;
 
@@ -47,5 +47,9 @@ impl OidcLogouts for SqliteStore {
                 Ok(Some(attempt))
             })
             .await
+    }
+
+    async fn logout_queue(&self) -> Result<Vec<LogoutQueue>, StoreError> {
+        Ok(self.db.read(|conn| all(conn, LOGOUT_QUEUE, []))?)
     }
 }

@@ -42,6 +42,15 @@ async fn tokens_for(app: &TestApp, client_id: &str, token: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// Where `client_id`'s back-channel logouts stand, as the admin API says.
+async fn logouts_of(app: &TestApp, admin: &str, client_id: &str) -> Value {
+    let clients = app.get("/api/v1/admin/oidc/clients", Some(admin)).await;
+    assert_eq!(clients.status, 200, "{}", clients.text);
+    let mut all = clients.body["clients"].as_array().unwrap().iter();
+    let found = all.find(|client| client["client_id"] == client_id);
+    found.unwrap()["backchannel_logouts"].clone()
+}
+
 /// The test clients, and `bcl` (public, trusted) with a back-channel logout URI.
 fn with_bcl(file: &mut FileConfig, secret_file: &Path, uri: &str) {
     configure_clients(file, secret_file);
@@ -76,11 +85,33 @@ async fn a_session_ending_sends_a_logout_token(backend: Backend) {
     // The receiver fails the first attempt; the retry is due 30 s later, and survives a
     // restart (the queue is in the database).
     receiver.wait_for(1).await;
+    // An instance admin sees it waiting, with the failure.
+    let root = app.admin_signed_in("root@example.com").await;
+    let queue = logouts_of(&app, &root, "bcl").await;
+    assert_eq!(
+        (queue["waiting"].as_i64(), queue["delivered"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert!(
+        queue["last_error"].as_str().unwrap().contains("500"),
+        "{queue}"
+    );
+    let page = app.get("/admin", Some(&root)).await.text;
+    assert!(
+        page.contains("back-channel logouts: 0 delivered, 1 waiting"),
+        "{page}"
+    );
     app.stop();
     let app = respawn_with(&app, |file| with_bcl(file, &path, &receiver.url)).await;
     app.clock.advance(31);
     let posted = receiver.wait_for(2).await;
     assert_eq!(posted.len(), 2);
+    let queue = logouts_of(&app, &root, "bcl").await;
+    assert_eq!(
+        (queue["waiting"].as_i64(), queue["delivered"].as_i64()),
+        (Some(0), Some(1))
+    );
+    assert!(queue["last_error"].is_null(), "{queue}");
     let delivered = &posted[1];
     assert_eq!(delivered.answered.as_u16(), 204);
     assert_eq!(
