@@ -104,7 +104,8 @@ fn remembered_by_a_node(write: Write) -> bool {
         // also end its sessions, memberships and (deleting) workspaces.
         Write::SuspendAccount | Write::UnsuspendAccount | Write::DeleteAccount => true,
         // A sealed instance secret is remembered (the signing keys, read at every signature):
-        // a re-seal or a signing key roll replaces it.
+        // a re-seal or a signing key roll replaces it (re-sealing a TOTP secret publishes
+        // nothing: `write_if`).
         Write::Reseal => true,
         // Clients are remembered (read at every token request).
         Write::CreateOidcClient | Write::SyncOidcClients | Write::RemoveOidcClient => true,

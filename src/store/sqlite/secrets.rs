@@ -77,37 +77,44 @@ impl Secrets for SqliteStore {
         old: &Sealed,
         new: &Sealed,
     ) -> Result<bool, StoreError> {
+        // Only instance secrets are remembered (the signing keys): re-sealing a TOTP secret,
+        // one per account in a master key rotation, publishes nothing.
+        let remembered = matches!(slot, SealedSlot::Instance(_));
         self.cache
-            .write(Write::Reseal, async {
-                let (sql, owner) = match slot {
-                    SealedSlot::TotpSecret(account) => (
-                        "UPDATE two_factor SET key_id = ?3, secret = ?4
+            .write_if(
+                Write::Reseal,
+                async {
+                    let (sql, owner) = match slot {
+                        SealedSlot::TotpSecret(account) => (
+                            "UPDATE two_factor SET key_id = ?3, secret = ?4
                          WHERE account_id = ?1 AND secret = ?2",
-                        account.as_str(),
-                    ),
-                    SealedSlot::PendingSecret(account) => (
-                        "UPDATE two_factor SET pending_key_id = ?3, pending_secret = ?4
+                            account.as_str(),
+                        ),
+                        SealedSlot::PendingSecret(account) => (
+                            "UPDATE two_factor SET pending_key_id = ?3, pending_secret = ?4
                          WHERE account_id = ?1 AND pending_secret = ?2",
-                        account.as_str(),
-                    ),
-                    SealedSlot::Instance(name) => (
-                        "UPDATE instance_secrets SET key_id = ?3, sealed = ?4
+                            account.as_str(),
+                        ),
+                        SealedSlot::Instance(name) => (
+                            "UPDATE instance_secrets SET key_id = ?3, sealed = ?4
                          WHERE name = ?1 AND sealed = ?2",
-                        name.as_str(),
-                    ),
-                };
-                let params = (
-                    owner.to_owned(),
-                    old.blob.clone(),
-                    new.key_id.0.clone(),
-                    new.blob.clone(),
-                );
-                let changed = self
-                    .db
-                    .write(move |tx| Ok(tx.prepare_cached(sql)?.execute(params)?))
-                    .await?;
-                Ok(changed == 1)
-            })
+                            name.as_str(),
+                        ),
+                    };
+                    let params = (
+                        owner.to_owned(),
+                        old.blob.clone(),
+                        new.key_id.0.clone(),
+                        new.blob.clone(),
+                    );
+                    let changed = self
+                        .db
+                        .write(move |tx| Ok(tx.prepare_cached(sql)?.execute(params)?))
+                        .await?;
+                    Ok(changed == 1)
+                },
+                |changed| *changed && remembered,
+            )
             .await
     }
 }
