@@ -30,6 +30,7 @@ mod receivers;
 mod sessions;
 mod store;
 mod throttling;
+mod tokens;
 mod two_factor;
 mod upgrade;
 mod workspaces;

@@ -136,7 +136,7 @@ pub async fn change_password(
         .accounts
         .change_password(
             &auth.account,
-            &auth.session.id,
+            &auth.credential.id,
             password,
             proof,
             &client,

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::{CAPACITY, ENTRY_TTL};
 use crate::domain::time::UnixTime;
 use crate::domain::workspace::{InstancePolicy, Role, Workspace};
-use crate::store::{SessionLookup, WorkspaceSessionLookup};
+use crate::store::{SessionLookup, TokenLookup, WorkspaceSessionLookup, WorkspaceTokenLookup};
 
 /// What a remembered read was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -23,6 +23,10 @@ pub(crate) enum Key {
     Workspaces(String),
     /// `instance_policy`.
     Policy,
+    /// `api_token_by_hash`.
+    Token(Vec<u8>),
+    /// `api_token_in_workspace`.
+    TokenInWorkspace(Vec<u8>, String),
 }
 
 /// What a remembered read answered.
@@ -32,13 +36,18 @@ pub(crate) enum Value {
     InWorkspace(WorkspaceSessionLookup),
     Workspaces(Vec<(Workspace, Role)>),
     Policy(InstancePolicy),
+    Token(TokenLookup),
+    TokenInWorkspace(WorkspaceTokenLookup),
 }
 
 impl Value {
-    fn session_id(&self) -> Option<&str> {
+    /// The session or API token this answer is about, whose use [`Memory::touched`] records.
+    fn credential_id(&self) -> Option<&str> {
         match self {
             Value::Session(found) => Some(found.session.id.as_str()),
             Value::InWorkspace(found) => Some(found.found.session.id.as_str()),
+            Value::Token(found) => Some(found.token.id.as_str()),
+            Value::TokenInWorkspace(found) => Some(found.found.token.id.as_str()),
             Value::Workspaces(_) | Value::Policy(_) => None,
         }
     }
@@ -47,10 +56,18 @@ impl Value {
         let session = match self {
             Value::Session(found) => &mut found.session,
             Value::InWorkspace(found) => &mut found.found.session,
+            Value::Token(found) => return touch_token(&mut found.token.last_used_at, now),
+            Value::TokenInWorkspace(found) => {
+                return touch_token(&mut found.found.token.last_used_at, now)
+            }
             Value::Workspaces(_) | Value::Policy(_) => return,
         };
         session.last_seen_at = session.last_seen_at.max(now);
     }
+}
+
+fn touch_token(last_used_at: &mut Option<UnixTime>, now: UnixTime) {
+    *last_used_at = Some(last_used_at.map_or(now, |last| last.max(now)));
 }
 
 /// The answer of a read that a node may remember.
@@ -83,6 +100,32 @@ impl Remembered for Option<WorkspaceSessionLookup> {
     fn recalled(value: Value) -> Option<Self> {
         match value {
             Value::InWorkspace(found) => Some(Some(found)),
+            _ => None,
+        }
+    }
+}
+
+impl Remembered for Option<TokenLookup> {
+    fn kept(&self) -> Option<Value> {
+        self.clone().map(Value::Token)
+    }
+
+    fn recalled(value: Value) -> Option<Self> {
+        match value {
+            Value::Token(found) => Some(Some(found)),
+            _ => None,
+        }
+    }
+}
+
+impl Remembered for Option<WorkspaceTokenLookup> {
+    fn kept(&self) -> Option<Value> {
+        self.clone().map(Value::TokenInWorkspace)
+    }
+
+    fn recalled(value: Value) -> Option<Self> {
+        match value {
+            Value::TokenInWorkspace(found) => Some(Some(found)),
             _ => None,
         }
     }
@@ -171,7 +214,7 @@ impl Memory {
             entries.values.clear();
             entries.by_session.clear();
         }
-        if let Some(id) = value.session_id() {
+        if let Some(id) = value.credential_id() {
             let keys = entries.by_session.entry(id.to_owned()).or_default();
             if !keys.contains(&key) {
                 keys.push(key.clone());
@@ -180,7 +223,8 @@ impl Memory {
         entries.values.insert(key, (Instant::now(), value));
     }
 
-    /// The session `session` was used at `now` (what it remembers of it says so too).
+    /// The session or API token `session` was used at `now` (what it remembers of it says
+    /// so too).
     pub(super) fn touched(&self, session: &str, now: UnixTime) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         let Entries { values, by_session } = &mut *entries;
