@@ -21,6 +21,38 @@ backend_tests!(
     a_password_reset_revokes_tokens_and_creation_is_told_to_the_owner,
 );
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_security_page_creates_shows_once_and_revokes_a_token() {
+    the_security_page_creates_shows_once_and_revokes(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_lists_every_accounts_tokens_from_the_command_line() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let session = app.signed_in("ada@example.com").await;
+    let (secret, id) = token_of(&app, &session).await;
+    app.get("/api/v1/me", Some(&secret))
+        .await
+        .assert_status(200);
+    let output = crate::cli::deadbolt(app.dir.path())
+        .args(["--database", &app.database_url, "user", "list", "--tokens"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("ada@example.com"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("deploy script") && line.contains(&id),
+        "{line}"
+    );
+    assert!(!line.contains("never"), "used once: {line}");
+    assert!(!stdout.contains(&secret[4..]), "never the token: {stdout}");
+    assert!(stdout.contains("1 token(s)"), "{stdout}");
+}
+
 mod postgres_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_token_revoked_on_one_node_is_refused_by_the_other_at_once() {
@@ -510,4 +542,89 @@ async fn two_nodes_racing_a_tokens_first_use_record_it_once(backend: Backend) {
             .len(),
         1
     );
+}
+
+/// The tokens section of `/account/security` (a session's page): creating needs the proof,
+/// the new token is shown once and works, and its Revoke button ends it.
+async fn the_security_page_creates_shows_once_and_revokes(backend: Backend) {
+    use crate::pages::{csrf_of, get_html, page_sign_in, post_form};
+    let app = spawn_app(backend).await;
+    let session = app.signed_in("ada@example.com").await;
+    page_sign_in(&app, "ada@example.com", "").await;
+    let (_, html) = get_html(&app, "/account/security").await;
+    assert!(html.contains("id=\"tokens\""), "{html}");
+    assert!(html.contains("You have no API tokens."));
+    let csrf = csrf_of(&html);
+    // A wrong proof creates nothing and says so.
+    let refused = post_form(
+        &app,
+        "/account/security/tokens",
+        &[
+            ("csrf", &csrf),
+            ("name", "deploy"),
+            ("expires_in_days", "30"),
+            ("password", "not my password"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("No token was created."));
+    assert!(listed(&app, &session).await.is_empty());
+    // Without the CSRF token: refused.
+    let forged = post_form(
+        &app,
+        "/account/security/tokens",
+        &[
+            ("name", "deploy"),
+            ("expires_in_days", "30"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    assert!(listed(&app, &session).await.is_empty());
+    let created = post_form(
+        &app,
+        "/account/security/tokens",
+        &[
+            ("csrf", &csrf),
+            ("name", "deploy"),
+            ("expires_in_days", "90"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(created.status(), 200);
+    let html = created.text().await.unwrap();
+    let marker = "id=\"new-token-value\" class=\"secret\">";
+    let start = html.find(marker).expect("the new token") + marker.len();
+    let secret = html[start..start + html[start..].find('<').unwrap()].to_owned();
+    assert!(secret.starts_with("dbt_"), "{secret}");
+    app.get("/api/v1/me", Some(&secret))
+        .await
+        .assert_status(200);
+    // Shown once: the page again lists it by name only.
+    let (_, html) = get_html(&app, "/account/security").await;
+    assert!(!html.contains(&secret), "shown once");
+    assert!(html.contains("<strong>deploy</strong>"), "{html}");
+    let id = listed(&app, &session).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoke = format!("/account/security/tokens/{id}/revoke");
+    assert!(html.contains(&revoke), "{html}");
+    let revoked = post_form(&app, &revoke, &[("csrf", &csrf_of(&html))]).await;
+    assert_eq!(revoked.status(), 200);
+    assert!(revoked
+        .text()
+        .await
+        .unwrap()
+        .contains("The token was revoked."));
+    app.get("/api/v1/me", Some(&secret))
+        .await
+        .assert_error(401, "unauthenticated");
 }
