@@ -427,7 +427,8 @@ async fn an_admin_reset_two_factor_off_and_a_suspension_revoke_tokens(backend: B
         Some(&admin),
         json!({"reason": "lost phone", "force": true}),
     )
-    .await;
+    .await
+    .assert_status(200);
     app.get("/api/v1/me", Some(&third))
         .await
         .assert_error(401, "unauthenticated");
