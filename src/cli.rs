@@ -113,7 +113,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let role = if admin { Role::Admin } else { Role::User };
             user::create_user(&config, &email, name.as_deref(), role, password_stdin).await
         }
-        Command::User(UserCommand::List) => user::list_users(&config).await,
+        Command::User(UserCommand::List { tokens: false }) => user::list_users(&config).await,
+        Command::User(UserCommand::List { tokens: true }) => user::list_tokens(&config).await,
         Command::User(UserCommand::ResetTwoFactor {
             email,
             reason,

@@ -15,10 +15,13 @@
 //! 5. resident memory idle and at the peak of the load;
 //! 6. (`--email`) the latency of "send me an e-mail" for addresses that get a message ÷ for
 //!    addresses that get none ([`email`]);
-//! 7. the OpenID Connect code exchange and userinfo ÷ `/healthz` ([`oidc`]; `--oidc` alone).
+//! 7. the OpenID Connect code exchange and userinfo ÷ `/healthz` ([`oidc`]; `--oidc` alone);
+//! 8. (`--tokens`) `GET /api/v1/authz` with an API token ÷ `/healthz`, beside a session's
+//!    ([`tokens`]).
 
 mod email;
 mod oidc;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -86,6 +89,7 @@ async fn main() -> Result<(), Error> {
     let mut totp_only = false;
     let mut email_only = false;
     let mut oidc_only = false;
+    let mut tokens_only = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--server" => server_binary = PathBuf::from(args.next().ok_or("--server PATH")?),
@@ -98,6 +102,8 @@ async fn main() -> Result<(), Error> {
             "--email" => email_only = true,
             // Figure 7 alone.
             "--oidc" => oidc_only = true,
+            // Figure 8 alone.
+            "--tokens" => tokens_only = true,
             other => {
                 seconds = other
                     .parse()
@@ -115,6 +121,8 @@ async fn main() -> Result<(), Error> {
     for backend in backends {
         if email_only {
             email::run(backend, &server_binary).await?;
+        } else if tokens_only {
+            tokens::run(backend, &server_binary, seconds).await?;
         } else if oidc_only {
             oidc::run(backend, &server_binary, seconds).await?;
         } else if totp_only {

@@ -1,7 +1,7 @@
 //! What a person does with their own account, shared by the JSON API and the pages: signing
 //! up, what the instance and their workspaces require of them, their address
 //! ([`email`]: verification and the e-mailed proof), their password ([`password`]: setting,
-//! changing, and a forgotten one), their sessions ([`sessions`]), their authenticator
+//! changing, and a forgotten one), their sessions ([`sessions`]), their API tokens ([`tokens`]), their authenticator
 //! ([`two_factor`]) and deleting the account ([`lifecycle`]). No HTTP and no SQL here: each
 //! operation loads through the store, decides with [`crate::domain`] and persists, and the
 //! adapters only translate request and response shapes.
@@ -10,6 +10,7 @@ pub mod email;
 pub mod lifecycle;
 pub mod password;
 pub mod sessions;
+pub mod tokens;
 pub mod two_factor;
 
 use std::sync::Arc;
@@ -49,6 +50,12 @@ pub enum Error {
     /// No such session of the caller's.
     #[error("no such session")]
     NoSuchSession,
+    /// No such API token of the caller's.
+    #[error("no such token")]
+    NoSuchToken,
+    /// An API token's name or lifetime is refused.
+    #[error(transparent)]
+    InvalidTokenRequest(#[from] crate::domain::api_token::TokenRequestError),
     /// No live pending enrolment.
     #[error("no pending enrolment")]
     NoPendingEnrollment,

@@ -36,7 +36,12 @@ pub enum UserCommand {
         password_stdin: bool,
     },
     /// List accounts with their two-factor state and last sign-in.
-    List,
+    List {
+        /// List every account's API tokens instead: name, id, created, expires, last used
+        /// (never the token).
+        #[arg(long)]
+        tokens: bool,
+    },
     /// Reset an account's two-factor (lost device): deletes its authenticator and recovery
     /// codes and ends its sessions. Audited with the reason.
     ResetTwoFactor {
@@ -108,6 +113,37 @@ pub(super) async fn create_user(
     if generated {
         println!("Password (shown once): {}", password.expose());
     }
+    Ok(())
+}
+
+/// `deadbolt user list --tokens`.
+pub(super) async fn list_tokens(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let tokens = store.all_api_tokens().await?;
+    let now = SystemClock.now();
+    println!(
+        "{:<40} {:<24} {:<32} {:<21} {:<29} LAST USED",
+        "EMAIL", "NAME", "ID", "CREATED", "EXPIRES"
+    );
+    for (email, token) in &tokens {
+        let expires = token.expires_at.to_rfc3339();
+        println!(
+            "{:<40} {:<24} {:<32} {:<21} {:<29} {}",
+            email,
+            token.name,
+            token.id.as_str(),
+            token.created_at.to_rfc3339(),
+            if token.is_live(now) {
+                expires
+            } else {
+                format!("{expires} (expired)")
+            },
+            token
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), UnixTime::to_rfc3339),
+        );
+    }
+    println!("{} token(s)", tokens.len());
     Ok(())
 }
 

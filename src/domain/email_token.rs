@@ -285,7 +285,7 @@ impl fmt::Debug for EmailCode {
 }
 
 /// HMAC-SHA256 of `parts`, each preceded by its length, so no two lists of parts hash alike.
-fn keyed(key: &[u8; 32], parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn keyed(key: &[u8; 32], parts: &[&[u8]]) -> Vec<u8> {
     let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
         Ok(mac) => mac,
         // HMAC takes keys of any length; this arm is unreachable.

@@ -94,6 +94,13 @@ pub enum EventKind {
     OidcClientCreated,
     /// An instance admin removed a client (`details.client_id`).
     OidcClientRemoved,
+    /// The person created an API token (`details.token_id`, `name`, `expires_at`).
+    ApiTokenCreated,
+    /// An API token was used for the first time (`details.token_id`, `name`).
+    ApiTokenFirstUsed,
+    /// An API token was revoked (`details.token_id`, `name`, and `because`: the kind of
+    /// the change that revoked it with the account's others, when not its owner alone).
+    ApiTokenRevoked,
 }
 
 impl EventKind {
@@ -139,6 +146,9 @@ impl EventKind {
             EventKind::OidcRefreshReused => "oidc_refresh_reused",
             EventKind::OidcClientCreated => "oidc_client_created",
             EventKind::OidcClientRemoved => "oidc_client_removed",
+            EventKind::ApiTokenCreated => "api_token_created",
+            EventKind::ApiTokenFirstUsed => "api_token_first_used",
+            EventKind::ApiTokenRevoked => "api_token_revoked",
         }
     }
 }

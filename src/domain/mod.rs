@@ -2,6 +2,7 @@
 //! as an argument and is unit-tested beside the code.
 
 pub mod account;
+pub mod api_token;
 pub mod email;
 pub mod email_token;
 pub mod event;

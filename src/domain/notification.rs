@@ -82,7 +82,8 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::RecoveryCodesRegenerated
         | EventKind::EnrollmentConfirmed
         | EventKind::PasswordChanged
-        | EventKind::PasswordReset => Some(Audience::Owner),
+        | EventKind::PasswordReset
+        | EventKind::ApiTokenCreated => Some(Audience::Owner),
         EventKind::AccountSuspended | EventKind::AccountUnsuspended => Some(Audience::Owner),
         EventKind::ResetRequested
         | EventKind::ResetRequestConfirmed
@@ -124,6 +125,8 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::OidcRefreshReused
         | EventKind::OidcClientCreated
         | EventKind::OidcClientRemoved => None,
+        // The owner is told when a token is created; its use and revocation are recorded.
+        EventKind::ApiTokenFirstUsed | EventKind::ApiTokenRevoked => None,
     }
 }
 

@@ -12,7 +12,7 @@
 //! `reason_required`, `not_abandoned`, `account_suspended`, `own_account`,
 //! `already_suspended`, `not_suspended`, `reset_not_confirmed`, `client_exists`,
 //! `invalid_authorization_request`,
-//! `invalid_client_metadata`, `configured_client`, `unavailable` (the database
+//! `invalid_client_metadata`, `configured_client`, `token_not_allowed`, `unavailable` (the database
 //! failed), `not_acknowledged` (a committed change not yet confirmed by every node).
 //!
 //! Internal errors answer "internal error"; their source rides in the response
@@ -84,6 +84,10 @@ pub enum ApiError {
     /// Signed in, but not allowed to do this.
     #[error("forbidden")]
     Forbidden,
+    /// An API token was presented where only a signed-in session may act (security
+    /// settings).
+    #[error("token not allowed")]
+    TokenNotAllowed,
     /// The database cannot be reached.
     #[error("not ready")]
     NotReady,

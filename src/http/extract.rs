@@ -1,6 +1,8 @@
 //! Extractors that own request-shape errors: a JSON body whose rejections become
-//! [`ApiError`]s, the signed-in session (and the instance-admin guard), and who is calling
-//! (address, user agent).
+//! [`ApiError`]s, the signed-in caller (`credential.rs`: a session or an API token, and the
+//! instance-admin guard), and who is calling (address, user agent).
+
+mod credential;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -8,20 +10,19 @@ use ipnet::IpNet;
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde::de::DeserializeOwned;
 
-use crate::domain::account::{needs_touch, Account, Caller, Session};
-use crate::domain::ids::Token;
-use crate::domain::time::UnixTime;
-use crate::domain::two_factor::TwoFactorSummary;
-use crate::domain::workspace::{access, Access, Role, Workspace};
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::store::SessionLookup;
+
+pub use credential::{
+    admin_only, resolve_credential_in, resolve_session, session_token, ApiCaller, Authenticated,
+    Credential, SESSION_COOKIE,
+};
 
 /// Longest user agent kept; the rest is cut.
 const MAX_USER_AGENT_CHARS: usize = 256;
@@ -160,6 +161,26 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> I
     }
 }
 
+/// Who is calling: the client address (the peer `peer`, or whom trusted proxies name) and
+/// the user agent.
+pub fn client_info(headers: &HeaderMap, peer: Option<SocketAddr>, state: &AppState) -> ClientInfo {
+    let ip = peer
+        .map(|addr| client_address(addr.ip(), headers, &state.config.trusted_proxies).to_string());
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect());
+    ClientInfo { ip, user_agent }
+}
+
+/// The peer address of the connection a request came on.
+fn peer(parts: &Parts) -> Option<SocketAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr)
+}
+
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
@@ -167,201 +188,7 @@ impl FromRequestParts<AppState> for ClientInfo {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| {
-                client_address(addr.ip(), &parts.headers, &state.config.trusted_proxies).to_string()
-            });
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect());
-        Ok(ClientInfo { ip, user_agent })
-    }
-}
-
-/// The browser session cookie; the same session as a bearer token.
-pub const SESSION_COOKIE: &str = "deadbolt_session";
-
-/// Routes a person blocked by the instance policy may still reach: their account, enrolment
-/// and sign-out (the challenge needs no session).
-const REACHABLE_WHEN_BLOCKED: &[&str] = &[
-    "/api/v1/me",
-    "/api/v1/me/two-factor/enrollment",
-    "/api/v1/me/two-factor/enrollment/confirm",
-    "/api/v1/me/two-factor/enrollment/qr.png",
-    "/api/v1/sessions/current",
-];
-
-/// The caller's session and account, from `Authorization: Bearer TOKEN` or the session
-/// cookie. `401 unauthenticated` when absent, unknown, or ended; `403 two_factor_required`
-/// when the instance policy blocks the account and the route is not one it may still reach.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    /// The session in use.
-    pub session: Session,
-    /// Its account.
-    pub account: Account,
-    /// Whether the account has two-factor enabled.
-    pub has_two_factor: bool,
-    /// The account's authenticator, as `/me` shows it.
-    pub two_factor: TwoFactorSummary,
-    /// What the instance policy allows the account.
-    pub instance_access: Access,
-    /// The time the request was authenticated at.
-    pub now: UnixTime,
-}
-
-impl Authenticated {
-    /// The caller as the account, workspace and admin operations take it.
-    pub fn caller(&self) -> Caller<'_> {
-        Caller {
-            account: &self.account,
-            has_two_factor: self.has_two_factor,
-            now: self.now,
-        }
-    }
-
-    /// Unused recovery codes, as `/me` shows them: none while two-factor is off.
-    pub fn recovery_codes_remaining(&self) -> u32 {
-        if self.has_two_factor {
-            self.two_factor.recovery_codes_remaining.unwrap_or(0)
-        } else {
-            0
-        }
-    }
-}
-
-/// Refuses anyone but an instance admin (`403 forbidden`).
-pub fn admin_only(auth: &Authenticated) -> Result<(), ApiError> {
-    if auth.account.is_admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
-
-/// The session token in the request: the bearer token, else the session cookie.
-pub fn session_token(headers: &HeaderMap) -> Option<Token> {
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let (scheme, token) = value.split_once(' ')?;
-        let token = token.trim();
-        return (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
-            .then(|| Token::from_presented(token));
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
-        .map(|(_, value)| Token::from_presented(value))
-}
-
-/// Resolves the request's session, or `None` when there is no live one.
-pub async fn resolve_session(
-    state: &AppState,
-    headers: &HeaderMap,
-    now: UnixTime,
-) -> Result<Option<Authenticated>, ApiError> {
-    let Some(token) = session_token(headers) else {
-        return Ok(None);
-    };
-    // Security: the lookup is by SHA-256 digest on an indexed column, so the timing of a
-    // miss reveals nothing useful about stored tokens.
-    let found = state.store.session_by_token(&token.hash()).await?;
-    authenticate(state, found, now).await
-}
-
-/// The request's session with the account's membership of `workspace`, in one query (for
-/// forward-auth); `None` when there is no live session.
-pub async fn resolve_session_in(
-    state: &AppState,
-    headers: &HeaderMap,
-    workspace: &str,
-    now: UnixTime,
-) -> Result<Option<(Authenticated, Option<(Workspace, Role)>)>, ApiError> {
-    let Some(token) = session_token(headers) else {
-        return Ok(None);
-    };
-    let Some(found) = state
-        .store
-        .session_in_workspace(&token.hash(), workspace)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let membership = found.membership;
-    let auth = authenticate(state, Some(found.found), now).await?;
-    Ok(auth.map(|auth| (auth, membership)))
-}
-
-/// Checks a looked-up session's lifetimes (deleting an ended one), records its use at most
-/// once a minute, and applies the instance policy.
-async fn authenticate(
-    state: &AppState,
-    found: Option<SessionLookup>,
-    now: UnixTime,
-) -> Result<Option<Authenticated>, ApiError> {
-    let Some(found) = found else {
-        return Ok(None);
-    };
-    if found.account.is_suspended() {
-        // Suspending ends every session; this one was minted by a sign-in that raced the
-        // suspension. It is honoured nowhere (API, pages, forward-auth).
-        return Ok(None);
-    }
-    if !state.config.sessions.is_live(&found.session, now) {
-        state
-            .store
-            .delete_session(&found.session.account_id, &found.session.id)
-            .await?;
-        return Ok(None);
-    }
-    if needs_touch(&found.session, now) {
-        state.store.touch_session(&found.session.id, now).await?;
-    }
-    let policy = state.store.instance_policy().await?;
-    let requirement = policy.and_then(|p| p.requirement_for(found.account.is_admin));
-    Ok(Some(Authenticated {
-        instance_access: access(requirement, found.has_two_factor, now),
-        session: found.session,
-        account: found.account,
-        has_two_factor: found.has_two_factor,
-        two_factor: found.two_factor,
-        now,
-    }))
-}
-
-impl FromRequestParts<AppState> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let now = state.clock.now();
-        let auth = resolve_session(state, &parts.headers, now)
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
-        if let Access::Blocked { deadline } = auth.instance_access {
-            let route = parts
-                .extensions
-                .get::<MatchedPath>()
-                .map(MatchedPath::as_str);
-            if !route.is_some_and(|route| REACHABLE_WHEN_BLOCKED.contains(&route)) {
-                return Err(ApiError::TwoFactorRequired {
-                    deadline: Some(deadline),
-                });
-            }
-        }
-        Ok(auth)
+        Ok(client_info(&parts.headers, peer(parts), state))
     }
 }
 

@@ -10,6 +10,7 @@
 //! - A named uniqueness violation becomes [`StoreError::Conflict`] here, and nowhere else.
 
 mod aggregates;
+mod api_tokens;
 pub mod cache;
 mod email_tokens;
 mod error;
@@ -35,6 +36,7 @@ pub use aggregates::{
     Accounts, Challenges, Events, RecoveryCodes, Resets, Secrets, Sessions, SignIns, Throttles,
     TwoFactors, Workspaces,
 };
+pub use api_tokens::{ApiTokens, NewApiToken, TokenLookup, WorkspaceTokenLookup};
 pub use email_tokens::{EmailTokens, LinkEffect, NewEmailToken, SpentEmailToken, TokenOwner};
 pub use error::{Constraint, StoreError};
 pub use lifecycle::{Deletion, Lifecycle};
@@ -73,6 +75,7 @@ pub trait Store:
     + OidcRefresh
     + OidcExchanges
     + OidcLogouts
+    + ApiTokens
     + Send
     + Sync
     + 'static

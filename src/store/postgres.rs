@@ -11,6 +11,7 @@
 
 mod accounts;
 mod admin;
+mod api_tokens;
 mod batch;
 mod challenge_read;
 mod challenges;

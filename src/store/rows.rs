@@ -15,7 +15,9 @@ pub(super) use accounts::{AccountRow, AccountSummaryRow};
 pub(super) use challenges::{ChallengeContextRow, ChallengeRow};
 pub(super) use events::EventRow;
 pub(super) use secrets::SealedRow;
-pub(super) use sessions::{SessionAccountRow, SessionRow, WorkspaceSessionRow};
+pub(super) use sessions::{
+    MembershipRow, OwnerRow, SessionAccountRow, SessionRow, WorkspaceSessionRow,
+};
 pub(super) use throttle::CounterRow;
 pub(super) use two_factor::{with_vouches, ResetRequestRow, TwoFactorRow, VouchRow};
 pub(super) use workspaces::{InvitationRow, MemberRow, PolicyRow, WorkspaceRoleRow, WorkspaceRow};

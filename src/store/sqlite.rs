@@ -14,6 +14,7 @@
 
 mod accounts;
 mod admin;
+mod api_tokens;
 mod challenges;
 mod coherence;
 mod db;

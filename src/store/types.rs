@@ -84,22 +84,42 @@ pub struct SessionLookup {
     pub two_factor: TwoFactorSummary,
 }
 
-/// The columns of a [`SessionLookup`] (decoded by `SessionAccountRow`), for queries over
-/// `sessions s JOIN accounts a LEFT JOIN two_factor t`, without the recovery-code count
-/// (add [`RECOVERY_COUNT_COLUMN`] or `NULL AS t_recovery_codes`).
-pub(crate) const SESSION_LOOKUP_COLUMNS: &str = "s.id, s.account_id, s.created_at, \
-    s.last_seen_at, s.expires_at, s.ip, s.user_agent, a.email AS a_email, a.name AS a_name, \
-    a.password_hash AS a_password_hash, a.is_admin AS a_is_admin, \
-    a.created_at AS a_created_at, a.last_sign_in_at AS a_last_sign_in_at, \
-    a.email_verified_at AS a_email_verified_at, \
-    a.suspended_at AS a_suspended_at, \
-    (t.secret IS NOT NULL) AS a_has_two_factor, t.enabled_at AS t_enabled_at, \
-    t.pending_expires_at AS t_pending_until";
+/// The account behind a credential with its two-factor summary (decoded by `OwnerRow`), for
+/// queries joining `accounts a` and `LEFT JOIN two_factor t` (add [`RECOVERY_COUNT_COLUMN`]
+/// or `NULL AS t_recovery_codes`).
+macro_rules! owner_columns {
+    () => {
+        "a.id AS a_id, a.email AS a_email, a.name AS a_name, \
+         a.password_hash AS a_password_hash, a.is_admin AS a_is_admin, \
+         a.created_at AS a_created_at, a.last_sign_in_at AS a_last_sign_in_at, \
+         a.email_verified_at AS a_email_verified_at, a.suspended_at AS a_suspended_at, \
+         (t.secret IS NOT NULL) AS a_has_two_factor, t.enabled_at AS t_enabled_at, \
+         t.pending_expires_at AS t_pending_until"
+    };
+}
 
-/// The account's unused recovery codes, for a session lookup. Forward-auth leaves it out:
+/// The owner columns (`owner_columns!`) as a constant.
+pub(crate) const OWNER_COLUMNS: &str = owner_columns!();
+
+/// The columns of a [`SessionLookup`] (decoded by `SessionAccountRow`), for queries over
+/// `sessions s JOIN accounts a LEFT JOIN two_factor t` (add [`RECOVERY_COUNT_COLUMN`] or
+/// `NULL AS t_recovery_codes`).
+pub(crate) const SESSION_LOOKUP_COLUMNS: &str = concat!(
+    "s.id, s.account_id, s.created_at, s.last_seen_at, s.expires_at, s.ip, s.user_agent, ",
+    owner_columns!()
+);
+
+/// The account's unused recovery codes, for a credential lookup. Forward-auth leaves it out:
 /// on PostgreSQL the extra sub-plan cost a fifth of the query.
 pub(crate) const RECOVERY_COUNT_COLUMN: &str =
-    "(SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = s.account_id) AS t_recovery_codes";
+    "(SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = a.id) AS t_recovery_codes";
+
+/// The membership columns of a forward-auth lookup (decoded by `MembershipRow`), for queries
+/// joining `LEFT JOIN memberships m LEFT JOIN workspaces w ON w.id = m.workspace_id`.
+pub(crate) const MEMBERSHIP_COLUMNS: &str = "w.id AS w_id, w.name AS w_name, \
+    w.created_at AS w_created_at, w.enforcement AS w_enforcement, \
+    w.grace_period_days AS w_grace_period_days, w.enforced_since AS w_enforced_since, \
+    m.role AS m_role";
 
 /// A session, with the account's membership of one workspace (if any), for forward-auth.
 #[derive(Debug, Clone, PartialEq, Eq)]

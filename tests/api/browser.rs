@@ -10,14 +10,13 @@
 mod apache;
 mod driver;
 mod email;
-mod proxy;
 
 use deadbolt::config::RequireTwoFactor;
 use fantoccini::Locator;
 
 use crate::helpers::{spawn_app, spawn_app_with, totp_code, Backend, PASSWORD};
+use crate::proxies::{spawn_application, Ports, Proxy};
 use driver::Browser;
-use proxy::{free_port, spawn_application, start_nginx, Ports};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrol_sign_in_with_a_code_and_a_recovery_code_then_disable() {
@@ -409,14 +408,25 @@ async fn check_regenerate_and_move_to_a_new_device() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forward_auth_brings_people_back_to_the_application_after_signing_in() {
-    // nginx serves Deadbolt at its public URL and the application on another port of the
-    // same host: after the sign-in form (and the challenge form), the browser must follow
-    // the redirect to the application's origin.
-    let ports = Ports {
-        deadbolt: free_port(),
-        application: free_port(),
-    };
+async fn nginx_brings_people_back_to_the_application_after_signing_in() {
+    brings_people_back_to_the_application_after_signing_in(Proxy::Nginx).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_brings_people_back_to_the_application_after_signing_in() {
+    brings_people_back_to_the_application_after_signing_in(Proxy::Caddy).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_brings_people_back_to_the_application_after_signing_in() {
+    brings_people_back_to_the_application_after_signing_in(Proxy::Haproxy).await
+}
+
+/// The proxy serves Deadbolt at its public URL and the application on another port of the
+/// same host: after the sign-in form (and the challenge form), the browser must follow the
+/// redirect to the application's origin.
+async fn brings_people_back_to_the_application_after_signing_in(proxy: Proxy) {
+    let ports = Ports::free();
     let public_url = format!("http://127.0.0.1:{}", ports.deadbolt);
     let app = spawn_app_with(Backend::Sqlite, |config| {
         config.public_url = Some(public_url.clone());
@@ -438,15 +448,10 @@ async fn forward_auth_brings_people_back_to_the_application_after_signing_in() {
 
     let application = spawn_application().await;
     let deadbolt = app.base.trim_start_matches("http://").to_owned();
-    let nginx_dir = tempfile::tempdir().unwrap();
-    let Some(_nginx) = start_nginx(
-        nginx_dir.path(),
-        &ports,
-        &deadbolt,
-        &application,
-        &workspace,
-    )
-    .await
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_proxy) = proxy
+        .start(dir.path(), &ports, &deadbolt, &application, &workspace)
+        .await
     else {
         return;
     };
@@ -465,7 +470,9 @@ async fn forward_auth_brings_people_back_to_the_application_after_signing_in() {
         "{}",
         browser.url().await
     );
-    browser.snap("forward-auth-sign-in").await;
+    if proxy == Proxy::Nginx {
+        browser.snap("forward-auth-sign-in").await;
+    }
     browser.fill("#email", "mo@example.com").await;
     browser.enter("#password", PASSWORD).await;
     assert_eq!(browser.url().await, protected);
@@ -477,7 +484,9 @@ async fn forward_auth_brings_people_back_to_the_application_after_signing_in() {
     browser.fill("#email", &owner.email).await;
     browser.enter("#password", PASSWORD).await;
     assert_eq!(browser.path().await, "/login/two-factor");
-    browser.snap("forward-auth-challenge").await;
+    if proxy == Proxy::Nginx {
+        browser.snap("forward-auth-challenge").await;
+    }
     browser.enter("#code", &app.code(&owner.secret)).await;
     assert_eq!(browser.url().await, protected);
     assert_eq!(

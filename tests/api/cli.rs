@@ -192,9 +192,16 @@ impl Server {
 
     /// Starts `deadbolt serve` with `extra` arguments (e.g. `--config FILE`).
     pub(crate) fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Server {
-        let mut child = deadbolt(dir)
+        let mut command = deadbolt(dir);
+        command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
+            .args(extra);
+        Self::spawn(command)
+    }
+
+    /// Starts `command`, a `deadbolt … serve`, reading what it prints.
+    pub(crate) fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

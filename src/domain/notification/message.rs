@@ -229,6 +229,16 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
                 .to_owned(),
             "/account/security",
         ),
+        "api_token_created" => (
+            "A new API token was created".to_owned(),
+            format!(
+                "An API token named \"{}\" was created for your account. It signs scripts in \
+                 as you, without two-factor, until {} or until you revoke it.",
+                detail("name"),
+                detail("expires_at")
+            ),
+            "/account/security",
+        ),
         other => (
             format!("Security event on your account: {other}"),
             format!("A security event ({other}) was recorded for your account."),

@@ -15,7 +15,7 @@ use crate::domain::two_factor::TwoFactorState;
 use crate::domain::workspace::InstancePolicy;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::events::EventsResponse;
-use crate::http::extract::{admin_only, AppJson, Authenticated, ClientInfo};
+use crate::http::extract::{admin_only, ApiCaller, AppJson, ClientInfo};
 use crate::http::AppState;
 
 /// The instance requirement.
@@ -62,7 +62,7 @@ fn view(policy: InstancePolicy) -> InstanceSecurityView {
               (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn get_instance_security(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
 ) -> Result<Json<InstanceSecurityView>, ApiError> {
     admin_only(&auth)?;
     Ok(Json(view(state.admin.instance_policy().await?)))
@@ -78,7 +78,7 @@ pub async fn get_instance_security(
               (status = 422, description = "`invalid_grace_period`, `invalid_body`", body = ErrorBody)))]
 pub async fn put_instance_security(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     AppJson(request): AppJson<InstanceSecurityRequest>,
 ) -> Result<Json<InstanceSecurityView>, ApiError> {
@@ -155,7 +155,7 @@ pub struct AdminAccountList {
               (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn list_accounts(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     query: Result<axum::extract::Query<AccountsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AdminAccountList>, ApiError> {
     admin_only(&auth)?;
@@ -215,7 +215,7 @@ pub struct AdminEventsQuery {
               (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn list_events(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     query: Result<axum::extract::Query<AdminEventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EventsResponse>, ApiError> {
     admin_only(&auth)?;

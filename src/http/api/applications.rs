@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::domain::time::UnixTime;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Authenticated, ClientInfo};
+use crate::http::extract::{ApiCaller, Authenticated, ClientInfo};
 use crate::http::AppState;
 
 /// An application the caller consented to.
@@ -41,7 +41,7 @@ pub struct Applications {
         (status = 401, description = "`unauthenticated`", body = ErrorBody)))]
 pub async fn list_applications(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
 ) -> Result<Json<Applications>, ApiError> {
     let consents = state.oidc.consents(&auth.account.id).await?;
     Ok(Json(Applications {

@@ -1,9 +1,13 @@
 //! Forward-auth for reverse proxies (SPEC §10): nginx `auth_request`, Traefik `ForwardAuth`,
 //! Caddy `forward_auth` ask `GET /api/v1/authz?workspace=ID` before every request of the
-//! protected application. One query: the session, its account and the membership; it and
+//! protected application. One query: the session (or API token), its account and the
+//! membership; it and
 //! the instance policy are answered from the node's memory when it may (`store/cache.rs`).
 
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::rejection::ExtensionRejection;
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -12,7 +16,7 @@ use utoipa::IntoParams;
 
 use crate::domain::workspace::{access, Access};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::resolve_session_in;
+use crate::http::extract::{client_info, resolve_credential_in};
 use crate::http::AppState;
 
 /// Which workspace's rules apply.
@@ -21,6 +25,20 @@ use crate::http::AppState;
 pub struct AuthzQuery {
     /// Workspace id.
     pub workspace: String,
+    /// `true` for proxies that hand the check's answer straight to the client (Caddy,
+    /// HAProxy, Traefik): a browser that is not signed in gets `302` to the sign-in page
+    /// instead of `401` (SPEC §15). Clients that do not accept HTML still get `401`.
+    #[serde(default)]
+    pub redirect: bool,
+}
+
+/// Whether the request is a browser's: it accepts HTML.
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/html"))
 }
 
 /// The URL the person was going to, as the proxy reports it.
@@ -47,6 +65,8 @@ fn header_value(text: &str) -> HeaderValue {
         (status = 200, description = "Allowed: `Remote-User`, `Remote-Email`, \
             `Remote-Workspace-Role` headers; in grace also `Deadbolt-Access: grace` and \
             `Deadbolt-Deadline`"),
+        (status = 302, description = "Not signed in, with `redirect=true` and a request that \
+            accepts HTML: to the sign-in URL in `Location`"),
         (status = 401, description = "Not signed in: `Location` is the sign-in URL, with the \
             original URL as `next`", body = ErrorBody),
         (status = 403, description = "`two_factor_required` (blocked) or `forbidden` (not a \
@@ -54,18 +74,24 @@ fn header_value(text: &str) -> HeaderValue {
 pub async fn authorize(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
     query: Result<Query<AuthzQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;
-    let found = resolve_session_in(&state, &headers, &query.workspace, now).await?;
+    let client = || client_info(&headers, peer.ok().map(|ConnectInfo(addr)| addr), &state);
+    let found = resolve_credential_in(&state, &headers, &query.workspace, client, now).await?;
     let Some((auth, membership)) = found else {
         let mut login = state.config.public_url.join("/login");
         if let Some(next) = original_url(&headers) {
             login.push_str("?next=");
             login.extend(utf8_percent_encode(&next, NON_ALPHANUMERIC));
         }
-        let mut response = ApiError::Unauthenticated.into_response();
+        let mut response = if query.redirect && accepts_html(&headers) {
+            StatusCode::FOUND.into_response()
+        } else {
+            ApiError::Unauthenticated.into_response()
+        };
         response
             .headers_mut()
             .insert(header::LOCATION, header_value(&login));

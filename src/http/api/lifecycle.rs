@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::domain::time::UnixTime;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{admin_only, AppJson, Authenticated, ClientInfo};
+use crate::http::extract::{admin_only, ApiCaller, AppJson, Authenticated, ClientInfo};
 use crate::http::AppState;
 use crate::signin::proof::Proof;
 
@@ -60,7 +60,7 @@ pub struct DeletionView {
               (status = 422, description = "`reason_required`", body = ErrorBody)))]
 pub async fn suspend_account(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path(id): Path<String>,
     AppJson(body): AppJson<ReasonBody>,
@@ -90,7 +90,7 @@ pub async fn suspend_account(
               (status = 422, description = "`reason_required`", body = ErrorBody)))]
 pub async fn unsuspend_account(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path(id): Path<String>,
     AppJson(body): AppJson<ReasonBody>,
@@ -121,7 +121,7 @@ pub async fn unsuspend_account(
               (status = 422, description = "`reason_required`", body = ErrorBody)))]
 pub async fn delete_account(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path(id): Path<String>,
     AppJson(body): AppJson<ReasonBody>,

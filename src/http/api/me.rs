@@ -10,7 +10,7 @@ use crate::domain::two_factor;
 use crate::domain::workspace;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::events::{EventsQuery, EventsResponse, MAX_EVENTS_PAGE};
-use crate::http::extract::Authenticated;
+use crate::http::extract::ApiCaller;
 use crate::http::AppState;
 
 /// The authenticator's state.
@@ -93,7 +93,7 @@ pub struct MeResponse {
         (status = 401, description = "`unauthenticated`", body = ErrorBody)))]
 pub async fn get_me(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
 ) -> Result<Json<MeResponse>, ApiError> {
     // Read with the session: no query of its own.
     let summary = auth.two_factor;
@@ -144,7 +144,7 @@ pub async fn get_me(
         (status = 422, description = "`invalid_body`: bad paging parameters", body = ErrorBody)))]
 pub async fn list_my_events(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EventsResponse>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::InvalidBody(e.body_text()))?;

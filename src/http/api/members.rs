@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::domain::ids::AccountId;
 use crate::domain::time::UnixTime;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{AppJson, Authenticated, ClientInfo};
+use crate::http::extract::{ApiCaller, AppJson, ClientInfo};
 use crate::http::AppState;
 
 /// A member as an owner or admin sees it.
@@ -93,7 +93,7 @@ pub struct RoleChanged {
               (status = 404, description = "`not_found`", body = ErrorBody)))]
 pub async fn list_members(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<MemberList>, ApiError> {
     let members = state
@@ -122,7 +122,7 @@ pub async fn list_members(
               (status = 422, description = "`invalid_email`, `invalid_body`", body = ErrorBody)))]
 pub async fn create_invitation(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path(id): Path<String>,
     AppJson(request): AppJson<InvitationRequest>,
@@ -152,7 +152,7 @@ pub async fn create_invitation(
               (status = 404, description = "`not_found`: unknown, used or expired", body = ErrorBody)))]
 pub async fn accept_invitation(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path(token): Path<String>,
 ) -> Result<Json<InvitationAccepted>, ApiError> {
@@ -178,7 +178,7 @@ pub async fn accept_invitation(
               (status = 409, description = "`last_owner`", body = ErrorBody)))]
 pub async fn change_member_role(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path((id, account_id)): Path<(String, String)>,
     AppJson(request): AppJson<RoleRequest>,
@@ -205,7 +205,7 @@ pub async fn change_member_role(
               (status = 409, description = "`last_owner`", body = ErrorBody)))]
 pub async fn remove_member(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path((id, account_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {

@@ -21,6 +21,7 @@ pub mod reset_requests;
 pub mod resets;
 pub mod sessions;
 pub mod sign_in;
+pub mod tokens;
 pub mod two_factor;
 pub mod workspaces;
 
@@ -134,7 +135,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(password::change_password))
         .routes(routes!(password::forgot_password))
         .routes(routes!(password::reset_password))
-        .routes(routes!(ops::openapi_document));
+        .routes(routes!(ops::openapi_document))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)
         .routes(routes!(ops::healthz))

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::domain::time::UnixTime;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{admin_only, Authenticated};
+use crate::http::extract::{admin_only, ApiCaller};
 use crate::http::AppState;
 use crate::store::outbox::{DeliveryCounts, DeliveryRecord, DeliveryStatus};
 
@@ -100,7 +100,7 @@ pub struct DeliveriesQuery {
               (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn list_notifications(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     query: Result<axum::extract::Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DeliveryList>, ApiError> {
     admin_only(&auth)?;
@@ -131,7 +131,7 @@ pub async fn list_notifications(
               (status = 409, description = "`not_abandoned`", body = ErrorBody)))]
 pub async fn retry_notification(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     admin_only(&auth)?;

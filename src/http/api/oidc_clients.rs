@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::domain::time::UnixTime;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{admin_only, AppJson, Authenticated, ClientInfo};
+use crate::http::extract::{admin_only, ApiCaller, AppJson, ClientInfo};
 use crate::http::AppState;
 use crate::oidc::ClientRegistration;
 use crate::store::{LogoutQueue, OidcClient};
@@ -116,7 +116,7 @@ pub struct CreatedClient {
               (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn list_clients(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
 ) -> Result<Json<ClientsView>, ApiError> {
     admin_only(&auth)?;
     let clients = state.oidc.clients().await?;
@@ -149,7 +149,7 @@ pub async fn list_clients(
               (status = 422, description = "`invalid_client_metadata`, `invalid_body`", body = ErrorBody)))]
 pub async fn create_client(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     AppJson(registration): AppJson<ClientRegistration>,
 ) -> Result<(StatusCode, Json<CreatedClient>), ApiError> {
@@ -178,7 +178,7 @@ pub async fn create_client(
               (status = 409, description = "`configured_client`", body = ErrorBody)))]
 pub async fn remove_client(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

@@ -83,7 +83,7 @@ pub async fn change_password(
         .accounts
         .change_password(
             &auth.account,
-            &auth.session.id,
+            &auth.credential.id,
             request.new_password,
             proof,
             &client,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::domain::time::UnixTime;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{AppJson, Authenticated, ClientInfo};
+use crate::http::extract::{ApiCaller, AppJson, ClientInfo};
 use crate::http::AppState;
 
 /// The token of a link `/reset-requests/confirm/TOKEN`.
@@ -96,7 +96,7 @@ pub struct MemberRequestList {
         (status = 404, description = "`not_found`", body = ErrorBody)))]
 pub async fn list_member_reset_requests(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<MemberRequestList>, ApiError> {
     let requests = state
@@ -147,7 +147,7 @@ pub struct VouchedView {
          its members with that id", body = ErrorBody)))]
 pub async fn vouch_for_reset_request(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path((id, request_id)): Path<(String, String)>,
 ) -> Result<Json<VouchedView>, ApiError> {

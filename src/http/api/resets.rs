@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::domain::reset_request::ResetMode;
 use crate::domain::time::UnixTime;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{admin_only, AppJson, Authenticated, ClientInfo};
+use crate::http::extract::{admin_only, ApiCaller, AppJson, ClientInfo};
 use crate::http::AppState;
 
 /// Why an admin resets an account's two-factor.
@@ -54,7 +54,7 @@ pub struct ResetView {
               (status = 422, description = "`reason_required`", body = ErrorBody)))]
 pub async fn reset_two_factor(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path(id): Path<String>,
     AppJson(body): AppJson<ResetRequestBody>,
@@ -128,7 +128,7 @@ pub struct ResetRequestList {
               (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn list_reset_requests(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
 ) -> Result<Json<ResetRequestList>, ApiError> {
     admin_only(&auth)?;
     let requests = state

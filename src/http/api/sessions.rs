@@ -57,7 +57,7 @@ pub async fn list_sessions(
         .await?
         .into_iter()
         .map(|live| SessionView {
-            current: live.session.id == auth.session.id,
+            current: live.session.id == auth.credential.id,
             expires_at: live.ends_at,
             id: live.session.id.0,
             created_at: live.session.created_at,
@@ -81,7 +81,7 @@ pub async fn delete_current_session(
 ) -> Result<StatusCode, ApiError> {
     state
         .accounts
-        .end_session(&auth.account.id, &auth.session.id)
+        .end_session(&auth.account.id, &auth.credential.id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

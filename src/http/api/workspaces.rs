@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::domain::time::UnixTime;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::events::{EventsQuery, EventsResponse, MAX_EVENTS_PAGE};
-use crate::http::extract::{AppJson, Authenticated, ClientInfo};
+use crate::http::extract::{ApiCaller, AppJson, ClientInfo};
 use crate::http::AppState;
 use crate::workspaces::enforcement::Security;
 use crate::workspaces::Membership;
@@ -107,7 +107,7 @@ fn security_view(security: &Security) -> SecurityView {
               (status = 422, description = "`invalid_body`", body = ErrorBody)))]
 pub async fn create_workspace(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     AppJson(request): AppJson<CreateWorkspaceRequest>,
 ) -> Result<(StatusCode, Json<WorkspaceView>), ApiError> {
     let created = state
@@ -123,7 +123,7 @@ pub async fn create_workspace(
     responses((status = 200, body = WorkspaceList)))]
 pub async fn list_workspaces(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
 ) -> Result<Json<WorkspaceList>, ApiError> {
     let workspaces = state
         .workspaces
@@ -144,7 +144,7 @@ pub async fn list_workspaces(
               (status = 404, description = "`not_found`", body = ErrorBody)))]
 pub async fn get_workspace(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<WorkspaceView>, ApiError> {
     let membership = state.workspaces.get(auth.caller(), &id).await?;
@@ -159,7 +159,7 @@ pub async fn get_workspace(
               (status = 403, description = "`forbidden`, `two_factor_required`", body = ErrorBody)))]
 pub async fn get_security(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<SecurityView>, ApiError> {
     let security = state.workspaces.security(auth.caller(), &id).await?;
@@ -177,7 +177,7 @@ pub async fn get_security(
               (status = 422, description = "`invalid_grace_period`, `invalid_body`", body = ErrorBody)))]
 pub async fn put_security(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     client: ClientInfo,
     Path(id): Path<String>,
     AppJson(request): AppJson<SecurityRequest>,
@@ -203,7 +203,7 @@ pub async fn put_security(
               (status = 403, description = "`forbidden`", body = ErrorBody)))]
 pub async fn list_workspace_events(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: ApiCaller,
     Path(id): Path<String>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<EventsResponse>, ApiError> {

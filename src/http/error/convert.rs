@@ -87,7 +87,8 @@ impl From<accounts::Error> for ApiError {
                 ApiError::InvalidBody("email: this is the account's address already".to_owned())
             }
             accounts::Error::InvalidAccount(error) => error.into(),
-            accounts::Error::NoSuchSession => ApiError::NotFound,
+            accounts::Error::NoSuchSession | accounts::Error::NoSuchToken => ApiError::NotFound,
+            accounts::Error::InvalidTokenRequest(error) => ApiError::InvalidBody(error.to_string()),
             accounts::Error::NoPendingEnrollment => ApiError::NoPendingEnrollment,
             accounts::Error::WrongEnrollmentCode => ApiError::WrongEnrollmentCode,
             accounts::Error::NotEnabled => ApiError::NotEnabled,

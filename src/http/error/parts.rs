@@ -85,6 +85,13 @@ impl ApiError {
                 "forbidden",
                 "You are not allowed to do this.".to_owned(),
             ),
+            ApiError::TokenNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "token_not_allowed",
+                "An API token cannot change security settings (two-factor, security keys, \
+                 password, e-mail, tokens, sessions). Sign in to do this."
+                    .to_owned(),
+            ),
             ApiError::NotReady => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",

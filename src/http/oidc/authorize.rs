@@ -45,7 +45,7 @@ pub struct ConsentForm {
 
 fn browser(auth: &Authenticated) -> Browser<'_> {
     Browser {
-        session: &auth.session.id,
+        session: &auth.credential.id,
         account: &auth.account,
         has_two_factor: auth.has_two_factor,
     }

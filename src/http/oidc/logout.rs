@@ -38,7 +38,7 @@ pub struct LogoutForm {
 fn current(auth: &Authenticated) -> CurrentSession<'_> {
     CurrentSession {
         account: &auth.account.id,
-        session: &auth.session.id,
+        session: &auth.credential.id,
     }
 }
 

@@ -218,7 +218,7 @@ pub async fn sign_out(
     let auth = viewer.auth;
     state
         .store
-        .delete_session(&auth.account.id, &auth.session.id)
+        .delete_session(&auth.account.id, &auth.credential.id)
         .await?;
     let mut response = see_other("/login?signed_out=1");
     cookies::clear_session(&mut response, &state.config.public_url);

@@ -28,6 +28,7 @@ pub mod reset_confirm;
 pub mod security;
 pub mod security_actions;
 pub mod security_email;
+pub mod security_tokens;
 pub mod security_view;
 pub mod sessions;
 pub mod setup;
@@ -151,6 +152,11 @@ pub fn router() -> Router<AppState> {
             post(security_email::revoke_application),
         )
         .route("/account/security/delete", post(security_actions::delete))
+        .route("/account/security/tokens", post(security_tokens::create))
+        .route(
+            "/account/security/tokens/{id}/revoke",
+            post(security_tokens::revoke),
+        )
         .route("/account/sessions", get(sessions::show))
         .route("/account/sessions/{id}/revoke", post(sessions::revoke))
         .route(

@@ -112,6 +112,7 @@ pub async fn confirm(
                 )),
                 new_codes: recovery_codes,
                 open: "",
+                new_token: None,
             };
             let viewer = viewer.refreshed(&state).await?;
             render_page(&state, &viewer, StatusCode::OK, outcome).await
@@ -159,6 +160,7 @@ pub async fn check(
                 flash: Some(flash),
                 new_codes: Vec::new(),
                 open: "check",
+                new_token: None,
             };
             render_page(&state, &viewer, StatusCode::OK, outcome).await
         }
@@ -187,6 +189,7 @@ pub async fn regenerate(
                 )),
                 new_codes: recovery_codes,
                 open: "",
+                new_token: None,
             };
             let viewer = viewer.refreshed(&state).await?;
             render_page(&state, &viewer, StatusCode::OK, outcome).await

@@ -36,7 +36,7 @@ pub struct PasswordForm {
 }
 
 /// The page again, saying `message`.
-async fn done(
+pub(super) async fn done(
     state: &AppState,
     viewer: &Viewer,
     message: String,
@@ -44,8 +44,8 @@ async fn done(
 ) -> Result<Response, PageError> {
     let outcome = Outcome {
         flash: Some(Flash::Ok(message)),
-        new_codes: Vec::new(),
         open,
+        ..Outcome::default()
     };
     render_page(state, viewer, StatusCode::OK, outcome).await
 }
@@ -136,7 +136,7 @@ pub async fn change_password(
         .accounts
         .change_password(
             &auth.account,
-            &auth.session.id,
+            &auth.credential.id,
             password,
             proof,
             &client,

@@ -1,7 +1,8 @@
 //! How `/account/security` renders, for its `GET` ([`super::security`]) and its forms
 //! ([`super::security_actions`]): the authenticator card in its three states (`data-state`
 //! = `not_configured`, `pending`, `enabled`), the QR code and secret of a pending
-//! enrolment, the recovery codes shown once, and the forms. The state and the requirement
+//! enrolment, the recovery codes shown once, the API tokens (a new one shown once), and the
+//! forms. The state and the requirement
 //! are what the API's `GET /me` shows ([`crate::accounts`]).
 
 use askama::Template;
@@ -57,7 +58,19 @@ struct SecurityPage {
     has_password: bool,
     sends_email: bool,
     applications: Vec<ApplicationRow>,
+    tokens: Vec<TokenRow>,
+    new_token: Option<String>,
     open: &'static str,
+}
+
+/// One of the person's API tokens.
+struct TokenRow {
+    id: String,
+    name: String,
+    created_at: String,
+    expires_at: String,
+    last_used_at: String,
+    expired: bool,
 }
 
 /// An application the person consented to.
@@ -77,6 +90,8 @@ pub struct Outcome {
     pub new_codes: Vec<String>,
     /// The action (`check`, `replace`, `disable`, `regenerate`) to show open, to try again.
     pub open: &'static str,
+    /// A new API token to show this once.
+    pub new_token: Option<String>,
 }
 
 impl Outcome {
@@ -84,8 +99,8 @@ impl Outcome {
     pub fn error(error: &ApiError, open: &'static str) -> Outcome {
         Outcome {
             flash: Some(Flash::from_error(error)),
-            new_codes: Vec::new(),
             open,
+            ..Outcome::default()
         }
     }
 }
@@ -160,8 +175,24 @@ pub async fn render_page(
             granted_at: when(c.granted_at),
         })
         .collect();
+    let tokens = state
+        .accounts
+        .tokens(&auth.account.id)
+        .await?
+        .into_iter()
+        .map(|token| TokenRow {
+            expired: !token.is_live(now),
+            id: token.id.0,
+            name: token.name,
+            created_at: when(token.created_at),
+            expires_at: when(token.expires_at),
+            last_used_at: when_or_dash(token.last_used_at),
+        })
+        .collect();
     let page = SecurityPage {
         applications,
+        tokens,
+        new_token: outcome.new_token,
         nav: viewer.nav("security"),
         flash: outcome.flash,
         requirement,

@@ -88,7 +88,7 @@ async fn render_page(
         .into_iter()
         .map(|live| live.session)
         .map(|s| SessionRow {
-            current: s.id == auth.session.id,
+            current: s.id == auth.credential.id,
             id: s.id.0,
             created_at: when(s.created_at),
             last_seen_at: when(s.last_seen_at),
@@ -131,10 +131,10 @@ pub async fn revoke(
     PageForm(_): PageForm<EmptyForm>,
 ) -> Result<Response, PageError> {
     let auth = &viewer.auth;
-    if id == auth.session.id.0 {
+    if id == auth.credential.id.0 {
         state
             .accounts
-            .end_session(&auth.account.id, &auth.session.id)
+            .end_session(&auth.account.id, &auth.credential.id)
             .await?;
         let mut response = see_other("/login?signed_out=1");
         cookies::clear_session(&mut response, &state.config.public_url);

@@ -111,7 +111,8 @@ impl NodeCache {
         Ok(value)
     }
 
-    /// The session `session` was used at `now`: what this node remembers of it says so.
+    /// The session or API token `session` was used at `now`: what this node remembers of it
+    /// says so.
     pub(crate) fn touched(&self, session: &str, now: UnixTime) {
         self.memory.touched(session, now);
     }

@@ -11,7 +11,9 @@ use super::{CAPACITY, ENTRY_TTL};
 use crate::domain::sealed::Sealed;
 use crate::domain::time::UnixTime;
 use crate::domain::workspace::{InstancePolicy, Role, Workspace};
-use crate::store::{OidcClient, SessionLookup, WorkspaceSessionLookup};
+use crate::store::{
+    OidcClient, SessionLookup, TokenLookup, WorkspaceSessionLookup, WorkspaceTokenLookup,
+};
 
 /// What a remembered read was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -24,6 +26,10 @@ pub(crate) enum Key {
     Workspaces(String),
     /// `instance_policy`.
     Policy,
+    /// `api_token_by_hash`.
+    Token(Vec<u8>),
+    /// `api_token_in_workspace`.
+    TokenInWorkspace(Vec<u8>, String),
     /// `instance_secret` (the sealed ID-token signing keys, read at every signature).
     Secret(String),
     /// `oidc_client` (read at every token request).
@@ -37,15 +43,20 @@ pub(crate) enum Value {
     InWorkspace(WorkspaceSessionLookup),
     Workspaces(Vec<(Workspace, Role)>),
     Policy(InstancePolicy),
+    Token(TokenLookup),
+    TokenInWorkspace(WorkspaceTokenLookup),
     Secret(Sealed),
     Client(Box<OidcClient>),
 }
 
 impl Value {
-    fn session_id(&self) -> Option<&str> {
+    /// The session or API token this answer is about, whose use [`Memory::touched`] records.
+    fn credential_id(&self) -> Option<&str> {
         match self {
             Value::Session(found) => Some(found.session.id.as_str()),
             Value::InWorkspace(found) => Some(found.found.session.id.as_str()),
+            Value::Token(found) => Some(found.token.id.as_str()),
+            Value::TokenInWorkspace(found) => Some(found.found.token.id.as_str()),
             Value::Workspaces(_) | Value::Policy(_) | Value::Secret(_) | Value::Client(_) => None,
         }
     }
@@ -54,10 +65,20 @@ impl Value {
         let session = match self {
             Value::Session(found) => &mut found.session,
             Value::InWorkspace(found) => &mut found.found.session,
-            Value::Workspaces(_) | Value::Policy(_) | Value::Secret(_) | Value::Client(_) => return,
+            Value::Token(found) => return touch_token(&mut found.token.last_used_at, now),
+            Value::TokenInWorkspace(found) => {
+                return touch_token(&mut found.found.token.last_used_at, now)
+            }
+            Value::Workspaces(_) | Value::Policy(_) | Value::Secret(_) | Value::Client(_) => {
+                return
+            }
         };
         session.last_seen_at = session.last_seen_at.max(now);
     }
+}
+
+fn touch_token(last_used_at: &mut Option<UnixTime>, now: UnixTime) {
+    *last_used_at = Some(last_used_at.map_or(now, |last| last.max(now)));
 }
 
 /// The answer of a read that a node may remember.
@@ -90,6 +111,32 @@ impl Remembered for Option<WorkspaceSessionLookup> {
     fn recalled(value: Value) -> Option<Self> {
         match value {
             Value::InWorkspace(found) => Some(Some(found)),
+            _ => None,
+        }
+    }
+}
+
+impl Remembered for Option<TokenLookup> {
+    fn kept(&self) -> Option<Value> {
+        self.clone().map(Value::Token)
+    }
+
+    fn recalled(value: Value) -> Option<Self> {
+        match value {
+            Value::Token(found) => Some(Some(found)),
+            _ => None,
+        }
+    }
+}
+
+impl Remembered for Option<WorkspaceTokenLookup> {
+    fn kept(&self) -> Option<Value> {
+        self.clone().map(Value::TokenInWorkspace)
+    }
+
+    fn recalled(value: Value) -> Option<Self> {
+        match value {
+            Value::TokenInWorkspace(found) => Some(Some(found)),
             _ => None,
         }
     }
@@ -204,7 +251,7 @@ impl Memory {
             entries.values.clear();
             entries.by_session.clear();
         }
-        if let Some(id) = value.session_id() {
+        if let Some(id) = value.credential_id() {
             let keys = entries.by_session.entry(id.to_owned()).or_default();
             if !keys.contains(&key) {
                 keys.push(key.clone());
@@ -213,7 +260,8 @@ impl Memory {
         entries.values.insert(key, (Instant::now(), value));
     }
 
-    /// The session `session` was used at `now` (what it remembers of it says so too).
+    /// The session or API token `session` was used at `now` (what it remembers of it says
+    /// so too).
     pub(super) fn touched(&self, session: &str, now: UnixTime) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         let Entries { values, by_session } = &mut *entries;

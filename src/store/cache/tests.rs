@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 58] = [
+const ALL: [Write; 61] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -72,6 +72,9 @@ const ALL: [Write; 58] = [
     Write::RotateOidcRefreshToken,
     Write::RevokeOidcToken,
     Write::DeliverOidcLogout,
+    Write::CreateApiToken,
+    Write::TouchApiToken,
+    Write::RevokeApiToken,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -141,6 +144,10 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::RotateOidcRefreshToken
         | Write::RevokeOidcToken
         | Write::DeliverOidcLogout => false,
+        // API tokens are remembered like sessions: revoking one publishes; a new one is
+        // unknown, and its use is settled in the database.
+        Write::RevokeApiToken => true,
+        Write::CreateApiToken | Write::TouchApiToken => false,
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! What a node remembers (see `memory.rs`): a session with its account and two-factor
 //! summary, that session's membership of one workspace, an account's workspaces (each with
-//! its role and enforcement), and the instance policy. Never anything it did not find.
+//! its role and enforcement), the instance policy, and an API token with its account (and
+//! membership) like a session's. Never anything it did not find.
 
 /// One write method of the store (of [`crate::store::Store`] or
 /// [`crate::store::Outbox`]), named as the method is.
@@ -68,6 +69,9 @@ pub(crate) enum Write {
     RotateOidcRefreshToken,
     RevokeOidcToken,
     DeliverOidcLogout,
+    CreateApiToken,
+    TouchApiToken,
+    RevokeApiToken,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
@@ -151,6 +155,12 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
     (
         "back-channel logout deliveries are never remembered",
         &[Write::DeliverOidcLogout],
+    ),
+    (
+        "a new API token is unknown to every node (nothing unknown is remembered); a token's \
+         last_used_at decides nothing but whether to record use again, which its conditional \
+         updates settle in the database (revoking one publishes)",
+        &[Write::CreateApiToken, Write::TouchApiToken],
     ),
 ];
 

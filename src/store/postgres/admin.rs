@@ -71,7 +71,9 @@ impl Resets for PostgresStore {
                     sessions_revoked,
                     requests_closed,
                 };
-                append(&mut tx, &record(&outcome), channels).await?;
+                let event = record(&outcome);
+                super::api_tokens::revoke_all(&mut tx, id, &event).await?;
+                append(&mut tx, &event, channels).await?;
                 tx.commit().await?;
                 Ok(outcome)
             })

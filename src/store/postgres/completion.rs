@@ -21,7 +21,7 @@ use sqlx::PgPool;
 
 use super::batch::{fail_all, Lane, Queued};
 use super::{journal, outbox};
-use crate::domain::event::NewEvent;
+use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::AccountId;
 use crate::domain::notification::Channels;
 use crate::domain::throttle::Counter;
@@ -345,6 +345,14 @@ async fn follow_up(conn: &mut PgConnection, item: &Item, row: &Row) -> Result<()
                     .bind(&item.account)
                     .execute(&mut *conn)
                     .await?;
+            }
+            // SPEC §14: two-factor turned off revokes the API tokens.
+            let disabled = item
+                .events
+                .iter()
+                .find(|e| e.kind == EventKind::TwoFactorDisabled);
+            if let Some(cause) = disabled {
+                super::api_tokens::revoke_all(conn, &item.account, cause).await?;
             }
         }
         FollowUp::AddCode(hash) => {

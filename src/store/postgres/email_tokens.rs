@@ -245,6 +245,11 @@ impl EmailTokens for PostgresStore {
                     let (previous, request) = (previous.as_deref(), confirmed.as_deref());
                     let event = effect.event(&spent, purpose, previous, request, client, now);
                     if let Some(event) = event {
+                        if matches!(effect, LinkEffect::ResetPassword { .. }) {
+                            // SPEC §14: a password reset revokes the account's API tokens.
+                            super::api_tokens::revoke_all(&mut tx, spent.account.as_str(), &event)
+                                .await?;
+                        }
                         let event_id = journal::append(&mut tx, &event, channels).await?;
                         if let (Some(previous), true) = (previous, channels.email) {
                             outbox::enqueue_to_address(&mut tx, event_id, &event, previous).await?;

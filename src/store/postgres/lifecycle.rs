@@ -46,11 +46,12 @@ impl Lifecycle for PostgresStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            // No link or code sent before it outlives the suspension.
+            // No link or code sent before it outlives the suspension, nor an API token.
             sqlx::query(&void_tokens("$1"))
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            super::api_tokens::revoke_all(&mut tx, id, event).await?;
             append(&mut tx, event, channels).await?;
             tx.commit().await?;
             Ok(Some(ended))

@@ -10,8 +10,8 @@ use crate::domain::time::UnixTime;
 use crate::store::cache::{Key, Write};
 use crate::store::rows::{SessionAccountRow, SessionRow, WorkspaceSessionRow};
 use crate::store::{
-    NewSession, SessionLookup, Sessions, StoreError, WorkspaceSessionLookup, RECOVERY_COUNT_COLUMN,
-    SESSION_LOOKUP_COLUMNS,
+    NewSession, SessionLookup, Sessions, StoreError, WorkspaceSessionLookup, MEMBERSHIP_COLUMNS,
+    RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
 };
 
 /// Inserts a session and records the sign-in time on its account, inside the caller's
@@ -90,10 +90,7 @@ impl Sessions for PostgresStore {
                 async {
                     let row: Option<WorkspaceSessionRow> = sqlx::query_as(&format!(
                         "SELECT {SESSION_LOOKUP_COLUMNS}, CAST(NULL AS BIGINT) AS t_recovery_codes,
-                                 w.id AS w_id, w.name AS w_name, w.created_at AS w_created_at,
-                                 w.enforcement AS w_enforcement,
-                                     w.grace_period_days AS w_grace_period_days,
-                                 w.enforced_since AS w_enforced_since, m.role AS m_role
+                                {MEMBERSHIP_COLUMNS}
                          FROM sessions s JOIN accounts a ON a.id = s.account_id
                          LEFT JOIN two_factor t ON t.account_id = s.account_id
                          LEFT JOIN memberships m

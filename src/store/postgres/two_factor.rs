@@ -173,6 +173,10 @@ impl TwoFactors for PostgresStore {
                         .await?;
                 }
                 if deleted == 1 {
+                    // SPEC §14: turning two-factor off revokes the account's API tokens.
+                    if let Some(cause) = journal.events.first() {
+                        super::api_tokens::revoke_all(&mut tx, account.as_str(), cause).await?;
+                    }
                     journal::append_all(&mut tx, journal).await?;
                 }
                 tx.commit().await?;

@@ -7,6 +7,7 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AccountId, SessionId};
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorSummary;
+use crate::domain::workspace::{Role, Workspace};
 use crate::store::{SessionLookup, WorkspaceSessionLookup};
 
 #[derive(sqlx::FromRow)]
@@ -34,11 +35,11 @@ impl From<SessionRow> for Session {
     }
 }
 
-/// A session joined with its account (columns of the account prefixed `a_`).
+/// The account behind a credential, with its two-factor summary (columns prefixed `a_` and
+/// `t_`: [`crate::store::OWNER_COLUMNS`]).
 #[derive(sqlx::FromRow)]
-pub(in crate::store) struct SessionAccountRow {
-    #[sqlx(flatten)]
-    pub session: SessionRow,
+pub(in crate::store) struct OwnerRow {
+    pub a_id: String,
     pub a_email: String,
     pub a_name: Option<String>,
     pub a_password_hash: String,
@@ -53,11 +54,44 @@ pub(in crate::store) struct SessionAccountRow {
     pub t_recovery_codes: Option<i64>,
 }
 
-/// A session lookup with a membership (`w_` and `m_role` columns, NULL when none).
+impl OwnerRow {
+    /// The account, whether it has two-factor enabled, and its two-factor summary.
+    pub fn into_parts(self) -> (Account, bool, TwoFactorSummary) {
+        let account = Account {
+            id: AccountId(self.a_id),
+            email: Email::from_stored(self.a_email),
+            name: self.a_name,
+            password_hash: super::accounts::password_hash(self.a_password_hash),
+            is_admin: self.a_is_admin,
+            created_at: UnixTime(self.a_created_at),
+            last_sign_in_at: self.a_last_sign_in_at.map(UnixTime),
+            email_verified_at: self.a_email_verified_at.map(UnixTime),
+            suspended_at: self.a_suspended_at.map(UnixTime),
+        };
+        let two_factor = TwoFactorSummary {
+            enabled_at: self.t_enabled_at.map(UnixTime),
+            pending_until: self.t_pending_until.map(UnixTime),
+            recovery_codes_remaining: self
+                .t_recovery_codes
+                .map(|count| u32::try_from(count).unwrap_or(0)),
+        };
+        (account, self.a_has_two_factor, two_factor)
+    }
+}
+
+/// A session joined with its account.
 #[derive(sqlx::FromRow)]
-pub(in crate::store) struct WorkspaceSessionRow {
+pub(in crate::store) struct SessionAccountRow {
     #[sqlx(flatten)]
-    pub found: SessionAccountRow,
+    pub session: SessionRow,
+    #[sqlx(flatten)]
+    pub owner: OwnerRow,
+}
+
+/// A membership of one workspace, for forward-auth (`w_` and `m_role` columns, NULL when
+/// none: [`crate::store::MEMBERSHIP_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct MembershipRow {
     pub w_id: Option<String>,
     pub w_name: Option<String>,
     pub w_created_at: Option<i64>,
@@ -67,59 +101,57 @@ pub(in crate::store) struct WorkspaceSessionRow {
     pub m_role: Option<String>,
 }
 
+impl From<MembershipRow> for Option<(Workspace, Role)> {
+    fn from(row: MembershipRow) -> Self {
+        let (Some(id), Some(name), Some(created_at), Some(enforcement)) =
+            (row.w_id, row.w_name, row.w_created_at, row.w_enforcement)
+        else {
+            return None;
+        };
+        let workspace = WorkspaceRow {
+            id,
+            name,
+            created_at,
+            enforcement,
+            grace_period_days: row.w_grace_period_days.unwrap_or(0),
+            enforced_since: row.w_enforced_since,
+        };
+        Some(
+            WorkspaceRoleRow {
+                workspace,
+                role: row.m_role.unwrap_or_default(),
+            }
+            .into(),
+        )
+    }
+}
+
+/// A session lookup with a membership.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct WorkspaceSessionRow {
+    #[sqlx(flatten)]
+    pub found: SessionAccountRow,
+    #[sqlx(flatten)]
+    pub membership: MembershipRow,
+}
+
 impl From<WorkspaceSessionRow> for WorkspaceSessionLookup {
     fn from(row: WorkspaceSessionRow) -> Self {
-        let membership = match (row.w_id, row.w_name, row.w_created_at, row.w_enforcement) {
-            (Some(id), Some(name), Some(created_at), Some(enforcement)) => {
-                let workspace = WorkspaceRow {
-                    id,
-                    name,
-                    created_at,
-                    enforcement,
-                    grace_period_days: row.w_grace_period_days.unwrap_or(0),
-                    enforced_since: row.w_enforced_since,
-                };
-                Some(
-                    WorkspaceRoleRow {
-                        workspace,
-                        role: row.m_role.unwrap_or_default(),
-                    }
-                    .into(),
-                )
-            }
-            _ => None,
-        };
         WorkspaceSessionLookup {
             found: row.found.into(),
-            membership,
+            membership: row.membership.into(),
         }
     }
 }
 
 impl From<SessionAccountRow> for SessionLookup {
     fn from(row: SessionAccountRow) -> Self {
-        let account = Account {
-            id: AccountId(row.session.account_id.clone()),
-            email: Email::from_stored(row.a_email),
-            name: row.a_name,
-            password_hash: super::accounts::password_hash(row.a_password_hash),
-            is_admin: row.a_is_admin,
-            created_at: UnixTime(row.a_created_at),
-            last_sign_in_at: row.a_last_sign_in_at.map(UnixTime),
-            email_verified_at: row.a_email_verified_at.map(UnixTime),
-            suspended_at: row.a_suspended_at.map(UnixTime),
-        };
+        let (account, has_two_factor, two_factor) = row.owner.into_parts();
         SessionLookup {
             session: row.session.into(),
             account,
-            has_two_factor: row.a_has_two_factor,
-            two_factor: TwoFactorSummary {
-                enabled_at: row.t_enabled_at.map(UnixTime),
-                pending_until: row.t_pending_until.map(UnixTime),
-                recovery_codes_remaining: row
-                    .t_recovery_codes
-                    .map(|count| u32::try_from(count).unwrap_or(0)),
-            },
+            has_two_factor,
+            two_factor,
         }
     }
 }

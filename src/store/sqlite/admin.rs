@@ -61,6 +61,7 @@ impl Resets for SqliteStore {
                             .execute((&id, now.0))?;
                             // A confirmation link left over can confirm no later request.
                             tx.prepare_cached(&close_confirmations())?.execute([&id])?;
+                            super::api_tokens::revoke_all(tx, &id, &event)?;
                             append(tx, &event, channels)?;
                             Ok(true)
                         })

@@ -6,14 +6,16 @@
 
 use rusqlite::{Connection, OptionalExtension, Params, Row};
 
+use crate::store::api_tokens::{ApiTokenRow, OwnedTokenRow, TokenAccountRow, WorkspaceTokenRow};
 use crate::store::oidc::{AccessTokenRow, ClientRow, GrantRow};
 use crate::store::oidc_logout::{LogoutQueue, LogoutRow};
 use crate::store::oidc_refresh::{FamilyRow, RefreshRow};
 use crate::store::outbox::{CountsRow, DueRow, RecordRow};
 use crate::store::rows::{
     AccountRow, AccountSummaryRow, ChallengeContextRow, ChallengeRow, CounterRow, EventRow,
-    InvitationRow, MemberRow, PolicyRow, ResetRequestRow, SealedRow, SessionAccountRow, SessionRow,
-    TwoFactorRow, VouchRow, WorkspaceRoleRow, WorkspaceRow, WorkspaceSessionRow,
+    InvitationRow, MemberRow, MembershipRow, OwnerRow, PolicyRow, ResetRequestRow, SealedRow,
+    SessionAccountRow, SessionRow, TwoFactorRow, VouchRow, WorkspaceRoleRow, WorkspaceRow,
+    WorkspaceSessionRow,
 };
 
 /// A row shape read from a rusqlite row by column name.
@@ -76,15 +78,20 @@ from_rows! {
     EventRow { id, account_id, actor_id, kind, at, ip, user_agent, details },
     SealedRow { slot, owner, key_id, blob },
     SessionRow { id, account_id, created_at, last_seen_at, expires_at, ip, user_agent },
-    SessionAccountRow {
-        session: SessionRow, a_email, a_name, a_password_hash, a_is_admin, a_created_at,
-        a_last_sign_in_at, a_email_verified_at, a_suspended_at, a_has_two_factor, t_enabled_at,
-        t_pending_until, t_recovery_codes,
+    OwnerRow {
+        a_id, a_email, a_name, a_password_hash, a_is_admin, a_created_at, a_last_sign_in_at,
+        a_email_verified_at, a_suspended_at, a_has_two_factor, t_enabled_at, t_pending_until,
+        t_recovery_codes,
     },
-    WorkspaceSessionRow {
-        found: SessionAccountRow, w_id, w_name, w_created_at, w_enforcement,
-        w_grace_period_days, w_enforced_since, m_role,
+    SessionAccountRow { session: SessionRow, owner: OwnerRow },
+    MembershipRow {
+        w_id, w_name, w_created_at, w_enforcement, w_grace_period_days, w_enforced_since, m_role,
     },
+    WorkspaceSessionRow { found: SessionAccountRow, membership: MembershipRow },
+    ApiTokenRow { id, account_id, name, created_at, expires_at, last_used_at },
+    TokenAccountRow { token: ApiTokenRow, owner: OwnerRow },
+    WorkspaceTokenRow { found: TokenAccountRow, membership: MembershipRow },
+    OwnedTokenRow { token: ApiTokenRow, email },
     CounterRow { failures, window_start, locked_until },
     TwoFactorRow {
         key_id, secret, enabled_at, last_step, pending_key_id, pending_secret,

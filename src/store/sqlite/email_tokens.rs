@@ -223,6 +223,10 @@ impl EmailTokens for SqliteStore {
                             let event =
                                 effect.event(&spent, purpose, previous, request, &client, now);
                             if let Some(event) = event {
+                                if matches!(effect, LinkEffect::ResetPassword { .. }) {
+                                    // SPEC §14: a password reset revokes the API tokens.
+                                    super::api_tokens::revoke_all(tx, &spent.account.0, &event)?;
+                                }
                                 let event_id = journal::append(tx, &event, channels)?;
                                 if let (Some(previous), true) = (previous, channels.email) {
                                     outbox::enqueue_to_address(tx, event_id, &event, previous)?;

@@ -44,8 +44,10 @@ impl Lifecycle for SqliteStore {
                         .execute([&id])?;
                     tx.prepare_cached("DELETE FROM challenges WHERE account_id = ?1")?
                         .execute([&id])?;
-                    // No link or code sent before it outlives the suspension.
+                    // No link or code sent before it outlives the suspension, nor an API
+                    // token.
                     tx.prepare_cached(&void_tokens("?1"))?.execute([&id])?;
+                    super::api_tokens::revoke_all(tx, &id, &event)?;
                     append(tx, &event, channels)?;
                     Ok(Some(u64::try_from(ended).unwrap_or(0)))
                 }),

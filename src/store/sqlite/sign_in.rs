@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::decode::optional;
 use super::{insert_session, journal, SqliteStore, INSERT_CHALLENGE, REFUND_FAILURE};
-use crate::domain::event::NewEvent;
+use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::TokenHash;
 use crate::domain::notification::Channels;
 use crate::domain::throttle::Counter;
@@ -246,6 +246,13 @@ fn complete(tx: &Connection, owned: &Owned) -> Result<Completion, StoreError> {
                 .execute([account])?;
             tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
                 .execute([account])?;
+            // SPEC §14: two-factor turned off revokes the API tokens.
+            if let Some(cause) = events
+                .iter()
+                .find(|e| e.kind == EventKind::TwoFactorDisabled)
+            {
+                super::api_tokens::revoke_all(tx, account, cause)?;
+            }
         }
         FollowUp::AddCode(hash) => {
             tx.prepare_cached(

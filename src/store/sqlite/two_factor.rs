@@ -183,6 +183,10 @@ impl TwoFactors for SqliteStore {
                             .execute([&account])?;
                         }
                         if deleted == 1 {
+                            // SPEC §14: turning two-factor off revokes the API tokens.
+                            if let Some(cause) = events.first() {
+                                super::api_tokens::revoke_all(tx, &account, cause)?;
+                            }
                             journal::append_all(tx, Journal::new(&events, channels))?;
                         }
                         Ok(deleted == 1)

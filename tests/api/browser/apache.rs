@@ -16,8 +16,8 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 
 use super::driver::Browser;
-use super::proxy::free_port;
 use crate::helpers::{spawn_app_at_own_url, Backend, PASSWORD};
+use crate::proxies::free_port;
 
 /// The block README.md shows, as a file the test fills in.
 const SITE: &str = include_str!("../../../deploy/apache-mod-auth-openidc.conf");
