@@ -237,7 +237,7 @@ impl Accounts {
     }
 
     /// A fresh set of recovery codes (as shown) and their keyed hashes (as stored).
-    fn new_recovery_codes(&self) -> (Vec<String>, Vec<Vec<u8>>) {
+    pub(super) fn new_recovery_codes(&self) -> (Vec<String>, Vec<Vec<u8>>) {
         let codes = RecoveryCode::generate_set(self.config.recovery.count);
         let hashes = codes.iter().map(|c| c.hash(&self.recovery_key)).collect();
         (codes.iter().map(RecoveryCode::display).collect(), hashes)

@@ -94,6 +94,16 @@ pub enum EventKind {
     OidcClientCreated,
     /// An instance admin removed a client (`details.client_id`).
     OidcClientRemoved,
+    /// A security key or passkey was registered (`details.credential`, `name`, `first`).
+    WebAuthnAdded,
+    /// A security key or passkey was removed (`details.credential`, `name`).
+    WebAuthnRemoved,
+    /// A security key or passkey answered a ceremony (`details.credential`, `purpose`,
+    /// `user_verified`).
+    WebAuthnUsed,
+    /// A security key's signature counter did not move forward: it may have been cloned.
+    /// The assertion was refused (`details.credential`, `stored`, `presented`).
+    WebAuthnCounterAnomaly,
 }
 
 impl EventKind {
@@ -139,6 +149,10 @@ impl EventKind {
             EventKind::OidcRefreshReused => "oidc_refresh_reused",
             EventKind::OidcClientCreated => "oidc_client_created",
             EventKind::OidcClientRemoved => "oidc_client_removed",
+            EventKind::WebAuthnAdded => "webauthn_added",
+            EventKind::WebAuthnRemoved => "webauthn_removed",
+            EventKind::WebAuthnUsed => "webauthn_used",
+            EventKind::WebAuthnCounterAnomaly => "webauthn_counter_anomaly",
         }
     }
 }

@@ -124,6 +124,12 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::OidcRefreshReused
         | EventKind::OidcClientCreated
         | EventKind::OidcClientRemoved => None,
+        // A new or removed key changes how the account signs in; a counter that went
+        // backwards may be a cloned key. A key's ordinary use is recorded like a sign-in.
+        EventKind::WebAuthnAdded
+        | EventKind::WebAuthnRemoved
+        | EventKind::WebAuthnCounterAnomaly => Some(Audience::Owner),
+        EventKind::WebAuthnUsed => None,
     }
 }
 

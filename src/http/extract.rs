@@ -193,6 +193,8 @@ const REACHABLE_WHEN_BLOCKED: &[&str] = &[
     "/api/v1/me/two-factor/enrollment/confirm",
     "/api/v1/me/two-factor/enrollment/qr.png",
     "/api/v1/sessions/current",
+    "/api/v1/me/webauthn/registration",
+    "/api/v1/me/webauthn/registration/finish",
 ];
 
 /// The caller's session and account, from `Authorization: Bearer TOKEN` or the session

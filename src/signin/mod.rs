@@ -34,6 +34,7 @@ pub mod password;
 pub mod proof;
 pub mod reset_confirm;
 pub mod ticket;
+pub mod webauthn;
 
 use std::sync::Arc;
 
@@ -76,6 +77,13 @@ pub enum Denial {
     /// The account is suspended. Said only to someone who gave its right password (or
     /// answered its challenge), so it reveals nothing to anyone else.
     AccountSuspended,
+    /// A WebAuthn answer that names no live ceremony of its purpose (unknown, used, or
+    /// lapsed): the ceremony must start again.
+    InvalidCeremony,
+    /// A WebAuthn answer refused: not from this origin, an unknown or removed credential,
+    /// a signature that does not verify, no user verification where it is required, or a
+    /// signature counter that did not move forward.
+    InvalidWebAuthn,
 }
 
 /// How a step can fail.
@@ -94,6 +102,9 @@ pub enum Error {
     /// The flow sends an e-mail and this instance has no SMTP (`[notify] smtp_url`).
     #[error("e-mail is not configured")]
     EmailUnavailable,
+    /// WebAuthn needs `public_url` to name a host by its domain name.
+    #[error("WebAuthn is not available")]
+    WebAuthnUnavailable,
     /// The database failed or could not be reached: nothing was judged.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -156,6 +167,7 @@ pub struct SignIn {
     keys: Arc<Keyring>,
     recovery_key: Arc<[u8; 32]>,
     notifier: Notifier,
+    relying_party: Option<Arc<webauthn::RelyingParty>>,
 }
 
 impl SignIn {
@@ -168,7 +180,10 @@ impl SignIn {
         recovery_key: Arc<[u8; 32]>,
         notifier: Notifier,
     ) -> SignIn {
+        let relying_party =
+            webauthn::RelyingParty::for_public_url(config.public_url.as_str()).map(Arc::new);
         SignIn {
+            relying_party,
             config,
             store,
             passwords,

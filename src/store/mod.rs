@@ -22,6 +22,7 @@ mod postgres;
 mod rows;
 mod sqlite;
 mod types;
+pub mod webauthn;
 
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ pub use outbox::Outbox;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
+pub use webauthn::WebAuthnStore;
 
 /// Whether recording `event` queues any delivery on `channels`.
 pub fn notifies(event: &NewEvent, channels: Channels) -> bool {
@@ -70,6 +72,7 @@ pub trait Store:
     + Oidc
     + OidcRefresh
     + OidcLogouts
+    + WebAuthnStore
     + Send
     + Sync
     + 'static

@@ -32,4 +32,5 @@ mod store;
 mod throttling;
 mod two_factor;
 mod upgrade;
+mod webauthn;
 mod workspaces;

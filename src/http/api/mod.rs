@@ -22,6 +22,7 @@ pub mod resets;
 pub mod sessions;
 pub mod sign_in;
 pub mod two_factor;
+pub mod webauthn;
 pub mod workspaces;
 
 use utoipa::OpenApi;
@@ -46,6 +47,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "sessions", description = "Signing in and out"),
         (name = "me", description = "The signed-in account"),
         (name = "two-factor", description = "Authenticator, recovery codes"),
+        (name = "webauthn", description = "Security keys and passkeys"),
         (name = "workspaces", description = "Workspaces, members, enforcement"),
         (name = "authz", description = "Forward-auth for reverse proxies"),
         (name = "admin", description = "Instance administration"),
@@ -134,7 +136,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(password::change_password))
         .routes(routes!(password::forgot_password))
         .routes(routes!(password::reset_password))
-        .routes(routes!(ops::openapi_document));
+        .routes(routes!(ops::openapi_document))
+        .routes(routes!(webauthn::list_credentials))
+        .routes(routes!(webauthn::start_registration))
+        .routes(routes!(webauthn::finish_registration))
+        .routes(routes!(
+            webauthn::rename_credential,
+            webauthn::remove_credential
+        ));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)
         .routes(routes!(ops::healthz))

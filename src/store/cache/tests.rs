@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 60] = [
+const ALL: [Write; 67] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -74,6 +74,13 @@ const ALL: [Write; 60] = [
     Write::RotateOidcRefreshToken,
     Write::RevokeOidcToken,
     Write::DeliverOidcLogout,
+    Write::OpenCeremony,
+    Write::TakeCeremony,
+    Write::PurgeCeremonies,
+    Write::AddCredential,
+    Write::RenameCredential,
+    Write::RemoveCredential,
+    Write::UseCredential,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -143,6 +150,13 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::RotateOidcRefreshToken
         | Write::RevokeOidcToken
         | Write::DeliverOidcLogout => false,
+        // A credential is a second factor: it counts in the remembered two-factor summary.
+        Write::AddCredential | Write::RemoveCredential => true,
+        Write::OpenCeremony
+        | Write::TakeCeremony
+        | Write::PurgeCeremonies
+        | Write::RenameCredential
+        | Write::UseCredential => false,
     }
 }
 

@@ -70,6 +70,13 @@ pub(crate) enum Write {
     RotateOidcRefreshToken,
     RevokeOidcToken,
     DeliverOidcLogout,
+    OpenCeremony,
+    TakeCeremony,
+    PurgeCeremonies,
+    AddCredential,
+    RenameCredential,
+    RemoveCredential,
+    UseCredential,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
@@ -158,6 +165,18 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
     (
         "back-channel logout deliveries are never remembered",
         &[Write::DeliverOidcLogout],
+    ),
+    (
+        "WebAuthn ceremonies, and credentials' names and signature counters, are never \
+         remembered (adding or removing a credential publishes: it changes the account's \
+         second factors)",
+        &[
+            Write::OpenCeremony,
+            Write::TakeCeremony,
+            Write::PurgeCeremonies,
+            Write::RenameCredential,
+            Write::UseCredential,
+        ],
     ),
 ];
 

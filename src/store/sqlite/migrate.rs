@@ -59,6 +59,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!(13, "confirmed resets", "0013_confirmed_resets.sql"),
     migration!(14, "oidc provider", "0014_oidc_provider.sql"),
     migration!(15, "oidc refresh tokens", "0015_oidc_refresh_tokens.sql"),
+    migration!(18, "webauthn", "0018_webauthn.sql"),
 ];
 
 /// The history table, as sqlx's migrator created it.
@@ -171,9 +172,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15]
+            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 18]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(15));
+        assert_eq!(latest(&conn).unwrap(), Some(18));
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('accounts', 'notification_outbox')",
@@ -191,7 +192,7 @@ mod tests {
         run(&mut conn, &MIGRATIONS[..3]).unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![4, 5, 6, 7, 10, 11, 12, 13, 14, 15]
+            vec![4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 18]
         );
     }
 
@@ -248,7 +249,7 @@ mod tests {
         // What it has applied is recognised; only what came after runs.
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![10, 11, 12, 13, 14, 15]
+            vec![10, 11, 12, 13, 14, 15, 18]
         );
         assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), Vec::<i64>::new());
     }
