@@ -15,7 +15,8 @@
 //! - [`password`]: the first factor, throttled per address and per client.
 //! - [`email`]: the other first factor, a link or code e-mailed to an account without a
 //!   password; and e-mailed tokens for every other purpose, and the `email_code` proof.
-//! - [`factor`]: the second factors, an authenticator code and a recovery code.
+//! - [`factor`]: the second factors, an authenticator code, a recovery code and a
+//!   security key or passkey ([`webauthn_factor`]; registering one is [`webauthn`]).
 //! - [`challenge`]: answering a challenge with a second factor, and completing the sign-in.
 //! - [`proof`]: a factor given again to confirm a sensitive change.
 //! - [`attempts`]: counting attempts against throttle counters (compare-and-swap).
@@ -35,6 +36,7 @@ pub mod proof;
 pub mod reset_confirm;
 pub mod ticket;
 pub mod webauthn;
+pub mod webauthn_factor;
 
 use std::sync::Arc;
 

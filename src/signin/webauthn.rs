@@ -92,6 +92,14 @@ pub(super) fn user_handle(account: &AccountId) -> Result<Uuid, Error> {
     Uuid::from_slice(&bytes).map_err(|_| Error::Invariant("an account id that is not 16 bytes"))
 }
 
+/// A stored credential as `webauthn-rs` checks it, with the counter as last accepted.
+pub(super) fn credential_of(stored: &StoredCredential) -> Result<Credential, Error> {
+    let mut credential: Credential = serde_json::from_str(&stored.credential)
+        .map_err(|_| Error::Invariant("a stored WebAuthn credential that does not parse"))?;
+    credential.counter = stored.counter;
+    Ok(credential)
+}
+
 /// A credential just registered, not stored yet.
 #[derive(Debug, Clone)]
 pub struct Registered {

@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod two_factor;
 pub mod webauthn;
+pub mod webauthn_sign_in;
 pub mod workspaces;
 
 use utoipa::OpenApi;
@@ -143,7 +144,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(
             webauthn::rename_credential,
             webauthn::remove_credential
-        ));
+        ))
+        .routes(routes!(webauthn::start_proof))
+        .routes(routes!(webauthn_sign_in::start_challenge_webauthn));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)
         .routes(routes!(ops::healthz))

@@ -202,3 +202,23 @@ pub async fn remove_credential(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The options for confirming a change with a security key or passkey: pass them to
+/// `navigator.credentials.get()` and give its answer as the proof `{"webauthn": …}`; good
+/// for 5 minutes and once.
+#[utoipa::path(post, path = "/me/webauthn/proof", tag = "webauthn",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Object),
+        (status = 409, description = "`not_enabled`: no security key; `webauthn_unavailable`",
+         body = ErrorBody)))]
+pub async fn start_proof(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let options = state
+        .signin
+        .start_webauthn_proof(&auth.account.id, auth.now)
+        .await?;
+    Ok(Json(options))
+}

@@ -145,6 +145,8 @@ pub async fn render_page(
     let backing = ProofBacking {
         password: has_password,
         two_factor: enabled,
+        // The pages' proof forms take typed proofs only.
+        webauthn: false,
     };
     let remaining = auth.recovery_codes_remaining();
     let applications = state

@@ -8,7 +8,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use p256::ecdsa::SigningKey;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
 use p256::elliptic_curve::sec1::ToSec1Point as _;
 use rand_core::RngCore as _;
 use serde_json::{json, Value};
@@ -22,7 +23,6 @@ const ATTESTED_CREDENTIAL: u8 = 0x40;
 
 /// One credential the key holds.
 #[derive(Clone)]
-#[allow(dead_code)] // Read by assertions (`get`), which the second factor brings.
 pub struct Held {
     pub id: Vec<u8>,
     key: SigningKey,
@@ -135,6 +135,52 @@ impl SoftKey {
             "response": {
                 "attestationObject": b64(&attestation.encode()),
                 "clientDataJSON": b64(&client_data),
+            },
+            "extensions": {},
+        })
+    }
+
+    /// Answers `navigator.credentials.get()` options with the first credential they allow
+    /// (any of its own for a discoverable request, which returns the user handle).
+    pub fn get(&mut self, options: &Value) -> Value {
+        let public_key = &options["publicKey"];
+        let allowed: Vec<Vec<u8>> = public_key["allowCredentials"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|c| unb64(c["id"].as_str().expect("id")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let held = self
+            .held
+            .iter()
+            .find(|held| allowed.is_empty() || allowed.contains(&held.id))
+            .expect("a credential the options allow")
+            .clone();
+        let rp_id = public_key["rpId"].as_str().unwrap_or(&held.rp_id);
+        assert_eq!(rp_id, held.rp_id, "asked for another relying party");
+        let verify = self.user_verifies && public_key["userVerification"] != "discouraged";
+        if let Some(counter) = &mut self.counter {
+            *counter += 1;
+        }
+        let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
+        auth_data.push(self.flags(verify));
+        auth_data.extend_from_slice(&self.counter.unwrap_or(0).to_be_bytes());
+        let client_data = self.client_data("webauthn.get", options);
+        let mut signed = auth_data.clone();
+        signed.extend_from_slice(&Sha256::digest(&client_data));
+        let signature: Signature = held.key.sign(&signed);
+        let user_handle = allowed.is_empty().then(|| b64(&held.user_handle));
+        json!({
+            "id": b64(&held.id),
+            "rawId": b64(&held.id),
+            "type": "public-key",
+            "response": {
+                "authenticatorData": b64(&auth_data),
+                "clientDataJSON": b64(&client_data),
+                "signature": b64(signature.to_der().as_bytes()),
+                "userHandle": user_handle,
             },
             "extensions": {},
         })
