@@ -13,6 +13,7 @@
 //! The factors are units, each in its own module, behind one shape: judged in memory
 //! against what was read, then spent by the store with one conditional statement.
 //! - [`password`]: the first factor, throttled per address and per client.
+//! - [`passkey`]: a passkey with user verification, which signs in alone.
 //! - [`email`]: the other first factor, a link or code e-mailed to an account without a
 //!   password; and e-mailed tokens for every other purpose, and the `email_code` proof.
 //! - [`factor`]: the second factors, an authenticator code, a recovery code and a
@@ -31,6 +32,7 @@ pub mod attempts;
 pub mod challenge;
 pub mod email;
 pub mod factor;
+pub mod passkey;
 pub mod password;
 pub mod proof;
 pub mod reset_confirm;

@@ -24,7 +24,7 @@ use crate::store::webauthn::StoredCredential;
 const COUNTER_AT: usize = 33;
 
 /// The signature counter an assertion carries, if its authenticator data is long enough.
-fn presented_counter(answer: &PublicKeyCredential) -> Option<u32> {
+pub(super) fn presented_counter(answer: &PublicKeyCredential) -> Option<u32> {
     let data: &[u8] = answer.response.authenticator_data.as_ref();
     let bytes = data.get(COUNTER_AT..COUNTER_AT + 4)?;
     Some(u32::from_be_bytes(bytes.try_into().ok()?))

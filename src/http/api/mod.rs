@@ -146,7 +146,9 @@ pub fn router() -> OpenApiRouter<AppState> {
             webauthn::remove_credential
         ))
         .routes(routes!(webauthn::start_proof))
-        .routes(routes!(webauthn_sign_in::start_challenge_webauthn));
+        .routes(routes!(webauthn_sign_in::start_challenge_webauthn))
+        .routes(routes!(webauthn_sign_in::start_passkey))
+        .routes(routes!(webauthn_sign_in::finish_passkey));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)
         .routes(routes!(ops::healthz))

@@ -164,7 +164,7 @@ pub async fn create_session(
 }
 
 /// A first factor's answer: `201` with a session, or `200` with the challenge.
-fn answer_step(step: Step) -> (StatusCode, Json<SignInResponse>) {
+pub(super) fn answer_step(step: Step) -> (StatusCode, Json<SignInResponse>) {
     match step {
         Step::Continue(challenge) => (
             StatusCode::OK,

@@ -1,14 +1,19 @@
 //! Signing in with a security key or passkey (SPEC §13): the options for answering a
-//! challenge with one (the answer goes to `POST /sessions/challenge`, `sign_in.rs`).
+//! challenge with one (the answer goes to `POST /sessions/challenge`, `sign_in.rs`), and
+//! signing in with a passkey alone.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use webauthn_rs::prelude::PublicKeyCredential;
 
+use super::sign_in::{answer_step, SignInResponse};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::AppJson;
+use crate::http::extract::{AppJson, ClientInfo};
 use crate::http::AppState;
+use crate::signin::Step;
 
 /// A challenge to answer with a security key or passkey.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,4 +43,49 @@ pub async fn start_challenge_webauthn(
         .start_challenge_webauthn(&request.challenge_token, now)
         .await?;
     Ok(Json(options))
+}
+
+/// Options for `navigator.credentials.get()` that any passkey of this site may answer,
+/// asking for user verification; good for 5 minutes and once.
+#[utoipa::path(post, path = "/sessions/passkey", tag = "sessions",
+    responses(
+        (status = 200, body = Object),
+        (status = 409, description = "`webauthn_unavailable`", body = ErrorBody)))]
+pub async fn start_passkey(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = state.clock.now();
+    Ok(Json(state.signin.start_passkey(now).await?))
+}
+
+/// A passkey's answer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FinishPasskeyRequest {
+    /// `navigator.credentials.get()`'s `PublicKeyCredential`, as JSON.
+    #[schema(value_type = Object)]
+    pub credential: PublicKeyCredential,
+}
+
+/// Signs in with a passkey that verified its user: two factors in one (`amr` `hwk` or
+/// `swk`, `user`, `mfa`). Without user verification it is refused.
+#[utoipa::path(post, path = "/sessions/passkey/finish", tag = "sessions",
+    request_body = FinishPasskeyRequest,
+    responses(
+        (status = 201, description = "Signed in", body = SignInResponse),
+        (status = 401, description = "`invalid_webauthn`", body = ErrorBody),
+        (status = 403, description = "`account_suspended`", body = ErrorBody),
+        (status = 409, description = "`invalid_ceremony`", body = ErrorBody)))]
+pub async fn finish_passkey(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(request): AppJson<FinishPasskeyRequest>,
+) -> Result<(StatusCode, Json<SignInResponse>), ApiError> {
+    let now = state.clock.now();
+    let finished = state
+        .signin
+        .finish_passkey(&request.credential, &client, now)
+        .await;
+    state.metrics.sign_in_step(&finished);
+    Ok(answer_step(Step::Success(finished?)))
 }
