@@ -11,7 +11,7 @@ use crate::domain::account::Account;
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::AccountId;
 use crate::domain::time::UnixTime;
-use crate::domain::webauthn::credential_name;
+use crate::domain::webauthn::{credential_name, SecondFactors};
 use crate::signin::proof::Proof;
 use crate::signin::webauthn::Options;
 use crate::store::webauthn::{Added, StoredCredential};
@@ -50,6 +50,15 @@ pub struct Registration {
 }
 
 impl Accounts {
+    /// The second factors the account has.
+    pub async fn second_factors(&self, account: &AccountId) -> Result<SecondFactors, Error> {
+        let record = self.store.two_factor(account).await?;
+        Ok(SecondFactors {
+            totp: record.has_totp(),
+            webauthn: record.webauthn_keys > 0,
+        })
+    }
+
     /// The account's security keys and passkeys, oldest first.
     pub async fn webauthn_credentials(
         &self,

@@ -108,6 +108,11 @@ pub struct Registered {
 }
 
 impl SignIn {
+    /// Whether this instance is a WebAuthn relying party (its `public_url` names a domain).
+    pub fn webauthn_available(&self) -> bool {
+        self.relying_party.is_some()
+    }
+
     /// The relying party, or [`Error::WebAuthnUnavailable`] when this instance has none.
     pub(super) fn relying_party(&self) -> Result<&RelyingParty, Error> {
         self.relying_party

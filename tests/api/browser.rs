@@ -11,6 +11,7 @@ mod apache;
 mod driver;
 mod email;
 mod proxy;
+mod webauthn;
 
 use deadbolt::config::RequireTwoFactor;
 use fantoccini::Locator;
