@@ -198,6 +198,9 @@ async fn a_registration_ceremony_lapses_after_five_minutes(backend: Backend) {
         .await
         .assert_error(409, "invalid_ceremony");
     assert_eq!(app.credentials(&token).await.len(), 1);
+    // The lapsed ceremony is still kept until the purge takes it.
+    let purged = app.store.purge_ceremonies(app.clock_now()).await.unwrap();
+    assert_eq!(purged, 1);
 }
 
 async fn answers_from_another_origin_or_to_another_accounts_options_are_refused(backend: Backend) {
