@@ -12,6 +12,7 @@ pub mod password;
 pub mod sessions;
 pub mod tokens;
 pub mod two_factor;
+pub mod webauthn;
 
 use std::sync::Arc;
 
@@ -65,6 +66,12 @@ pub enum Error {
     /// Two-factor is not enabled.
     #[error("two-factor is not enabled")]
     NotEnabled,
+    /// A security key's name that is empty, too long or holds control characters.
+    #[error("invalid credential name")]
+    InvalidCredentialName,
+    /// No such security key of the caller's.
+    #[error("no such credential")]
+    NoSuchCredential,
     /// Deleting the account would leave a workspace with members but no owner.
     #[error("last owner")]
     LastOwner,

@@ -44,7 +44,7 @@ impl Accounts {
         now: UnixTime,
     ) -> Result<Enrollment, Error> {
         let record = self.store.two_factor(&account.id).await?;
-        let replacing = record.is_enabled();
+        let replacing = record.has_totp();
         if replacing {
             let unchanged = "Your current authenticator stays in use.";
             let proof = proof.unwrap_or_default();
@@ -86,7 +86,7 @@ impl Accounts {
             otpauth_uri: self.otpauth_uri(account, &secret),
             secret,
             expires_at: pending.expires_at,
-            replacing: record.is_enabled(),
+            replacing: record.has_totp(),
         }))
     }
 
@@ -117,7 +117,7 @@ impl Accounts {
             EventKind::EnrollmentConfirmed,
             client,
             now,
-            json!({"replaced": record.is_enabled()}),
+            json!({"replaced": record.has_totp()}),
         )];
         let confirmed = self
             .store
@@ -237,7 +237,7 @@ impl Accounts {
     }
 
     /// A fresh set of recovery codes (as shown) and their keyed hashes (as stored).
-    fn new_recovery_codes(&self) -> (Vec<String>, Vec<Vec<u8>>) {
+    pub(super) fn new_recovery_codes(&self) -> (Vec<String>, Vec<Vec<u8>>) {
         let codes = RecoveryCode::generate_set(self.config.recovery.count);
         let hashes = codes.iter().map(|c| c.hash(&self.recovery_key)).collect();
         (codes.iter().map(RecoveryCode::display).collect(), hashes)

@@ -165,5 +165,10 @@ async fn purge_sessions(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
             Ok(count) => tracing::info!(count, "purged lapsed e-mail tokens"),
             Err(error) => tracing::warn!(%error, "e-mail token purge failed"),
         }
+        match store.purge_ceremonies(clock.now()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "purged lapsed WebAuthn ceremonies"),
+            Err(error) => tracing::warn!(%error, "WebAuthn ceremony purge failed"),
+        }
     }
 }

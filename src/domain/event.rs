@@ -101,6 +101,16 @@ pub enum EventKind {
     /// An API token was revoked (`details.token_id`, `name`, and `because`: the kind of
     /// the change that revoked it with the account's others, when not its owner alone).
     ApiTokenRevoked,
+    /// A security key or passkey was registered (`details.credential`, `name`, `first`).
+    WebAuthnAdded,
+    /// A security key or passkey was removed (`details.credential`, `name`).
+    WebAuthnRemoved,
+    /// A security key or passkey answered a ceremony (`details.credential`, `purpose`,
+    /// `user_verified`).
+    WebAuthnUsed,
+    /// A security key's signature counter did not move forward: it may have been cloned.
+    /// The assertion was refused (`details.credential`, `stored`, `presented`).
+    WebAuthnCounterAnomaly,
 }
 
 impl EventKind {
@@ -149,6 +159,10 @@ impl EventKind {
             EventKind::ApiTokenCreated => "api_token_created",
             EventKind::ApiTokenFirstUsed => "api_token_first_used",
             EventKind::ApiTokenRevoked => "api_token_revoked",
+            EventKind::WebAuthnAdded => "webauthn_added",
+            EventKind::WebAuthnRemoved => "webauthn_removed",
+            EventKind::WebAuthnUsed => "webauthn_used",
+            EventKind::WebAuthnCounterAnomaly => "webauthn_counter_anomaly",
         }
     }
 }

@@ -20,4 +20,5 @@ pub mod throttle;
 pub mod time;
 pub mod totp;
 pub mod two_factor;
+pub mod webauthn;
 pub mod workspace;

@@ -127,6 +127,12 @@ pub fn audience(kind: EventKind) -> Option<Audience> {
         | EventKind::OidcClientRemoved => None,
         // The owner is told when a token is created; its use and revocation are recorded.
         EventKind::ApiTokenFirstUsed | EventKind::ApiTokenRevoked => None,
+        // A new or removed key changes how the account signs in; a counter that went
+        // backwards may be a cloned key. A key's ordinary use is recorded like a sign-in.
+        EventKind::WebAuthnAdded
+        | EventKind::WebAuthnRemoved
+        | EventKind::WebAuthnCounterAnomaly => Some(Audience::Owner),
+        EventKind::WebAuthnUsed => None,
     }
 }
 

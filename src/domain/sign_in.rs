@@ -20,6 +20,8 @@ pub enum Method {
     Totp,
     /// One of the account's recovery codes.
     RecoveryCode,
+    /// A security key or passkey (SPEC §13).
+    WebAuthn,
 }
 
 impl Method {
@@ -28,6 +30,7 @@ impl Method {
         match self {
             Method::Totp => "totp",
             Method::RecoveryCode => "recovery_code",
+            Method::WebAuthn => "webauthn",
         }
     }
 }
@@ -67,7 +70,15 @@ pub enum Next {
 /// What follows a right first factor for an account with this authenticator.
 pub fn after_first_factor(record: &TwoFactorRecord) -> Next {
     if record.is_enabled() {
-        Next::SecondFactor(vec![Method::Totp, Method::RecoveryCode])
+        let mut methods = Vec::with_capacity(3);
+        if record.has_totp() {
+            methods.push(Method::Totp);
+        }
+        if record.webauthn_keys > 0 {
+            methods.push(Method::WebAuthn);
+        }
+        methods.push(Method::RecoveryCode);
+        Next::SecondFactor(methods)
     } else {
         Next::SignIn
     }
@@ -147,6 +158,9 @@ pub enum ProofKind {
     /// A code e-mailed to the account's address: in place of the password, for an account
     /// that has none (SPEC §11). Never a second factor.
     EmailCode,
+    /// A security key or passkey's answer to `POST /me/webauthn/proof`'s options (SPEC
+    /// §13).
+    WebAuthn,
 }
 
 /// What an account has that a proof may be backed by.
@@ -156,6 +170,8 @@ pub struct ProofBacking {
     pub password: bool,
     /// The account has two-factor enabled.
     pub two_factor: bool,
+    /// The account has a security key or passkey.
+    pub webauthn: bool,
 }
 
 impl ProofKind {
@@ -166,16 +182,21 @@ impl ProofKind {
             ProofKind::Code => "code",
             ProofKind::RecoveryCode => "recovery_code",
             ProofKind::EmailCode => "email_code",
+            ProofKind::WebAuthn => "webauthn",
         }
     }
 
     /// Whether this kind of proof confirms a change, given the accepted kinds and what the
     /// account has: a code proves nothing without an authenticator, and an e-mailed code
-    /// stands where a password would, only for an account without one.
+    /// stands where a password would, only for an account without one; a security key
+    /// counts wherever a code does (it is the stronger second factor), and where named.
     pub fn counts(self, accepted: &[ProofKind], has: ProofBacking) -> bool {
         match self {
             ProofKind::Password => accepted.contains(&self) && has.password,
             ProofKind::Code | ProofKind::RecoveryCode => accepted.contains(&self) && has.two_factor,
+            ProofKind::WebAuthn => {
+                has.webauthn && (accepted.contains(&self) || accepted.contains(&ProofKind::Code))
+            }
             ProofKind::EmailCode => {
                 !has.password
                     && (accepted.contains(&self) || accepted.contains(&ProofKind::Password))
@@ -199,6 +220,7 @@ mod tests {
             enabled_at: Some(UnixTime(1)),
             last_step: None,
             pending: None,
+            webauthn_keys: 0,
         }
     }
 
@@ -211,6 +233,22 @@ mod tests {
         assert_eq!(
             after_first_factor(&enabled()),
             Next::SecondFactor(vec![Method::Totp, Method::RecoveryCode])
+        );
+        let keys_only = TwoFactorRecord {
+            webauthn_keys: 2,
+            ..TwoFactorRecord::default()
+        };
+        assert_eq!(
+            after_first_factor(&keys_only),
+            Next::SecondFactor(vec![Method::WebAuthn, Method::RecoveryCode])
+        );
+        let both = TwoFactorRecord {
+            webauthn_keys: 1,
+            ..enabled()
+        };
+        assert_eq!(
+            after_first_factor(&both),
+            Next::SecondFactor(vec![Method::Totp, Method::WebAuthn, Method::RecoveryCode])
         );
     }
 
@@ -252,6 +290,7 @@ mod tests {
         let has = |password, two_factor| ProofBacking {
             password,
             two_factor,
+            webauthn: false,
         };
         assert!(ProofKind::Password.counts(&all, has(true, false)));
         assert!(!ProofKind::Code.counts(&all, has(true, false)));
@@ -263,5 +302,15 @@ mod tests {
         assert!(ProofKind::EmailCode.counts(&all, has(false, false)));
         assert!(!ProofKind::EmailCode.counts(&all, has(true, false)));
         assert!(!ProofKind::EmailCode.counts(&[ProofKind::Code], has(false, true)));
+        // A security key counts where a code does, or where named, and only if the account
+        // has one.
+        let key = ProofBacking {
+            webauthn: true,
+            ..has(true, true)
+        };
+        assert!(ProofKind::WebAuthn.counts(&all, key));
+        assert!(!ProofKind::WebAuthn.counts(&all, has(true, true)));
+        assert!(!ProofKind::WebAuthn.counts(&[ProofKind::Password], key));
+        assert!(ProofKind::WebAuthn.counts(&[ProofKind::WebAuthn], key));
     }
 }

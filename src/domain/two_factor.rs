@@ -25,6 +25,8 @@ pub struct TwoFactorRecord {
     pub last_step: Option<i64>,
     /// A pending enrolment or replacement, possibly lapsed.
     pub pending: Option<PendingEnrollment>,
+    /// How many security keys and passkeys (WebAuthn credentials) the account has.
+    pub webauthn_keys: u32,
 }
 
 /// The authenticator's state.
@@ -81,8 +83,14 @@ impl TwoFactorState {
 }
 
 impl TwoFactorRecord {
-    /// Whether two-factor protects the account.
+    /// Whether two-factor protects the account: an authenticator app, or a security key
+    /// or passkey (SPEC §13).
     pub fn is_enabled(&self) -> bool {
+        self.has_totp() || self.webauthn_keys > 0
+    }
+
+    /// Whether the account has an enabled authenticator app.
+    pub fn has_totp(&self) -> bool {
         self.secret.is_some()
     }
 
@@ -132,6 +140,12 @@ mod tests {
             ..pending
         };
         assert_eq!(enabled.state(UnixTime(0)), TwoFactorState::Enabled);
+        let keys_only = TwoFactorRecord {
+            webauthn_keys: 1,
+            ..TwoFactorRecord::default()
+        };
+        assert!(keys_only.is_enabled() && !keys_only.has_totp());
+        assert_eq!(keys_only.state(UnixTime(0)), TwoFactorState::Enabled);
         assert!(enabled.live_pending(UnixTime(0)).is_some());
         assert_eq!(TwoFactorState::Pending.as_str(), "pending");
         assert_eq!(TwoFactorState::Enabled.as_str(), "enabled");

@@ -12,7 +12,8 @@
 //! `reason_required`, `not_abandoned`, `account_suspended`, `own_account`,
 //! `already_suspended`, `not_suspended`, `reset_not_confirmed`, `client_exists`,
 //! `invalid_authorization_request`,
-//! `invalid_client_metadata`, `configured_client`, `token_not_allowed`, `unavailable` (the database
+//! `invalid_client_metadata`, `configured_client`, `token_not_allowed`, `invalid_ceremony`,
+//! `invalid_webauthn`, `credential_exists`, `webauthn_unavailable`, `unavailable` (the database
 //! failed), `not_acknowledged` (a committed change not yet confirmed by every node).
 //!
 //! Internal errors answer "internal error"; their source rides in the response
@@ -178,6 +179,19 @@ pub enum ApiError {
     /// let its lease run out in time.
     #[error("not acknowledged")]
     NotAcknowledged,
+    /// A WebAuthn answer that names no live ceremony of its purpose.
+    #[error("invalid ceremony")]
+    InvalidCeremony,
+    /// A WebAuthn answer was refused.
+    #[error("invalid webauthn")]
+    InvalidWebAuthn,
+    /// A WebAuthn credential with this credential id is registered already.
+    #[error("credential exists")]
+    CredentialExists,
+    /// This instance's `public_url` names no domain, so it cannot be a WebAuthn relying
+    /// party.
+    #[error("webauthn unavailable")]
+    WebAuthnUnavailable,
     /// Anything else; the detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),

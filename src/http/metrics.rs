@@ -172,6 +172,7 @@ impl Metrics {
                 signin::Error::Denied(_)
                 | signin::Error::ProofRefused(_)
                 | signin::Error::EmailUnavailable
+                | signin::Error::WebAuthnUnavailable
                 | signin::Error::InvalidEmail,
             ) => return,
             Err(signin::Error::Store(_) | signin::Error::Seal(_) | signin::Error::Invariant(_)) => {

@@ -14,7 +14,7 @@ use crate::http::AppState;
 
 /// Content Security Policy: nothing but this origin; no inline script or style.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
+     connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
      base-uri 'none'";
 
 /// The `form-action` of [`CONTENT_SECURITY_POLICY`].

@@ -19,10 +19,9 @@ use super::{Denial, Error, SignIn, SignedIn};
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::{AccountId, Token, TokenHash};
 use crate::domain::recovery::RecoveryCode;
-use crate::domain::sign_in::{
-    after_wrong_answer, AfterRecoveryCode, ChallengeFate, SECOND_FACTOR_AMR,
-};
+use crate::domain::sign_in::{after_wrong_answer, AfterRecoveryCode, ChallengeFate};
 use crate::domain::time::UnixTime;
+use crate::domain::webauthn::Purpose;
 use crate::store::{
     ChallengeContext, Completion, CounterClaim, RecoveryFollowUp, SignInCompletion,
 };
@@ -64,7 +63,7 @@ impl SignIn {
         let token = Token::from_presented(presented).hash();
         let ticket = match factor {
             Factor::Code(_) => Ticket::read(&self.keys, presented),
-            Factor::RecoveryCode(_) => None,
+            Factor::RecoveryCode(_) | Factor::WebAuthn(_) => None,
         };
         let mut counted = None;
         if let Some(ticket) = ticket.filter(|ticket| now < ticket.expires_at) {
@@ -146,7 +145,11 @@ impl SignIn {
             // While locked, nothing is judged.
             ensure_second_factor_allowed(context.counter.as_ref(), now)?;
         }
-        let (attempt, refused) = match self.judge(&account.id, record, factor, now)? {
+        let purpose = Purpose::SecondFactor;
+        let judged = self
+            .judge_factor(&account.id, record, factor, purpose, client, now)
+            .await?;
+        let (attempt, refused) = match judged {
             Ok(judged) => match self
                 .spend_right(token, &context, &judged, counted, client, now)
                 .await?
@@ -301,7 +304,7 @@ impl SignIn {
         let scheme = self.config.recovery.scheme();
         let after = match judged {
             Judged::RecoveryCode(_) => Some(scheme.after_use()),
-            Judged::Step { .. } => None,
+            Judged::Step { .. } | Judged::WebAuthn { .. } => None,
         };
         let rotated = (after == Some(AfterRecoveryCode::Rotate)).then(RecoveryCode::generate);
         let rotated_hash = rotated.as_ref().map(|code| code.hash(&self.recovery_key));
@@ -310,8 +313,8 @@ impl SignIn {
             (Some(AfterRecoveryCode::Rotate), Some(hash)) => RecoveryFollowUp::AddCode(hash),
             _ => RecoveryFollowUp::Nothing,
         };
-        let start = self.new_session(account, SECOND_FACTOR_AMR, client, now);
-        let mut events = Vec::with_capacity(3);
+        let start = self.new_session(account, judged.amr(), client, now);
+        let mut events = Vec::with_capacity(4);
         let mut event =
             |kind, details| events.push(NewEvent::by_owner(account, kind, client, now, details));
         let method = match after {
@@ -328,8 +331,12 @@ impl SignIn {
                 }
                 "recovery_code"
             }
-            None => "totp",
+            None => judged.method(),
         };
+        if let Judged::WebAuthn { credential, .. } = judged {
+            let details = json!({"credential": credential, "purpose": "sign_in"});
+            event(EventKind::WebAuthnUsed, details);
+        }
         event(EventKind::SignInSucceeded, json!({"method": method}));
         let throttle_key = second_factor_key(account);
         let completion = SignInCompletion {

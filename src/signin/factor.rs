@@ -5,11 +5,14 @@
 //! - An authenticator code (RFC 6238): a step later than the last accepted one, under the
 //!   sealed secret it was judged against.
 //! - A recovery code: its keyed hash, deleted if it is one of the account's.
+//! - A security key or passkey (`webauthn_factor.rs`): judged against its ceremony, which
+//!   judging spends; its signature counter moves forward once.
 
 use super::{Denial, Error, SignIn};
 use crate::domain::ids::AccountId;
 use crate::domain::recovery::RecoveryCode;
 use crate::domain::sealed::Sealed;
+use crate::domain::sign_in::SECOND_FACTOR_AMR;
 use crate::domain::time::UnixTime;
 use crate::domain::totp::{self, Code, TotpSecret, Verdict};
 use crate::domain::two_factor::TwoFactorRecord;
@@ -22,6 +25,8 @@ pub enum Factor {
     Code(String),
     /// A recovery code.
     RecoveryCode(String),
+    /// A WebAuthn assertion (`navigator.credentials.get()`'s answer).
+    WebAuthn(Box<webauthn_rs::prelude::PublicKeyCredential>),
 }
 
 /// A factor judged right in memory, before anything is spent: what the store must spend.
@@ -37,6 +42,16 @@ pub enum Judged {
     },
     /// The keyed hash of a well-formed recovery code (if it is one of the account's).
     RecoveryCode(Vec<u8>),
+    /// A verified assertion of the account's credential `credential` (its id here), whose
+    /// signature `counter` must still move the credential's forward.
+    WebAuthn {
+        /// The credential's id.
+        credential: String,
+        /// The assertion's signature counter.
+        counter: u32,
+        /// The RFC 8176 method value of the key (`hwk`, `swk`).
+        amr: &'static str,
+    },
 }
 
 impl Judged {
@@ -48,6 +63,31 @@ impl Judged {
                 secret,
             },
             Judged::RecoveryCode(hash) => SpentFactor::RecoveryCode(hash),
+            Judged::WebAuthn {
+                credential,
+                counter,
+                ..
+            } => SpentFactor::WebAuthn {
+                credential,
+                counter: *counter,
+            },
+        }
+    }
+
+    /// What a session records of this factor (RFC 8176).
+    pub fn amr(&self) -> &'static str {
+        match self {
+            Judged::Step { .. } | Judged::RecoveryCode(_) => SECOND_FACTOR_AMR,
+            Judged::WebAuthn { amr, .. } => amr,
+        }
+    }
+
+    /// The factor's name in the `sign_in_succeeded` event.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Judged::Step { .. } => "totp",
+            Judged::RecoveryCode(_) => "recovery_code",
+            Judged::WebAuthn { .. } => "webauthn",
         }
     }
 
@@ -57,6 +97,7 @@ impl Judged {
         match self {
             Judged::Step { .. } => Denial::CodeReused,
             Judged::RecoveryCode(_) => Denial::InvalidRecoveryCode,
+            Judged::WebAuthn { .. } => Denial::InvalidWebAuthn,
         }
     }
 }
@@ -132,16 +173,28 @@ impl SignIn {
                 Some(code) => Ok(Judged::RecoveryCode(code.hash(&self.recovery_key))),
                 None => Err(Denial::InvalidRecoveryCode),
             }),
+            // Judged with its ceremony, by `judge_factor`.
+            Factor::WebAuthn(_) => Err(Error::Invariant("a WebAuthn answer judged in memory")),
         }
     }
 
     /// Spends a judged factor on its own (a proof; a sign-in spends it with the rest of
     /// the completion): `false` when another request spent it first.
-    pub async fn spend(&self, account: &AccountId, judged: &Judged) -> Result<bool, Error> {
+    pub async fn spend(
+        &self,
+        account: &AccountId,
+        judged: &Judged,
+        now: UnixTime,
+    ) -> Result<bool, Error> {
         let store = self.store();
         Ok(match judged {
             Judged::Step { step, .. } => store.accept_step(account, *step).await?,
             Judged::RecoveryCode(hash) => store.consume_recovery_code(account, hash).await?,
+            Judged::WebAuthn {
+                credential,
+                counter,
+                ..
+            } => store.use_credential(credential, *counter, now).await?,
         })
     }
 }

@@ -13,9 +13,11 @@
 //! The factors are units, each in its own module, behind one shape: judged in memory
 //! against what was read, then spent by the store with one conditional statement.
 //! - [`password`]: the first factor, throttled per address and per client.
+//! - [`passkey`]: a passkey with user verification, which signs in alone.
 //! - [`email`]: the other first factor, a link or code e-mailed to an account without a
 //!   password; and e-mailed tokens for every other purpose, and the `email_code` proof.
-//! - [`factor`]: the second factors, an authenticator code and a recovery code.
+//! - [`factor`]: the second factors, an authenticator code, a recovery code and a
+//!   security key or passkey ([`webauthn_factor`]; registering one is [`webauthn`]).
 //! - [`challenge`]: answering a challenge with a second factor, and completing the sign-in.
 //! - [`proof`]: a factor given again to confirm a sensitive change.
 //! - [`attempts`]: counting attempts against throttle counters (compare-and-swap).
@@ -30,10 +32,13 @@ pub mod attempts;
 pub mod challenge;
 pub mod email;
 pub mod factor;
+pub mod passkey;
 pub mod password;
 pub mod proof;
 pub mod reset_confirm;
 pub mod ticket;
+pub mod webauthn;
+pub mod webauthn_factor;
 
 use std::sync::Arc;
 
@@ -76,6 +81,13 @@ pub enum Denial {
     /// The account is suspended. Said only to someone who gave its right password (or
     /// answered its challenge), so it reveals nothing to anyone else.
     AccountSuspended,
+    /// A WebAuthn answer that names no live ceremony of its purpose (unknown, used, or
+    /// lapsed): the ceremony must start again.
+    InvalidCeremony,
+    /// A WebAuthn answer refused: not from this origin, an unknown or removed credential,
+    /// a signature that does not verify, no user verification where it is required, or a
+    /// signature counter that did not move forward.
+    InvalidWebAuthn,
 }
 
 /// How a step can fail.
@@ -94,6 +106,9 @@ pub enum Error {
     /// The flow sends an e-mail and this instance has no SMTP (`[notify] smtp_url`).
     #[error("e-mail is not configured")]
     EmailUnavailable,
+    /// WebAuthn needs `public_url` to name a host by its domain name.
+    #[error("WebAuthn is not available")]
+    WebAuthnUnavailable,
     /// The database failed or could not be reached: nothing was judged.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -156,6 +171,7 @@ pub struct SignIn {
     keys: Arc<Keyring>,
     recovery_key: Arc<[u8; 32]>,
     notifier: Notifier,
+    relying_party: Option<Arc<webauthn::RelyingParty>>,
 }
 
 impl SignIn {
@@ -168,7 +184,10 @@ impl SignIn {
         recovery_key: Arc<[u8; 32]>,
         notifier: Notifier,
     ) -> SignIn {
+        let relying_party =
+            webauthn::RelyingParty::for_public_url(config.public_url.as_str()).map(Arc::new);
         SignIn {
+            relying_party,
             config,
             store,
             passwords,

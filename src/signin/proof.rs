@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::attempts::SecondFactorAttempt;
 use super::factor::{CodeCheck, Factor, Judged};
@@ -16,6 +17,7 @@ use crate::domain::password::Password;
 use crate::domain::sign_in::{ProofBacking, ProofKind};
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorRecord;
+use crate::domain::webauthn;
 
 /// A confirmation proof: exactly one of the fields, of a kind `two_factor.confirm_with`
 /// accepts.
@@ -32,6 +34,10 @@ pub struct Proof {
     /// The code of the latest `POST /me/email/proof` message: for an account without a
     /// password, in its place (it is used up).
     pub email_code: Option<String>,
+    /// A security key or passkey's answer to the options of `POST /me/webauthn/proof`
+    /// (`navigator.credentials.get()`'s `PublicKeyCredential` as JSON).
+    #[schema(value_type = Option<Object>)]
+    pub webauthn: Option<PublicKeyCredential>,
 }
 
 /// A proof as given, by kind.
@@ -74,20 +80,30 @@ impl SignIn {
             proof.code,
             proof.recovery_code,
             proof.email_code,
+            proof.webauthn,
         );
         let (kind, given) = match given {
-            (Some(password), None, None, None) => (ProofKind::Password, Given::Password(password)),
-            (None, Some(code), None, None) => (ProofKind::Code, Given::Factor(Factor::Code(code))),
-            (None, None, Some(code), None) => (
+            (Some(password), None, None, None, None) => {
+                (ProofKind::Password, Given::Password(password))
+            }
+            (None, Some(code), None, None, None) => {
+                (ProofKind::Code, Given::Factor(Factor::Code(code)))
+            }
+            (None, None, Some(code), None, None) => (
                 ProofKind::RecoveryCode,
                 Given::Factor(Factor::RecoveryCode(code)),
             ),
-            (None, None, None, Some(code)) => (ProofKind::EmailCode, Given::EmailCode(code)),
+            (None, None, None, Some(code), None) => (ProofKind::EmailCode, Given::EmailCode(code)),
+            (None, None, None, None, Some(answer)) => (
+                ProofKind::WebAuthn,
+                Given::Factor(Factor::WebAuthn(Box::new(answer))),
+            ),
             _ => return Err(ask()),
         };
         let has = ProofBacking {
             password: account.has_password(),
             two_factor: record.is_enabled(),
+            webauthn: record.webauthn_keys > 0,
         };
         if !kind.counts(accepted, has) {
             return Err(ask());
@@ -129,6 +145,11 @@ impl SignIn {
             Err(Error::Denied(Denial::InvalidCode | Denial::InvalidRecoveryCode)) => Err(
                 Error::ProofRefused(format!("That code did not match. {unchanged}")),
             ),
+            Err(Error::Denied(Denial::InvalidWebAuthn | Denial::InvalidCeremony)) => {
+                Err(Error::ProofRefused(format!(
+                    "The security key was not accepted (or its request expired). {unchanged}"
+                )))
+            }
             Err(Error::Denied(Denial::NotEnabled)) => Err(ask()),
             Err(other) => Err(other),
         }
@@ -146,9 +167,24 @@ impl SignIn {
         now: UnixTime,
     ) -> Result<(), Error> {
         let attempt = SecondFactorAttempt::begin(self, &account.id, now).await?;
-        let refused = match self.judge(&account.id, record, factor, now)? {
-            Ok(judged) if self.spend(&account.id, &judged).await? => {
+        let judged = self
+            .judge_factor(
+                &account.id,
+                record,
+                factor,
+                webauthn::Purpose::Proof,
+                client,
+                now,
+            )
+            .await?;
+        let refused = match judged {
+            Ok(judged) if self.spend(&account.id, &judged, now).await? => {
                 attempt.succeeded(self).await?;
+                if let Judged::WebAuthn { credential, .. } = &judged {
+                    let details = json!({"credential": credential, "purpose": "proof"});
+                    let kind = EventKind::WebAuthnUsed;
+                    self.record(&account.id, kind, client, now, details).await?;
+                }
                 if let Judged::RecoveryCode(_) = judged {
                     let remaining = self.store().recovery_codes_remaining(&account.id).await?;
                     let details = json!({"purpose": "proof", "remaining": remaining});

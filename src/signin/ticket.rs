@@ -111,6 +111,7 @@ impl Ticket {
             enabled_at: None,
             last_step: self.last_step,
             pending: None,
+            webauthn_keys: 0,
         }
     }
 }

@@ -8,6 +8,8 @@ pub enum Constraint {
     AccountEmail,
     /// Two OpenID Connect clients with one client id.
     OidcClientId,
+    /// Two credentials with one WebAuthn credential id.
+    WebAuthnCredential,
 }
 
 /// What can go wrong in storage.

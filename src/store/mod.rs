@@ -24,6 +24,7 @@ mod postgres;
 mod rows;
 mod sqlite;
 mod types;
+pub mod webauthn;
 
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ pub use outbox::Outbox;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
+pub use webauthn::WebAuthnStore;
 
 /// Whether recording `event` queues any delivery on `channels`.
 pub fn notifies(event: &NewEvent, channels: Channels) -> bool {
@@ -76,6 +78,7 @@ pub trait Store:
     + OidcExchanges
     + OidcLogouts
     + ApiTokens
+    + WebAuthnStore
     + Send
     + Sync
     + 'static

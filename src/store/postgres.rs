@@ -32,6 +32,7 @@ mod sessions;
 mod sign_in;
 mod throttle;
 mod two_factor;
+mod webauthn;
 mod workspaces;
 
 use std::str::FromStr;

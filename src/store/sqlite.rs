@@ -35,6 +35,7 @@ mod sessions;
 mod sign_in;
 mod throttle;
 mod two_factor;
+mod webauthn;
 mod workspaces;
 
 use std::path::PathBuf;

@@ -93,7 +93,10 @@ macro_rules! owner_columns {
          a.password_hash AS a_password_hash, a.is_admin AS a_is_admin, \
          a.created_at AS a_created_at, a.last_sign_in_at AS a_last_sign_in_at, \
          a.email_verified_at AS a_email_verified_at, a.suspended_at AS a_suspended_at, \
-         (t.secret IS NOT NULL) AS a_has_two_factor, t.enabled_at AS t_enabled_at, \
+         (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w \
+             WHERE w.account_id = a.id)) AS a_has_two_factor, \
+         COALESCE(t.enabled_at, (SELECT MIN(w.created_at) FROM webauthn_credentials w \
+             WHERE w.account_id = a.id)) AS t_enabled_at, \
          t.pending_expires_at AS t_pending_until"
     };
 }
@@ -342,6 +345,15 @@ pub enum SpentFactor<'a> {
     },
     /// A recovery code's keyed hash, used up.
     RecoveryCode(&'a [u8]),
+    /// A WebAuthn assertion of the account's credential `credential` (its id here) whose
+    /// ceremony is spent already, accepted only if its signature `counter` moves the
+    /// credential's counter forward (or both are zero).
+    WebAuthn {
+        /// The credential's id.
+        credential: &'a str,
+        /// The assertion's signature counter.
+        counter: u32,
+    },
 }
 
 /// What follows the use of a recovery code (`[recovery]` policy).

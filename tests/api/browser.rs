@@ -10,6 +10,7 @@
 mod apache;
 mod driver;
 mod email;
+mod webauthn;
 
 use deadbolt::config::RequireTwoFactor;
 use fantoccini::Locator;

@@ -34,4 +34,5 @@ mod throttling;
 mod tokens;
 mod two_factor;
 mod upgrade;
+mod webauthn;
 mod workspaces;

@@ -239,6 +239,34 @@ pub fn email_message(delivery: &Delivery, public_url: &str) -> Message {
             ),
             "/account/security",
         ),
+        "webauthn_added" => (
+            "A security key or passkey was added".to_owned(),
+            format!(
+                "A security key or passkey named \"{}\" was added to your account. It can \
+                 now be used to sign in.",
+                detail("name")
+            ),
+            "/account/security",
+        ),
+        "webauthn_removed" => (
+            "A security key or passkey was removed".to_owned(),
+            format!(
+                "The security key or passkey named \"{}\" was removed from your account. It \
+                 no longer signs you in.",
+                detail("name")
+            ),
+            "/account/security",
+        ),
+        "webauthn_counter_anomaly" => (
+            "A security key may have been copied".to_owned(),
+            format!(
+                "The security key or passkey named \"{}\" answered with a signature counter \
+                 that did not move forward, which is what a copied key does. The sign-in was \
+                 refused. If you did not just use it, remove it and add a new one.",
+                detail("name")
+            ),
+            "/account/security",
+        ),
         other => (
             format!("Security event on your account: {other}"),
             format!("A security event ({other}) was recorded for your account."),

@@ -83,6 +83,7 @@ pub async fn change_email(
         code: request.code,
         recovery_code: request.recovery_code,
         email_code: request.email_code,
+        webauthn: None,
     };
     state
         .accounts

@@ -23,6 +23,8 @@ pub mod sessions;
 pub mod sign_in;
 pub mod tokens;
 pub mod two_factor;
+pub mod webauthn;
+pub mod webauthn_sign_in;
 pub mod workspaces;
 
 use utoipa::OpenApi;
@@ -47,6 +49,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "sessions", description = "Signing in and out"),
         (name = "me", description = "The signed-in account"),
         (name = "two-factor", description = "Authenticator, recovery codes"),
+        (name = "webauthn", description = "Security keys and passkeys"),
         (name = "workspaces", description = "Workspaces, members, enforcement"),
         (name = "authz", description = "Forward-auth for reverse proxies"),
         (name = "admin", description = "Instance administration"),
@@ -137,7 +140,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(password::reset_password))
         .routes(routes!(ops::openapi_document))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
-        .routes(routes!(tokens::revoke_token));
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(webauthn::list_credentials))
+        .routes(routes!(webauthn::start_registration))
+        .routes(routes!(webauthn::finish_registration))
+        .routes(routes!(
+            webauthn::rename_credential,
+            webauthn::remove_credential
+        ))
+        .routes(routes!(webauthn::start_proof))
+        .routes(routes!(webauthn_sign_in::start_challenge_webauthn))
+        .routes(routes!(webauthn_sign_in::start_passkey))
+        .routes(routes!(webauthn_sign_in::finish_passkey));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)
         .routes(routes!(ops::healthz))

@@ -78,6 +78,7 @@ pub async fn change_password(
         code: request.code,
         recovery_code: request.recovery_code,
         email_code: request.email_code,
+        webauthn: None,
     };
     state
         .accounts

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::domain::account::note;
 use crate::domain::password::Password;
@@ -79,6 +80,11 @@ pub struct ChallengeRequest {
     pub code: Option<String>,
     /// A recovery code.
     pub recovery_code: Option<String>,
+    /// A security key or passkey's answer to the options of `POST
+    /// /sessions/challenge/webauthn` (`navigator.credentials.get()`'s `PublicKeyCredential`
+    /// as JSON).
+    #[schema(value_type = Option<Object>)]
+    pub webauthn: Option<PublicKeyCredential>,
 }
 
 /// Cancels a challenge ("sign in as a different user").
@@ -158,7 +164,7 @@ pub async fn create_session(
 }
 
 /// A first factor's answer: `201` with a session, or `200` with the challenge.
-fn answer_step(step: Step) -> (StatusCode, Json<SignInResponse>) {
+pub(super) fn answer_step(step: Step) -> (StatusCode, Json<SignInResponse>) {
     match step {
         Step::Continue(challenge) => (
             StatusCode::OK,
@@ -273,24 +279,29 @@ pub async fn email_sign_in(
 }
 
 /// The factor a challenge answer gives: exactly one of `code` and `recovery_code`.
-pub fn factor_of(code: Option<String>, recovery_code: Option<String>) -> Result<Factor, ApiError> {
-    match (code, recovery_code) {
-        (Some(code), None) => Ok(Factor::Code(code)),
-        (None, Some(code)) => Ok(Factor::RecoveryCode(code)),
+pub fn factor_of(request: ChallengeRequest) -> Result<Factor, ApiError> {
+    match (request.code, request.recovery_code, request.webauthn) {
+        (Some(code), None, None) => Ok(Factor::Code(code)),
+        (None, Some(code), None) => Ok(Factor::RecoveryCode(code)),
+        (None, None, Some(answer)) => Ok(Factor::WebAuthn(Box::new(answer))),
         _ => Err(ApiError::InvalidBody(
-            "give exactly one of `code` and `recovery_code`".to_owned(),
+            "give exactly one of `code`, `recovery_code` and `webauthn`".to_owned(),
         )),
     }
 }
 
-/// Answers a sign-in challenge with an authenticator code or a recovery code.
+/// Answers a sign-in challenge with an authenticator code, a recovery code, or a security
+/// key or passkey.
 #[utoipa::path(post, path = "/sessions/challenge", tag = "sessions",
     request_body = ChallengeRequest,
     responses(
         (status = 201, description = "Signed in", body = ChallengeResponse),
         (status = 401, description = "`invalid_code`, `code_reused`, `invalid_recovery_code`, \
-                                      `invalid_challenge`", body = ErrorBody),
-        (status = 422, description = "`invalid_body`: neither or both of code and recovery_code",
+                                      `invalid_webauthn`, `invalid_challenge`", body = ErrorBody),
+        (status = 409, description = "`invalid_ceremony`: the WebAuthn options were used or \
+                                      expired", body = ErrorBody),
+        (status = 422, description = "`invalid_body`: not exactly one of code, recovery_code \
+                                      and webauthn",
          body = ErrorBody),
         (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
         (status = 503, description = "`unavailable`: the database failed", body = ErrorBody)))]
@@ -299,9 +310,10 @@ pub async fn answer_challenge(
     client: ClientInfo,
     AppJson(request): AppJson<ChallengeRequest>,
 ) -> Result<(StatusCode, Json<ChallengeResponse>), ApiError> {
-    let factor = factor_of(request.code, request.recovery_code)?;
+    let token = request.challenge_token.clone();
+    let factor = factor_of(request)?;
     let now = state.clock.now();
-    let token = &request.challenge_token;
+    let token = &token;
     let answered = state.signin.answer(token, &factor, &client, now).await;
     state.metrics.sign_in_step(&answered);
     let signed_in = answered?;

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::domain::api_token::ApiToken;
 use crate::domain::password::Password;
@@ -30,8 +31,11 @@ pub struct CreateTokenRequest {
     pub code: Option<String>,
     /// …or an unused recovery code (it is used up)…
     pub recovery_code: Option<String>,
-    /// …or the code of the latest `POST /me/email/proof` message.
+    /// …or the code of the latest `POST /me/email/proof` message…
     pub email_code: Option<String>,
+    /// …or a security key or passkey's answer to the options of `POST /me/webauthn/proof`.
+    #[schema(value_type = Option<Object>)]
+    pub webauthn: Option<PublicKeyCredential>,
 }
 
 /// One of the caller's tokens.
@@ -103,6 +107,7 @@ pub async fn create_token(
         code: request.code,
         recovery_code: request.recovery_code,
         email_code: request.email_code,
+        webauthn: request.webauthn,
     };
     let created = state
         .accounts

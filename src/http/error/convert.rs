@@ -16,6 +16,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(Constraint::AccountEmail) => ApiError::EmailTaken,
             StoreError::Conflict(Constraint::OidcClientId) => ApiError::ClientExists,
+            StoreError::Conflict(Constraint::WebAuthnCredential) => ApiError::CredentialExists,
             StoreError::Backend(_) | StoreError::Embedded(_) | StoreError::Task(_) => {
                 ApiError::Unavailable(error.to_string())
             }
@@ -43,9 +44,12 @@ impl From<signin::Error> for ApiError {
                 Denial::InvalidEmailLink => ApiError::InvalidEmailLink,
                 Denial::InvalidEmailCode => ApiError::InvalidEmailCode,
                 Denial::AccountSuspended => ApiError::AccountSuspended,
+                Denial::InvalidCeremony => ApiError::InvalidCeremony,
+                Denial::InvalidWebAuthn => ApiError::InvalidWebAuthn,
             },
             signin::Error::ProofRefused(message) => ApiError::ConfirmationFailed(message),
             signin::Error::EmailUnavailable => ApiError::EmailUnavailable,
+            signin::Error::WebAuthnUnavailable => ApiError::WebAuthnUnavailable,
             signin::Error::InvalidEmail => ApiError::InvalidEmail,
             signin::Error::Store(error) => error.into(),
             signin::Error::Seal(error) => error.into(),
@@ -92,6 +96,11 @@ impl From<accounts::Error> for ApiError {
             accounts::Error::NoPendingEnrollment => ApiError::NoPendingEnrollment,
             accounts::Error::WrongEnrollmentCode => ApiError::WrongEnrollmentCode,
             accounts::Error::NotEnabled => ApiError::NotEnabled,
+            accounts::Error::InvalidCredentialName => ApiError::InvalidBody(format!(
+                "name: 1 to {} characters, no control characters",
+                crate::domain::webauthn::MAX_NAME_CHARS
+            )),
+            accounts::Error::NoSuchCredential => ApiError::NotFound,
             accounts::Error::LastOwner => ApiError::LastOwner,
             accounts::Error::SignIn(error) => error.into(),
             accounts::Error::Hash(error) => error.into(),

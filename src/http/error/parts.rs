@@ -256,6 +256,31 @@ impl ApiError {
                  effect everywhere within seconds. Repeating the request is safe."
                     .to_owned(),
             ),
+            ApiError::InvalidCeremony => (
+                StatusCode::CONFLICT,
+                "invalid_ceremony",
+                "This security key request was already answered or has expired. Start again."
+                    .to_owned(),
+            ),
+            ApiError::InvalidWebAuthn => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_webauthn",
+                "The security key or passkey was not accepted. Use one registered to your \
+                 account, on this site."
+                    .to_owned(),
+            ),
+            ApiError::CredentialExists => (
+                StatusCode::CONFLICT,
+                "credential_exists",
+                "This security key or passkey is registered already.".to_owned(),
+            ),
+            ApiError::WebAuthnUnavailable => (
+                StatusCode::CONFLICT,
+                "webauthn_unavailable",
+                "Security keys and passkeys need this server's public_url to name it by a \
+                 domain name (not an IP address). Ask an administrator."
+                    .to_owned(),
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",

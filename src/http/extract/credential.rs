@@ -36,6 +36,8 @@ const REACHABLE_WHEN_BLOCKED: &[&str] = &[
     "/api/v1/me/two-factor/enrollment/confirm",
     "/api/v1/me/two-factor/enrollment/qr.png",
     "/api/v1/sessions/current",
+    "/api/v1/me/webauthn/registration",
+    "/api/v1/me/webauthn/registration/finish",
 ];
 
 /// How the caller signed in.

@@ -36,6 +36,9 @@ pub struct AnswerForm {
     code: String,
     #[serde(default)]
     recovery_code: String,
+    /// A security key or passkey's answer, as JSON (`assets/webauthn.js`).
+    #[serde(default)]
+    webauthn: String,
     #[serde(default)]
     next: String,
 }
@@ -56,6 +59,7 @@ struct ChallengePage {
     recovery: bool,
     replacement_code: Option<String>,
     continue_to: String,
+    passkeys: bool,
 }
 
 async fn page(
@@ -78,6 +82,7 @@ async fn page(
             recovery,
             replacement_code: None,
             continue_to: String::new(),
+            passkeys: state.signin.webauthn_available(),
         },
     )?;
     allow_forms_to(state, &mut response, &next).await;
@@ -129,7 +134,10 @@ pub async fn submit(
     };
     let recovery = form.code.trim().is_empty();
     let filled = |text: &str| (!text.trim().is_empty()).then(|| text.to_owned());
-    let factor = if recovery {
+    let factor = if !form.webauthn.trim().is_empty() {
+        let answer = serde_json::from_str(&form.webauthn).ok();
+        answer.map(|answer| Factor::WebAuthn(Box::new(answer)))
+    } else if recovery {
         filled(&form.recovery_code).map(Factor::RecoveryCode)
     } else {
         filled(&form.code).map(Factor::Code)
@@ -182,6 +190,7 @@ pub async fn submit(
                     recovery: true,
                     replacement_code: Some(code),
                     continue_to: safe_next(&state, &next).location().to_owned(),
+                    passkeys: false,
                 };
                 let cookies_set = response.headers().clone();
                 response = render_with(StatusCode::OK, &page)?;
@@ -198,6 +207,9 @@ pub async fn submit(
             error @ (ApiError::InvalidCode
             | ApiError::CodeReused
             | ApiError::InvalidRecoveryCode
+            | ApiError::InvalidWebAuthn
+            | ApiError::InvalidCeremony
+            | ApiError::NotEnabled
             | ApiError::TooManyAttempts { .. }),
         ) => {
             let (status, _, _) = error.parts();
@@ -273,4 +285,20 @@ pub async fn request_reset(
         Err(ApiError::InvalidChallenge) => expired(&state, &headers, String::new()).await,
         Err(other) => Err(other.into()),
     }
+}
+
+/// `POST /login/two-factor/webauthn`: the options for answering this browser's challenge
+/// with a security key or passkey (JSON, for `assets/webauthn.js`).
+pub async fn webauthn_options(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let challenge_token =
+        cookies::read(&headers, CHALLENGE_COOKIE).ok_or(ApiError::InvalidChallenge)?;
+    let now = state.clock.now();
+    let options = state
+        .signin
+        .start_challenge_webauthn(&challenge_token, now)
+        .await?;
+    Ok(axum::Json(options))
 }

@@ -27,6 +27,7 @@ struct LoginPage {
     signup_href: String,
     invitation: bool,
     sends_email: bool,
+    passkeys: bool,
 }
 
 /// Where to go after signing in; see [`Destination`].
@@ -157,6 +158,7 @@ pub async fn login_page(
             signup_href: with_next("/signup", &next),
             invitation: is_invitation(&next),
             sends_email: state.signin.sends_email(),
+            passkeys: state.signin.webauthn_available(),
         },
     )?;
     allow_forms_to(state, &mut response, &next).await;

@@ -30,6 +30,7 @@ pub mod security_actions;
 pub mod security_email;
 pub mod security_tokens;
 pub mod security_view;
+pub mod security_webauthn;
 pub mod sessions;
 pub mod setup;
 pub mod step;
@@ -50,6 +51,10 @@ use crate::http::AppState;
 const STYLESHEET: &str = include_str!("../../../assets/deadbolt.css");
 /// The script (copy buttons only), embedded; the CSP forbids inline script.
 const SCRIPT: &str = include_str!("../../../assets/deadbolt.js");
+
+/// The script of the security key and passkey buttons (SPEC §13), on the pages that have
+/// them.
+const WEBAUTHN_SCRIPT: &str = include_str!("../../../assets/webauthn.js");
 
 /// The grace periods the enforcement forms offer, with their labels.
 pub const GRACE_CHOICES: [(u32, &str); 5] = [
@@ -79,6 +84,21 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/assets/deadbolt.css", get(stylesheet))
         .route("/assets/deadbolt.js", get(script))
+        .route("/assets/webauthn.js", get(webauthn_script))
+        .route("/login/passkey", post(security_webauthn::sign_in))
+        .route(
+            "/login/two-factor/webauthn",
+            post(challenge::webauthn_options),
+        )
+        .route("/account/security/webauthn", post(security_webauthn::add))
+        .route(
+            "/account/security/webauthn/{id}/rename",
+            post(security_webauthn::rename),
+        )
+        .route(
+            "/account/security/webauthn/{id}/remove",
+            post(security_webauthn::remove),
+        )
         .route("/setup/{token}", get(setup::show).post(setup::submit))
         .route("/login", get(login::show).post(login::submit))
         .route(
@@ -214,6 +234,10 @@ async fn stylesheet() -> Response {
 
 async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+async fn webauthn_script() -> Response {
+    asset("text/javascript; charset=utf-8", WEBAUTHN_SCRIPT)
 }
 
 /// Renders a template, or an internal error if rendering fails.

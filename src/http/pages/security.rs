@@ -25,7 +25,7 @@ fn done_message(key: &str) -> Option<Flash> {
             "You signed in with a recovery code, which turned two-factor authentication off. \
              Set it up again."
         }
-        _ => return None,
+        other => super::security_webauthn::done_message(other)?,
     };
     Some(Flash::Ok(text.to_owned()))
 }

@@ -51,6 +51,7 @@ impl ProofForm {
             code: filled(self.code),
             recovery_code: filled(self.recovery_code),
             email_code: filled(self.email_code),
+            webauthn: None,
         }
     }
 }

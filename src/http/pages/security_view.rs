@@ -16,6 +16,7 @@ use crate::domain::two_factor::TwoFactorState;
 use crate::domain::workspace::Access;
 use crate::http::error::ApiError;
 use crate::http::pages::error::PageError;
+use crate::http::pages::security_webauthn::KeyRow;
 use crate::http::pages::viewer::{Nav, Viewer};
 use crate::http::pages::{render_with, when, when_or_dash, Flash};
 use crate::http::qr;
@@ -61,6 +62,9 @@ struct SecurityPage {
     tokens: Vec<TokenRow>,
     new_token: Option<String>,
     open: &'static str,
+    two_factor_on: bool,
+    keys: Vec<KeyRow>,
+    webauthn_available: bool,
 }
 
 /// One of the person's API tokens.
@@ -143,8 +147,17 @@ pub async fn render_page(
         }),
         None => None,
     };
-    let two_factor = auth.two_factor.state(auth.now);
-    let enabled = two_factor == TwoFactorState::Enabled;
+    let enabled = auth.two_factor.state(auth.now) == TwoFactorState::Enabled;
+    // The authenticator app's own card: a security key alone turns two-factor on, not it.
+    let factors = state.accounts.second_factors(&auth.account.id).await?;
+    let two_factor = TwoFactorState::of(factors.totp, auth.two_factor.pending_until, auth.now);
+    let keys = state
+        .accounts
+        .webauthn_credentials(&auth.account.id)
+        .await?
+        .into_iter()
+        .map(KeyRow::from)
+        .collect();
     let requirement = match (enabled, obligation.access) {
         (false, Access::Blocked { .. }) => Some(Flash::Error(
             ApiError::TwoFactorRequired { deadline: None }.parts().2,
@@ -160,6 +173,8 @@ pub async fn render_page(
     let backing = ProofBacking {
         password: has_password,
         two_factor: enabled,
+        // The pages' proof forms take typed proofs only.
+        webauthn: false,
     };
     let remaining = auth.recovery_codes_remaining();
     let applications = state
@@ -212,6 +227,9 @@ pub async fn render_page(
         has_password,
         sends_email: state.signin.sends_email(),
         open: outcome.open,
+        two_factor_on: enabled,
+        keys,
+        webauthn_available: state.signin.webauthn_available(),
     };
     Ok(render_with(status, &page)?)
 }

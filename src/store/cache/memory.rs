@@ -69,9 +69,7 @@ impl Value {
             Value::TokenInWorkspace(found) => {
                 return touch_token(&mut found.found.token.last_used_at, now)
             }
-            Value::Workspaces(_) | Value::Policy(_) | Value::Secret(_) | Value::Client(_) => {
-                return
-            }
+            Value::Workspaces(_) | Value::Policy(_) | Value::Secret(_) | Value::Client(_) => return,
         };
         session.last_seen_at = session.last_seen_at.max(now);
     }

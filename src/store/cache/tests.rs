@@ -13,7 +13,7 @@ use crate::domain::workspace::{InstancePolicy, InstanceScope, PolicySource};
 use crate::store::StoreError;
 
 /// Every write; [`remembered_by_a_node`] decides each, without a wildcard.
-const ALL: [Write; 61] = [
+const ALL: [Write; 68] = [
     Write::Migrate,
     Write::CreateAccount,
     Write::CreateSetupToken,
@@ -75,6 +75,13 @@ const ALL: [Write; 61] = [
     Write::CreateApiToken,
     Write::TouchApiToken,
     Write::RevokeApiToken,
+    Write::OpenCeremony,
+    Write::TakeCeremony,
+    Write::PurgeCeremonies,
+    Write::AddCredential,
+    Write::RenameCredential,
+    Write::RemoveCredential,
+    Write::UseCredential,
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
@@ -148,6 +155,13 @@ fn remembered_by_a_node(write: Write) -> bool {
         // unknown, and its use is settled in the database.
         Write::RevokeApiToken => true,
         Write::CreateApiToken | Write::TouchApiToken => false,
+        // A credential is a second factor: it counts in the remembered two-factor summary.
+        Write::AddCredential | Write::RemoveCredential => true,
+        Write::OpenCeremony
+        | Write::TakeCeremony
+        | Write::PurgeCeremonies
+        | Write::RenameCredential
+        | Write::UseCredential => false,
     }
 }
 

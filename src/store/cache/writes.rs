@@ -72,6 +72,13 @@ pub(crate) enum Write {
     CreateApiToken,
     TouchApiToken,
     RevokeApiToken,
+    OpenCeremony,
+    TakeCeremony,
+    PurgeCeremonies,
+    AddCredential,
+    RenameCredential,
+    RemoveCredential,
+    UseCredential,
 }
 
 /// The writes that do not publish, grouped by why they change nothing a node remembers.
@@ -161,6 +168,18 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
          last_used_at decides nothing but whether to record use again, which its conditional \
          updates settle in the database (revoking one publishes)",
         &[Write::CreateApiToken, Write::TouchApiToken],
+    ),
+    (
+        "WebAuthn ceremonies, and credentials' names and signature counters, are never \
+         remembered (adding or removing a credential publishes: it changes the account's \
+         second factors)",
+        &[
+            Write::OpenCeremony,
+            Write::TakeCeremony,
+            Write::PurgeCeremonies,
+            Write::RenameCredential,
+            Write::UseCredential,
+        ],
     ),
 ];
 

@@ -173,7 +173,8 @@ impl Accounts for PostgresStore {
         let rows: Vec<AccountSummaryRow> = sqlx::query_as(
             "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
                     a.last_sign_in_at, a.email_verified_at, a.suspended_at,
-                    (t.secret IS NOT NULL) AS has_two_factor,
+                    (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w
+                                                WHERE w.account_id = a.id)) AS has_two_factor,
                     t.pending_expires_at AS pending_until
              FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
              WHERE ($1::TEXT IS NULL OR strpos(a.email, $1::TEXT) > 0) AND a.email > $2

@@ -38,6 +38,13 @@ impl Resets for PostgresStore {
                 .await?
                 .rows_affected()
                     == 1;
+                let keys_removed =
+                    sqlx::query("DELETE FROM webauthn_credentials WHERE account_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                let was_enabled = was_enabled || keys_removed > 0;
                 sqlx::query("DELETE FROM two_factor WHERE account_id = $1")
                     .bind(id)
                     .execute(&mut *tx)

@@ -42,7 +42,9 @@ SELECT c.token_hash, c.account_id, c.expires_at, c.failures,
        k.failures AS k_failures, k.window_start AS k_window_start,
        k.locked_until AS k_locked_until,
        (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = c.account_id)
-           AS recovery_codes_remaining
+           AS recovery_codes_remaining,
+       (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.account_id = c.account_id)
+           AS webauthn_keys
 FROM challenges c
 CROSS JOIN LATERAL (SELECT * FROM accounts a WHERE a.id = c.account_id OFFSET 0) a
 LEFT JOIN LATERAL (SELECT * FROM two_factor t WHERE t.account_id = c.account_id OFFSET 0) t

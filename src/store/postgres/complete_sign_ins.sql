@@ -2,8 +2,8 @@
 -- sign-in on PostgreSQL ends here, whatever its factor.
 --
 -- Each row of `input` is one right factor, judged in memory against the authenticator read
--- with its challenge: a TOTP code (`step` under `secret`) or a recovery code (`recovery`,
--- its keyed hash). A batch never holds two answers for one account. Per item the
+-- with its challenge: a TOTP code (`step` under `secret`), a recovery code (`recovery`,
+-- its keyed hash) or a WebAuthn assertion (`credential`, its `signed` counter). A batch never holds two answers for one account. Per item the
 -- statement does exactly what a one-item statement does: each part runs only if the part
 -- before it changed that item's rows, so one item's refusal changes nothing for it and
 -- nothing for the others.
@@ -36,9 +36,10 @@
 -- statement cannot know the batch size, and the array lets it reach rows through their
 -- keys' indexes instead of scanning and hashing whole tables.
 --
--- $1–$16 and $26–$28: one array per item column (below; `step` and `secret` are NULL for a
+-- $1–$16 and $26–$31: one array per item column (below; `step` and `secret` are NULL for a
 -- recovery code, `recovery` for a TOTP code, and all three for a wrong code, whose
--- `fail_*` columns hold the counter to store); $17: each event's item position (from 1);
+-- `fail_*` columns hold the counter to store, and for a WebAuthn assertion, whose
+-- `credential` and `signed` counter are NULL otherwise); $17: each event's item position (from 1);
 -- $18–$25: the events' columns, bound by journal::bind_events.
 --
 -- A wrong code judged from a challenge ticket is an item too (`failed`): counted here, from
@@ -48,11 +49,13 @@ WITH input AS MATERIALIZED (
     SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::int8[], $4::bytea[], $5::int8[],
                          $6::text[], $7::bool[], $8::int8[], $9::int8[], $10::int8[],
                          $11::text[], $12::bytea[], $13::int8[], $14::text[], $15::text[],
-                         $16::bytea[], $26::int8[], $27::int8[], $28::int8[])
+                         $16::bytea[], $26::int8[], $27::int8[], $28::int8[], $29::text[],
+                         $30::int8[], $31::text[])
         WITH ORDINALITY AS i(challenge, account, step, secret, now, key, counted, failures,
                              window_start, locked_until, session_id, session_token,
                              expires_at, ip, user_agent, recovery, fail_failures,
-                             fail_window_start, fail_locked_until, idx)),
+                             fail_window_start, fail_locked_until, credential, signed,
+                             second_amr, idx)),
 -- Promise 3: items whose counter is no longer the value read (only uncounted items).
 moved AS MATERIALIZED (
     SELECT i.idx FROM input i
@@ -85,8 +88,17 @@ used_code AS (
     WHERE r.account_id = ANY($2) AND r.account_id = i.account
       AND r.code_hash = i.recovery AND i.idx IN (SELECT idx FROM open)
     RETURNING i.idx),
+-- Promise 1, for a security key or passkey: its ceremony was spent when it was judged;
+-- its signature counter moves forward here, once (or stays 0 for a key that keeps none).
+key_used AS (
+    UPDATE webauthn_credentials w SET counter = i.signed, last_used_at = i.now FROM live i
+    WHERE w.id = i.credential AND w.account_id = i.account
+      AND (w.counter < i.signed OR (w.counter = 0 AND i.signed = 0))
+      AND i.idx IN (SELECT idx FROM open)
+    RETURNING i.idx),
 spent AS (
-    SELECT idx FROM step UNION ALL SELECT idx FROM used_code),
+    SELECT idx FROM step UNION ALL SELECT idx FROM used_code
+    UNION ALL SELECT idx FROM key_used),
 -- Promise 2.
 challenge AS (
     DELETE FROM challenges c USING input i
@@ -120,13 +132,14 @@ failed AS (
         locked_until = EXCLUDED.locked_until
     WHERE throttle_counters.failures = 0
     RETURNING key),
--- Promise 4. The session records both factors: the challenge's first, then `otp` (a code
--- from the authenticator or a recovery code, both one-time passwords).
+-- Promise 4. The session records both factors: the challenge's first, then the second's
+-- (`otp` for a code from the authenticator or a recovery code, both one-time passwords;
+-- `hwk` or `swk` for a security key or passkey).
 session AS (
     INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, expires_at,
                           ip, user_agent, amr)
     SELECT g.session_id, g.account, g.session_token, g.now, g.now, g.expires_at, g.ip,
-           g.user_agent, c.first_factor || ' otp'
+           g.user_agent, c.first_factor || ' ' || g.second_amr
     FROM granted g JOIN challenge c ON c.idx = g.idx),
 signed_in AS (
     UPDATE accounts a SET last_sign_in_at = g.now FROM granted g

@@ -46,6 +46,8 @@ pub(super) struct Item {
     claim: Option<(i64, i64, i64)>,
     session_id: String,
     session_token: Vec<u8>,
+    /// What the session records of the second factor (`otp`, `hwk`, `swk`).
+    second_amr: String,
     expires_at: i64,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -61,6 +63,8 @@ enum Factor {
         secret: Vec<u8>,
     },
     RecoveryCode(Vec<u8>),
+    /// A WebAuthn credential's id and the assertion's signature counter.
+    WebAuthn(String, u32),
     /// Store this counter from "no failures".
     Failure(Counter),
 }
@@ -90,6 +94,10 @@ impl Item {
                 secret: secret.to_vec(),
             },
             SpentFactor::RecoveryCode(hash) => Factor::RecoveryCode(hash.to_vec()),
+            SpentFactor::WebAuthn {
+                credential,
+                counter,
+            } => Factor::WebAuthn(credential.to_owned(), counter),
         };
         let follow_up = match completion.follow_up {
             RecoveryFollowUp::Nothing => FollowUp::Nothing,
@@ -107,6 +115,7 @@ impl Item {
             claim,
             session_id: session.id.as_str().to_owned(),
             session_token: completion.session.token_hash.0.clone(),
+            second_amr: completion.session.amr.clone(),
             expires_at: session.expires_at.0,
             ip: session.ip.clone(),
             user_agent: session.user_agent.clone(),
@@ -129,6 +138,7 @@ impl Item {
             claim: None,
             session_id: String::new(),
             session_token: Vec::new(),
+            second_amr: String::new(),
             expires_at: 0,
             ip: None,
             user_agent: None,
@@ -147,7 +157,7 @@ impl Item {
     fn codes_left(&self, before: i64) -> u32 {
         let after = match (&self.factor, &self.follow_up) {
             (_, FollowUp::DisableTwoFactor) => 0,
-            (Factor::Step { .. } | Factor::Failure(_), _) => before,
+            (Factor::Step { .. } | Factor::WebAuthn(..) | Factor::Failure(_), _) => before,
             (Factor::RecoveryCode(_), FollowUp::AddCode(_)) => before,
             (Factor::RecoveryCode(_), FollowUp::Nothing) => before - 1,
         };
@@ -297,11 +307,17 @@ async fn statement(conn: &mut PgConnection, items: &[&Item]) -> Result<Vec<Row>,
     let step = |item: &Item| match &item.factor {
         Factor::Step { step, secret } => (Some(*step), Some(secret.clone()), None),
         Factor::RecoveryCode(hash) => (None, None, Some(hash.clone())),
-        Factor::Failure(_) => (None, None, None),
+        Factor::WebAuthn(..) | Factor::Failure(_) => (None, None, None),
+    };
+    let key = |item: &Item| match &item.factor {
+        Factor::WebAuthn(credential, counter) => {
+            (Some(credential.clone()), Some(i64::from(*counter)))
+        }
+        Factor::Step { .. } | Factor::RecoveryCode(_) | Factor::Failure(_) => (None, None),
     };
     let failure = |item: &Item| match &item.factor {
         Factor::Failure(counter) => Some(*counter),
-        Factor::Step { .. } | Factor::RecoveryCode(_) => None,
+        Factor::Step { .. } | Factor::RecoveryCode(_) | Factor::WebAuthn(..) => None,
     };
     // Each event with the position (from 1) of its item, for `WHERE e.item IN granted`.
     let (positions, events): (Vec<i64>, Vec<&NewEvent>) = items
@@ -330,7 +346,10 @@ async fn statement(conn: &mut PgConnection, items: &[&Item]) -> Result<Vec<Row>,
     let query = journal::bind_events(query, &events)
         .bind(column(items, |i| failure(i).map(|c| i64::from(c.failures))))
         .bind(column(items, |i| failure(i).map(|c| c.window_start.0)))
-        .bind(column(items, |i| failure(i).map(|c| c.locked_until.0)));
+        .bind(column(items, |i| failure(i).map(|c| c.locked_until.0)))
+        .bind(column(items, |i| key(i).0))
+        .bind(column(items, |i| key(i).1))
+        .bind(column(items, |i| i.second_amr.clone()));
     Ok(query.fetch_all(&mut *conn).await?)
 }
 
@@ -340,7 +359,7 @@ async fn follow_up(conn: &mut PgConnection, item: &Item, row: &Row) -> Result<()
     match &item.follow_up {
         FollowUp::Nothing => {}
         FollowUp::DisableTwoFactor => {
-            for table in ["two_factor", "recovery_codes"] {
+            for table in ["two_factor", "webauthn_credentials", "recovery_codes"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
                     .bind(&item.account)
                     .execute(&mut *conn)

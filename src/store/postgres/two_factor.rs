@@ -16,9 +16,11 @@ use crate::store::{Journal, StoreError, TwoFactors};
 impl TwoFactors for PostgresStore {
     async fn two_factor(&self, account: &AccountId) -> Result<TwoFactorRecord, StoreError> {
         let row: Option<TwoFactorRow> = sqlx::query_as(
-            "SELECT key_id, secret, enabled_at, last_step, pending_key_id, pending_secret,
-                    pending_expires_at
-             FROM two_factor WHERE account_id = $1",
+            "SELECT t.key_id, t.secret, t.enabled_at, COALESCE(t.last_step, -1) AS last_step,
+                    t.pending_key_id, t.pending_secret, t.pending_expires_at,
+                    (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.account_id = a.id)
+                        AS webauthn_keys
+             FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id WHERE a.id = $1",
         )
         .bind(account.as_str())
         .fetch_optional(&self.pool)
@@ -160,6 +162,13 @@ impl TwoFactors for PostgresStore {
                     .bind(account.as_str())
                     .execute(&mut *tx)
                     .await?;
+                // Every second factor goes: security keys and passkeys too.
+                let deleted = deleted
+                    + sqlx::query("DELETE FROM webauthn_credentials WHERE account_id = $1")
+                        .bind(account.as_str())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
                     .bind(account.as_str())
                     .execute(&mut *tx)
@@ -172,7 +181,7 @@ impl TwoFactors for PostgresStore {
                         .execute(&mut *tx)
                         .await?;
                 }
-                if deleted == 1 {
+                if deleted > 0 {
                     // SPEC §14: turning two-factor off revokes the account's API tokens.
                     if let Some(cause) = journal.events.first() {
                         super::api_tokens::revoke_all(&mut tx, account.as_str(), cause).await?;
@@ -180,7 +189,7 @@ impl TwoFactors for PostgresStore {
                     journal::append_all(&mut tx, journal).await?;
                 }
                 tx.commit().await?;
-                Ok(deleted == 1)
+                Ok(deleted > 0)
             })
             .await
     }

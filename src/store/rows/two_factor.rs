@@ -16,6 +16,8 @@ pub(in crate::store) struct TwoFactorRow {
     pub pending_key_id: Option<String>,
     pub pending_secret: Option<Vec<u8>>,
     pub pending_expires_at: Option<i64>,
+    /// The account's WebAuthn credentials.
+    pub webauthn_keys: i64,
 }
 
 fn sealed(key_id: Option<String>, blob: Option<Vec<u8>>) -> Option<Sealed> {
@@ -45,6 +47,7 @@ impl From<TwoFactorRow> for TwoFactorRecord {
             enabled_at: row.enabled_at.map(UnixTime),
             last_step: (row.last_step >= 0).then_some(row.last_step),
             pending,
+            webauthn_keys: u32::try_from(row.webauthn_keys).unwrap_or(0),
         }
     }
 }

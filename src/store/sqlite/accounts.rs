@@ -175,7 +175,8 @@ impl Accounts for SqliteStore {
                 conn,
                 "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
                         a.last_sign_in_at, a.email_verified_at, a.suspended_at,
-                        (t.secret IS NOT NULL) AS has_two_factor,
+                        (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w
+                                                WHERE w.account_id = a.id)) AS has_two_factor,
                         t.pending_expires_at AS pending_until
                  FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
                  WHERE (?1 IS NULL OR instr(a.email, ?1) > 0) AND a.email > ?2

@@ -50,6 +50,10 @@ impl Resets for SqliteStore {
                             }
                             tx.prepare_cached("DELETE FROM two_factor WHERE account_id = ?1")?
                                 .execute([&id])?;
+                            tx.prepare_cached(
+                                "DELETE FROM webauthn_credentials WHERE account_id = ?1",
+                            )?
+                            .execute([&id])?;
                             tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
                                 .execute([&id])?;
                             tx.prepare_cached("DELETE FROM sessions WHERE account_id = ?1")?
@@ -227,7 +231,8 @@ fn close_confirmations() -> String {
 /// from it) and again under the write lock, where it is what the reset then does.
 fn reset_outcome(conn: &Connection, account: &str) -> rusqlite::Result<ResetOutcome> {
     conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM two_factor WHERE account_id = ?1 AND secret IS NOT NULL),
+        "SELECT EXISTS (SELECT 1 FROM two_factor WHERE account_id = ?1 AND secret IS NOT NULL)
+                OR EXISTS (SELECT 1 FROM webauthn_credentials WHERE account_id = ?1),
                 (SELECT COUNT(*) FROM sessions WHERE account_id = ?1),
                 (SELECT COUNT(*) FROM reset_requests
                  WHERE account_id = ?1 AND closed_at IS NULL)",

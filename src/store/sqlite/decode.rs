@@ -95,7 +95,7 @@ from_rows! {
     CounterRow { failures, window_start, locked_until },
     TwoFactorRow {
         key_id, secret, enabled_at, last_step, pending_key_id, pending_secret,
-        pending_expires_at,
+        pending_expires_at, webauthn_keys,
     },
     ResetRequestRow { id, account_id, email, message, created_at, email_confirmed_at },
     VouchRow { request_id, account_id, email, workspace_id, at },

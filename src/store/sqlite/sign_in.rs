@@ -23,6 +23,7 @@ use crate::store::{
 enum Spend {
     Step(i64, Vec<u8>),
     RecoveryCode(Vec<u8>),
+    WebAuthn(String, u32),
 }
 
 /// [`RecoveryFollowUp`], owned for the writer thread.
@@ -49,7 +50,9 @@ impl SignIns for SqliteStore {
                               k.failures AS k_failures, k.window_start AS k_window_start,
                               k.locked_until AS k_locked_until,
                               (SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = c.account_id)
-                                  AS recovery_codes_remaining
+                                  AS recovery_codes_remaining,
+                              (SELECT COUNT(*) FROM webauthn_credentials w
+                               WHERE w.account_id = c.account_id) AS webauthn_keys
                        FROM challenges c JOIN accounts a ON a.id = c.account_id
                        LEFT JOIN two_factor t ON t.account_id = c.account_id
                        LEFT JOIN throttle_counters k ON k.key = ?2 || c.account_id
@@ -79,6 +82,10 @@ impl SignIns for SqliteStore {
                                 Spend::Step(step, secret.to_vec())
                             }
                             SpentFactor::RecoveryCode(hash) => Spend::RecoveryCode(hash.to_vec()),
+                            SpentFactor::WebAuthn {
+                                credential,
+                                counter,
+                            } => Spend::WebAuthn(credential.to_owned(), counter),
                         },
                         follow_up: match completion.follow_up {
                             RecoveryFollowUp::Nothing => FollowUp::Nothing,
@@ -220,6 +227,13 @@ fn complete(tx: &Connection, owned: &Owned) -> Result<Completion, StoreError> {
         Spend::RecoveryCode(hash) => tx
             .prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2")?
             .execute((account, hash))?,
+        Spend::WebAuthn(credential, counter) => tx
+            .prepare_cached(
+                "UPDATE webauthn_credentials SET counter = ?3, last_used_at = ?4
+                 WHERE id = ?2 AND account_id = ?1
+                   AND (counter < ?3 OR (counter = 0 AND ?3 = 0))",
+            )?
+            .execute((account, credential, i64::from(*counter), now))?,
     };
     if spent != 1 {
         return Ok(Completion::FactorRefused);
@@ -243,6 +257,8 @@ fn complete(tx: &Connection, owned: &Owned) -> Result<Completion, StoreError> {
         FollowUp::Nothing => {}
         FollowUp::DisableTwoFactor => {
             tx.prepare_cached("DELETE FROM two_factor WHERE account_id = ?1")?
+                .execute([account])?;
+            tx.prepare_cached("DELETE FROM webauthn_credentials WHERE account_id = ?1")?
                 .execute([account])?;
             tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
                 .execute([account])?;

@@ -20,9 +20,12 @@ impl TwoFactors for SqliteStore {
         let row: Option<TwoFactorRow> = self.db.read(|conn| {
             optional(
                 conn,
-                "SELECT key_id, secret, enabled_at, last_step, pending_key_id,
-                        pending_secret, pending_expires_at
-                 FROM two_factor WHERE account_id = ?1",
+                "SELECT t.key_id, t.secret, t.enabled_at, COALESCE(t.last_step, -1) AS last_step,
+                        t.pending_key_id, t.pending_secret, t.pending_expires_at,
+                        (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.account_id = a.id)
+                            AS webauthn_keys
+                 FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
+                 WHERE a.id = ?1",
                 [account.as_str()],
             )
         })?;
@@ -172,6 +175,13 @@ impl TwoFactors for SqliteStore {
                     .execute([&account])?;
                         tx.prepare_cached("DELETE FROM two_factor WHERE account_id = ?1")?
                             .execute([&account])?;
+                        // Every second factor goes: security keys and passkeys too.
+                        let keys = tx
+                            .prepare_cached(
+                                "DELETE FROM webauthn_credentials WHERE account_id = ?1",
+                            )?
+                            .execute([&account])?;
+                        let deleted = deleted + keys;
                         tx.prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1")?
                             .execute([&account])?;
                         // SPEC §12: two-factor turned off ends every OpenID Connect token
@@ -182,14 +192,14 @@ impl TwoFactors for SqliteStore {
                             ))?
                             .execute([&account])?;
                         }
-                        if deleted == 1 {
+                        if deleted > 0 {
                             // SPEC §14: turning two-factor off revokes the API tokens.
                             if let Some(cause) = events.first() {
                                 super::api_tokens::revoke_all(tx, &account, cause)?;
                             }
                             journal::append_all(tx, Journal::new(&events, channels))?;
                         }
-                        Ok(deleted == 1)
+                        Ok(deleted > 0)
                     })
                     .await
             })

@@ -117,7 +117,8 @@ impl Workspaces for SqliteStore {
             all(
                 conn,
                 "SELECT m.account_id, a.email, m.role,
-                        (t.secret IS NOT NULL) AS has_two_factor
+                        (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w
+                                                WHERE w.account_id = m.account_id)) AS has_two_factor
                  FROM memberships m
                  JOIN accounts a ON a.id = m.account_id
                  LEFT JOIN two_factor t ON t.account_id = m.account_id

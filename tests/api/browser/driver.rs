@@ -22,6 +22,8 @@ pub struct Browser {
     pub client: Client,
     _driver: Child,
     base: String,
+    /// chromedriver's own URL, for the commands fantoccini does not know.
+    driver_url: String,
 }
 
 fn chromedriver() -> Option<PathBuf> {
@@ -114,6 +116,7 @@ impl Browser {
                         client,
                         _driver: driver,
                         base: base.to_owned(),
+                        driver_url: url,
                     })
                 }
                 Err(error) => last_error = error.to_string(),
@@ -252,6 +255,36 @@ impl Browser {
     pub async fn sign_out(&self) {
         self.submit("nav button[type=submit]").await;
         assert_eq!(self.path().await, "/login");
+    }
+
+    /// Adds a virtual authenticator (WebDriver's WebAuthn extension, W3C WebAuthn §11.3):
+    /// CTAP2 over `internal`, keeping discoverable credentials, verifying its user or not.
+    /// Its id.
+    pub async fn add_virtual_authenticator(&self, user_verifies: bool) -> String {
+        let session = self.client.session_id().await.unwrap().unwrap();
+        let added: serde_json::Value = reqwest::Client::new()
+            .post(format!(
+                "{}/session/{session}/webauthn/authenticator",
+                self.driver_url
+            ))
+            .json(&json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": user_verifies,
+                "isUserConsenting": true,
+                "isUserVerified": user_verifies,
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        added["value"]
+            .as_str()
+            .expect("an authenticator id")
+            .to_owned()
     }
 
     pub async fn close(self) {
