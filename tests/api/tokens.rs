@@ -256,6 +256,12 @@ const SECURITY_SETTINGS: &[&str] = &[
     "POST /api/v1/me/tokens",
     "GET /api/v1/me/tokens",
     "DELETE /api/v1/me/tokens/{id}",
+    "GET /api/v1/me/webauthn",
+    "POST /api/v1/me/webauthn/registration",
+    "POST /api/v1/me/webauthn/registration/finish",
+    "PATCH /api/v1/me/webauthn/{id}",
+    "DELETE /api/v1/me/webauthn/{id}",
+    "POST /api/v1/me/webauthn/proof",
 ];
 
 /// Walks every operation of the OpenAPI document with a token: exactly the security
