@@ -30,7 +30,8 @@ pub struct Counts {
     /// once (or received with no outbox row).
     pub notifications_lost: usize,
     pub notifications_twice: usize,
-    /// Nodes that exited, or did not answer `/readyz` and a sign-in after the faults.
+    /// Nodes that exited, did not answer `/readyz` and a sign-in after the faults, or hold
+    /// no live lease of the node cache.
     pub nodes_not_back: usize,
 }
 
@@ -54,10 +55,12 @@ pub async fn check(
     receiver: &Receiver,
 ) -> Result<(Counts, Totals), Error> {
     let mut counts = Counts::default();
-    let mut totals = Totals::default();
-
-    totals.steps_accepted = log.steps_accepted.len();
-    totals.codes_accepted = log.codes_accepted.len();
+    let mut totals = Totals {
+        steps_accepted: log.steps_accepted.len(),
+        codes_accepted: log.codes_accepted.len(),
+        sessions_given: log.given.len(),
+        ..Totals::default()
+    };
     counts.steps_twice_clients = repeats(&log.steps_accepted);
     counts.codes_twice_clients = repeats(&log.codes_accepted);
     counts.steps_twice_database = beyond_tried(
@@ -85,7 +88,6 @@ pub async fn check(
     .into_iter()
     .flatten()
     .collect();
-    totals.sessions_given = log.given.len();
     for (n, given) in log.given.iter().enumerate() {
         let reply = shared
             .call(n, Method::GET, "/me", Some(&given.token), None)

@@ -16,6 +16,13 @@ pub struct Fault {
     pub healed: Duration,
 }
 
+/// The requests that overlapped a fault, or those that started between two instants and
+/// overlapped no fault.
+enum Phase<'a> {
+    During(&'a Fault),
+    Between(Duration, Duration),
+}
+
 pub struct Report {
     pub records: Vec<Record>,
     pub faults: Vec<Fault>,
@@ -102,15 +109,19 @@ impl Report {
     }
 
     pub fn print(&self) {
-        if std::env::var("CHAOS_DEBUG").is_ok() {
-            for r in self
+        // Every request that failed, in order, for looking into a run.
+        if std::env::var_os("CHAOS_FAILED").is_some() {
+            let mut failed: Vec<&Record> = self
                 .records
                 .iter()
-                .filter(|r| !matches!(r.class, Class::Ok | Class::Refused))
-            {
+                .filter(|r| r.class > Class::Refused)
+                .collect();
+            failed.sort_by_key(|r| r.started);
+            for r in failed {
                 println!(
-                    "{:.3} n{} {:?} {:?} {}",
+                    "{:.3}-{:.3} s node {} {:?} {:?} {}",
                     r.started.as_secs_f64(),
+                    r.ended.as_secs_f64(),
                     r.node,
                     r.kind,
                     r.class,
@@ -122,30 +133,31 @@ impl Report {
             "requests: {} in {:.1} s; by class: {}",
             self.records.len(),
             self.ended.as_secs_f64(),
-            self.classes(Duration::ZERO, self.ended)
+            self.phase(Phase::Between(Duration::ZERO, Duration::MAX))
         );
-        println!("{:<34} requests by class", "phase");
+        println!("{:<42} requests by class", "phase");
         let first = self.faults.first().map_or(self.ended, |f| f.started);
         println!(
-            "{:<34} {}",
+            "{:<42} {}",
             "before the faults",
-            self.classes(Duration::ZERO, first)
+            self.phase(Phase::Between(Duration::ZERO, first))
         );
         for (n, fault) in self.faults.iter().enumerate() {
             let during = format!(
-                "during {} ({:.1} s)",
+                "during {} ({:.1}-{:.1} s)",
                 fault.name,
-                (fault.healed - fault.started).as_secs_f64()
+                fault.started.as_secs_f64(),
+                fault.healed.as_secs_f64()
             );
-            println!("{during:<34} {}", self.classes(fault.started, fault.healed));
+            println!("{during:<42} {}", self.phase(Phase::During(fault)));
             let until = self
                 .faults
                 .get(n + 1)
                 .map_or(self.ended, |next| next.started);
             println!(
-                "{:<34} {}",
+                "{:<42} {}",
                 format!("after {}", fault.name),
-                self.classes(fault.healed, until)
+                self.phase(Phase::Between(fault.healed, until))
             );
         }
         for fault in &self.faults {
@@ -183,12 +195,22 @@ impl Report {
         );
     }
 
-    /// Requests started in [from, until), by class.
-    fn classes(&self, from: Duration, until: Duration) -> String {
+    /// The requests of `phase`, by class.
+    fn phase(&self, phase: Phase) -> String {
+        let during = |r: &Record, f: &Fault| r.started <= f.healed && r.ended >= f.started;
         let records: Vec<&Record> = self
             .records
             .iter()
-            .filter(|r| r.started >= from && r.started < until)
+            .filter(|r| match phase {
+                Phase::During(fault) => during(r, fault),
+                // The whole run (until MAX) counts every request once.
+                Phase::Between(from, until) if until == Duration::MAX => r.started >= from,
+                Phase::Between(from, until) => {
+                    r.started >= from
+                        && r.started < until
+                        && !self.faults.iter().any(|f| during(r, f))
+                }
+            })
             .collect();
         let mut line = format!("{:>6}:", records.len());
         for class in CLASSES {
