@@ -18,7 +18,10 @@
 //! 7. the OpenID Connect code exchange and userinfo ÷ `/healthz` ([`oidc`]; `--oidc` alone);
 //! 8. (`--tokens`) `GET /api/v1/authz` with an API token ÷ `/healthz`, beside a session's
 //!    ([`tokens`]).
+//!
+//! `chaos [seconds]` is another run altogether: faults under load ([`chaos`]).
 
+mod chaos;
 mod email;
 mod oidc;
 mod tokens;
@@ -85,11 +88,12 @@ async fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let mut server_binary = PathBuf::from("target/release/deadbolt");
     let mut backends = vec![Backend::Sqlite, Backend::Postgres];
-    let mut seconds = 10u64;
+    let mut seconds: Option<u64> = None;
     let mut totp_only = false;
     let mut email_only = false;
     let mut oidc_only = false;
     let mut tokens_only = false;
+    let mut chaos_run = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--server" => server_binary = PathBuf::from(args.next().ok_or("--server PATH")?),
@@ -104,15 +108,23 @@ async fn main() -> Result<(), Error> {
             "--oidc" => oidc_only = true,
             // Figure 8 alone.
             "--tokens" => tokens_only = true,
+            // Faults under load, on a private PostgreSQL (default 60 s).
+            "chaos" => chaos_run = true,
             other => {
-                seconds = other
-                    .parse()
-                    .map_err(|_| format!("unknown argument {other}"))?
+                seconds = Some(
+                    other
+                        .parse()
+                        .map_err(|_| format!("unknown argument {other}"))?,
+                )
             }
         }
     }
     let server_binary = std::fs::canonicalize(&server_binary)
         .map_err(|e| format!("{}: {e}", server_binary.display()))?;
+    if chaos_run {
+        return run_chaos(&server_binary, seconds.unwrap_or(60)).await;
+    }
+    let seconds = seconds.unwrap_or(10);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "deadbolt load: {cores} cores, {seconds} s per phase, {} UTC",
@@ -132,6 +144,22 @@ async fn main() -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+async fn run_chaos(binary: &Path, seconds: u64) -> Result<(), Error> {
+    println!(
+        "deadbolt chaos: {seconds} s, {} UTC",
+        UnixTime(unix_now()).to_rfc3339()
+    );
+    let report = chaos::run(binary, seconds)
+        .await?
+        .ok_or("no PostgreSQL server binaries under /usr/lib/postgresql")?;
+    report.print();
+    let failures = report.failures();
+    if failures.is_empty() {
+        return Ok(());
+    }
+    Err(failures.join("\n").into())
 }
 
 fn unix_now() -> i64 {

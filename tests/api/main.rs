@@ -11,6 +11,7 @@ mod at_rest;
 mod browser;
 mod cache;
 mod challenge;
+mod chaos;
 mod cli;
 mod coherence;
 mod confirmed_resets;
