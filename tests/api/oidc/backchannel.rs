@@ -106,7 +106,15 @@ async fn a_session_ending_sends_a_logout_token(backend: Backend) {
     app.clock.advance(31);
     let posted = receiver.wait_for(2).await;
     assert_eq!(posted.len(), 2);
-    let queue = logouts_of(&app, &root, "bcl").await;
+    // The receiver answered before the worker records the delivery: wait for that commit.
+    let mut queue = logouts_of(&app, &root, "bcl").await;
+    for _ in 0..50 {
+        if queue["delivered"].as_i64() == Some(1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        queue = logouts_of(&app, &root, "bcl").await;
+    }
     assert_eq!(
         (queue["waiting"].as_i64(), queue["delivered"].as_i64()),
         (Some(0), Some(1))
