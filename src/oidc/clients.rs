@@ -217,9 +217,23 @@ impl Provider {
         Ok(self.store().list_oidc_clients().await?)
     }
 
-    /// Where each client's back-channel logouts stand, by client id.
-    pub async fn logout_queue(&self) -> Result<Vec<LogoutQueue>, Error> {
-        Ok(self.store().logout_queue().await?)
+    /// Every client, by id, with where its back-channel logouts stand (none when it was
+    /// never sent one).
+    pub async fn clients_with_logouts(
+        &self,
+    ) -> Result<Vec<(OidcClient, Option<LogoutQueue>)>, Error> {
+        let clients = self.store().list_oidc_clients().await?;
+        let mut queues = self.store().logout_queue().await?;
+        Ok(clients
+            .into_iter()
+            .map(|client| {
+                let queue = queues
+                    .iter()
+                    .position(|queue| queue.client_id == client.client_id)
+                    .map(|at| queues.swap_remove(at));
+                (client, queue)
+            })
+            .collect())
     }
 
     /// Removes a client an admin registered, with its consents, codes and tokens.

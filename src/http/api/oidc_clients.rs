@@ -119,20 +119,13 @@ pub async fn list_clients(
     auth: ApiCaller,
 ) -> Result<Json<ClientsView>, ApiError> {
     admin_only(&auth)?;
-    let clients = state.oidc.clients().await?;
-    let mut queues = state.oidc.logout_queue().await?;
+    let clients = state.oidc.clients_with_logouts().await?;
     Ok(Json(ClientsView {
         clients: clients
             .into_iter()
-            .map(|client| {
-                let queue = queues
-                    .iter()
-                    .position(|queue| queue.client_id == client.client_id)
-                    .map(|at| LogoutQueueView::from(queues.swap_remove(at)));
-                ClientView {
-                    backchannel_logouts: queue,
-                    ..ClientView::from(client)
-                }
+            .map(|(client, queue)| ClientView {
+                backchannel_logouts: queue.map(LogoutQueueView::from),
+                ..ClientView::from(client)
             })
             .collect(),
     }))

@@ -1,7 +1,8 @@
 //! `/admin` (instance admins): the instance-wide requirement, open lost-device requests,
 //! accounts (search, the audited reset, suspending, lifting a suspension and deleting, each
 //! with a mandatory reason), notification
-//! deliveries (with a retry for abandoned ones) and the latest events.
+//! deliveries (with a retry for abandoned ones), the OpenID Connect clients (`admin_clients.rs`)
+//! and the latest events.
 //! Each part is the operation the API's admin routes call ([`crate::admin`]); non-admins
 //! get the same `403`.
 
@@ -101,32 +102,7 @@ struct AdminPage {
     events: Vec<EventRow>,
     deliveries: Vec<DeliveryRow>,
     delivery_counts: crate::store::outbox::DeliveryCounts,
-    clients: Vec<ClientRow>,
-}
-
-/// An OpenID Connect client row.
-pub struct ClientRow {
-    client_id: String,
-    name: String,
-    kind: &'static str,
-    source: &'static str,
-    redirect_uris: String,
-    /// What it asks beyond a sign-in: trusted, two factors, a workspace.
-    rules: Vec<String>,
-    /// Where its back-channel logouts stand, when it was ever sent one.
-    logouts: Option<String>,
-}
-
-/// A client's back-channel logouts, in a line.
-fn logouts_line(queue: &crate::store::LogoutQueue) -> String {
-    let mut line = format!(
-        "back-channel logouts: {} delivered, {} waiting, {} given up",
-        queue.delivered, queue.waiting, queue.abandoned
-    );
-    if let Some(error) = &queue.last_error {
-        line.push_str(&format!(" (last failure: {error})"));
-    }
-    line
+    clients: Vec<super::admin_clients::ClientRow>,
 }
 
 /// The instance requirement form.
@@ -169,43 +145,9 @@ async fn render_page(
         .await?;
     let events = EventsResponse::page(events, PAGE_ROWS);
     let deliveries = state.admin.deliveries(None, None, 10).await?;
-    let clients = state.oidc.clients().await.map_err(ApiError::from)?;
-    let queues = state.oidc.logout_queue().await.map_err(ApiError::from)?;
+    let clients = super::admin_clients::client_rows(state).await?;
     let page = AdminPage {
-        clients: clients
-            .into_iter()
-            .map(|c| {
-                let mut rules = Vec::new();
-                if c.trusted {
-                    rules.push("trusted: no consent asked".to_owned());
-                }
-                if c.require_two_factor {
-                    rules.push("two factors required".to_owned());
-                }
-                if let Some(workspace) = &c.workspace_id {
-                    rules.push(format!("members of workspace {workspace} only"));
-                }
-                ClientRow {
-                    kind: if c.is_public() {
-                        "public"
-                    } else {
-                        "confidential"
-                    },
-                    source: match c.source {
-                        crate::store::ClientSource::Config => "configuration",
-                        crate::store::ClientSource::Admin => "admin",
-                    },
-                    redirect_uris: c.redirect_uris.join(", "),
-                    logouts: queues
-                        .iter()
-                        .find(|queue| queue.client_id == c.client_id)
-                        .map(logouts_line),
-                    client_id: c.client_id,
-                    name: c.name,
-                    rules,
-                }
-            })
-            .collect(),
+        clients,
         nav: viewer.nav("admin"),
         flash,
         require_two_factor: policy.scope.as_str(),

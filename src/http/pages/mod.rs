@@ -13,6 +13,7 @@
 //! https), replaced by a new token on every sign-in.
 
 pub mod admin;
+mod admin_clients;
 pub mod challenge;
 pub mod cookies;
 pub mod csrf;
