@@ -9,7 +9,7 @@
 //!   judging spends; its signature counter moves forward once.
 
 use super::{Denial, Error, SignIn};
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, TokenHash};
 use crate::domain::recovery::RecoveryCode;
 use crate::domain::sealed::Sealed;
 use crate::domain::sign_in::SECOND_FACTOR_AMR;
@@ -51,6 +51,9 @@ pub enum Judged {
         counter: u32,
         /// The RFC 8176 method value of the key (`hwk`, `swk`).
         amr: &'static str,
+        /// The key of its ceremony when the spending must take it too (a sign-in); `None`
+        /// when judging took it already (a proof).
+        ceremony: Option<TokenHash>,
     },
 }
 
@@ -66,10 +69,12 @@ impl Judged {
             Judged::WebAuthn {
                 credential,
                 counter,
+                ceremony,
                 ..
             } => SpentFactor::WebAuthn {
                 credential,
                 counter: *counter,
+                ceremony: ceremony.as_ref(),
             },
         }
     }

@@ -6,7 +6,8 @@
 //! the authenticator signs and the browser returns in its client data, so the answer names
 //! its ceremony with no token of ours. The store keeps the ceremony's state under the
 //! challenge's SHA-256 and spends it with one `DELETE … RETURNING` that checks its purpose
-//! and expiry against `now`: it answers once, on any node, for 5 minutes.
+//! and expiry against `now`: it answers once, on any node, for 5 minutes. A sign-in's
+//! second factor reads it instead, and the sign-in's completion deletes it.
 //!
 //! Registration asks for a discoverable credential when the authenticator can make one
 //! (`residentKey: preferred`) and for user verification when it can give it, so one button
@@ -26,7 +27,7 @@ use crate::domain::account::Account;
 use crate::domain::ids::{AccountId, TokenHash};
 use crate::domain::time::UnixTime;
 use crate::domain::webauthn::{ceremony_expiry, Purpose, CEREMONY_TTL_SECONDS};
-use crate::store::webauthn::{NewCeremony, StoredCredential};
+use crate::store::webauthn::{Ceremony, NewCeremony, StoredCredential};
 
 /// This instance as a WebAuthn relying party: its id is the host of `public_url`, and
 /// answers are accepted from that origin only.
@@ -75,6 +76,21 @@ fn ceremony_key(challenge: &[u8]) -> TokenHash {
 pub(super) fn answered_ceremony(client_data_json: &[u8]) -> Option<TokenHash> {
     let data: ClientData = serde_json::from_slice(client_data_json).ok()?;
     Some(ceremony_key(data.challenge.as_ref()))
+}
+
+/// Whose `found` was and its state; [`Denial::InvalidCeremony`] when there is none, or
+/// when it is not `account`'s (for a ceremony opened for an account).
+fn opened<S: DeserializeOwned>(
+    found: Option<Ceremony>,
+    account: Option<&AccountId>,
+) -> Result<(Option<AccountId>, S), Error> {
+    let ceremony = found.ok_or(Denial::InvalidCeremony)?;
+    if account.is_some() && ceremony.account.as_ref() != account {
+        return Err(Denial::InvalidCeremony.into());
+    }
+    let state = serde_json::from_str(&ceremony.state)
+        .map_err(|_| Error::Invariant("a stored WebAuthn state that does not parse"))?;
+    Ok((ceremony.account, state))
 }
 
 /// The challenge of options as `webauthn-rs` made them.
@@ -155,13 +171,22 @@ impl SignIn {
     ) -> Result<(Option<AccountId>, S), Error> {
         let key = answered_ceremony(client_data_json).ok_or(Denial::InvalidCeremony)?;
         let taken = self.store().take_ceremony(&key, purpose, now).await?;
-        let ceremony = taken.ok_or(Denial::InvalidCeremony)?;
-        if account.is_some() && ceremony.account.as_ref() != account {
-            return Err(Denial::InvalidCeremony.into());
-        }
-        let state = serde_json::from_str(&ceremony.state)
-            .map_err(|_| Error::Invariant("a stored WebAuthn state that does not parse"))?;
-        Ok((ceremony.account, state))
+        opened(taken, account)
+    }
+
+    /// Reads, as [`SignIn::take_ceremony`] takes, the ceremony the answer names without
+    /// spending it; its key, for the statement that spends it.
+    pub(super) async fn read_ceremony<S: DeserializeOwned>(
+        &self,
+        purpose: Purpose,
+        account: &AccountId,
+        client_data_json: &[u8],
+        now: UnixTime,
+    ) -> Result<(TokenHash, S), Error> {
+        let key = answered_ceremony(client_data_json).ok_or(Denial::InvalidCeremony)?;
+        let found = self.store().ceremony(&key, purpose, now).await?;
+        let (_, state) = opened(found, Some(account))?;
+        Ok((key, state))
     }
 
     /// Starts registering a credential for `account`: the options for

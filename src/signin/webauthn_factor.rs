@@ -1,6 +1,7 @@
 //! A security key or passkey as a second factor (answering a sign-in challenge) and as a
 //! proof (SPEC §13): options naming the account's credentials, then the answer judged
-//! against its ceremony, which judging spends, and the credential as stored now. A
+//! against its ceremony (which a proof's judging spends, and a sign-in's completion) and
+//! the credential as stored now. A
 //! signature counter that did not move forward is refused and recorded
 //! (`webauthn_counter_anomaly`); what the counter moves to is claimed with the rest of the
 //! completion, by one conditional update (`Judged::WebAuthn`).
@@ -118,11 +119,27 @@ impl SignIn {
     ) -> Result<Result<Judged, Denial>, Error> {
         let webauthn = self.relying_party()?.webauthn();
         let client_data = answer.response.client_data_json.as_ref();
-        let taken = self
-            .take_ceremony::<SecurityKeyAuthentication>(purpose, Some(account), client_data, now)
-            .await;
-        let state = match taken {
-            Ok((_, state)) => state,
+        // A sign-in's completion spends the ceremony with everything else it changes, so
+        // that a replay of the answer is refused (and counted) only after the first one
+        // signed in, never before it, where its failure could lock the account or void the
+        // challenge under it. A proof spends it now.
+        let ceremony = match purpose {
+            Purpose::SecondFactor => self
+                .read_ceremony::<SecurityKeyAuthentication>(purpose, account, client_data, now)
+                .await
+                .map(|(key, state)| (Some(key), state)),
+            _ => self
+                .take_ceremony::<SecurityKeyAuthentication>(
+                    purpose,
+                    Some(account),
+                    client_data,
+                    now,
+                )
+                .await
+                .map(|(_, state)| (None, state)),
+        };
+        let (ceremony, state) = match ceremony {
+            Ok(found) => found,
             Err(Error::Denied(denial)) => return Ok(Err(denial)),
             Err(failure) => return Err(failure),
         };
@@ -156,6 +173,7 @@ impl SignIn {
             credential: stored.id,
             counter: presented,
             amr: key_amr(result.backup_eligible()),
+            ceremony,
         }))
     }
 

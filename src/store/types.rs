@@ -345,14 +345,17 @@ pub enum SpentFactor<'a> {
     },
     /// A recovery code's keyed hash, used up.
     RecoveryCode(&'a [u8]),
-    /// A WebAuthn assertion of the account's credential `credential` (its id here) whose
-    /// ceremony is spent already, accepted only if its signature `counter` moves the
+    /// A WebAuthn assertion of the account's credential `credential` (its id here) and its
+    /// ceremony, accepted only if its signature `counter` moves the
     /// credential's counter forward (or both are zero).
     WebAuthn {
         /// The credential's id.
         credential: &'a str,
         /// The assertion's signature counter.
         counter: u32,
+        /// The key of its ceremony (of purpose `second_factor`, the account's, live), which
+        /// the completion deletes: only one completion finds it. `None` is refused.
+        ceremony: Option<&'a TokenHash>,
     },
 }
 

@@ -3,7 +3,9 @@
 //!
 //! Invariants:
 //! - A ceremony's state is spent once, on any node: [`WebAuthnStore::take_ceremony`] is one
-//!   `DELETE … RETURNING` that checks its purpose and its expiry against `now`.
+//!   `DELETE … RETURNING` that checks its purpose and its expiry against `now`. A sign-in's
+//!   second factor only reads it ([`WebAuthnStore::ceremony`]); the sign-in's completion
+//!   deletes it, so a replayed answer is refused only once the first one has signed in.
 //! - A credential's signature counter only moves forward: [`WebAuthnStore::use_credential`]
 //!   is one conditional update, so of two assertions with one counter value only one
 //!   passes, on any node.
@@ -34,7 +36,7 @@ pub struct NewCeremony {
     pub expires_at: UnixTime,
 }
 
-/// A ceremony taken (and so spent).
+/// A ceremony as read or taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ceremony {
     /// Whose it was.
@@ -82,6 +84,15 @@ pub trait WebAuthnStore: Send + Sync {
     /// caller on any node; `None` when there is none (unknown, spent, of another purpose,
     /// or lapsed at `now`).
     async fn take_ceremony(
+        &self,
+        id_hash: &TokenHash,
+        purpose: Purpose,
+        now: UnixTime,
+    ) -> Result<Option<Ceremony>, StoreError>;
+    /// Reads the live ceremony of `purpose` whose id hashes to `id_hash` without spending
+    /// it: a sign-in's second factor, whose completion spends the ceremony in the same
+    /// statement as everything else (`SpentFactor::WebAuthn`).
+    async fn ceremony(
         &self,
         id_hash: &TokenHash,
         purpose: Purpose,

@@ -36,10 +36,10 @@
 -- statement cannot know the batch size, and the array lets it reach rows through their
 -- keys' indexes instead of scanning and hashing whole tables.
 --
--- $1–$16 and $26–$31: one array per item column (below; `step` and `secret` are NULL for a
+-- $1–$16 and $26–$32: one array per item column (below; `step` and `secret` are NULL for a
 -- recovery code, `recovery` for a TOTP code, and all three for a wrong code, whose
 -- `fail_*` columns hold the counter to store, and for a WebAuthn assertion, whose
--- `credential` and `signed` counter are NULL otherwise); $17: each event's item position (from 1);
+-- `credential`, `signed` counter and `ceremony` are NULL otherwise); $17: each event's item position (from 1);
 -- $18–$25: the events' columns, bound by journal::bind_events.
 --
 -- A wrong code judged from a challenge ticket is an item too (`failed`): counted here, from
@@ -50,12 +50,12 @@ WITH input AS MATERIALIZED (
                          $6::text[], $7::bool[], $8::int8[], $9::int8[], $10::int8[],
                          $11::text[], $12::bytea[], $13::int8[], $14::text[], $15::text[],
                          $16::bytea[], $26::int8[], $27::int8[], $28::int8[], $29::text[],
-                         $30::int8[], $31::text[])
+                         $30::int8[], $31::text[], $32::bytea[])
         WITH ORDINALITY AS i(challenge, account, step, secret, now, key, counted, failures,
                              window_start, locked_until, session_id, session_token,
                              expires_at, ip, user_agent, recovery, fail_failures,
                              fail_window_start, fail_locked_until, credential, signed,
-                             second_amr, idx)),
+                             second_amr, ceremony, idx)),
 -- Promise 3: items whose counter is no longer the value read (only uncounted items).
 moved AS MATERIALIZED (
     SELECT i.idx FROM input i
@@ -88,13 +88,20 @@ used_code AS (
     WHERE r.account_id = ANY($2) AND r.account_id = i.account
       AND r.code_hash = i.recovery AND i.idx IN (SELECT idx FROM open)
     RETURNING i.idx),
--- Promise 1, for a security key or passkey: its ceremony was spent when it was judged;
--- its signature counter moves forward here, once (or stays 0 for a key that keeps none).
+-- Promise 1, for a security key or passkey: its ceremony (read when the answer was judged,
+-- of this account) is deleted here; of two statements deleting it only one finds the row.
+-- Then its signature counter moves forward, once (or stays 0 for a key that keeps none).
+ceremony AS (
+    DELETE FROM webauthn_ceremonies e USING live i
+    WHERE e.id_hash = i.ceremony AND e.purpose = 'second_factor'
+      AND e.account_id = i.account AND e.expires_at > i.now
+      AND i.idx IN (SELECT idx FROM open)
+    RETURNING i.idx),
 key_used AS (
     UPDATE webauthn_credentials w SET counter = i.signed, last_used_at = i.now FROM live i
     WHERE w.id = i.credential AND w.account_id = i.account
       AND (w.counter < i.signed OR (w.counter = 0 AND i.signed = 0))
-      AND i.idx IN (SELECT idx FROM open)
+      AND i.idx IN (SELECT idx FROM ceremony)
     RETURNING i.idx),
 spent AS (
     SELECT idx FROM step UNION ALL SELECT idx FROM used_code

@@ -63,8 +63,12 @@ enum Factor {
         secret: Vec<u8>,
     },
     RecoveryCode(Vec<u8>),
-    /// A WebAuthn credential's id and the assertion's signature counter.
-    WebAuthn(String, u32),
+    /// A WebAuthn credential's id, the assertion's signature counter and its ceremony's key.
+    WebAuthn {
+        credential: String,
+        counter: u32,
+        ceremony: Option<Vec<u8>>,
+    },
     /// Store this counter from "no failures".
     Failure(Counter),
 }
@@ -97,7 +101,12 @@ impl Item {
             SpentFactor::WebAuthn {
                 credential,
                 counter,
-            } => Factor::WebAuthn(credential.to_owned(), counter),
+                ceremony,
+            } => Factor::WebAuthn {
+                credential: credential.to_owned(),
+                counter,
+                ceremony: ceremony.map(|key| key.0.clone()),
+            },
         };
         let follow_up = match completion.follow_up {
             RecoveryFollowUp::Nothing => FollowUp::Nothing,
@@ -157,7 +166,7 @@ impl Item {
     fn codes_left(&self, before: i64) -> u32 {
         let after = match (&self.factor, &self.follow_up) {
             (_, FollowUp::DisableTwoFactor) => 0,
-            (Factor::Step { .. } | Factor::WebAuthn(..) | Factor::Failure(_), _) => before,
+            (Factor::Step { .. } | Factor::WebAuthn { .. } | Factor::Failure(_), _) => before,
             (Factor::RecoveryCode(_), FollowUp::AddCode(_)) => before,
             (Factor::RecoveryCode(_), FollowUp::Nothing) => before - 1,
         };
@@ -307,17 +316,23 @@ async fn statement(conn: &mut PgConnection, items: &[&Item]) -> Result<Vec<Row>,
     let step = |item: &Item| match &item.factor {
         Factor::Step { step, secret } => (Some(*step), Some(secret.clone()), None),
         Factor::RecoveryCode(hash) => (None, None, Some(hash.clone())),
-        Factor::WebAuthn(..) | Factor::Failure(_) => (None, None, None),
+        Factor::WebAuthn { .. } | Factor::Failure(_) => (None, None, None),
     };
     let key = |item: &Item| match &item.factor {
-        Factor::WebAuthn(credential, counter) => {
-            (Some(credential.clone()), Some(i64::from(*counter)))
-        }
-        Factor::Step { .. } | Factor::RecoveryCode(_) | Factor::Failure(_) => (None, None),
+        Factor::WebAuthn {
+            credential,
+            counter,
+            ceremony,
+        } => (
+            Some(credential.clone()),
+            Some(i64::from(*counter)),
+            ceremony.clone(),
+        ),
+        Factor::Step { .. } | Factor::RecoveryCode(_) | Factor::Failure(_) => (None, None, None),
     };
     let failure = |item: &Item| match &item.factor {
         Factor::Failure(counter) => Some(*counter),
-        Factor::Step { .. } | Factor::RecoveryCode(_) | Factor::WebAuthn(..) => None,
+        Factor::Step { .. } | Factor::RecoveryCode(_) | Factor::WebAuthn { .. } => None,
     };
     // Each event with the position (from 1) of its item, for `WHERE e.item IN granted`.
     let (positions, events): (Vec<i64>, Vec<&NewEvent>) = items
@@ -349,7 +364,8 @@ async fn statement(conn: &mut PgConnection, items: &[&Item]) -> Result<Vec<Row>,
         .bind(column(items, |i| failure(i).map(|c| c.locked_until.0)))
         .bind(column(items, |i| key(i).0))
         .bind(column(items, |i| key(i).1))
-        .bind(column(items, |i| i.second_amr.clone()));
+        .bind(column(items, |i| i.second_amr.clone()))
+        .bind(column(items, |i| key(i).2));
     Ok(query.fetch_all(&mut *conn).await?)
 }
 

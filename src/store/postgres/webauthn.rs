@@ -93,6 +93,27 @@ impl WebAuthnStore for PostgresStore {
             .await
     }
 
+    async fn ceremony(
+        &self,
+        id_hash: &TokenHash,
+        purpose: Purpose,
+        now: UnixTime,
+    ) -> Result<Option<Ceremony>, StoreError> {
+        let found: Option<(Option<String>, String)> = sqlx::query_as(
+            "SELECT account_id, state FROM webauthn_ceremonies
+             WHERE id_hash = $1 AND purpose = $2 AND expires_at > $3",
+        )
+        .bind(&id_hash.0)
+        .bind(purpose.as_str())
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.map(|(account, state)| Ceremony {
+            account: account.map(AccountId),
+            state,
+        }))
+    }
+
     async fn purge_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
         self.cache
             .write(Write::PurgeCeremonies, async {

@@ -23,7 +23,11 @@ use crate::store::{
 enum Spend {
     Step(i64, Vec<u8>),
     RecoveryCode(Vec<u8>),
-    WebAuthn(String, u32),
+    WebAuthn {
+        credential: String,
+        counter: u32,
+        ceremony: Option<Vec<u8>>,
+    },
 }
 
 /// [`RecoveryFollowUp`], owned for the writer thread.
@@ -85,7 +89,12 @@ impl SignIns for SqliteStore {
                             SpentFactor::WebAuthn {
                                 credential,
                                 counter,
-                            } => Spend::WebAuthn(credential.to_owned(), counter),
+                                ceremony,
+                            } => Spend::WebAuthn {
+                                credential: credential.to_owned(),
+                                counter,
+                                ceremony: ceremony.map(|key| key.0.clone()),
+                            },
                         },
                         follow_up: match completion.follow_up {
                             RecoveryFollowUp::Nothing => FollowUp::Nothing,
@@ -227,13 +236,29 @@ fn complete(tx: &Connection, owned: &Owned) -> Result<Completion, StoreError> {
         Spend::RecoveryCode(hash) => tx
             .prepare_cached("DELETE FROM recovery_codes WHERE account_id = ?1 AND code_hash = ?2")?
             .execute((account, hash))?,
-        Spend::WebAuthn(credential, counter) => tx
-            .prepare_cached(
+        Spend::WebAuthn {
+            credential,
+            counter,
+            ceremony,
+        } => {
+            // Its ceremony (read when it was judged) is spent here, with the rest.
+            let taken = tx
+                .prepare_cached(
+                    "DELETE FROM webauthn_ceremonies
+                     WHERE id_hash = ?1 AND purpose = 'second_factor' AND account_id = ?2
+                       AND expires_at > ?3",
+                )?
+                .execute((ceremony, account, now))?;
+            if taken != 1 {
+                return Ok(Completion::FactorRefused);
+            }
+            tx.prepare_cached(
                 "UPDATE webauthn_credentials SET counter = ?3, last_used_at = ?4
                  WHERE id = ?2 AND account_id = ?1
                    AND (counter < ?3 OR (counter = 0 AND ?3 = 0))",
             )?
-            .execute((account, credential, i64::from(*counter), now))?,
+            .execute((account, credential, i64::from(*counter), now))?
+        }
     };
     if spent != 1 {
         return Ok(Completion::FactorRefused);

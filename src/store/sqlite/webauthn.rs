@@ -90,6 +90,27 @@ impl WebAuthnStore for SqliteStore {
             .await
     }
 
+    async fn ceremony(
+        &self,
+        id_hash: &TokenHash,
+        purpose: Purpose,
+        now: UnixTime,
+    ) -> Result<Option<Ceremony>, StoreError> {
+        self.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT account_id, state FROM webauthn_ceremonies
+                 WHERE id_hash = ?1 AND purpose = ?2 AND expires_at > ?3",
+            )?
+            .query_row((&id_hash.0, purpose.as_str(), now.0), |row| {
+                Ok(Ceremony {
+                    account: row.get::<_, Option<String>>(0)?.map(AccountId),
+                    state: row.get(1)?,
+                })
+            })
+            .optional()
+        })
+    }
+
     async fn purge_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
         self.cache
             .write(Write::PurgeCeremonies, async {
