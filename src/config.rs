@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::domain::account::SessionLifetimes;
 use crate::domain::notification::Channels;
 use crate::domain::reset_request::{Mark, ResetRequirement};
+use crate::domain::workspace::RequiredFactor;
 
 mod file;
 mod validate;
@@ -234,6 +235,8 @@ pub struct PolicyConfig {
     pub require_two_factor: RequireTwoFactor,
     /// Grace period in days.
     pub grace_period_days: u32,
+    /// Which second factors meet it.
+    pub required_factor: RequiredFactor,
 }
 
 /// `[notify]`, validated.

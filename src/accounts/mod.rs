@@ -26,7 +26,7 @@ use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::ids::AccountId;
 use crate::domain::password::{HashError, Password};
 use crate::domain::time::UnixTime;
-use crate::domain::workspace::{access, Access};
+use crate::domain::workspace::{access, Access, RequiredFactor};
 use crate::keyring::Keyring;
 use crate::notify::Notifier;
 use crate::password_pool::PasswordPool;
@@ -113,6 +113,8 @@ pub struct SignedUp {
 pub struct Obligation {
     /// Whether any policy covers the account.
     pub required: bool,
+    /// The strictest second factor those that cover it ask for.
+    pub factor: RequiredFactor,
     /// The strictest access.
     pub access: Access,
 }
@@ -216,17 +218,27 @@ impl Accounts {
     ) -> Result<Obligation, Error> {
         let account = caller.account;
         let policy = self.store.instance_policy().await?;
-        let mut required = policy
-            .and_then(|p| p.requirement_for(account.is_admin))
-            .is_some();
+        let mut requirements = vec![policy.and_then(|p| p.requirement_for(account.is_admin))];
         let mut combined = instance_access;
         for (workspace, role) in self.store.account_workspaces(&account.id).await? {
             let requirement = workspace.requirement_for(role);
-            required |= requirement.is_some();
-            combined = combined.stricter(access(requirement, caller.has_two_factor, caller.now));
+            requirements.push(requirement);
+            combined = combined.stricter(access(requirement, caller.factors, caller.now));
         }
+        let covering = requirements.into_iter().flatten();
+        let factor = covering.clone().map(|r| r.factor).fold(
+            RequiredFactor::Any,
+            |strictest, factor| {
+                if factor.stricter_than(strictest) {
+                    factor
+                } else {
+                    strictest
+                }
+            },
+        );
         Ok(Obligation {
-            required,
+            required: covering.count() > 0,
+            factor,
             access: combined,
         })
     }

@@ -16,6 +16,7 @@ pub use reset::{reset_account_two_factor, ResetActor, ResetAsk};
 use crate::domain::event::{Event, EventFilter};
 use crate::domain::paging::next_key;
 use crate::domain::reset_request::{Mark, ResetRequirement};
+use crate::domain::workspace::RequiredFactor;
 use crate::notify::Notifier;
 use crate::store::{AccountSummary, ResetRequest, Store, StoreError};
 
@@ -28,9 +29,13 @@ pub enum Error {
     /// A grace period other than 0, 3, 7, 14 or 30 days.
     #[error("invalid grace period")]
     InvalidGracePeriod,
-    /// Turning the requirement on needs two-factor on the admin's own account first.
+    /// Not `any` or `phishing_resistant`.
+    #[error("invalid required factor")]
+    InvalidRequiredFactor,
+    /// Turning the requirement on needs the factor it asks for on the admin's own account
+    /// first.
     #[error("enable two-factor first")]
-    EnableTwoFactorFirst,
+    EnableTwoFactorFirst(RequiredFactor),
     /// A reset, suspension or deletion needs a reason.
     #[error("reason required")]
     ReasonRequired,

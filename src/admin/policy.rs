@@ -8,7 +8,9 @@ use crate::config::{PolicyConfig, RequireTwoFactor};
 use crate::domain::account::Caller;
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
 use crate::domain::time::UnixTime;
-use crate::domain::workspace::{valid_grace_period, InstancePolicy, InstanceScope, PolicySource};
+use crate::domain::workspace::{
+    valid_grace_period, InstancePolicy, InstanceScope, PolicySource, RequiredFactor,
+};
 use crate::store::{Store, StoreError};
 
 fn scope_of(require: RequireTwoFactor) -> InstanceScope {
@@ -31,13 +33,17 @@ pub async fn sync_instance_policy(
         return Ok(());
     }
     let scope = scope_of(configured.require_two_factor);
-    let unchanged = current
-        .is_some_and(|p| p.scope == scope && p.grace_period_days == configured.grace_period_days);
+    let unchanged = current.is_some_and(|p| {
+        p.scope == scope
+            && p.grace_period_days == configured.grace_period_days
+            && p.required_factor == configured.required_factor
+    });
     if !unchanged {
         let policy = InstancePolicy::changed(
             current.as_ref(),
             scope,
             configured.grace_period_days,
+            configured.required_factor,
             PolicySource::Config,
             now,
         );
@@ -54,26 +60,33 @@ impl Admin {
     }
 
     /// Sets the requirement to `scope` (`off`, `everyone` or `admins`) with a grace
-    /// period; the admin needs two-factor to turn it on. Answers the policy now in force.
+    /// period, met by `required_factor` (`any` or `phishing_resistant`; `None` keeps the one
+    /// in force). The admin needs that factor to turn it on. Answers the policy now in force.
     pub async fn set_instance_policy(
         &self,
         caller: Caller<'_>,
         client: &ClientInfo,
         scope: &str,
         grace_period_days: u32,
+        required_factor: Option<&str>,
     ) -> Result<InstancePolicy, Error> {
         let scope = InstanceScope::parse(scope).ok_or(Error::InvalidScope)?;
         if !valid_grace_period(grace_period_days) {
             return Err(Error::InvalidGracePeriod);
         }
-        if scope != InstanceScope::Off && !caller.has_two_factor {
-            return Err(Error::EnableTwoFactorFirst);
-        }
         let current = self.store.instance_policy().await?;
+        let required_factor = match required_factor {
+            Some(name) => RequiredFactor::parse(name).ok_or(Error::InvalidRequiredFactor)?,
+            None => current.map_or(RequiredFactor::Any, |p| p.required_factor),
+        };
+        if scope != InstanceScope::Off && !required_factor.satisfied_by(caller.factors) {
+            return Err(Error::EnableTwoFactorFirst(required_factor));
+        }
         let policy = InstancePolicy::changed(
             current.as_ref(),
             scope,
             grace_period_days,
+            required_factor,
             PolicySource::Admin,
             caller.now,
         );
@@ -86,7 +99,11 @@ impl Admin {
             at: caller.now,
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
-            details: json!({"require_two_factor": scope.as_str(), "grace_period_days": grace_period_days}),
+            details: json!({
+                "require_two_factor": scope.as_str(),
+                "grace_period_days": grace_period_days,
+                "required_factor": required_factor.as_str(),
+            }),
         };
         self.notifier.record(self.store.as_ref(), &event).await?;
         Ok(policy)

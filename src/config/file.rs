@@ -119,6 +119,8 @@ pub struct FilePolicy {
     pub require_two_factor: Option<RequireTwoFactor>,
     /// Days before the requirement blocks: 0, 3, 7, 14 or 30.
     pub grace_period_days: Option<u32>,
+    /// `any` (default) or `phishing_resistant` (security keys and passkeys only).
+    pub required_factor: Option<String>,
 }
 
 /// `[notify]`.

@@ -129,6 +129,15 @@ impl FileConfig {
                 "must be one of 0, 3, 7, 14, 30",
             ));
         }
+        let required_factor = match &policy.required_factor {
+            None => RequiredFactor::Any,
+            Some(name) => RequiredFactor::parse(name).ok_or_else(|| {
+                err(
+                    "policy.required_factor",
+                    "must be \"any\" or \"phishing_resistant\"",
+                )
+            })?,
+        };
 
         let notify = self.notify.unwrap_or_default();
         if let Some(smtp) = &notify.smtp_url {
@@ -200,6 +209,7 @@ impl FileConfig {
             policy: PolicyConfig {
                 require_two_factor: policy.require_two_factor.unwrap_or_default(),
                 grace_period_days,
+                required_factor,
             },
             notify: NotifyConfig {
                 smtp_url: notify.smtp_url,

@@ -5,6 +5,7 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AccountId, SessionId};
 use crate::domain::password::{check_strength, Password, WeakPassword};
 use crate::domain::time::UnixTime;
+use crate::domain::workspace::SecondFactors;
 use std::time::Duration;
 
 /// A person who can sign in.
@@ -49,8 +50,8 @@ impl Account {
 pub struct Caller<'a> {
     /// The account.
     pub account: &'a Account,
-    /// Whether it has two-factor enabled.
-    pub has_two_factor: bool,
+    /// Its second factors (two-factor is on when it has any).
+    pub factors: SecondFactors,
     /// The time of the request.
     pub now: UnixTime,
 }

@@ -85,53 +85,6 @@ pub fn key_amr(backup_eligible: bool) -> &'static str {
 /// authenticator), recorded beside the key's own for a passkey sign-in.
 pub const USER_VERIFICATION_AMR: &str = "user";
 
-/// Which second factors satisfy a workspace's or the instance's requirement
-/// (`required_factor`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RequiredFactor {
-    /// Any second factor: an authenticator app or a WebAuthn credential.
-    #[default]
-    Any,
-    /// Only a WebAuthn credential, which a phishing site cannot relay.
-    PhishingResistant,
-}
-
-impl RequiredFactor {
-    /// The stable name used in the API and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequiredFactor::Any => "any",
-            RequiredFactor::PhishingResistant => "phishing_resistant",
-        }
-    }
-
-    /// From its stable name.
-    pub fn parse(name: &str) -> Option<RequiredFactor> {
-        match name {
-            "any" => Some(RequiredFactor::Any),
-            "phishing_resistant" => Some(RequiredFactor::PhishingResistant),
-            _ => None,
-        }
-    }
-
-    /// Whether an account with these second factors satisfies the requirement.
-    pub fn satisfied_by(self, factors: SecondFactors) -> bool {
-        match self {
-            RequiredFactor::Any => factors.totp || factors.webauthn,
-            RequiredFactor::PhishingResistant => factors.webauthn,
-        }
-    }
-}
-
-/// The second factors an account holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SecondFactors {
-    /// An enabled authenticator app (TOTP).
-    pub totp: bool,
-    /// At least one WebAuthn credential.
-    pub webauthn: bool,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,28 +125,5 @@ mod tests {
     fn a_synced_passkey_is_a_software_key() {
         assert_eq!(key_amr(true), "swk");
         assert_eq!(key_amr(false), "hwk");
-    }
-
-    #[test]
-    fn only_webauthn_is_phishing_resistant() {
-        let totp = SecondFactors {
-            totp: true,
-            webauthn: false,
-        };
-        let key = SecondFactors {
-            totp: false,
-            webauthn: true,
-        };
-        let none = SecondFactors::default();
-        assert!(RequiredFactor::Any.satisfied_by(totp));
-        assert!(RequiredFactor::Any.satisfied_by(key));
-        assert!(!RequiredFactor::Any.satisfied_by(none));
-        assert!(!RequiredFactor::PhishingResistant.satisfied_by(totp));
-        assert!(RequiredFactor::PhishingResistant.satisfied_by(key));
-        assert!(!RequiredFactor::PhishingResistant.satisfied_by(none));
-        for required in [RequiredFactor::Any, RequiredFactor::PhishingResistant] {
-            assert_eq!(RequiredFactor::parse(required.as_str()), Some(required));
-        }
-        assert_eq!(RequiredFactor::parse("strong"), None);
     }
 }

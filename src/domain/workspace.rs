@@ -10,7 +10,8 @@ use crate::domain::ids::AccountId;
 use crate::domain::time::UnixTime;
 
 pub use enforcement::{
-    access, valid_grace_period, Access, Enforcement, Requirement, GRACE_PERIOD_DAYS,
+    access, valid_grace_period, Access, Enforcement, RequiredFactor, Requirement, SecondFactors,
+    GRACE_PERIOD_DAYS,
 };
 pub use instance_policy::{InstancePolicy, InstanceScope, PolicySource};
 
@@ -66,6 +67,8 @@ pub struct Workspace {
     pub grace_period_days: u32,
     /// When enforcement was turned on (absent while off).
     pub enforced_since: Option<UnixTime>,
+    /// Which second factors meet it.
+    pub required_factor: RequiredFactor,
 }
 
 impl Workspace {
@@ -75,6 +78,7 @@ impl Workspace {
         self.enforcement.covers(role).then_some(Requirement {
             since,
             grace_period_days: self.grace_period_days,
+            factor: self.required_factor,
         })
     }
 
@@ -84,6 +88,7 @@ impl Workspace {
             Requirement {
                 since,
                 grace_period_days: self.grace_period_days,
+                factor: self.required_factor,
             }
             .deadline()
         })
@@ -91,21 +96,26 @@ impl Workspace {
 
     /// The settings after an owner or admin sets them at `now`: turning enforcement on
     /// records `enforced_since`; changing scope or grace while on keeps it; off clears it.
+    /// Asking for a phishing-resistant factor where any was enough restarts it, so members
+    /// who had an authenticator app alone get the whole grace period to add a key.
     pub fn with_enforcement(
         &self,
         enforcement: Enforcement,
         grace_period_days: u32,
+        required_factor: RequiredFactor,
         now: UnixTime,
     ) -> Workspace {
+        let tightened = required_factor.stricter_than(self.required_factor);
         let enforced_since = match (enforcement, self.enforced_since) {
             (Enforcement::Off, _) => None,
-            (_, Some(since)) => Some(since),
-            (_, None) => Some(now),
+            (_, Some(since)) if !tightened => Some(since),
+            (_, _) => Some(now),
         };
         Workspace {
             enforcement,
             grace_period_days,
             enforced_since,
+            required_factor,
             ..self.clone()
         }
     }
@@ -120,8 +130,8 @@ pub struct Member {
     pub email: String,
     /// Its role.
     pub role: Role,
-    /// Whether it has two-factor enabled.
-    pub has_two_factor: bool,
+    /// Its second factors.
+    pub factors: SecondFactors,
 }
 
 /// An invitation to join a workspace (its token is stored only as a digest).
@@ -158,10 +168,12 @@ mod tests {
             enforcement: Enforcement::Off,
             grace_period_days: 0,
             enforced_since: None,
+            required_factor: RequiredFactor::Any,
         };
-        let on = workspace.with_enforcement(Enforcement::All, 7, SINCE);
+        let any = RequiredFactor::Any;
+        let on = workspace.with_enforcement(Enforcement::All, 7, any, SINCE);
         assert_eq!(on.enforced_since, Some(SINCE));
-        let narrowed = on.with_enforcement(Enforcement::Admins, 3, SINCE.plus_seconds(100));
+        let narrowed = on.with_enforcement(Enforcement::Admins, 3, any, SINCE.plus_seconds(100));
         assert_eq!(narrowed.enforced_since, Some(SINCE));
         assert_eq!(
             narrowed.requirement_for(Role::Admin).map(|r| r.deadline()),
@@ -169,10 +181,34 @@ mod tests {
         );
         assert_eq!(narrowed.requirement_for(Role::Member), None);
         assert_eq!(narrowed.deadline(), Some(SINCE.plus_seconds(3 * 86_400)));
-        let off = narrowed.with_enforcement(Enforcement::Off, 3, SINCE.plus_seconds(200));
+        let off = narrowed.with_enforcement(Enforcement::Off, 3, any, SINCE.plus_seconds(200));
         assert_eq!(off.enforced_since, None);
         assert_eq!(off.requirement_for(Role::Owner), None);
         assert_eq!(off.deadline(), None);
+    }
+
+    #[test]
+    fn asking_for_a_phishing_resistant_factor_restarts_the_grace_and_relaxing_does_not() {
+        let workspace = Workspace {
+            id: "w".into(),
+            name: "W".into(),
+            created_at: UnixTime(0),
+            enforcement: Enforcement::All,
+            grace_period_days: 7,
+            enforced_since: Some(SINCE),
+            required_factor: RequiredFactor::Any,
+        };
+        let later = SINCE.plus_seconds(30 * 86_400);
+        let strict = RequiredFactor::PhishingResistant;
+        let tightened = workspace.with_enforcement(Enforcement::All, 7, strict, later);
+        assert_eq!(tightened.enforced_since, Some(later));
+        let requirement = tightened.requirement_for(Role::Member).unwrap();
+        assert_eq!(requirement.factor, strict);
+        let kept = tightened.with_enforcement(Enforcement::All, 3, strict, later.plus_seconds(9));
+        assert_eq!(kept.enforced_since, Some(later));
+        let relaxed = kept.with_enforcement(Enforcement::All, 3, RequiredFactor::Any, later);
+        assert_eq!(relaxed.enforced_since, Some(later));
+        assert_eq!(relaxed.required_factor, RequiredFactor::Any);
     }
 
     #[test]

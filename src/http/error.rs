@@ -33,6 +33,7 @@ use utoipa::ToSchema;
 
 use crate::domain::password::WeakPassword;
 use crate::domain::time::UnixTime;
+use crate::domain::workspace::RequiredFactor;
 
 /// Every error the API can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +137,7 @@ pub enum ApiError {
     LastOwner,
     /// Turning on enforcement needs two-factor on the caller's own account first.
     #[error("enable two-factor first")]
-    EnableTwoFactorFirst,
+    EnableTwoFactorFirst(RequiredFactor),
     /// A grace period other than 0, 3, 7, 14 or 30 days.
     #[error("invalid grace period")]
     InvalidGracePeriod,

@@ -17,7 +17,7 @@ use crate::domain::oidc::{
     AuthorizationStep, Prompt, Scopes, SignInRecord, CODE_TTL_SECONDS, PKCE_METHOD_S256,
 };
 use crate::domain::time::UnixTime;
-use crate::domain::workspace::{access, Access};
+use crate::domain::workspace::{access, Access, SecondFactors};
 use crate::store::{OidcClient, OidcGrant};
 
 /// The parameters of an authorization request, as sent (query or consent form).
@@ -86,8 +86,8 @@ pub struct Browser<'a> {
     pub session: &'a SessionId,
     /// Its account.
     pub account: &'a Account,
-    /// Whether the account has two-factor enabled.
-    pub has_two_factor: bool,
+    /// The account's second factors.
+    pub factors: SecondFactors,
 }
 
 /// Where an authorization request leads.
@@ -277,7 +277,7 @@ impl Provider {
                         None => (Some(None), None),
                         Some((workspace, role)) => {
                             let requirement = workspace.requirement_for(role);
-                            let access = access(requirement, browser.has_two_factor, now);
+                            let access = access(requirement, browser.factors, now);
                             (Some(Some(access)), Some(role))
                         }
                     },
@@ -296,7 +296,7 @@ impl Provider {
         };
         let facts = AuthorizationFacts {
             signed_in: record.as_ref(),
-            has_two_factor: browser.is_some_and(|b| b.has_two_factor),
+            has_two_factor: browser.is_some_and(|b| b.factors.any()),
             prompt: checked.prompt,
             max_age: checked.max_age,
             wants_mfa: checked.wants_mfa,

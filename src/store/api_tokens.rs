@@ -20,7 +20,7 @@ use crate::domain::event::NewEvent;
 use crate::domain::ids::AccountId;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorSummary;
-use crate::domain::workspace::{Role, Workspace};
+use crate::domain::workspace::{Role, SecondFactors, Workspace};
 
 /// API tokens: creating, the per-request lookups, use, listing and revoking.
 #[async_trait]
@@ -79,8 +79,8 @@ pub struct TokenLookup {
     pub token: ApiToken,
     /// Its account.
     pub account: Account,
-    /// Whether the account has two-factor enabled.
-    pub has_two_factor: bool,
+    /// The account's second factors.
+    pub factors: SecondFactors,
     /// The account's authenticator, as `/me` shows it.
     pub two_factor: TwoFactorSummary,
 }
@@ -132,11 +132,11 @@ pub(super) struct TokenAccountRow {
 
 impl From<TokenAccountRow> for TokenLookup {
     fn from(row: TokenAccountRow) -> Self {
-        let (account, has_two_factor, two_factor) = row.owner.into_parts();
+        let (account, factors, two_factor) = row.owner.into_parts();
         TokenLookup {
             token: row.token.into(),
             account,
-            has_two_factor,
+            factors,
             two_factor,
         }
     }

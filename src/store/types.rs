@@ -10,7 +10,7 @@ use crate::domain::notification::Channels;
 use crate::domain::throttle::Counter;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::{TwoFactorRecord, TwoFactorSummary};
-use crate::domain::workspace::{Role, Workspace};
+use crate::domain::workspace::{Role, SecondFactors, Workspace};
 
 /// A new account to insert.
 #[derive(Debug, Clone)]
@@ -78,8 +78,8 @@ pub struct SessionLookup {
     pub session: Session,
     /// Its account.
     pub account: Account,
-    /// Whether the account has two-factor enabled.
-    pub has_two_factor: bool,
+    /// The account's second factors (two-factor is on when it has any).
+    pub factors: SecondFactors,
     /// The account's authenticator, as `/me` shows it.
     pub two_factor: TwoFactorSummary,
 }
@@ -93,8 +93,9 @@ macro_rules! owner_columns {
          a.password_hash AS a_password_hash, a.is_admin AS a_is_admin, \
          a.created_at AS a_created_at, a.last_sign_in_at AS a_last_sign_in_at, \
          a.email_verified_at AS a_email_verified_at, a.suspended_at AS a_suspended_at, \
-         (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w \
-             WHERE w.account_id = a.id)) AS a_has_two_factor, \
+         (t.secret IS NOT NULL) AS a_has_totp, \
+         EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.account_id = a.id) \
+             AS a_has_webauthn, \
          COALESCE(t.enabled_at, (SELECT MIN(w.created_at) FROM webauthn_credentials w \
              WHERE w.account_id = a.id)) AS t_enabled_at, \
          t.pending_expires_at AS t_pending_until"
@@ -122,7 +123,7 @@ pub(crate) const RECOVERY_COUNT_COLUMN: &str =
 pub(crate) const MEMBERSHIP_COLUMNS: &str = "w.id AS w_id, w.name AS w_name, \
     w.created_at AS w_created_at, w.enforcement AS w_enforcement, \
     w.grace_period_days AS w_grace_period_days, w.enforced_since AS w_enforced_since, \
-    m.role AS m_role";
+    w.required_factor AS w_required_factor, m.role AS m_role";
 
 /// A session, with the account's membership of one workspace (if any), for forward-auth.
 #[derive(Debug, Clone, PartialEq, Eq)]

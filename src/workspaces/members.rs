@@ -65,13 +65,15 @@ fn for_another(caller: Caller<'_>, invitation: &Invitation) -> bool {
     invitation.email != caller.account.email.as_str()
 }
 
-/// The workspace requires two-factor of the invited role, and the caller has none.
+/// The workspace requires two-factor of the invited role, and the caller has not the
+/// factor it asks for.
 fn needs_two_factor_first(
     caller: Caller<'_>,
     invitation: &Invitation,
     workspace: &Workspace,
 ) -> bool {
-    workspace.enforcement.covers(invitation.role) && !caller.has_two_factor
+    workspace.enforcement.covers(invitation.role)
+        && !workspace.required_factor.satisfied_by(caller.factors)
 }
 
 fn member_change(outcome: MemberChange) -> Result<(), Error> {
@@ -94,7 +96,7 @@ impl Workspaces {
             .map(|member| {
                 let requirement = workspace.requirement_for(member.role);
                 MemberStatus {
-                    access: access(requirement, member.has_two_factor, caller.now),
+                    access: access(requirement, member.factors, caller.now),
                     member,
                 }
             })

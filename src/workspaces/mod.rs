@@ -17,7 +17,7 @@ use crate::domain::account::Caller;
 use crate::domain::event::{ClientInfo, Event, EventKind, NewEvent};
 use crate::domain::ids::{new_id, AccountId};
 use crate::domain::time::UnixTime;
-use crate::domain::workspace::{access, Access, Enforcement, Role, Workspace};
+use crate::domain::workspace::{access, Access, Enforcement, RequiredFactor, Role, Workspace};
 use crate::notify::Notifier;
 use crate::store::{Store, StoreError};
 
@@ -55,9 +55,13 @@ pub enum Error {
     /// A grace period other than 0, 3, 7, 14 or 30 days.
     #[error("invalid grace period")]
     InvalidGracePeriod,
-    /// Turning enforcement on needs two-factor on the caller's own account first.
+    /// Not `any` or `phishing_resistant`.
+    #[error("invalid required factor")]
+    InvalidRequiredFactor,
+    /// Turning enforcement on needs the factor it asks for on the caller's own account
+    /// first.
     #[error("enable two-factor first")]
-    EnableTwoFactorFirst,
+    EnableTwoFactorFirst(RequiredFactor),
     /// The change would leave the workspace without an owner.
     #[error("last owner")]
     LastOwner,
@@ -106,6 +110,7 @@ impl Workspaces {
             enforcement: Enforcement::Off,
             grace_period_days: 0,
             enforced_since: None,
+            required_factor: RequiredFactor::Any,
         };
         self.store
             .create_workspace(&workspace, &caller.account.id)
@@ -127,7 +132,7 @@ impl Workspaces {
             .map(|(workspace, role)| {
                 let access = access(
                     workspace.requirement_for(role),
-                    caller.has_two_factor,
+                    caller.factors,
                     caller.now,
                 );
                 Membership {
@@ -170,7 +175,7 @@ impl Workspaces {
             .ok_or(Error::NotFound)?;
         let access = access(
             workspace.requirement_for(role),
-            caller.has_two_factor,
+            caller.factors,
             caller.now,
         );
         Ok(Membership {

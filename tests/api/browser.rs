@@ -241,6 +241,7 @@ async fn a_covered_user_is_sent_to_setup_on_a_phone_in_the_dark() {
         config.policy = Some(deadbolt::config::FilePolicy {
             require_two_factor: Some(RequireTwoFactor::Everyone),
             grace_period_days: Some(0),
+            required_factor: None,
         });
     })
     .await;

@@ -11,6 +11,7 @@ async fn a_blocked_account_reaches_only_enrolment_sign_out_and_me(backend: Backe
         file.policy = Some(FilePolicy {
             require_two_factor: Some(RequireTwoFactor::Everyone),
             grace_period_days: Some(0),
+            required_factor: None,
         })
     })
     .await;
@@ -53,6 +54,7 @@ async fn grace_lets_covered_accounts_in_until_the_deadline(backend: Backend) {
         file.policy = Some(FilePolicy {
             require_two_factor: Some(RequireTwoFactor::Everyone),
             grace_period_days: Some(7),
+            required_factor: None,
         })
     })
     .await;
@@ -174,6 +176,7 @@ async fn an_admin_choice_survives_a_restart_and_config_changes_apply(backend: Ba
     let configured = PolicyConfig {
         require_two_factor: R::Admins,
         grace_period_days: 14,
+        required_factor: deadbolt::domain::workspace::RequiredFactor::Any,
     };
     sync_instance_policy(store, configured, START.plus_seconds(10))
         .await
@@ -207,6 +210,7 @@ async fn an_admin_choice_survives_a_restart_and_config_changes_apply(backend: Ba
         PolicyConfig {
             require_two_factor: R::Off,
             grace_period_days: 0,
+            required_factor: deadbolt::domain::workspace::RequiredFactor::Any,
         },
         START,
     )

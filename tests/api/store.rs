@@ -99,7 +99,7 @@ async fn sessions_join_their_account_and_delete_only_for_their_owner(backend: Ba
     assert_eq!(found.session, session);
     assert_eq!(found.account.id, ada.id);
     assert_eq!(found.account.last_sign_in_at, Some(START));
-    assert!(!found.has_two_factor);
+    assert!(!found.factors.any());
 
     store
         .touch_session(&session.id, START.plus_seconds(70))

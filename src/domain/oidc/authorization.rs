@@ -132,8 +132,15 @@ pub fn decide_authorization(facts: &AuthorizationFacts<'_>) -> AuthorizationStep
         Some(Some(access)) => access,
         None => Access::Ok,
     };
-    let blocked = matches!(access, Access::Blocked { .. });
-    if facts.client_requires_two_factor || facts.wants_mfa || blocked {
+    // Blocked: without the second factor the workspace asks for (any, or a security key
+    // where it asks for a phishing-resistant one), which only setting it up cures.
+    if matches!(access, Access::Blocked { .. }) {
+        return interactive(
+            AuthorizationStep::SetUpTwoFactor,
+            AuthorizationStep::InteractionRequired,
+        );
+    }
+    if facts.client_requires_two_factor || facts.wants_mfa {
         if !facts.has_two_factor {
             return interactive(
                 AuthorizationStep::SetUpTwoFactor,

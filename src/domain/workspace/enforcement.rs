@@ -56,13 +56,74 @@ pub fn valid_grace_period(days: u32) -> bool {
     GRACE_PERIOD_DAYS.contains(&days)
 }
 
-/// A requirement in force: since when, with how much grace.
+/// Which second factors satisfy a workspace's or the instance's requirement
+/// (`required_factor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequiredFactor {
+    /// Any second factor: an authenticator app or a WebAuthn credential.
+    #[default]
+    Any,
+    /// Only a WebAuthn credential, which a phishing site cannot relay.
+    PhishingResistant,
+}
+
+impl RequiredFactor {
+    /// The stable name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequiredFactor::Any => "any",
+            RequiredFactor::PhishingResistant => "phishing_resistant",
+        }
+    }
+
+    /// From its stable name.
+    pub fn parse(name: &str) -> Option<RequiredFactor> {
+        match name {
+            "any" => Some(RequiredFactor::Any),
+            "phishing_resistant" => Some(RequiredFactor::PhishingResistant),
+            _ => None,
+        }
+    }
+
+    /// Whether this asks for more than `other` does.
+    pub fn stricter_than(self, other: RequiredFactor) -> bool {
+        self == RequiredFactor::PhishingResistant && other == RequiredFactor::Any
+    }
+
+    /// Whether an account with these second factors satisfies the requirement.
+    pub fn satisfied_by(self, factors: SecondFactors) -> bool {
+        match self {
+            RequiredFactor::Any => factors.totp || factors.webauthn,
+            RequiredFactor::PhishingResistant => factors.webauthn,
+        }
+    }
+}
+
+/// The second factors an account holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SecondFactors {
+    /// An enabled authenticator app (TOTP).
+    pub totp: bool,
+    /// At least one WebAuthn credential.
+    pub webauthn: bool,
+}
+
+impl SecondFactors {
+    /// Whether the account has any second factor (two-factor is on).
+    pub fn any(self) -> bool {
+        self.totp || self.webauthn
+    }
+}
+
+/// A requirement in force: since when, with how much grace, met by which factors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Requirement {
     /// When it was turned on.
     pub since: UnixTime,
     /// Days of grace.
     pub grace_period_days: u32,
+    /// Which second factors meet it.
+    pub factor: RequiredFactor,
 }
 
 impl Requirement {
@@ -76,14 +137,14 @@ impl Requirement {
 /// What a person may do under a requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Not covered, or has two-factor.
+    /// Not covered, or has the second factor required.
     Ok,
-    /// Covered without two-factor, before the deadline.
+    /// Covered without the second factor required, before the deadline.
     Grace {
         /// When grace ends.
         deadline: UnixTime,
     },
-    /// Covered without two-factor, at or after the deadline.
+    /// Covered without the second factor required, at or after the deadline.
     Blocked {
         /// When grace ended.
         deadline: UnixTime,
@@ -126,12 +187,14 @@ impl Access {
     }
 }
 
-/// Decides access: `requirement` is `None` when nothing covers the person.
-pub fn access(requirement: Option<Requirement>, has_two_factor: bool, now: UnixTime) -> Access {
+/// Decides access for a person with `factors`: `requirement` is `None` when nothing covers
+/// them. A person whose factors do not meet it (none, or only an authenticator app where
+/// it asks for a phishing-resistant one) is in grace until its deadline, then blocked.
+pub fn access(requirement: Option<Requirement>, factors: SecondFactors, now: UnixTime) -> Access {
     let Some(requirement) = requirement else {
         return Access::Ok;
     };
-    if has_two_factor {
+    if requirement.factor.satisfied_by(factors) {
         return Access::Ok;
     }
     let deadline = requirement.deadline();
@@ -148,10 +211,24 @@ mod tests {
 
     const SINCE: UnixTime = UnixTime(1_800_000_000);
 
+    const NONE: SecondFactors = SecondFactors {
+        totp: false,
+        webauthn: false,
+    };
+    const TOTP: SecondFactors = SecondFactors {
+        totp: true,
+        webauthn: false,
+    };
+    const KEY: SecondFactors = SecondFactors {
+        totp: false,
+        webauthn: true,
+    };
+
     fn requirement(days: u32) -> Option<Requirement> {
         Some(Requirement {
             since: SINCE,
             grace_period_days: days,
+            factor: RequiredFactor::Any,
         })
     }
 
@@ -168,15 +245,15 @@ mod tests {
     fn grace_ends_exactly_at_the_deadline() {
         let deadline = SINCE.plus_seconds(3 * 86_400);
         assert_eq!(
-            access(requirement(3), false, SINCE),
+            access(requirement(3), NONE, SINCE),
             Access::Grace { deadline }
         );
         assert_eq!(
-            access(requirement(3), false, deadline.plus_seconds(-1)),
+            access(requirement(3), NONE, deadline.plus_seconds(-1)),
             Access::Grace { deadline }
         );
         assert_eq!(
-            access(requirement(3), false, deadline),
+            access(requirement(3), NONE, deadline),
             Access::Blocked { deadline }
         );
     }
@@ -184,11 +261,11 @@ mod tests {
     #[test]
     fn zero_grace_blocks_at_once_and_two_factor_unblocks() {
         assert_eq!(
-            access(requirement(0), false, SINCE),
+            access(requirement(0), NONE, SINCE),
             Access::Blocked { deadline: SINCE }
         );
-        assert_eq!(access(requirement(0), true, SINCE), Access::Ok);
-        assert_eq!(access(None, false, SINCE), Access::Ok);
+        assert_eq!(access(requirement(0), TOTP, SINCE), Access::Ok);
+        assert_eq!(access(None, NONE, SINCE), Access::Ok);
     }
 
     #[test]
@@ -216,5 +293,39 @@ mod tests {
             deadline: UnixTime(5),
         };
         assert_eq!(grace.stricter(earlier), earlier);
+    }
+
+    #[test]
+    fn only_webauthn_is_phishing_resistant() {
+        let (totp, key, none) = (TOTP, KEY, NONE);
+        assert!(RequiredFactor::Any.satisfied_by(totp));
+        assert!(RequiredFactor::Any.satisfied_by(key));
+        assert!(!RequiredFactor::Any.satisfied_by(none));
+        assert!(!RequiredFactor::PhishingResistant.satisfied_by(totp));
+        assert!(RequiredFactor::PhishingResistant.satisfied_by(key));
+        assert!(!RequiredFactor::PhishingResistant.satisfied_by(none));
+        for required in [RequiredFactor::Any, RequiredFactor::PhishingResistant] {
+            assert_eq!(RequiredFactor::parse(required.as_str()), Some(required));
+        }
+        assert_eq!(RequiredFactor::parse("strong"), None);
+    }
+
+    #[test]
+    fn a_phishing_resistant_requirement_blocks_an_app_alone_after_its_grace() {
+        let required = Some(Requirement {
+            since: SINCE,
+            grace_period_days: 7,
+            factor: RequiredFactor::PhishingResistant,
+        });
+        let deadline = SINCE.plus_seconds(7 * 86_400);
+        assert_eq!(access(required, TOTP, SINCE), Access::Grace { deadline });
+        assert_eq!(access(required, TOTP, deadline), Access::Blocked { deadline });
+        assert_eq!(access(required, KEY, deadline), Access::Ok);
+        let both = SecondFactors {
+            totp: true,
+            webauthn: true,
+        };
+        assert_eq!(access(required, both, deadline), Access::Ok);
+        assert!(both.any() && TOTP.any() && KEY.any() && !NONE.any());
     }
 }

@@ -33,6 +33,9 @@ pub struct InstanceSecurityView {
     pub deadline: Option<UnixTime>,
     /// `config` or `admin`: where the setting in force came from.
     pub source: &'static str,
+    /// `any` (an authenticator app or a security key) or `phishing_resistant` (security
+    /// keys and passkeys only).
+    pub required_factor: &'static str,
 }
 
 /// A new instance requirement.
@@ -43,6 +46,8 @@ pub struct InstanceSecurityRequest {
     pub require_two_factor: String,
     /// 0, 3, 7, 14 or 30.
     pub grace_period_days: u32,
+    /// `any` or `phishing_resistant`; absent keeps the one in force.
+    pub required_factor: Option<String>,
 }
 
 fn view(policy: InstancePolicy) -> InstanceSecurityView {
@@ -52,6 +57,7 @@ fn view(policy: InstancePolicy) -> InstanceSecurityView {
         enforced_since: policy.enforced_since,
         deadline: policy.deadline(),
         source: policy.source.as_str(),
+        required_factor: policy.required_factor.as_str(),
     }
 }
 
@@ -90,6 +96,7 @@ pub async fn put_instance_security(
             &client,
             &request.require_two_factor,
             request.grace_period_days,
+            request.required_factor.as_deref(),
         )
         .await?;
     Ok(Json(view(policy)))

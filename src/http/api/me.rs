@@ -54,6 +54,9 @@ pub enum Access {
 pub struct Requirement {
     /// Whether a policy covers the account.
     pub required: bool,
+    /// Which second factors meet it: `any`, or `phishing_resistant` (a security key or
+    /// passkey) when any policy that covers the account asks for one; absent when none does.
+    pub required_factor: Option<&'static str>,
     /// Current access.
     pub access: Access,
     /// When a grace period ends.
@@ -103,6 +106,9 @@ pub async fn get_me(
         .await?;
     let requirement = Requirement {
         required: obligation.required,
+        required_factor: obligation
+            .required
+            .then_some(obligation.factor.as_str()),
         access: match obligation.access {
             workspace::Access::Ok => Access::Ok,
             workspace::Access::Grace { .. } => Access::Grace,

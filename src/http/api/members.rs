@@ -106,7 +106,7 @@ pub async fn list_members(
             account_id: status.member.account_id.0,
             email: status.member.email,
             role: status.member.role.as_str(),
-            two_factor_enabled: status.member.has_two_factor,
+            two_factor_enabled: status.member.factors.any(),
         })
         .collect();
     Ok(Json(MemberList { members }))

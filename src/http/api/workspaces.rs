@@ -56,6 +56,9 @@ pub struct SecurityRequest {
     pub enforcement: String,
     /// 0, 3, 7, 14 or 30.
     pub grace_period_days: u32,
+    /// `any` (an authenticator app or a security key) or `phishing_resistant` (security
+    /// keys and passkeys only); absent keeps the one set.
+    pub required_factor: Option<String>,
 }
 
 /// A workspace's two-factor enforcement and how far the team is.
@@ -71,7 +74,9 @@ pub struct SecurityView {
     /// `enforced_since + grace`.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub deadline: Option<UnixTime>,
-    /// Members with two-factor enabled.
+    /// `any` or `phishing_resistant`: which second factors meet the enforcement.
+    pub required_factor: &'static str,
+    /// Members with a second factor that meets it (any, or a security key or passkey).
     pub enrolled_count: usize,
     /// Members.
     pub member_count: usize,
@@ -94,6 +99,7 @@ fn security_view(security: &Security) -> SecurityView {
         grace_period_days: workspace.grace_period_days,
         enforced_since: workspace.enforced_since,
         deadline: workspace.deadline(),
+        required_factor: workspace.required_factor.as_str(),
         enrolled_count: security.enrolled_count,
         member_count: security.member_count,
     }
@@ -190,6 +196,7 @@ pub async fn put_security(
             &id,
             &request.enforcement,
             request.grace_period_days,
+            request.required_factor.as_deref(),
         )
         .await?;
     Ok(Json(security_view(&security)))

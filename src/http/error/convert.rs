@@ -10,6 +10,11 @@ use crate::signin::{self, Denial};
 use crate::store::{Constraint, StoreError};
 use crate::{accounts, admin, oidc, workspaces};
 
+/// A `required_factor` that is neither `any` nor `phishing_resistant`.
+fn invalid_required_factor() -> ApiError {
+    ApiError::InvalidBody("required_factor: one of any, phishing_resistant".to_owned())
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -128,7 +133,10 @@ impl From<workspaces::Error> for ApiError {
                 ApiError::InvalidBody("enforcement: one of off, all, admins".to_owned())
             }
             workspaces::Error::InvalidGracePeriod => ApiError::InvalidGracePeriod,
-            workspaces::Error::EnableTwoFactorFirst => ApiError::EnableTwoFactorFirst,
+            workspaces::Error::InvalidRequiredFactor => invalid_required_factor(),
+            workspaces::Error::EnableTwoFactorFirst(factor) => {
+                ApiError::EnableTwoFactorFirst(factor)
+            }
             workspaces::Error::LastOwner => ApiError::LastOwner,
             workspaces::Error::Store(error) => error.into(),
         }
@@ -142,7 +150,8 @@ impl From<admin::Error> for ApiError {
                 ApiError::InvalidBody("require_two_factor: one of off, everyone, admins".to_owned())
             }
             admin::Error::InvalidGracePeriod => ApiError::InvalidGracePeriod,
-            admin::Error::EnableTwoFactorFirst => ApiError::EnableTwoFactorFirst,
+            admin::Error::InvalidRequiredFactor => invalid_required_factor(),
+            admin::Error::EnableTwoFactorFirst(factor) => ApiError::EnableTwoFactorFirst(factor),
             admin::Error::ReasonRequired => ApiError::ReasonRequired,
             admin::Error::OwnAccount => ApiError::OwnAccount,
             admin::Error::AlreadySuspended => ApiError::AlreadySuspended,

@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 
 use super::ApiError;
+use crate::domain::workspace::RequiredFactor;
 
 impl ApiError {
     /// Status, code and message.
@@ -197,10 +198,16 @@ impl ApiError {
                 "A workspace needs at least one owner. Make someone else an owner first."
                     .to_owned(),
             ),
-            ApiError::EnableTwoFactorFirst => (
+            ApiError::EnableTwoFactorFirst(RequiredFactor::Any) => (
                 StatusCode::CONFLICT,
                 "enable_two_factor_first",
                 "Enable two-factor authentication on your own account before requiring it of others."
+                    .to_owned(),
+            ),
+            ApiError::EnableTwoFactorFirst(RequiredFactor::PhishingResistant) => (
+                StatusCode::CONFLICT,
+                "enable_two_factor_first",
+                "Add a security key or passkey to your own account before requiring one of others."
                     .to_owned(),
             ),
             ApiError::InvalidGracePeriod => (

@@ -20,7 +20,7 @@ use crate::domain::api_token::{ApiToken, ApiTokenSecret};
 use crate::domain::ids::Token;
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorSummary;
-use crate::domain::workspace::{access, Access, Role, Workspace};
+use crate::domain::workspace::{access, Access, Role, SecondFactors, Workspace};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::{SessionLookup, TokenLookup};
@@ -60,8 +60,8 @@ pub struct Authenticated<C = Session> {
     pub credential: C,
     /// Its account.
     pub account: Account,
-    /// Whether the account has two-factor enabled.
-    pub has_two_factor: bool,
+    /// The account's second factors (two-factor is on when it has any).
+    pub factors: SecondFactors,
     /// The account's authenticator, as `/me` shows it.
     pub two_factor: TwoFactorSummary,
     /// What the instance policy allows the account.
@@ -78,14 +78,14 @@ impl<C> Authenticated<C> {
     pub fn caller(&self) -> Caller<'_> {
         Caller {
             account: &self.account,
-            has_two_factor: self.has_two_factor,
+            factors: self.factors,
             now: self.now,
         }
     }
 
     /// Unused recovery codes, as `/me` shows them: none while two-factor is off.
     pub fn recovery_codes_remaining(&self) -> u32 {
-        if self.has_two_factor {
+        if self.factors.any() {
             self.two_factor.recovery_codes_remaining.unwrap_or(0)
         } else {
             0
@@ -96,7 +96,7 @@ impl<C> Authenticated<C> {
         Authenticated {
             credential: credential(self.credential),
             account: self.account,
-            has_two_factor: self.has_two_factor,
+            factors: self.factors,
             two_factor: self.two_factor,
             instance_access: self.instance_access,
             now: self.now,
@@ -145,7 +145,7 @@ pub fn session_token(headers: &HeaderMap) -> Option<Token> {
 /// The account behind a credential, as a lookup found it.
 struct Owner {
     account: Account,
-    has_two_factor: bool,
+    factors: SecondFactors,
     two_factor: TwoFactorSummary,
 }
 
@@ -153,7 +153,7 @@ impl From<SessionLookup> for (Session, Owner) {
     fn from(found: SessionLookup) -> Self {
         let owner = Owner {
             account: found.account,
-            has_two_factor: found.has_two_factor,
+            factors: found.factors,
             two_factor: found.two_factor,
         };
         (found.session, owner)
@@ -164,7 +164,7 @@ impl From<TokenLookup> for (ApiToken, Owner) {
     fn from(found: TokenLookup) -> Self {
         let owner = Owner {
             account: found.account,
-            has_two_factor: found.has_two_factor,
+            factors: found.factors,
             two_factor: found.two_factor,
         };
         (found.token, owner)
@@ -298,10 +298,10 @@ async fn signed_in<C>(
     let policy = state.store.instance_policy().await?;
     let requirement = policy.and_then(|p| p.requirement_for(owner.account.is_admin));
     Ok(Authenticated {
-        instance_access: access(requirement, owner.has_two_factor, now),
+        instance_access: access(requirement, owner.factors, now),
         credential,
         account: owner.account,
-        has_two_factor: owner.has_two_factor,
+        factors: owner.factors,
         two_factor: owner.two_factor,
         now,
     })

@@ -47,7 +47,7 @@ fn browser(auth: &Authenticated) -> Browser<'_> {
     Browser {
         session: &auth.credential.id,
         account: &auth.account,
-        has_two_factor: auth.has_two_factor,
+        factors: auth.factors,
     }
 }
 

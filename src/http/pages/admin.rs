@@ -94,6 +94,7 @@ struct AdminPage {
     grace_period_days: u32,
     grace_choices: [(u32, &'static str); 5],
     source: &'static str,
+    required_factor: &'static str,
     deadline: String,
     requests: Vec<RequestRow>,
     request_total: usize,
@@ -112,6 +113,7 @@ pub struct PolicyForm {
     require_two_factor: String,
     #[serde(default)]
     grace_period_days: u32,
+    required_factor: Option<String>,
 }
 
 /// The reason an admin gives for a reset, a suspension, its end or a deletion.
@@ -154,6 +156,7 @@ async fn render_page(
         grace_period_days: policy.grace_period_days,
         grace_choices: GRACE_CHOICES,
         source: policy.source.as_str(),
+        required_factor: policy.required_factor.as_str(),
         deadline: policy.deadline().map(when).unwrap_or_default(),
         request_total: requests.len(),
         requests: requests
@@ -261,7 +264,7 @@ async fn failed(
 ) -> Result<Response, PageError> {
     let error = ApiError::from(error);
     match error {
-        ApiError::EnableTwoFactorFirst
+        ApiError::EnableTwoFactorFirst(_)
         | ApiError::InvalidGracePeriod
         | ApiError::InvalidBody(_)
         | ApiError::ReasonRequired
@@ -295,6 +298,7 @@ pub async fn save_policy(
             &client,
             &form.require_two_factor,
             form.grace_period_days,
+            form.required_factor.as_deref(),
         )
         .await;
     match saved {

@@ -148,7 +148,7 @@ async fn render_page(
             account_id: status.member.account_id.0,
             email: status.member.email,
             role: status.member.role.as_str(),
-            two_factor: status.member.has_two_factor,
+            two_factor: status.member.factors.any(),
             access: status.access.as_str(),
         })
         .collect();

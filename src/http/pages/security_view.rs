@@ -166,6 +166,17 @@ pub async fn render_page(
             "Two-factor authentication is required on your account from {}. Set it up now.",
             when_or_dash(obligation.access.deadline())
         ))),
+        // Two-factor is on, yet access is short of ok: a phishing-resistant factor is
+        // required and the account has an authenticator app alone.
+        (true, Access::Blocked { .. }) => Some(Flash::Error(
+            "A security key or passkey is required on your account. Add one below to go on."
+                .to_owned(),
+        )),
+        (true, Access::Grace { .. }) => Some(Flash::Error(format!(
+            "A security key or passkey is required on your account from {}. Add one below; \
+             an authenticator app alone will not do.",
+            when_or_dash(obligation.access.deadline())
+        ))),
         _ => None,
     };
     let confirm_with = &state.config.two_factor.confirm_with;

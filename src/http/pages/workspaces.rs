@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::domain::workspace::SecondFactors;
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
@@ -38,8 +39,19 @@ pub struct WorkspaceRow {
 pub struct MemberRow {
     email: String,
     role: &'static str,
-    two_factor: bool,
+    /// Its second factors, named; empty for none.
+    two_factor: &'static str,
     access: &'static str,
+}
+
+/// A member's second factors as the status table names them; empty for none.
+fn factors_label(factors: SecondFactors) -> &'static str {
+    match (factors.totp, factors.webauthn) {
+        (false, false) => "",
+        (true, false) => "Authenticator app",
+        (false, true) => "Security key",
+        (true, true) => "App and security key",
+    }
 }
 
 #[derive(Template)]
@@ -69,6 +81,9 @@ struct WorkspaceSecurityPage {
     members: Vec<MemberRow>,
     paging: Paging,
     has_two_factor: bool,
+    /// The viewer has a security key or passkey.
+    has_key: bool,
+    required_factor: &'static str,
 }
 
 /// A new workspace's name.
@@ -86,6 +101,7 @@ pub struct SecurityForm {
     scope: String,
     #[serde(default)]
     grace_period_days: u32,
+    required_factor: Option<String>,
 }
 
 async fn render_list(
@@ -182,7 +198,7 @@ async fn render_security(
         .map(|status| MemberRow {
             email: status.member.email,
             role: status.member.role.as_str(),
-            two_factor: status.member.has_two_factor,
+            two_factor: factors_label(status.member.factors),
             access: status.access.as_str(),
         })
         .collect();
@@ -202,7 +218,9 @@ async fn render_security(
         member_count: security.member_count,
         members,
         paging,
-        has_two_factor: viewer.auth.has_two_factor,
+        has_two_factor: viewer.auth.factors.any(),
+        has_key: viewer.auth.factors.webauthn,
+        required_factor: settings.required_factor.as_str(),
     };
     Ok(render_with(status, &page)?)
 }
@@ -245,6 +263,7 @@ pub async fn save_security(
             &id,
             enforcement,
             form.grace_period_days,
+            form.required_factor.as_deref(),
         )
         .await;
     match saved.map_err(ApiError::from) {
@@ -252,7 +271,7 @@ pub async fn save_security(
             "/workspaces/{id}/settings/security?done=saved"
         ))),
         Err(
-            error @ (ApiError::EnableTwoFactorFirst
+            error @ (ApiError::EnableTwoFactorFirst(_)
             | ApiError::InvalidGracePeriod
             | ApiError::InvalidBody(_)),
         ) => {

@@ -283,5 +283,6 @@ fn policy(scope: InstanceScope) -> InstancePolicy {
         grace_period_days: 0,
         enforced_since: Some(UnixTime(1_800_000_000)),
         source: PolicySource::Admin,
+        required_factor: crate::domain::workspace::RequiredFactor::Any,
     }
 }

@@ -43,8 +43,8 @@ impl Workspaces for PostgresStore {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO workspaces (id, name, created_at, enforcement, grace_period_days,
-                        enforced_since)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                        enforced_since, required_factor)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(&workspace.id)
                 .bind(&workspace.name)
@@ -52,6 +52,7 @@ impl Workspaces for PostgresStore {
                 .bind(workspace.enforcement.as_str())
                 .bind(i64::from(workspace.grace_period_days))
                 .bind(workspace.enforced_since.map(|t| t.0))
+                .bind(workspace.required_factor.as_str())
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -77,7 +78,7 @@ impl Workspaces for PostgresStore {
             .remembered(Key::Workspaces(account.as_str().to_owned()), async {
                 let rows: Vec<WorkspaceRoleRow> = sqlx::query_as(
                     "SELECT w.id, w.name, w.created_at, w.enforcement, w.grace_period_days,
-                            w.enforced_since, m.role
+                            w.enforced_since, w.required_factor, m.role
                      FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
                      WHERE m.account_id = $1 ORDER BY w.name, w.id",
                 )
@@ -96,7 +97,7 @@ impl Workspaces for PostgresStore {
     ) -> Result<Option<(Workspace, Role)>, StoreError> {
         let row: Option<WorkspaceRoleRow> = sqlx::query_as(
             "SELECT w.id, w.name, w.created_at, w.enforcement, w.grace_period_days,
-                    w.enforced_since, m.role
+                    w.enforced_since, w.required_factor, m.role
              FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
              WHERE m.workspace_id = $1 AND m.account_id = $2",
         )
@@ -110,8 +111,9 @@ impl Workspaces for PostgresStore {
     async fn members(&self, workspace: &str) -> Result<Vec<Member>, StoreError> {
         let rows: Vec<MemberRow> = sqlx::query_as(
             "SELECT m.account_id, a.email, m.role,
-                    (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w
-                                                WHERE w.account_id = m.account_id)) AS has_two_factor
+                    (t.secret IS NOT NULL) AS has_totp,
+                    EXISTS (SELECT 1 FROM webauthn_credentials w
+                            WHERE w.account_id = m.account_id) AS has_webauthn
              FROM memberships m
              JOIN accounts a ON a.id = m.account_id
              LEFT JOIN two_factor t ON t.account_id = m.account_id
@@ -127,13 +129,15 @@ impl Workspaces for PostgresStore {
         self.cache
             .write(Write::SetEnforcement, async {
                 sqlx::query(
-            "UPDATE workspaces SET enforcement = $2, grace_period_days = $3, enforced_since = $4
+            "UPDATE workspaces SET enforcement = $2, grace_period_days = $3, enforced_since = $4,
+                 required_factor = $5
              WHERE id = $1",
         )
         .bind(&workspace.id)
         .bind(workspace.enforcement.as_str())
         .bind(i64::from(workspace.grace_period_days))
         .bind(workspace.enforced_since.map(|t| t.0))
+        .bind(workspace.required_factor.as_str())
         .execute(&self.pool)
         .await?;
                 Ok(())
@@ -302,7 +306,8 @@ impl Workspaces for PostgresStore {
         self.cache
             .remembered(Key::Policy, async {
                 let row: Option<PolicyRow> = sqlx::query_as(
-                    "SELECT require_two_factor, grace_period_days, enforced_since, source
+                    "SELECT require_two_factor, grace_period_days, enforced_since, source,
+                            required_factor
                      FROM instance_policy WHERE id = 1",
                 )
                 .fetch_optional(&self.pool)
@@ -321,18 +326,21 @@ impl Workspaces for PostgresStore {
                 };
                 sqlx::query(
                     "INSERT INTO instance_policy
-                         (id, require_two_factor, grace_period_days, enforced_since, source)
-                     VALUES (1, $1, $2, $3, $4)
+                         (id, require_two_factor, grace_period_days, enforced_since, source,
+                          required_factor)
+                     VALUES (1, $1, $2, $3, $4, $5)
                      ON CONFLICT (id) DO UPDATE SET
                          require_two_factor = excluded.require_two_factor,
                          grace_period_days = excluded.grace_period_days,
                          enforced_since = excluded.enforced_since,
-                         source = excluded.source",
+                         source = excluded.source,
+                         required_factor = excluded.required_factor",
                 )
                 .bind(policy.scope.as_str())
                 .bind(i64::from(policy.grace_period_days))
                 .bind(policy.enforced_since.map(|t| t.0))
                 .bind(source)
+                .bind(policy.required_factor.as_str())
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -7,7 +7,7 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AccountId, SessionId};
 use crate::domain::time::UnixTime;
 use crate::domain::two_factor::TwoFactorSummary;
-use crate::domain::workspace::{Role, Workspace};
+use crate::domain::workspace::{Role, SecondFactors, Workspace};
 use crate::store::{SessionLookup, WorkspaceSessionLookup};
 
 #[derive(sqlx::FromRow)]
@@ -48,15 +48,16 @@ pub(in crate::store) struct OwnerRow {
     pub a_last_sign_in_at: Option<i64>,
     pub a_email_verified_at: Option<i64>,
     pub a_suspended_at: Option<i64>,
-    pub a_has_two_factor: bool,
+    pub a_has_totp: bool,
+    pub a_has_webauthn: bool,
     pub t_enabled_at: Option<i64>,
     pub t_pending_until: Option<i64>,
     pub t_recovery_codes: Option<i64>,
 }
 
 impl OwnerRow {
-    /// The account, whether it has two-factor enabled, and its two-factor summary.
-    pub fn into_parts(self) -> (Account, bool, TwoFactorSummary) {
+    /// The account, its second factors, and its two-factor summary.
+    pub fn into_parts(self) -> (Account, SecondFactors, TwoFactorSummary) {
         let account = Account {
             id: AccountId(self.a_id),
             email: Email::from_stored(self.a_email),
@@ -75,7 +76,11 @@ impl OwnerRow {
                 .t_recovery_codes
                 .map(|count| u32::try_from(count).unwrap_or(0)),
         };
-        (account, self.a_has_two_factor, two_factor)
+        let factors = SecondFactors {
+            totp: self.a_has_totp,
+            webauthn: self.a_has_webauthn,
+        };
+        (account, factors, two_factor)
     }
 }
 
@@ -98,6 +103,7 @@ pub(in crate::store) struct MembershipRow {
     pub w_enforcement: Option<String>,
     pub w_grace_period_days: Option<i64>,
     pub w_enforced_since: Option<i64>,
+    pub w_required_factor: Option<String>,
     pub m_role: Option<String>,
 }
 
@@ -115,6 +121,7 @@ impl From<MembershipRow> for Option<(Workspace, Role)> {
             enforcement,
             grace_period_days: row.w_grace_period_days.unwrap_or(0),
             enforced_since: row.w_enforced_since,
+            required_factor: row.w_required_factor.unwrap_or_default(),
         };
         Some(
             WorkspaceRoleRow {
@@ -146,11 +153,11 @@ impl From<WorkspaceSessionRow> for WorkspaceSessionLookup {
 
 impl From<SessionAccountRow> for SessionLookup {
     fn from(row: SessionAccountRow) -> Self {
-        let (account, has_two_factor, two_factor) = row.owner.into_parts();
+        let (account, factors, two_factor) = row.owner.into_parts();
         SessionLookup {
             session: row.session.into(),
             account,
-            has_two_factor,
+            factors,
             two_factor,
         }
     }

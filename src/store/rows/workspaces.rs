@@ -4,8 +4,14 @@
 use crate::domain::ids::AccountId;
 use crate::domain::time::UnixTime;
 use crate::domain::workspace::{
-    Enforcement, InstancePolicy, InstanceScope, Invitation, Member, PolicySource, Role, Workspace,
+    Enforcement, InstancePolicy, InstanceScope, Invitation, Member, PolicySource, RequiredFactor,
+    Role, SecondFactors, Workspace,
 };
+
+/// A stored `required_factor`; anything unknown reads as the stricter one.
+fn required_factor(name: &str) -> RequiredFactor {
+    RequiredFactor::parse(name).unwrap_or(RequiredFactor::PhishingResistant)
+}
 
 #[derive(sqlx::FromRow)]
 pub(in crate::store) struct WorkspaceRow {
@@ -15,6 +21,7 @@ pub(in crate::store) struct WorkspaceRow {
     pub enforcement: String,
     pub grace_period_days: i64,
     pub enforced_since: Option<i64>,
+    pub required_factor: String,
 }
 
 impl From<WorkspaceRow> for Workspace {
@@ -26,6 +33,7 @@ impl From<WorkspaceRow> for Workspace {
             enforcement: Enforcement::parse(&row.enforcement).unwrap_or(Enforcement::Off),
             grace_period_days: u32::try_from(row.grace_period_days).unwrap_or(0),
             enforced_since: row.enforced_since.map(UnixTime),
+            required_factor: required_factor(&row.required_factor),
         }
     }
 }
@@ -52,7 +60,8 @@ pub(in crate::store) struct MemberRow {
     pub account_id: String,
     pub email: String,
     pub role: String,
-    pub has_two_factor: bool,
+    pub has_totp: bool,
+    pub has_webauthn: bool,
 }
 
 impl From<MemberRow> for Member {
@@ -61,7 +70,10 @@ impl From<MemberRow> for Member {
             account_id: AccountId(row.account_id),
             email: row.email,
             role: Role::parse(&row.role).unwrap_or(Role::Member),
-            has_two_factor: row.has_two_factor,
+            factors: SecondFactors {
+                totp: row.has_totp,
+                webauthn: row.has_webauthn,
+            },
         }
     }
 }
@@ -97,6 +109,7 @@ pub(in crate::store) struct PolicyRow {
     pub grace_period_days: i64,
     pub enforced_since: Option<i64>,
     pub source: String,
+    pub required_factor: String,
 }
 
 impl From<PolicyRow> for InstancePolicy {
@@ -110,6 +123,7 @@ impl From<PolicyRow> for InstancePolicy {
             } else {
                 PolicySource::Config
             },
+            required_factor: required_factor(&row.required_factor),
         }
     }
 }

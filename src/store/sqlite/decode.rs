@@ -80,12 +80,13 @@ from_rows! {
     SessionRow { id, account_id, created_at, last_seen_at, expires_at, ip, user_agent },
     OwnerRow {
         a_id, a_email, a_name, a_password_hash, a_is_admin, a_created_at, a_last_sign_in_at,
-        a_email_verified_at, a_suspended_at, a_has_two_factor, t_enabled_at, t_pending_until,
-        t_recovery_codes,
+        a_email_verified_at, a_suspended_at, a_has_totp, a_has_webauthn, t_enabled_at,
+        t_pending_until, t_recovery_codes,
     },
     SessionAccountRow { session: SessionRow, owner: OwnerRow },
     MembershipRow {
-        w_id, w_name, w_created_at, w_enforcement, w_grace_period_days, w_enforced_since, m_role,
+        w_id, w_name, w_created_at, w_enforcement, w_grace_period_days, w_enforced_since,
+        w_required_factor, m_role,
     },
     WorkspaceSessionRow { found: SessionAccountRow, membership: MembershipRow },
     ApiTokenRow { id, account_id, name, created_at, expires_at, last_used_at },
@@ -99,11 +100,13 @@ from_rows! {
     },
     ResetRequestRow { id, account_id, email, message, created_at, email_confirmed_at },
     VouchRow { request_id, account_id, email, workspace_id, at },
-    WorkspaceRow { id, name, created_at, enforcement, grace_period_days, enforced_since },
+    WorkspaceRow {
+        id, name, created_at, enforcement, grace_period_days, enforced_since, required_factor,
+    },
     WorkspaceRoleRow { workspace: WorkspaceRow, role },
-    MemberRow { account_id, email, role, has_two_factor },
+    MemberRow { account_id, email, role, has_totp, has_webauthn },
     InvitationRow { id, workspace_id, email, role, invited_by, created_at, expires_at },
-    PolicyRow { require_two_factor, grace_period_days, enforced_since, source },
+    PolicyRow { require_two_factor, grace_period_days, enforced_since, source, required_factor },
     CountsRow { pending, retrying, delivered, abandoned },
     DueRow {
         id, channel, attempts, event_id, account_id, actor_id, kind, at, ip, user_agent,

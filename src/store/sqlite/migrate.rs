@@ -61,6 +61,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!(15, "oidc refresh tokens", "0015_oidc_refresh_tokens.sql"),
     migration!(17, "api tokens", "0017_api_tokens.sql"),
     migration!(18, "webauthn", "0018_webauthn.sql"),
+    migration!(19, "required factor", "0019_required_factor.sql"),
 ];
 
 /// The history table, as sqlx's migrator created it.
@@ -173,9 +174,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 17, 18]
+            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 17, 18, 19]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(18));
+        assert_eq!(latest(&conn).unwrap(), Some(19));
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('accounts', 'notification_outbox')",
@@ -193,9 +194,9 @@ mod tests {
         run(&mut conn, &MIGRATIONS[..3]).unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 17, 18]
+            vec![4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 17, 18, 19]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(18));
+        assert_eq!(latest(&conn).unwrap(), Some(19));
     }
 
     #[test]
@@ -251,9 +252,9 @@ mod tests {
         // What it has applied is recognised; only what came after runs.
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![10, 11, 12, 13, 14, 15, 17, 18]
+            vec![10, 11, 12, 13, 14, 15, 17, 18, 19]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(18));
+        assert_eq!(latest(&conn).unwrap(), Some(19));
         assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), Vec::<i64>::new());
     }
 

@@ -46,8 +46,8 @@ impl Workspaces for SqliteStore {
                         tx.prepare_cached(
                             "INSERT INTO workspaces
                                  (id, name, created_at, enforcement,
-                                     grace_period_days, enforced_since)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                     grace_period_days, enforced_since, required_factor)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                         )?
                         .execute((
                             &workspace.id,
@@ -56,6 +56,7 @@ impl Workspaces for SqliteStore {
                             workspace.enforcement.as_str(),
                             i64::from(workspace.grace_period_days),
                             workspace.enforced_since.map(|t| t.0),
+                            workspace.required_factor.as_str(),
                         ))?;
                         tx.prepare_cached(
                             "INSERT INTO memberships (workspace_id, account_id, role, joined_at)
@@ -83,7 +84,7 @@ impl Workspaces for SqliteStore {
                     all(
                         conn,
                         "SELECT w.id, w.name, w.created_at, w.enforcement, w.grace_period_days,
-                                w.enforced_since, m.role
+                                w.enforced_since, w.required_factor, m.role
                          FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
                          WHERE m.account_id = ?1 ORDER BY w.name, w.id",
                         [account.as_str()],
@@ -103,7 +104,7 @@ impl Workspaces for SqliteStore {
             optional(
                 conn,
                 "SELECT w.id, w.name, w.created_at, w.enforcement, w.grace_period_days,
-                        w.enforced_since, m.role
+                        w.enforced_since, w.required_factor, m.role
                  FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
                  WHERE m.workspace_id = ?1 AND m.account_id = ?2",
                 (workspace, account.as_str()),
@@ -117,8 +118,9 @@ impl Workspaces for SqliteStore {
             all(
                 conn,
                 "SELECT m.account_id, a.email, m.role,
-                        (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w
-                                                WHERE w.account_id = m.account_id)) AS has_two_factor
+                        (t.secret IS NOT NULL) AS has_totp,
+                    EXISTS (SELECT 1 FROM webauthn_credentials w
+                            WHERE w.account_id = m.account_id) AS has_webauthn
                  FROM memberships m
                  JOIN accounts a ON a.id = m.account_id
                  LEFT JOIN two_factor t ON t.account_id = m.account_id
@@ -137,12 +139,13 @@ impl Workspaces for SqliteStore {
                     workspace.enforcement.as_str(),
                     i64::from(workspace.grace_period_days),
                     workspace.enforced_since.map(|t| t.0),
+                    workspace.required_factor.as_str(),
                 );
                 self.db
                     .write(move |tx| {
                         tx.prepare_cached(
                             "UPDATE workspaces SET enforcement = ?2, grace_period_days = ?3,
-                                enforced_since = ?4
+                                enforced_since = ?4, required_factor = ?5
                              WHERE id = ?1",
                         )?
                         .execute(params)?;
@@ -310,7 +313,8 @@ impl Workspaces for SqliteStore {
                 let row: Option<PolicyRow> = self.db.read(|conn| {
                     optional(
                         conn,
-                        "SELECT require_two_factor, grace_period_days, enforced_since, source
+                        "SELECT require_two_factor, grace_period_days, enforced_since, source,
+                            required_factor
                          FROM instance_policy WHERE id = 1",
                         [],
                     )
@@ -332,18 +336,21 @@ impl Workspaces for SqliteStore {
                     i64::from(policy.grace_period_days),
                     policy.enforced_since.map(|t| t.0),
                     source,
+                    policy.required_factor.as_str(),
                 );
                 self.db
                     .write(move |tx| {
                         tx.prepare_cached(
                             "INSERT INTO instance_policy
-                                 (id, require_two_factor, grace_period_days, enforced_since, source)
-                             VALUES (1, ?1, ?2, ?3, ?4)
+                                 (id, require_two_factor, grace_period_days, enforced_since, source,
+                          required_factor)
+                             VALUES (1, ?1, ?2, ?3, ?4, ?5)
                              ON CONFLICT (id) DO UPDATE SET
                                  require_two_factor = excluded.require_two_factor,
                                  grace_period_days = excluded.grace_period_days,
                                  enforced_since = excluded.enforced_since,
-                                 source = excluded.source",
+                                 source = excluded.source,
+                         required_factor = excluded.required_factor",
                         )?
                         .execute(params)?;
                         Ok(())
