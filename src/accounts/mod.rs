@@ -226,16 +226,17 @@ impl Accounts {
             combined = combined.stricter(access(requirement, caller.factors, caller.now));
         }
         let covering = requirements.into_iter().flatten();
-        let factor = covering.clone().map(|r| r.factor).fold(
-            RequiredFactor::Any,
-            |strictest, factor| {
-                if factor.stricter_than(strictest) {
-                    factor
-                } else {
-                    strictest
-                }
-            },
-        );
+        let factor =
+            covering
+                .clone()
+                .map(|r| r.factor)
+                .fold(RequiredFactor::Any, |strictest, factor| {
+                    if factor.stricter_than(strictest) {
+                        factor
+                    } else {
+                        strictest
+                    }
+                });
         Ok(Obligation {
             required: covering.count() > 0,
             factor,

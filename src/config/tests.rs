@@ -53,6 +53,7 @@ fn the_spec_example_file_parses() {
         [policy]
         require_two_factor = "off"
         grace_period_days = 0
+        required_factor = "phishing_resistant"
 
         [notify]
         smtp_url = "smtp://127.0.0.1:25"
@@ -64,6 +65,10 @@ fn the_spec_example_file_parses() {
     assert_eq!(
         config.notify.smtp_url.as_deref(),
         Some("smtp://127.0.0.1:25")
+    );
+    assert_eq!(
+        config.policy.required_factor,
+        crate::domain::workspace::RequiredFactor::PhishingResistant
     );
 }
 
@@ -112,6 +117,10 @@ fn out_of_range_values_are_refused_with_their_key() {
         (
             "[policy]\ngrace_period_days = 5",
             "policy.grace_period_days",
+        ),
+        (
+            "[policy]\nrequired_factor = \"strong\"",
+            "policy.required_factor",
         ),
         (
             "[two_factor]\npending_ttl = \"soon\"",

@@ -130,11 +130,7 @@ impl Workspaces {
             .await?
             .into_iter()
             .map(|(workspace, role)| {
-                let access = access(
-                    workspace.requirement_for(role),
-                    caller.factors,
-                    caller.now,
-                );
+                let access = access(workspace.requirement_for(role), caller.factors, caller.now);
                 Membership {
                     workspace,
                     role,
@@ -173,11 +169,7 @@ impl Workspaces {
             .membership(id, &caller.account.id)
             .await?
             .ok_or(Error::NotFound)?;
-        let access = access(
-            workspace.requirement_for(role),
-            caller.factors,
-            caller.now,
-        );
+        let access = access(workspace.requirement_for(role), caller.factors, caller.now);
         Ok(Membership {
             workspace,
             role,

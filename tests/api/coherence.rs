@@ -286,7 +286,7 @@ async fn coherence_the_instance_policy_set_on_one_node_is_obeyed_by_the_next_ans
     // Node B remembers Ada, without two-factor, on an instance that does not require it.
     assert_eq!(
         requirement(&cluster, B, &ada).await,
-        json!({"required": false, "access": "ok", "deadline": null})
+        json!({"required": false, "required_factor": null, "access": "ok", "deadline": null})
     );
     let (status, role, body) = authz(&cluster, B, &ada, &id).await;
     assert_eq!((status, role.as_deref()), (200, Some("owner")), "{body}");

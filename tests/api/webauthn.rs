@@ -2,6 +2,7 @@
 //! answering the real ceremonies: registering, listing, renaming, removing; ceremonies used
 //! once, lapsing after 5 minutes, and finished on another PostgreSQL node.
 
+mod enforcement;
 mod passkey;
 mod second_factor;
 pub mod soft_key;

@@ -293,7 +293,7 @@ async fn a_member_without_two_factor_has_grace_then_is_blocked_until_enrolling(b
     let me = app.get("/api/v1/me", Some(&bob)).await;
     assert_eq!(
         me.body["requirement"],
-        json!({"required": true, "access": "grace", "deadline": deadline})
+        json!({"required": true, "required_factor": "any", "access": "grace", "deadline": deadline})
     );
     let security = app
         .get(

@@ -293,6 +293,18 @@ mod tests {
             decide_authorization(&with(Some(blocked))),
             AuthorizationStep::SetUpTwoFactor
         );
+        // Blocked with two factors signed in: an app alone where the workspace asks for a
+        // security key. Setting one up is still the only way on.
+        let two = SignInRecord::parse("pwd otp", UnixTime(900));
+        let app_alone = AuthorizationFacts {
+            workspace: Some(Some(blocked)),
+            has_two_factor: true,
+            ..facts(Some(&two))
+        };
+        assert_eq!(
+            decide_authorization(&app_alone),
+            AuthorizationStep::SetUpTwoFactor
+        );
     }
 
     #[test]

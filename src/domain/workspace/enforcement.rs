@@ -319,7 +319,10 @@ mod tests {
         });
         let deadline = SINCE.plus_seconds(7 * 86_400);
         assert_eq!(access(required, TOTP, SINCE), Access::Grace { deadline });
-        assert_eq!(access(required, TOTP, deadline), Access::Blocked { deadline });
+        assert_eq!(
+            access(required, TOTP, deadline),
+            Access::Blocked { deadline }
+        );
         assert_eq!(access(required, KEY, deadline), Access::Ok);
         let both = SecondFactors {
             totp: true,

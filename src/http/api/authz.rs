@@ -103,8 +103,8 @@ pub async fn authorize(
         });
     }
     let (workspace, role) = membership.ok_or(ApiError::Forbidden)?;
-    let workspace_access = access(workspace.requirement_for(role), auth.factors, now)
-        .stricter(auth.instance_access);
+    let workspace_access =
+        access(workspace.requirement_for(role), auth.factors, now).stricter(auth.instance_access);
     if let Access::Blocked { deadline } = workspace_access {
         return Err(ApiError::TwoFactorRequired {
             deadline: Some(deadline),

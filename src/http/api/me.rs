@@ -106,9 +106,7 @@ pub async fn get_me(
         .await?;
     let requirement = Requirement {
         required: obligation.required,
-        required_factor: obligation
-            .required
-            .then_some(obligation.factor.as_str()),
+        required_factor: obligation.required.then_some(obligation.factor.as_str()),
         access: match obligation.access {
             workspace::Access::Ok => Access::Ok,
             workspace::Access::Grace { .. } => Access::Grace,

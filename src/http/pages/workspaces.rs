@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::domain::workspace::SecondFactors;
+use crate::domain::workspace::{RequiredFactor, SecondFactors};
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::http::pages::csrf::PageForm;
@@ -33,6 +33,8 @@ pub struct WorkspaceRow {
     access: &'static str,
     deadline: String,
     manages: bool,
+    /// It asks for a security key or passkey (a phishing-resistant factor).
+    needs_key: bool,
 }
 
 /// A member in the security settings.
@@ -117,6 +119,7 @@ async fn render_list(
         .map(|m| WorkspaceRow {
             manages: m.role.manages(),
             deadline: when_or_dash(m.access.deadline()),
+            needs_key: m.workspace.required_factor == RequiredFactor::PhishingResistant,
             id: m.workspace.id,
             name: m.workspace.name,
             role: m.role.as_str(),
