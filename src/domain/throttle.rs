@@ -92,6 +92,16 @@ pub const EMAIL_CODE_WINDOW: Window = Window {
     seconds: 15 * 60,
 };
 
+/// Passkey sign-in options asked for from one client address: 300 in 15 minutes (each keeps
+/// a ceremony for 5 minutes, and nobody signs in twenty times a minute).
+pub const PASSKEY_OPTIONS_WINDOW: Window = Window {
+    limit: 300,
+    seconds: 15 * 60,
+};
+
+/// Passkey answers refused from one client address: 100 in 15 minutes, as passwords.
+pub const PASSKEY_CLIENT_WINDOW: Window = ADDRESS_WINDOW;
+
 /// E-mailed codes typed from one client address, for any address: 50 in 15 minutes.
 pub const EMAIL_CODE_CLIENT_WINDOW: Window = Window {
     limit: 50,

@@ -301,11 +301,13 @@ impl SignIn {
             }
             Next::SignIn => {
                 let start = self.new_session(&account.id, FirstFactor::Email.amr(), client, now);
-                self.store().create_session(&start.new).await?;
                 let details = json!({"method": "email"});
                 let kind = EventKind::SignInSucceeded;
-                let event = NewEvent::by_owner(&account.id, kind, client, now, details);
-                self.notifier.record(self.store(), &event).await?;
+                let events = [NewEvent::by_owner(&account.id, kind, client, now, details)];
+                // The session and its event commit together.
+                let journal = self.notifier.journal(&events);
+                self.store().create_session(&start.new, journal).await?;
+                self.notifier.wake_for(&events);
                 Ok(Step::Success(start.signed_in()))
             }
         }

@@ -10,19 +10,44 @@ use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PublicKeyCredential, WebauthnError,
 };
 
+use super::attempts::{begin_attempt_from, Rule};
 use super::webauthn::{credential_of, user_handle, Options};
 use super::{Denial, Error, SignIn, SignedIn};
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
+use crate::domain::throttle::{PASSKEY_CLIENT_WINDOW, PASSKEY_OPTIONS_WINDOW};
 use crate::domain::time::UnixTime;
 use crate::domain::webauthn::{
     judge_counter, key_amr, CounterVerdict, Purpose, USER_VERIFICATION_AMR,
 };
 
+/// Throttling key for passkey options asked for from one client address.
+fn options_key(client: &ClientInfo) -> String {
+    format!(
+        "passkey-options-ip:{}",
+        client.ip.as_deref().unwrap_or("unknown")
+    )
+}
+
+/// Throttling key for passkey answers refused from one client address.
+fn answers_key(client: &ClientInfo) -> String {
+    format!("passkey-ip:{}", client.ip.as_deref().unwrap_or("unknown"))
+}
+
 impl SignIn {
     /// Options for `navigator.credentials.get()` that any of this site's passkeys may
-    /// answer, with user verification required.
-    pub async fn start_passkey(&self, now: UnixTime) -> Result<Options, Error> {
+    /// answer, with user verification required. Counted against the client address
+    /// ([`PASSKEY_OPTIONS_WINDOW`]): each keeps a ceremony, and asking needs no account.
+    pub async fn start_passkey(
+        &self,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Options, Error> {
         let webauthn = self.relying_party()?.webauthn();
+        let store = self.store();
+        let key = options_key(client);
+        let current = store.throttle_counter(&key).await?;
+        let rule = Rule::Window(PASSKEY_OPTIONS_WINDOW);
+        begin_attempt_from(store, &key, rule, now, current).await?;
         let (options, state) = webauthn
             .start_discoverable_authentication()
             .map_err(|_| Error::Invariant("WebAuthn passkey options"))?;
@@ -40,7 +65,25 @@ impl SignIn {
     /// Signs in with a passkey's answer to [`SignIn::start_passkey`]'s options.
     /// [`Denial::InvalidWebAuthn`] for an answer that does not verify, names no credential
     /// of its user, lacks user verification, or whose counter went backwards (recorded).
+    /// Each answer is counted against the client address ([`PASSKEY_CLIENT_WINDOW`]) before
+    /// it is judged, and the count taken back when it signs in.
     pub async fn finish_passkey(
+        &self,
+        answer: &PublicKeyCredential,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<SignedIn, Error> {
+        let store = self.store();
+        let key = answers_key(client);
+        let current = store.throttle_counter(&key).await?;
+        let rule = Rule::Window(PASSKEY_CLIENT_WINDOW);
+        begin_attempt_from(store, &key, rule, now, current).await?;
+        let signed_in = self.judge_passkey(answer, client, now).await?;
+        store.refund_failure(&key).await?;
+        Ok(signed_in)
+    }
+
+    async fn judge_passkey(
         &self,
         answer: &PublicKeyCredential,
         client: &ClientInfo,
@@ -100,7 +143,6 @@ impl SignIn {
             key_amr(result.backup_eligible())
         );
         let start = self.new_session(&account.id, &amr, client, now);
-        self.store().create_session(&start.new).await?;
         let used = json!({"credential": stored.id, "purpose": "passkey", "user_verified": true});
         let events = [
             NewEvent::by_owner(&account.id, EventKind::WebAuthnUsed, client, now, used),
@@ -112,9 +154,10 @@ impl SignIn {
                 json!({"method": "passkey"}),
             ),
         ];
-        for event in &events {
-            self.notifier.record(self.store(), event).await?;
-        }
+        // The session and its events commit together.
+        let journal = self.notifier.journal(&events);
+        self.store().create_session(&start.new, journal).await?;
+        self.notifier.wake_for(&events);
         Ok(start.signed_in())
     }
 }

@@ -77,8 +77,13 @@ pub trait Accounts: Send + Sync {
 /// Signed-in sessions.
 #[async_trait]
 pub trait Sessions: Send + Sync {
-    /// Inserts a session and records the sign-in time on its account.
-    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// Inserts a session and records the sign-in time on its account, appending `journal`
+    /// (the sign-in's events) in the same transaction.
+    async fn create_session(
+        &self,
+        session: &NewSession,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError>;
     /// The session holding this token digest, with its account and whether that has
     /// two-factor enabled, in one query.
     async fn session_by_token(

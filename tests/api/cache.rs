@@ -35,19 +35,22 @@ async fn session(store: &dyn Store, account: &AccountId) -> (Token, SessionId) {
     let token = Token::generate();
     let id = SessionId::generate();
     store
-        .create_session(&NewSession {
-            session: Session {
-                id: id.clone(),
-                account_id: account.clone(),
-                created_at: START,
-                last_seen_at: START,
-                expires_at: START.plus_seconds(3600),
-                ip: None,
-                user_agent: None,
+        .create_session(
+            &NewSession {
+                session: Session {
+                    id: id.clone(),
+                    account_id: account.clone(),
+                    created_at: START,
+                    last_seen_at: START,
+                    expires_at: START.plus_seconds(3600),
+                    ip: None,
+                    user_agent: None,
+                },
+                token_hash: token.hash(),
+                amr: "pwd".to_owned(),
             },
-            token_hash: token.hash(),
-            amr: "pwd".to_owned(),
-        })
+            no_events(),
+        )
         .await
         .unwrap();
     (token, id)

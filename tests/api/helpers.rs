@@ -591,3 +591,8 @@ impl TestApp {
             .to_owned()
     }
 }
+
+/// A write's journal with no events.
+pub fn no_events() -> deadbolt::store::Journal<'static> {
+    deadbolt::store::Journal::new(&[], deadbolt::domain::notification::Channels::default())
+}

@@ -84,11 +84,14 @@ async fn sessions_join_their_account_and_delete_only_for_their_owner(backend: Ba
         user_agent: Some("test".into()),
     };
     store
-        .create_session(&NewSession {
-            session: session.clone(),
-            token_hash: token.hash(),
-            amr: "pwd".to_owned(),
-        })
+        .create_session(
+            &NewSession {
+                session: session.clone(),
+                token_hash: token.hash(),
+                amr: "pwd".to_owned(),
+            },
+            no_events(),
+        )
         .await
         .unwrap();
     let found = store
@@ -626,7 +629,7 @@ async fn a_reset_link_sets_the_password_and_ends_every_session(backend: Backend)
         token_hash: Token::generate().hash(),
         amr: "pwd".to_owned(),
     };
-    store.create_session(&session).await.unwrap();
+    store.create_session(&session, no_events()).await.unwrap();
     let link = LinkToken::generate();
     let purpose = Purpose::PasswordReset;
     store

@@ -50,12 +50,14 @@ pub async fn start_challenge_webauthn(
 #[utoipa::path(post, path = "/sessions/passkey", tag = "sessions",
     responses(
         (status = 200, body = Object),
-        (status = 409, description = "`webauthn_unavailable`", body = ErrorBody)))]
+        (status = 409, description = "`webauthn_unavailable`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts` (from this client address)", body = ErrorBody)))]
 pub async fn start_passkey(
     State(state): State<AppState>,
+    client: ClientInfo,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let now = state.clock.now();
-    Ok(Json(state.signin.start_passkey(now).await?))
+    Ok(Json(state.signin.start_passkey(&client, now).await?))
 }
 
 /// A passkey's answer.
@@ -75,7 +77,8 @@ pub struct FinishPasskeyRequest {
         (status = 201, description = "Signed in", body = SignInResponse),
         (status = 401, description = "`invalid_webauthn`", body = ErrorBody),
         (status = 403, description = "`account_suspended`", body = ErrorBody),
-        (status = 409, description = "`invalid_ceremony`", body = ErrorBody)))]
+        (status = 409, description = "`invalid_ceremony`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts` (from this client address)", body = ErrorBody)))]
 pub async fn finish_passkey(
     State(state): State<AppState>,
     client: ClientInfo,

@@ -10,8 +10,8 @@ use crate::domain::time::UnixTime;
 use crate::store::cache::{Key, Write};
 use crate::store::rows::{SessionAccountRow, SessionRow, WorkspaceSessionRow};
 use crate::store::{
-    NewSession, SessionLookup, Sessions, StoreError, WorkspaceSessionLookup, MEMBERSHIP_COLUMNS,
-    RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
+    Journal, NewSession, SessionLookup, Sessions, StoreError, WorkspaceSessionLookup,
+    MEMBERSHIP_COLUMNS, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
 };
 
 /// Inserts a session and records the sign-in time on its account, inside the caller's
@@ -48,11 +48,16 @@ pub(super) async fn insert_session(
 
 #[async_trait]
 impl Sessions for PostgresStore {
-    async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        new: &NewSession,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError> {
         self.cache
             .write(Write::CreateSession, async {
                 let mut tx = self.pool.begin().await?;
                 insert_session(&mut tx, new).await?;
+                super::journal::append_all(&mut tx, journal).await?;
                 tx.commit().await?;
                 Ok(())
             })

@@ -13,8 +13,8 @@ use crate::domain::time::UnixTime;
 use crate::store::cache::{Key, Write};
 use crate::store::rows::{SessionAccountRow, SessionRow, WorkspaceSessionRow};
 use crate::store::{
-    NewSession, SessionLookup, Sessions, StoreError, WorkspaceSessionLookup, MEMBERSHIP_COLUMNS,
-    RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
+    Journal, NewSession, SessionLookup, Sessions, StoreError, WorkspaceSessionLookup,
+    MEMBERSHIP_COLUMNS, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
 };
 
 /// Inserts a session and records the sign-in time on its account, inside the caller's
@@ -45,11 +45,22 @@ pub(super) fn insert_session(tx: &Connection, new: &NewSession) -> rusqlite::Res
 
 #[async_trait]
 impl Sessions for SqliteStore {
-    async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        new: &NewSession,
+        journal: Journal<'_>,
+    ) -> Result<(), StoreError> {
         self.cache
             .write(Write::CreateSession, async {
                 let new = new.clone();
-                self.db.write(move |tx| Ok(insert_session(tx, &new)?)).await
+                let (events, channels) = (journal.events.to_vec(), journal.channels);
+                self.db
+                    .write(move |tx| {
+                        insert_session(tx, &new)?;
+                        super::journal::append_all(tx, Journal::new(&events, channels))?;
+                        Ok(())
+                    })
+                    .await
             })
             .await
     }

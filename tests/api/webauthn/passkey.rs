@@ -15,6 +15,7 @@ backend_tests!(
     without_user_verification_a_passkey_never_signs_in_alone,
     a_passkey_answer_is_used_once_and_lapses_after_five_minutes,
     a_passkey_must_name_its_own_user,
+    passkey_options_and_refused_answers_are_throttled_by_client_address,
 );
 
 impl TestApp {
@@ -136,4 +137,42 @@ async fn a_passkey_must_name_its_own_user(backend: Backend) {
     app.finish_passkey(&answer)
         .await
         .assert_error(401, "invalid_webauthn");
+}
+
+/// Asking needs no account, so both steps count against the client address: 300 options in
+/// 15 minutes, and 100 refused answers (a right one is taken back).
+async fn passkey_options_and_refused_answers_are_throttled_by_client_address(backend: Backend) {
+    let app = webauthn_app(backend).await;
+    let mut key = SoftKey::new(ORIGIN);
+    app.with_key("ada@example.com", &mut key).await;
+    let options = app.passkey_options().await;
+    let answer = key.get(&options);
+    app.finish_passkey(&answer).await.assert_status(201);
+    // The spent answer again, refused each time, until the address is throttled.
+    for _ in 0..100 {
+        app.finish_passkey(&answer)
+            .await
+            .assert_error(409, "invalid_ceremony");
+    }
+    app.finish_passkey(&answer)
+        .await
+        .assert_error(429, "too_many_attempts");
+    // A right answer from there waits too; a quarter of an hour later one signs in.
+    let fresh = key.get(&app.passkey_options().await);
+    app.finish_passkey(&fresh)
+        .await
+        .assert_error(429, "too_many_attempts");
+    app.clock.advance(15 * 60);
+    let fresh = key.get(&app.passkey_options().await);
+    app.finish_passkey(&fresh).await.assert_status(201);
+
+    // Options: 300 from one address in 15 minutes (one asked in this window), then none.
+    for _ in 1..300 {
+        app.passkey_options().await;
+    }
+    app.post("/api/v1/sessions/passkey", None, json!({}))
+        .await
+        .assert_error(429, "too_many_attempts");
+    app.clock.advance(15 * 60);
+    app.passkey_options().await;
 }
