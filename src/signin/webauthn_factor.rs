@@ -1,10 +1,9 @@
 //! A security key or passkey as a second factor (answering a sign-in challenge) and as a
 //! proof (SPEC §13): options naming the account's credentials, then the answer judged
 //! against its ceremony (which a proof's judging spends, and a sign-in's completion) and
-//! the credential as stored now. A
-//! signature counter that did not move forward is refused and recorded
-//! (`webauthn_counter_anomaly`); what the counter moves to is claimed with the rest of the
-//! completion, by one conditional update (`Judged::WebAuthn`).
+//! the credential as stored now. A signature counter that did not move forward is refused
+//! and recorded (`webauthn_counter_anomaly`); what the counter moves to is claimed with the
+//! rest of the completion, by one conditional update (`Judged::WebAuthn`).
 
 use serde_json::json;
 use webauthn_rs::prelude::WebauthnError;

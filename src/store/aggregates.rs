@@ -255,7 +255,8 @@ pub trait SignIns: Accounts + Throttles + Send + Sync {
     ) -> Result<Option<ChallengeContext>, StoreError>;
     /// Completes a sign-in in one transaction (see [`SignInCompletion`]), appending
     /// `journal`. Nothing changes unless it ends `SignedIn`, except that a step accepted
-    /// for a challenge that was used up meanwhile stays used.
+    /// (or a WebAuthn ceremony spent) for a challenge that was used up meanwhile stays
+    /// used.
     async fn complete_sign_in(
         &self,
         completion: &SignInCompletion<'_>,

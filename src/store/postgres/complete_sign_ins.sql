@@ -3,10 +3,11 @@
 --
 -- Each row of `input` is one right factor, judged in memory against the authenticator read
 -- with its challenge: a TOTP code (`step` under `secret`), a recovery code (`recovery`,
--- its keyed hash) or a WebAuthn assertion (`credential`, its `signed` counter). A batch never holds two answers for one account. Per item the
--- statement does exactly what a one-item statement does: each part runs only if the part
--- before it changed that item's rows, so one item's refusal changes nothing for it and
--- nothing for the others.
+-- its keyed hash) or a WebAuthn assertion (`credential`, its `signed` counter, its
+-- `ceremony`). A batch never holds two answers for one account. Per item the statement does
+-- exactly what a one-item statement does: each part runs only if the part before it changed
+-- that item's rows, so one item's refusal changes nothing for the others, and nothing for
+-- it but what it spent before the refusal (a step, or a ceremony, stays spent).
 --
 -- The promises, and the line that keeps each:
 -- 1. A code is accepted once, on any node: `step` updates `last_step` only where it is
@@ -39,8 +40,8 @@
 -- $1–$16 and $26–$32: one array per item column (below; `step` and `secret` are NULL for a
 -- recovery code, `recovery` for a TOTP code, and all three for a wrong code, whose
 -- `fail_*` columns hold the counter to store, and for a WebAuthn assertion, whose
--- `credential`, `signed` counter and `ceremony` are NULL otherwise); $17: each event's item position (from 1);
--- $18–$25: the events' columns, bound by journal::bind_events.
+-- `credential`, `signed` counter and `ceremony` are NULL otherwise); $17: each event's item
+-- position (from 1); $18–$25: the events' columns, bound by journal::bind_events.
 --
 -- A wrong code judged from a challenge ticket is an item too (`failed`): counted here, from
 -- "no failures", so that a right code and a wrong one take one path at one cost, and a
