@@ -8,6 +8,7 @@ mod consents;
 mod driver;
 mod ending;
 mod logout;
+mod remembered;
 mod rotation;
 mod tokens;
 

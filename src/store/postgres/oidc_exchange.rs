@@ -41,40 +41,47 @@ impl JudgedRow {
 #[async_trait]
 impl OidcExchanges for PostgresStore {
     async fn exchange_oidc_code(&self, exchange: &CodeExchange) -> Result<Exchange, StoreError> {
+        // Publishes only a reuse (it revokes what the code issued, which nodes may remember);
+        // a plain exchange adds tokens no node knows yet.
         self.cache
-            .write(Write::ExchangeOidcCode, async {
-                let judged: Option<JudgedRow> = sqlx::query_as(EXCHANGE)
-                    .bind(&exchange.code_hash.0)
-                    .bind(exchange.now.0)
-                    .bind(&exchange.client_id)
-                    .bind(&exchange.redirect_uri)
-                    .bind(&exchange.challenge)
-                    .bind(&exchange.access_token.0)
-                    .bind(exchange.access_expires_at.0)
-                    .bind(&exchange.refresh_token.0)
-                    .bind(exchange.refresh_expires_at.0)
-                    .bind(&exchange.ip)
-                    .bind(&exchange.user_agent)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                let Some(judged) = judged else {
-                    return self.reused(exchange).await;
-                };
-                let (session_live, issued) = (judged.session_live, judged.issued);
-                let (grant, subject) = judged.split();
-                let refusal = Refusal::of(&grant, exchange, subject.as_ref(), session_live);
-                match (refusal, subject, issued) {
-                    (Some(refusal), _, false) => Ok(Exchange::Refused(refusal)),
-                    (None, Some(subject), true) => Ok(Exchange::Issued {
-                        refresh: offline(&grant.scope),
-                        grant: Box::new(grant),
-                        subject,
-                    }),
-                    _ => Err(StoreError::Schema(
-                        "exchange_code.sql and Refusal::of judged a code differently".to_owned(),
-                    )),
-                }
-            })
+            .write_if(
+                Write::ExchangeOidcCode,
+                async {
+                    let judged: Option<JudgedRow> = sqlx::query_as(EXCHANGE)
+                        .bind(&exchange.code_hash.0)
+                        .bind(exchange.now.0)
+                        .bind(&exchange.client_id)
+                        .bind(&exchange.redirect_uri)
+                        .bind(&exchange.challenge)
+                        .bind(&exchange.access_token.0)
+                        .bind(exchange.access_expires_at.0)
+                        .bind(&exchange.refresh_token.0)
+                        .bind(exchange.refresh_expires_at.0)
+                        .bind(&exchange.ip)
+                        .bind(&exchange.user_agent)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    let Some(judged) = judged else {
+                        return self.reused(exchange).await;
+                    };
+                    let (session_live, issued) = (judged.session_live, judged.issued);
+                    let (grant, subject) = judged.split();
+                    let refusal = Refusal::of(&grant, exchange, subject.as_ref(), session_live);
+                    match (refusal, subject, issued) {
+                        (Some(refusal), _, false) => Ok(Exchange::Refused(refusal)),
+                        (None, Some(subject), true) => Ok(Exchange::Issued {
+                            refresh: offline(&grant.scope),
+                            grant: Box::new(grant),
+                            subject,
+                        }),
+                        _ => Err(StoreError::Schema(
+                            "exchange_code.sql and Refusal::of judged a code differently"
+                                .to_owned(),
+                        )),
+                    }
+                },
+                |done| matches!(done, Exchange::Reused { .. }),
+            )
             .await
     }
 }
