@@ -4,6 +4,7 @@
 //! sign-in, challenge and consent pages; then each refusal, and two nodes racing one code.
 
 mod backchannel;
+mod batched;
 mod consents;
 mod driver;
 mod ending;
