@@ -238,7 +238,8 @@ impl Provider {
     }
 
     /// Userinfo for the bearer `token`: the claims of the ID token about the person (with
-    /// `sub`), as the scopes granted release them. One indexed read; nothing is remembered.
+    /// `sub`), as the scopes granted release them. One indexed read, remembered by the node
+    /// until a write that can end the token publishes.
     pub async fn userinfo(&self, token: &str, now: UnixTime) -> Result<serde_json::Value, Error> {
         let grant = self
             .store()

@@ -18,8 +18,9 @@
 //! A publishing write may skip the publish only when its own answer says it changed nothing
 //! (`write_if`: no code consumed, no invitation accepted, no session purged; and a sign-in
 //! completed with TOTP, which only adds a session). The cache wraps only what it remembers:
-//! the four per-request reads, and the OpenID Connect clients and signing keys that every
-//! token request reads, each `self.cache.remembered(Key::…, async { … })`.
+//! the four per-request reads, API tokens, the OpenID Connect clients and signing keys that
+//! every token request reads, and the access tokens userinfo and introspection read (judged
+//! against the caller's `now` at every use), each `self.cache.remembered(Key::…, async { … })`.
 //!
 //! Invariants (what makes it safe):
 //! - A node answers from memory only while [`Coherence::current`] says so: on PostgreSQL

@@ -66,7 +66,8 @@ pub trait Oidc: Send + Sync {
     /// Keeps an authorization code.
     async fn create_oidc_code(&self, code: &OidcGrant) -> Result<(), StoreError>;
     /// The live access token with this digest, with its account, while its session lives:
-    /// one indexed read.
+    /// one indexed read, remembered by the node (`Key::AccessToken`; every write that ends
+    /// a token publishes) and judged against `now` at every call.
     async fn oidc_access_token(
         &self,
         token_hash: &TokenHash,
@@ -212,6 +213,16 @@ pub struct AccessTokenGrant {
     pub issued_at: UnixTime,
     /// When it lapses.
     pub expires_at: UnixTime,
+    /// When the session it was issued under lapses.
+    pub session_expires_at: UnixTime,
+}
+
+impl AccessTokenGrant {
+    /// Whether it lives at `now`: neither it nor its session has lapsed. A node judges every
+    /// answer with this, remembered or read (what ends a token otherwise publishes).
+    pub fn live_at(&self, now: UnixTime) -> bool {
+        self.expires_at > now && self.session_expires_at > now
+    }
 }
 
 /// The columns of a client, as both backends read them.
@@ -317,7 +328,8 @@ impl From<GrantRow> for OidcGrant {
 /// digest, `2`: now; each backend writes its own placeholders).
 pub(super) const ACCESS_TOKEN_READ: &str = "SELECT t.client_id, t.account_id, t.scope, t.access, \
      t.deadline, t.workspace_role, a.email, a.email_verified_at IS NOT NULL AS email_verified, \
-     a.name, t.created_at AS issued_at, t.expires_at \
+     a.name, t.created_at AS issued_at, t.expires_at, \
+     s.expires_at AS session_expires_at \
      FROM oidc_access_tokens t \
      JOIN accounts a ON a.id = t.account_id \
      JOIN sessions s ON s.id = t.session_id \
@@ -338,6 +350,7 @@ pub(super) struct AccessTokenRow {
     pub name: Option<String>,
     pub issued_at: i64,
     pub expires_at: i64,
+    pub session_expires_at: i64,
 }
 
 impl From<AccessTokenRow> for AccessTokenGrant {
@@ -354,6 +367,7 @@ impl From<AccessTokenRow> for AccessTokenGrant {
             name: row.name,
             issued_at: UnixTime(row.issued_at),
             expires_at: UnixTime(row.expires_at),
+            session_expires_at: UnixTime(row.session_expires_at),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The token endpoint's code exchange as one change (SPEC §12): the code spent, what it was
 //! granted for judged, and the access token, the refresh token (with `offline_access`) and
-//! the `oidc_tokens_issued` event kept, all at once: one statement on PostgreSQL
-//! (`postgres/exchange_code.sql`), one transaction on SQLite.
+//! the `oidc_tokens_issued` event kept, all at once: one statement on PostgreSQL (shared by
+//! the exchanges arriving on a node at about the same time, `postgres/exchange_codes.sql`),
+//! one transaction on SQLite.
 //!
 //! Invariants:
 //! - The code is spent first and whatever follows: a code presented with a wrong client,

@@ -4,10 +4,12 @@
 //! sign-in, challenge and consent pages; then each refusal, and two nodes racing one code.
 
 mod backchannel;
+mod batched;
 mod consents;
 mod driver;
 mod ending;
 mod logout;
+mod remembered;
 mod rotation;
 mod tokens;
 

@@ -12,7 +12,8 @@ use crate::domain::sealed::Sealed;
 use crate::domain::time::UnixTime;
 use crate::domain::workspace::{InstancePolicy, Role, Workspace};
 use crate::store::{
-    OidcClient, SessionLookup, TokenLookup, WorkspaceSessionLookup, WorkspaceTokenLookup,
+    AccessTokenGrant, OidcClient, SessionLookup, TokenLookup, WorkspaceSessionLookup,
+    WorkspaceTokenLookup,
 };
 
 /// What a remembered read was asked.
@@ -34,6 +35,9 @@ pub(crate) enum Key {
     Secret(String),
     /// `oidc_client` (read at every token request).
     Client(String),
+    /// `oidc_access_token` (read at every userinfo and introspection request), by digest;
+    /// the answer is judged against the caller's `now` each time it is used.
+    AccessToken(Vec<u8>),
 }
 
 /// What a remembered read answered.
@@ -47,6 +51,7 @@ pub(crate) enum Value {
     TokenInWorkspace(WorkspaceTokenLookup),
     Secret(Sealed),
     Client(Box<OidcClient>),
+    AccessToken(Box<AccessTokenGrant>),
 }
 
 impl Value {
@@ -57,7 +62,11 @@ impl Value {
             Value::InWorkspace(found) => Some(found.found.session.id.as_str()),
             Value::Token(found) => Some(found.token.id.as_str()),
             Value::TokenInWorkspace(found) => Some(found.found.token.id.as_str()),
-            Value::Workspaces(_) | Value::Policy(_) | Value::Secret(_) | Value::Client(_) => None,
+            Value::Workspaces(_)
+            | Value::Policy(_)
+            | Value::Secret(_)
+            | Value::Client(_)
+            | Value::AccessToken(_) => None,
         }
     }
 
@@ -69,7 +78,11 @@ impl Value {
             Value::TokenInWorkspace(found) => {
                 return touch_token(&mut found.found.token.last_used_at, now)
             }
-            Value::Workspaces(_) | Value::Policy(_) | Value::Secret(_) | Value::Client(_) => return,
+            Value::Workspaces(_)
+            | Value::Policy(_)
+            | Value::Secret(_)
+            | Value::Client(_)
+            | Value::AccessToken(_) => return,
         };
         session.last_seen_at = session.last_seen_at.max(now);
     }
@@ -187,6 +200,20 @@ impl Remembered for Option<OidcClient> {
     fn recalled(value: Value) -> Option<Self> {
         match value {
             Value::Client(client) => Some(Some(*client)),
+            _ => None,
+        }
+    }
+}
+
+impl Remembered for Option<AccessTokenGrant> {
+    fn kept(&self) -> Option<Value> {
+        self.clone()
+            .map(|grant| Value::AccessToken(Box::new(grant)))
+    }
+
+    fn recalled(value: Value) -> Option<Self> {
+        match value {
+            Value::AccessToken(grant) => Some(Some(*grant)),
             _ => None,
         }
     }

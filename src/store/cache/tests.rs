@@ -85,7 +85,8 @@ const ALL: [Write; 68] = [
 ];
 
 /// Whether a write can change what a node remembers (sessions with their account and
-/// two-factor summary, memberships, roles, enforcement, the instance policy). A second,
+/// two-factor summary, memberships, roles, enforcement, the instance policy, API tokens,
+/// OpenID Connect clients, signing keys and access tokens). A second,
 /// independent statement of the exemption list: the two must agree.
 fn remembered_by_a_node(write: Write) -> bool {
     match write {
@@ -141,16 +142,15 @@ fn remembered_by_a_node(write: Write) -> bool {
         | Write::RetryDelivery
         | Write::IssueEmailToken
         | Write::PurgeEmailTokens => false,
-        // OpenID Connect state but clients is never remembered; removing a client deletes
-        // only its own consents, codes and tokens.
-        Write::GrantOidcConsent
-        | Write::RevokeOidcConsent
-        | Write::CreateOidcCode
+        // Access tokens are remembered: whatever can delete one publishes (an exchange or
+        // rotation when it finds its code or token reused and revokes the family).
+        Write::RevokeOidcConsent
         | Write::ExchangeOidcCode
         | Write::PurgeOidc
         | Write::RotateOidcRefreshToken
-        | Write::RevokeOidcToken
-        | Write::DeliverOidcLogout => false,
+        | Write::RevokeOidcToken => true,
+        // Consents, codes and back-channel deliveries are never remembered.
+        Write::GrantOidcConsent | Write::CreateOidcCode | Write::DeliverOidcLogout => false,
         // API tokens are remembered like sessions: revoking one publishes; a new one is
         // unknown, and its use is settled in the database.
         Write::RevokeApiToken => true,

@@ -5,7 +5,9 @@
 //! What a node remembers (see `memory.rs`): a session with its account and two-factor
 //! summary, that session's membership of one workspace, an account's workspaces (each with
 //! its role and enforcement), the instance policy, and an API token with its account (and
-//! membership) like a session's. Never anything it did not find.
+//! membership) like a session's, an OpenID Connect client, the sealed signing keys, and an
+//! OpenID Connect access token with its account and its session's expiry. Never anything
+//! it did not find.
 
 /// One write method of the store (of [`crate::store::Store`] or
 /// [`crate::store::Outbox`]), named as the method is.
@@ -146,18 +148,12 @@ pub(super) const EXEMPT: &[(&str, &[Write])] = &[
         ],
     ),
     (
-        "OpenID Connect consents, codes, access and refresh tokens are never remembered \
-         (userinfo, introspection and the token endpoint read the database every time; \
-         clients are remembered, and their writes publish)",
-        &[
-            Write::GrantOidcConsent,
-            Write::RevokeOidcConsent,
-            Write::CreateOidcCode,
-            Write::ExchangeOidcCode,
-            Write::PurgeOidc,
-            Write::RotateOidcRefreshToken,
-            Write::RevokeOidcToken,
-        ],
+        "OpenID Connect consents and codes are never remembered, and a new access token is \
+         unknown to every node (nothing unknown is remembered); access tokens are remembered \
+         (userinfo, introspection), so what ends one publishes: revocation, a withdrawn \
+         consent, the purge, and an exchange or refresh that finds its code or token reused \
+         (`write_if`: a plain exchange or rotation only adds tokens)",
+        &[Write::GrantOidcConsent, Write::CreateOidcCode],
     ),
     (
         "back-channel logout deliveries are never remembered",

@@ -1,7 +1,8 @@
 //! Group commit on PostgreSQL: queues that gather the jobs arriving on this node at about
-//! the same time and run them as one statement. Two queues use it: the completions of
-//! second-factor sign-ins (`completion.rs`) and the challenge reads that come before each
-//! answer is judged (`challenge_read.rs`).
+//! the same time and run them as one statement. Three queues use it: the completions of
+//! second-factor sign-ins (`completion.rs`), the challenge reads that come before each
+//! answer is judged (`challenge_read.rs`), and the OpenID Connect code exchanges
+//! (`oidc_exchange.rs`).
 //!
 //! What one completion writes (the factor spent, the challenge consumed, the failure counter
 //! claimed, the session, the account's last sign-in, the audit event) touches six tables and a
@@ -28,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::challenge_read::{Read, Reads};
 use super::completion::{Completions, Item};
+use super::oidc_exchange::{Exchanges, Job, JudgedRow};
 use crate::store::{ChallengeContext, Completion, StoreError};
 
 /// Statements of one queue in flight at once per node: one, and a second beside it only
@@ -68,11 +70,12 @@ pub(super) trait Lane: 'static {
     ) -> impl std::future::Future<Output = ()> + Send;
 }
 
-/// The queues of this node's code sign-ins waiting for a statement.
+/// The queues of this node's code sign-ins and code exchanges waiting for a statement.
 #[derive(Debug)]
 pub(super) struct Batcher {
     completions: mpsc::UnboundedSender<Queued<Item, <Completions as Lane>::Outcome>>,
     reads: mpsc::UnboundedSender<Queued<Read, <Reads as Lane>::Outcome>>,
+    exchanges: mpsc::UnboundedSender<Queued<Job, <Exchanges as Lane>::Outcome>>,
 }
 
 impl<J, O> std::fmt::Debug for Queued<J, O> {
@@ -99,15 +102,21 @@ impl Batcher {
             ("enable_seqscan", "off"),
         ]);
         let pool = PgPoolOptions::new()
-            .max_connections(2 * IN_FLIGHT as u32)
+            .max_connections(3 * IN_FLIGHT as u32)
             .acquire_timeout(acquire_timeout)
             .test_before_acquire(false)
             .connect_lazy_with(options);
         let (completions, receiver) = mpsc::unbounded_channel();
         tokio::spawn(dispatch::<Completions>(pool.clone(), receiver));
         let (reads, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(dispatch::<Reads>(pool, receiver));
-        Batcher { completions, reads }
+        tokio::spawn(dispatch::<Reads>(pool.clone(), receiver));
+        let (exchanges, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(dispatch::<Exchanges>(pool, receiver));
+        Batcher {
+            completions,
+            reads,
+            exchanges,
+        }
     }
 
     /// Completes `item` with whatever else is waiting.
@@ -118,6 +127,12 @@ impl Batcher {
     /// Reads a challenge and everything its answer needs, with whatever else is waiting.
     pub(super) async fn read(&self, read: Read) -> Result<Option<ChallengeContext>, StoreError> {
         Self::submit(&self.reads, read).await?
+    }
+
+    /// Exchanges a code with whatever else is waiting: what the statement read of the code
+    /// when it spent it, `None` when it spent nothing.
+    pub(super) async fn exchange(&self, job: Job) -> Result<Option<JudgedRow>, StoreError> {
+        Self::submit(&self.exchanges, job).await?
     }
 
     async fn submit<J, O>(

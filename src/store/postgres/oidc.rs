@@ -207,6 +207,7 @@ impl Oidc for PostgresStore {
         client_id: &str,
         journal: Journal<'_>,
     ) -> Result<bool, StoreError> {
+        // Publishes even when nothing was withdrawn (a retry after a failed publish).
         self.cache
             .write(Write::RevokeOidcConsent, async {
                 let mut tx = self.pool.begin().await?;
@@ -284,20 +285,30 @@ impl Oidc for PostgresStore {
         token_hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<AccessTokenGrant>, StoreError> {
-        let sql = ACCESS_TOKEN_READ.replace("{1}", "$1").replace("{2}", "$2");
-        let row: Option<AccessTokenRow> = sqlx::query_as(&sql)
-            .bind(&token_hash.0)
-            .bind(now.0)
-            .fetch_optional(&self.pool)
+        let found: Option<AccessTokenGrant> = self
+            .cache
+            .remembered(Key::AccessToken(token_hash.0.clone()), async {
+                let sql = ACCESS_TOKEN_READ.replace("{1}", "$1").replace("{2}", "$2");
+                let row: Option<AccessTokenRow> = sqlx::query_as(&sql)
+                    .bind(&token_hash.0)
+                    .bind(now.0)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(AccessTokenGrant::from))
+            })
             .await?;
-        Ok(row.map(AccessTokenGrant::from))
+        Ok(found.filter(|grant| grant.live_at(now)))
     }
 
     async fn purge_expired_oidc(&self, now: UnixTime) -> Result<u64, StoreError> {
+        // Publishes when it deleted anything: a node judges its remembered tokens against its
+        // own `now`, which need not be the purge's.
         self.cache
-            .write(Write::PurgeOidc, async {
-                let (count,): (i64,) = sqlx::query_as(
-                    "WITH tokens AS (
+            .write_if(
+                Write::PurgeOidc,
+                async {
+                    let (count,): (i64,) = sqlx::query_as(
+                        "WITH tokens AS (
                          DELETE FROM oidc_access_tokens WHERE expires_at <= $1 RETURNING 1),
                      refresh AS (
                          DELETE FROM oidc_refresh_tokens r
@@ -311,13 +322,15 @@ impl Oidc for PostgresStore {
                          RETURNING 1)
                      SELECT (SELECT COUNT(*) FROM tokens) + (SELECT COUNT(*) FROM refresh)
                          + (SELECT COUNT(*) FROM codes)",
-                )
-                .bind(now.0)
-                .bind(now.0 - SPENT_CODE_KEPT_SECONDS)
-                .fetch_one(&self.pool)
-                .await?;
-                Ok(u64::try_from(count).unwrap_or(0))
-            })
+                    )
+                    .bind(now.0)
+                    .bind(now.0 - SPENT_CODE_KEPT_SECONDS)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(u64::try_from(count).unwrap_or(0))
+                },
+                |purged| *purged > 0,
+            )
             .await
     }
 }

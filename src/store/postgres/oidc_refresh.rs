@@ -85,81 +85,87 @@ impl OidcRefresh for PostgresStore {
         next: &IssuedTokens,
         now: UnixTime,
     ) -> Result<Rotation, StoreError> {
+        // Publishes only a reuse (it revokes the family's access tokens, which nodes may
+        // remember; a retry is a reuse again); a plain rotation adds tokens no node knows yet.
         self.cache
-            .write(Write::RotateOidcRefreshToken, async {
-                let mut tx = self.pool.begin().await?;
-                // Security: one conditional update spends the token; of two nodes rotating
-                // it, the row lock makes the second see `spent_at` set and update nothing.
-                let usable = REFRESH_USABLE.replace("{now}", "$2");
-                let spent: Option<RefreshRow> = sqlx::query_as(&format!(
-                    "UPDATE oidc_refresh_tokens SET spent_at = $2
+            .write_if(
+                Write::RotateOidcRefreshToken,
+                async {
+                    let mut tx = self.pool.begin().await?;
+                    // Security: one conditional update spends the token; of two nodes rotating
+                    // it, the row lock makes the second see `spent_at` set and update nothing.
+                    let usable = REFRESH_USABLE.replace("{now}", "$2");
+                    let spent: Option<RefreshRow> = sqlx::query_as(&format!(
+                        "UPDATE oidc_refresh_tokens SET spent_at = $2
                      WHERE token_hash = $1 AND client_id = $3 AND spent_at IS NULL
                        AND {usable}
                      RETURNING {REFRESH_COLUMNS}"
-                ))
-                .bind(&presented.0)
-                .bind(now.0)
-                .bind(client_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = spent {
-                    let grant = RefreshGrant::from(row);
-                    let kept = insert_refresh(
-                        &mut tx,
-                        &next.refresh_hash.0,
-                        &grant,
-                        now.0,
-                        next.refresh_expires_at.0,
-                    )
+                    ))
+                    .bind(&presented.0)
+                    .bind(now.0)
+                    .bind(client_id)
+                    .fetch_optional(&mut *tx)
                     .await?;
-                    if !kept {
-                        tx.commit().await?;
-                        return Ok(Rotation::Unknown);
-                    }
-                    sqlx::query(
-                        "INSERT INTO oidc_access_tokens (token_hash, code_hash, client_id,
+                    if let Some(row) = spent {
+                        let grant = RefreshGrant::from(row);
+                        let kept = insert_refresh(
+                            &mut tx,
+                            &next.refresh_hash.0,
+                            &grant,
+                            now.0,
+                            next.refresh_expires_at.0,
+                        )
+                        .await?;
+                        if !kept {
+                            tx.commit().await?;
+                            return Ok(Rotation::Unknown);
+                        }
+                        sqlx::query(
+                            "INSERT INTO oidc_access_tokens (token_hash, code_hash, client_id,
                              account_id, session_id, scope, auth_time, amr, access, deadline,
                              workspace_role, created_at, expires_at)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
-                    .bind(&next.access_hash.0)
-                    .bind(&grant.code_hash.0)
-                    .bind(&grant.client_id)
-                    .bind(grant.account_id.as_str())
-                    .bind(grant.session_id.as_str())
-                    .bind(&grant.scope)
-                    .bind(grant.auth_time.0)
-                    .bind(&grant.amr)
-                    .bind(&grant.access)
-                    .bind(grant.deadline.map(|d| d.0))
-                    .bind(&grant.workspace_role)
-                    .bind(now.0)
-                    .bind(next.access_expires_at.0)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    return Ok(Rotation::Rotated(Box::new(grant)));
-                }
-                let family: Option<FamilyRow> = sqlx::query_as(
-                    "SELECT code_hash, client_id, account_id FROM oidc_refresh_tokens
+                        )
+                        .bind(&next.access_hash.0)
+                        .bind(&grant.code_hash.0)
+                        .bind(&grant.client_id)
+                        .bind(grant.account_id.as_str())
+                        .bind(grant.session_id.as_str())
+                        .bind(&grant.scope)
+                        .bind(grant.auth_time.0)
+                        .bind(&grant.amr)
+                        .bind(&grant.access)
+                        .bind(grant.deadline.map(|d| d.0))
+                        .bind(&grant.workspace_role)
+                        .bind(now.0)
+                        .bind(next.access_expires_at.0)
+                        .execute(&mut *tx)
+                        .await?;
+                        tx.commit().await?;
+                        return Ok(Rotation::Rotated(Box::new(grant)));
+                    }
+                    let family: Option<FamilyRow> = sqlx::query_as(
+                        "SELECT code_hash, client_id, account_id FROM oidc_refresh_tokens
                      WHERE token_hash = $1 AND client_id = $2 AND spent_at IS NOT NULL",
-                )
-                .bind(&presented.0)
-                .bind(client_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(family) = family else {
+                    )
+                    .bind(&presented.0)
+                    .bind(client_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(family) = family else {
+                        tx.commit().await?;
+                        return Ok(Rotation::Unknown);
+                    };
+                    let revoked = revoke_family(&mut tx, &family.code_hash, now.0).await?;
                     tx.commit().await?;
-                    return Ok(Rotation::Unknown);
-                };
-                let revoked = revoke_family(&mut tx, &family.code_hash, now.0).await?;
-                tx.commit().await?;
-                Ok(Rotation::Reused {
-                    client_id: family.client_id,
-                    account_id: AccountId(family.account_id),
-                    revoked,
-                })
-            })
+                    Ok(Rotation::Reused {
+                        client_id: family.client_id,
+                        account_id: AccountId(family.account_id),
+                        revoked,
+                    })
+                },
+                |done| matches!(done, Rotation::Reused { .. }),
+            )
             .await
     }
 
@@ -169,6 +175,8 @@ impl OidcRefresh for PostgresStore {
         client_id: &str,
         now: UnixTime,
     ) -> Result<u64, StoreError> {
+        // Publishes even when nothing was deleted: a retry after a publish that failed must
+        // publish again, and finds nothing left to delete.
         self.cache
             .write(Write::RevokeOidcToken, async {
                 let mut tx = self.pool.begin().await?;

@@ -126,7 +126,7 @@ from_rows! {
     },
     AccessTokenRow {
         client_id, account_id, scope, access, deadline, workspace_role, email, email_verified,
-        name, issued_at, expires_at,
+        name, issued_at, expires_at, session_expires_at,
     },
     RefreshRow {
         code_hash, client_id, account_id, session_id, scope, auth_time, amr, access, deadline,

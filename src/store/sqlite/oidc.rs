@@ -232,6 +232,7 @@ impl Oidc for SqliteStore {
         client_id: &str,
         journal: Journal<'_>,
     ) -> Result<bool, StoreError> {
+        // Publishes even when nothing was withdrawn (a retry after a failed publish).
         self.cache
             .write(Write::RevokeOidcConsent, async {
                 let (account, client) = (account.as_str().to_owned(), client_id.to_owned());
@@ -312,44 +313,56 @@ impl Oidc for SqliteStore {
         token_hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<AccessTokenGrant>, StoreError> {
-        let sql = ACCESS_TOKEN_READ.replace("{1}", "?1").replace("{2}", "?2");
-        let row: Option<AccessTokenRow> = self
-            .db
-            .read(|conn| optional(conn, &sql, (&token_hash.0, now.0)))?;
-        Ok(row.map(AccessTokenGrant::from))
+        let found: Option<AccessTokenGrant> = self
+            .cache
+            .remembered(Key::AccessToken(token_hash.0.clone()), async {
+                let sql = ACCESS_TOKEN_READ.replace("{1}", "?1").replace("{2}", "?2");
+                let row: Option<AccessTokenRow> = self
+                    .db
+                    .read(|conn| optional(conn, &sql, (&token_hash.0, now.0)))?;
+                Ok(row.map(AccessTokenGrant::from))
+            })
+            .await?;
+        Ok(found.filter(|grant| grant.live_at(now)))
     }
 
     async fn purge_expired_oidc(&self, now: UnixTime) -> Result<u64, StoreError> {
+        // Publishes when it deleted anything: a node judges its remembered tokens against its
+        // own `now`, which need not be the purge's.
         self.cache
-            .write(Write::PurgeOidc, async {
-                self.db
-                    .write(move |tx| {
-                        let tokens = tx
-                            .prepare_cached(
-                                "DELETE FROM oidc_access_tokens WHERE expires_at <= ?1",
-                            )?
-                            .execute([now.0])?;
-                        // Refresh tokens lapsed, or whose session ended; a code is kept
-                        // while its family has one, so that its reuse still revokes.
-                        let refresh = tx
-                            .prepare_cached(
-                                "DELETE FROM oidc_refresh_tokens
+            .write_if(
+                Write::PurgeOidc,
+                async {
+                    self.db
+                        .write(move |tx| {
+                            let tokens = tx
+                                .prepare_cached(
+                                    "DELETE FROM oidc_access_tokens WHERE expires_at <= ?1",
+                                )?
+                                .execute([now.0])?;
+                            // Refresh tokens lapsed, or whose session ended; a code is kept
+                            // while its family has one, so that its reuse still revokes.
+                            let refresh = tx
+                                .prepare_cached(
+                                    "DELETE FROM oidc_refresh_tokens
                                  WHERE expires_at <= ?1
                                     OR NOT EXISTS (SELECT 1 FROM sessions s
                                                    WHERE s.id = oidc_refresh_tokens.session_id)",
-                            )?
-                            .execute([now.0])?;
-                        let codes = tx
-                            .prepare_cached(
-                                "DELETE FROM oidc_codes WHERE expires_at <= ?1
+                                )?
+                                .execute([now.0])?;
+                            let codes = tx
+                                .prepare_cached(
+                                    "DELETE FROM oidc_codes WHERE expires_at <= ?1
                                  AND NOT EXISTS (SELECT 1 FROM oidc_refresh_tokens r
                                                  WHERE r.code_hash = oidc_codes.code_hash)",
-                            )?
-                            .execute([now.0 - SPENT_CODE_KEPT_SECONDS])?;
-                        Ok((tokens + refresh + codes) as u64)
-                    })
-                    .await
-            })
+                                )?
+                                .execute([now.0 - SPENT_CODE_KEPT_SECONDS])?;
+                            Ok((tokens + refresh + codes) as u64)
+                        })
+                        .await
+                },
+                |purged| *purged > 0,
+            )
             .await
     }
 }

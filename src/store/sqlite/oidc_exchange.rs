@@ -22,13 +22,19 @@ const COPIED: &str = "code_hash, client_id, account_id, session_id, scope, auth_
 #[async_trait]
 impl OidcExchanges for SqliteStore {
     async fn exchange_oidc_code(&self, exchange: &CodeExchange) -> Result<Exchange, StoreError> {
+        // Publishes only a reuse (it revokes what the code issued, which nodes may remember);
+        // a plain exchange adds tokens no node knows yet.
         self.cache
-            .write(Write::ExchangeOidcCode, async {
-                let exchange = exchange.clone();
-                self.db
-                    .write(move |tx| Ok(exchange_in(tx, &exchange)?))
-                    .await
-            })
+            .write_if(
+                Write::ExchangeOidcCode,
+                async {
+                    let exchange = exchange.clone();
+                    self.db
+                        .write(move |tx| Ok(exchange_in(tx, &exchange)?))
+                        .await
+                },
+                |done| matches!(done, Exchange::Reused { .. }),
+            )
             .await
     }
 }

@@ -76,38 +76,42 @@ impl OidcRefresh for SqliteStore {
         next: &IssuedTokens,
         now: UnixTime,
     ) -> Result<Rotation, StoreError> {
+        // Publishes only a reuse (it revokes the family's access tokens, which nodes may
+        // remember; a retry is a reuse again); a plain rotation adds tokens no node knows yet.
         self.cache
-            .write(Write::RotateOidcRefreshToken, async {
-                let (presented, next) = (presented.0.clone(), next.clone());
-                let client_id = client_id.to_owned();
-                self.db
-                    .write(move |tx| {
-                        // Security: one conditional update spends the token; rows affected
-                        // decide, so of two rotations only one gets it.
-                        let usable = REFRESH_USABLE.replace("{now}", "?2");
-                        let spent: Option<RefreshRow> = optional(
-                            tx,
-                            &format!(
-                                "UPDATE oidc_refresh_tokens SET spent_at = ?2
+            .write_if(
+                Write::RotateOidcRefreshToken,
+                async {
+                    let (presented, next) = (presented.0.clone(), next.clone());
+                    let client_id = client_id.to_owned();
+                    self.db
+                        .write(move |tx| {
+                            // Security: one conditional update spends the token; rows affected
+                            // decide, so of two rotations only one gets it.
+                            let usable = REFRESH_USABLE.replace("{now}", "?2");
+                            let spent: Option<RefreshRow> = optional(
+                                tx,
+                                &format!(
+                                    "UPDATE oidc_refresh_tokens SET spent_at = ?2
                                  WHERE token_hash = ?1 AND client_id = ?3 AND spent_at IS NULL
                        AND {usable}
                                  RETURNING {REFRESH_COLUMNS}"
-                            ),
-                            (&presented, now.0, &client_id),
-                        )?;
-                        if let Some(row) = spent {
-                            let grant = RefreshGrant::from(row);
-                            let kept = insert_refresh(
-                                tx,
-                                &next.refresh_hash.0,
-                                &grant,
-                                now.0,
-                                next.refresh_expires_at.0,
+                                ),
+                                (&presented, now.0, &client_id),
                             )?;
-                            if !kept {
-                                return Ok(Rotation::Unknown);
-                            }
-                            tx.prepare_cached(
+                            if let Some(row) = spent {
+                                let grant = RefreshGrant::from(row);
+                                let kept = insert_refresh(
+                                    tx,
+                                    &next.refresh_hash.0,
+                                    &grant,
+                                    now.0,
+                                    next.refresh_expires_at.0,
+                                )?;
+                                if !kept {
+                                    return Ok(Rotation::Unknown);
+                                }
+                                tx.prepare_cached(
                                 "INSERT INTO oidc_access_tokens (token_hash, code_hash, client_id,
                                      account_id, session_id, scope, auth_time, amr, access,
                                      deadline, workspace_role, created_at, expires_at)
@@ -128,26 +132,28 @@ impl OidcRefresh for SqliteStore {
                                 now.0,
                                 next.access_expires_at.0,
                             ])?;
-                            return Ok(Rotation::Rotated(Box::new(grant)));
-                        }
-                        let family: Option<FamilyRow> = optional(
-                            tx,
-                            "SELECT code_hash, client_id, account_id FROM oidc_refresh_tokens
+                                return Ok(Rotation::Rotated(Box::new(grant)));
+                            }
+                            let family: Option<FamilyRow> = optional(
+                                tx,
+                                "SELECT code_hash, client_id, account_id FROM oidc_refresh_tokens
                              WHERE token_hash = ?1 AND client_id = ?2 AND spent_at IS NOT NULL",
-                            (&presented, &client_id),
-                        )?;
-                        let Some(family) = family else {
-                            return Ok(Rotation::Unknown);
-                        };
-                        let revoked = revoke_family(tx, &family.code_hash, now.0)?;
-                        Ok(Rotation::Reused {
-                            client_id: family.client_id,
-                            account_id: AccountId(family.account_id),
-                            revoked,
+                                (&presented, &client_id),
+                            )?;
+                            let Some(family) = family else {
+                                return Ok(Rotation::Unknown);
+                            };
+                            let revoked = revoke_family(tx, &family.code_hash, now.0)?;
+                            Ok(Rotation::Reused {
+                                client_id: family.client_id,
+                                account_id: AccountId(family.account_id),
+                                revoked,
+                            })
                         })
-                    })
-                    .await
-            })
+                        .await
+                },
+                |done| matches!(done, Rotation::Reused { .. }),
+            )
             .await
     }
 
@@ -157,6 +163,8 @@ impl OidcRefresh for SqliteStore {
         client_id: &str,
         now: UnixTime,
     ) -> Result<u64, StoreError> {
+        // Publishes even when nothing was deleted: a retry after a publish that failed must
+        // publish again, and finds nothing left to delete.
         self.cache
             .write(Write::RevokeOidcToken, async {
                 let (token, client_id) = (token_hash.0.clone(), client_id.to_owned());
