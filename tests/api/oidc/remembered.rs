@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::driver::{configure_clients, provider, userinfo, SECRET};
+use super::driver::{configure_clients, exchange, provider, userinfo, SECRET, VERIFIER};
 use super::tokens::{offline_tokens, refresh, refused};
 use crate::helpers::{respawn_with, Backend, TestApp};
 
@@ -101,6 +101,14 @@ async fn an_access_token_ended_on_one_postgres_node_is_refused_by_another_at_onc
     remembered_on(&b, access_of(&rotated)).await;
     refused(&refresh(&a.base, spent).await);
     refused_on(&b, access_of(&rotated), "reusing a refresh token").await;
+
+    // A code presented again on A revokes what its first exchange issued, on every node.
+    let code = super::code_for_session(&a, &ida).await;
+    let (status, tokens) = exchange(&a.base, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    remembered_on(&b, access_of(&tokens)).await;
+    refused(&exchange(&a.base, &code, VERIFIER).await);
+    refused_on(&b, access_of(&tokens), "reusing a code").await;
 
     // Signing out of the session on A.
     let tokens = offline_tokens(&a, &ida).await;
