@@ -19,7 +19,7 @@ use jsonwebtoken::jwk::{
     EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, OctetKeyPairParameters, OctetKeyPairType,
     PublicKeyUse,
 };
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::random_bytes;
@@ -32,6 +32,12 @@ use crate::store::{SealedSlot, Store, StoreError};
 
 /// Name of the sealed signing key set.
 pub const SIGNING_KEYS: &str = "oidc-signing-keys";
+
+/// `value` as one segment of a JWS: its JSON, base64url without padding.
+fn segment(value: &impl Serialize) -> Result<String, KeyError> {
+    let json = serde_json::to_vec(value).map_err(|error| KeyError::Sign(error.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
+}
 
 /// The JOSE algorithm of `alg`.
 fn jose(alg: SigningAlgorithm) -> Algorithm {
@@ -62,12 +68,37 @@ struct StoredKeySet {
     keys: Vec<StoredKey>,
 }
 
+/// A private key, parsed once: a JWT library that takes the key as PKCS#8 bytes parses it
+/// again for every signature, and for P-256 that parse computes the public point, a scalar
+/// multiplication as costly as the signature itself.
+enum Signer {
+    Es256(p256::ecdsa::SigningKey),
+    EdDsa(Box<ed25519_dalek::SigningKey>),
+}
+
+impl Signer {
+    /// The JWS signature of `message` (RFC 7518 §3.4: `R || S` for ES256; RFC 8037 §3.1
+    /// for EdDSA).
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        match self {
+            Signer::Es256(key) => {
+                let signature: p256::ecdsa::Signature =
+                    p256::ecdsa::signature::Signer::sign(key, message);
+                signature.to_bytes().to_vec()
+            }
+            Signer::EdDsa(key) => ed25519_dalek::Signer::sign(key.as_ref(), message)
+                .to_bytes()
+                .to_vec(),
+        }
+    }
+}
+
 /// A key ready to sign, with its public half.
 struct SigningKey {
     kid: String,
     alg: SigningAlgorithm,
     retired: bool,
-    encoding: EncodingKey,
+    signer: Signer,
     public: Jwk,
 }
 
@@ -153,7 +184,6 @@ fn rolled(set: StoredKeySet, now: UnixTime) -> StoredKeySet {
 }
 
 fn build(stored: &StoredKey) -> Result<SigningKey, KeyError> {
-    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
     use p256::elliptic_curve::sec1::ToSec1Point as _;
     let malformed = || KeyError::Malformed(stored.kid.clone());
     let secret: [u8; 32] = STANDARD
@@ -167,10 +197,9 @@ fn build(stored: &StoredKey) -> Result<SigningKey, KeyError> {
         key_id: Some(stored.kid.clone()),
         ..CommonParameters::default()
     };
-    let (encoding, public) = match stored.alg {
+    let (signer, public) = match stored.alg {
         SigningAlgorithm::ES256 => {
             let key = p256::SecretKey::from_slice(&secret).map_err(|_| malformed())?;
-            let der = key.to_pkcs8_der().map_err(|_| malformed())?;
             let point = key.public_key().to_sec1_point(false);
             let (Some(x), Some(y)) = (point.x(), point.y()) else {
                 return Err(malformed());
@@ -184,11 +213,10 @@ fn build(stored: &StoredKey) -> Result<SigningKey, KeyError> {
                     y: URL_SAFE_NO_PAD.encode(y),
                 }),
             };
-            (EncodingKey::from_ec_der(der.as_bytes()), public)
+            (Signer::Es256(p256::ecdsa::SigningKey::from(&key)), public)
         }
         SigningAlgorithm::EdDSA => {
             let key = ed25519_dalek::SigningKey::from_bytes(&secret);
-            let der = key.to_pkcs8_der().map_err(|_| malformed())?;
             let public = Jwk {
                 common: common(KeyAlgorithm::EdDSA),
                 algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
@@ -197,14 +225,14 @@ fn build(stored: &StoredKey) -> Result<SigningKey, KeyError> {
                     x: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
                 }),
             };
-            (EncodingKey::from_ed_der(der.as_bytes()), public)
+            (Signer::EdDsa(Box::new(key)), public)
         }
     };
     Ok(SigningKey {
         kid: stored.kid.clone(),
         alg: stored.alg,
         retired: stored.retired_at.is_some(),
-        encoding,
+        signer,
         public,
     })
 }
@@ -314,8 +342,10 @@ impl SigningKeys {
             .ok_or(KeyError::Missing(alg.as_str()))?;
         let mut header = Header::new(jose(alg));
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding)
-            .map_err(|error| KeyError::Sign(error.to_string()))
+        // JWS Compact Serialization (RFC 7515 §7.1), signed with the key parsed at start.
+        let message = format!("{}.{}", segment(&header)?, segment(claims)?);
+        let signature = URL_SAFE_NO_PAD.encode(key.signer.sign(message.as_bytes()));
+        Ok(format!("{message}.{signature}"))
     }
 
     /// The claims of a JWT one of these keys signed (its `kid` names the key), expired or
