@@ -170,6 +170,7 @@ async fn a_member_with_an_app_alone_is_blocked_until_adding_a_key() {
         listed.contains("Blocked until you add a security key or passkey"),
         "{listed}"
     );
+    browser.snap("workspaces-key-required").await;
     let authz = format!("/api/v1/authz?workspace={id}");
     assert_eq!(app.get(&authz, Some(&bob.token)).await.status, 403);
     browser.goto("/account/security").await;
