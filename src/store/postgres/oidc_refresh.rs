@@ -14,6 +14,33 @@ use crate::store::cache::Write;
 use crate::store::oidc_refresh::{FamilyRow, RefreshRow, REFRESH_COLUMNS, REFRESH_USABLE};
 use crate::store::{IssuedTokens, OidcRefresh, RefreshGrant, Rotation, StoreError};
 
+/// A PostgreSQL statement with its arguments.
+type TokenQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds a token of `grant`'s family: its digest `token`, then [`REFRESH_COLUMNS`] in order.
+fn bind_token<'q>(
+    query: TokenQuery<'q>,
+    token: &'q [u8],
+    grant: &'q RefreshGrant,
+    created_at: i64,
+    expires_at: i64,
+) -> TokenQuery<'q> {
+    query
+        .bind(token)
+        .bind(&grant.code_hash.0)
+        .bind(&grant.client_id)
+        .bind(grant.account_id.as_str())
+        .bind(grant.session_id.as_str())
+        .bind(&grant.scope)
+        .bind(grant.auth_time.0)
+        .bind(&grant.amr)
+        .bind(&grant.access)
+        .bind(grant.deadline.map(|d| d.0))
+        .bind(&grant.workspace_role)
+        .bind(created_at)
+        .bind(expires_at)
+}
+
 /// Inserts a refresh token in `grant`'s family unless its code was reused or its session
 /// ended; whether it was kept.
 async fn insert_refresh(
@@ -23,30 +50,19 @@ async fn insert_refresh(
     created_at: i64,
     expires_at: i64,
 ) -> Result<bool, StoreError> {
-    let inserted = sqlx::query(&format!(
+    let sql = format!(
         "INSERT INTO oidc_refresh_tokens (token_hash, {REFRESH_COLUMNS})
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
          FROM oidc_codes c
          WHERE c.code_hash = $2 AND c.reused_at IS NULL
            AND EXISTS (SELECT 1 FROM sessions WHERE id = $5)
          FOR SHARE OF c"
-    ))
-    .bind(token)
-    .bind(&grant.code_hash.0)
-    .bind(&grant.client_id)
-    .bind(grant.account_id.as_str())
-    .bind(grant.session_id.as_str())
-    .bind(&grant.scope)
-    .bind(grant.auth_time.0)
-    .bind(&grant.amr)
-    .bind(&grant.access)
-    .bind(grant.deadline.map(|d| d.0))
-    .bind(&grant.workspace_role)
-    .bind(created_at)
-    .bind(expires_at)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    );
+    let query = sqlx::query(&sql);
+    let inserted = bind_token(query, token, grant, created_at, expires_at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     Ok(inserted == 1)
 }
 
@@ -120,27 +136,15 @@ impl OidcRefresh for PostgresStore {
                             tx.commit().await?;
                             return Ok(Rotation::Unknown);
                         }
-                        sqlx::query(
-                            "INSERT INTO oidc_access_tokens (token_hash, code_hash, client_id,
-                             account_id, session_id, scope, auth_time, amr, access, deadline,
-                             workspace_role, created_at, expires_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                        )
-                        .bind(&next.access_hash.0)
-                        .bind(&grant.code_hash.0)
-                        .bind(&grant.client_id)
-                        .bind(grant.account_id.as_str())
-                        .bind(grant.session_id.as_str())
-                        .bind(&grant.scope)
-                        .bind(grant.auth_time.0)
-                        .bind(&grant.amr)
-                        .bind(&grant.access)
-                        .bind(grant.deadline.map(|d| d.0))
-                        .bind(&grant.workspace_role)
-                        .bind(now.0)
-                        .bind(next.access_expires_at.0)
-                        .execute(&mut *tx)
-                        .await?;
+                        let sql = format!(
+                            "INSERT INTO oidc_access_tokens (token_hash, {REFRESH_COLUMNS})
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                        );
+                        let access = &next.access_hash.0;
+                        let expires = next.access_expires_at.0;
+                        bind_token(sqlx::query(&sql), access, &grant, now.0, expires)
+                            .execute(&mut *tx)
+                            .await?;
                         tx.commit().await?;
                         return Ok(Rotation::Rotated(Box::new(grant)));
                     }

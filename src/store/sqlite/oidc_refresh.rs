@@ -29,22 +29,33 @@ fn insert_refresh(
                AND EXISTS (SELECT 1 FROM oidc_codes
                            WHERE code_hash = ?2 AND reused_at IS NULL)"
         ))?
-        .execute(rusqlite::params![
-            token,
-            grant.code_hash.0,
-            grant.client_id,
-            grant.account_id.as_str(),
-            grant.session_id.as_str(),
-            grant.scope,
-            grant.auth_time.0,
-            grant.amr,
-            grant.access,
-            grant.deadline.map(|d| d.0),
-            grant.workspace_role,
-            created_at,
-            expires_at,
-        ])?;
+        .execute(token_params(token, grant, created_at, expires_at))?;
     Ok(inserted == 1)
+}
+
+/// The parameters of a token of `grant`'s family: its digest `token` (`?1`), then
+/// [`REFRESH_COLUMNS`] in order (`?2`–`?13`).
+fn token_params<'a>(
+    token: &'a [u8],
+    grant: &'a RefreshGrant,
+    created_at: i64,
+    expires_at: i64,
+) -> impl rusqlite::Params + 'a {
+    (
+        token,
+        &grant.code_hash.0,
+        &grant.client_id,
+        grant.account_id.as_str(),
+        grant.session_id.as_str(),
+        &grant.scope,
+        grant.auth_time.0,
+        &grant.amr,
+        &grant.access,
+        grant.deadline.map(|d| d.0),
+        &grant.workspace_role,
+        created_at,
+        expires_at,
+    )
 }
 
 /// Revokes the family of `code_hash`: marks the code reused (nothing more is issued from
@@ -111,27 +122,14 @@ impl OidcRefresh for SqliteStore {
                                 if !kept {
                                     return Ok(Rotation::Unknown);
                                 }
-                                tx.prepare_cached(
-                                "INSERT INTO oidc_access_tokens (token_hash, code_hash, client_id,
-                                     account_id, session_id, scope, auth_time, amr, access,
-                                     deadline, workspace_role, created_at, expires_at)
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                            )?
-                            .execute(rusqlite::params![
-                                next.access_hash.0,
-                                grant.code_hash.0,
-                                grant.client_id,
-                                grant.account_id.as_str(),
-                                grant.session_id.as_str(),
-                                grant.scope,
-                                grant.auth_time.0,
-                                grant.amr,
-                                grant.access,
-                                grant.deadline.map(|d| d.0),
-                                grant.workspace_role,
-                                now.0,
-                                next.access_expires_at.0,
-                            ])?;
+                                let access = &next.access_hash.0;
+                                let expires = next.access_expires_at.0;
+                                tx.prepare_cached(&format!(
+                                    "INSERT INTO oidc_access_tokens (token_hash, {REFRESH_COLUMNS})
+                                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                                             ?13)"
+                                ))?
+                                .execute(token_params(access, &grant, now.0, expires))?;
                                 return Ok(Rotation::Rotated(Box::new(grant)));
                             }
                             let family: Option<FamilyRow> = optional(
