@@ -24,10 +24,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::helpers::{respawn_with, Backend, TestApp, START};
+use crate::helpers::{Backend, TestApp, START};
 use driver::{
-    authorize_url, claims_of, configure_clients, exchange, provider, userinfo, Browser, Person,
-    REDIRECT, SECRET, VERIFIER,
+    authorize_url, claims_of, configure_clients, exchange, provider, two_providers, userinfo,
+    Browser, Person, REDIRECT, SECRET, VERIFIER,
 };
 
 async fn code_flow_with_pkce_verifies_against_the_jwks(backend: Backend) {
@@ -734,14 +734,7 @@ async fn two_postgres_nodes_racing_one_code_give_one_token_response() {
     let Some(backend) = Backend::postgres() else {
         return;
     };
-    let (a, secrets) = provider(backend).await;
-    let path = secrets.path().join("rp.secret");
-    let base = a.base.clone();
-    let b = respawn_with(&a, |file| {
-        configure_clients(file, &path);
-        file.public_url = Some(base);
-    })
-    .await;
+    let (a, b, _secrets) = two_providers(backend).await;
     a.signed_in("fay@example.com").await;
     let fay = Person {
         email: "fay@example.com",

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::Digest;
 use url::Url;
 
-use crate::helpers::{spawn_app_at_own_url, Backend, TestApp, PASSWORD};
+use crate::helpers::{respawn_with, spawn_app_at_own_url, Backend, TestApp, PASSWORD};
 
 /// Where every test client's codes go (nothing listens: the flow stops at the redirect).
 pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -61,6 +61,20 @@ pub async fn provider(backend: Backend) -> (TestApp, tempfile::TempDir) {
     let path = secrets.path().join("rp.secret");
     let app = spawn_app_at_own_url(backend, |file| configure_clients(file, &path)).await;
     (app, secrets)
+}
+
+/// A provider ([`provider`]) and a second node on its database, with the same clients and
+/// public URL.
+pub async fn two_providers(backend: Backend) -> (TestApp, TestApp, tempfile::TempDir) {
+    let (a, secrets) = provider(backend).await;
+    let path = secrets.path().join("rp.secret");
+    let base = a.base.clone();
+    let b = respawn_with(&a, |file| {
+        configure_clients(file, &path);
+        file.public_url = Some(base);
+    })
+    .await;
+    (a, b, secrets)
 }
 
 /// A browser: its own cookie jar, redirects followed by hand.

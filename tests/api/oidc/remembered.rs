@@ -5,9 +5,9 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::driver::{configure_clients, exchange, provider, userinfo, SECRET, VERIFIER};
+use super::driver::{exchange, two_providers, userinfo, SECRET, VERIFIER};
 use super::tokens::{offline_tokens, refresh, refused};
-use crate::helpers::{respawn_with, Backend, TestApp};
+use crate::helpers::{Backend, TestApp};
 
 /// Userinfo on `node` answers for `access` (twice: the second answer is the memory's).
 async fn remembered_on(node: &TestApp, access: &str) {
@@ -66,14 +66,7 @@ async fn an_access_token_ended_on_one_postgres_node_is_refused_by_another_at_onc
     let Some(backend) = Backend::postgres() else {
         return;
     };
-    let (a, secrets) = provider(backend).await;
-    let path = secrets.path().join("rp.secret");
-    let base = a.base.clone();
-    let b = respawn_with(&a, |file| {
-        configure_clients(file, &path);
-        file.public_url = Some(base);
-    })
-    .await;
+    let (a, b, _secrets) = two_providers(backend).await;
     let ida = a.signed_in("ida@example.com").await;
 
     // RFC 7009 on node A: the access token itself...

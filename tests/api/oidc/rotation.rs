@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::code_for_session;
-use super::driver::{configure_clients, exchange, provider, VERIFIER};
-use crate::helpers::{respawn_with, Backend, TestApp};
+use super::driver::{exchange, two_providers, VERIFIER};
+use crate::helpers::{Backend, TestApp};
 
 /// The key ids the JWKS at `base` publishes.
 async fn published(base: &str) -> Vec<String> {
@@ -36,14 +36,7 @@ async fn signed_by(app: &TestApp, base: &str, session: &str) -> String {
 }
 
 async fn a_roll_signs_with_the_new_key_on_every_node_at_once(backend: Backend) {
-    let (a, secrets) = provider(backend).await;
-    let path = secrets.path().join("rp.secret");
-    let base = a.base.clone();
-    let b = respawn_with(&a, |file| {
-        configure_clients(file, &path);
-        file.public_url = Some(base);
-    })
-    .await;
+    let (a, b, _secrets) = two_providers(backend).await;
     let ivo = a.signed_in("ivo@example.com").await;
     let old = signed_by(&a, &a.base, &ivo).await;
     assert_eq!(signed_by(&a, &b.base, &ivo).await, old);

@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 use url::Url;
 
 use super::driver::{
-    authorize_url, claims_of, configure_clients, exchange, provider, userinfo, Browser, Person,
+    authorize_url, claims_of, exchange, provider, two_providers, userinfo, Browser, Person,
     REDIRECT, SECRET, VERIFIER,
 };
 use super::ending::assert_ended;
-use crate::helpers::{respawn_with, Backend, TestApp, PASSWORD};
+use crate::helpers::{Backend, TestApp, PASSWORD};
 
 /// An authorization for the public client `spa` with `offline_access`, asked with the
 /// session `token` as a bearer; the code.
@@ -403,14 +403,7 @@ async fn two_postgres_nodes_racing_one_refresh_token_give_one_token_response() {
     let Some(backend) = Backend::postgres() else {
         return;
     };
-    let (a, secrets) = provider(backend).await;
-    let path = secrets.path().join("rp.secret");
-    let base = a.base.clone();
-    let b = respawn_with(&a, |file| {
-        configure_clients(file, &path);
-        file.public_url = Some(base);
-    })
-    .await;
+    let (a, b, _secrets) = two_providers(backend).await;
     let gus = a.signed_in("gus@example.com").await;
     for _ in 0..5 {
         let tokens = offline_tokens(&a, &gus).await;
