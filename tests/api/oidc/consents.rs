@@ -31,16 +31,12 @@ async fn rp_tokens(app: &TestApp, code: &str) -> (String, String) {
 
 /// Whether `rp`'s token is active, by introspection.
 async fn rp_holds(app: &TestApp, token: &str) -> bool {
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(app.url("/oauth2/introspect"))
-        .basic_auth("rp", Some(SECRET))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: serde_json::Value =
+        super::tokens::as_rp(app, "/oauth2/introspect", &[("token", token)])
+            .await
+            .json()
+            .await
+            .unwrap();
     answer["active"] == serde_json::json!(true)
 }
 

@@ -5,8 +5,8 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::driver::{exchange, two_providers, userinfo, SECRET, VERIFIER};
-use super::tokens::{offline_tokens, refresh, refused};
+use super::driver::{exchange, two_providers, userinfo, VERIFIER};
+use super::tokens::{as_rp, offline_tokens, refresh, refused};
 use crate::helpers::{Backend, TestApp};
 
 /// Userinfo on `node` answers for `access` (twice: the second answer is the memory's).
@@ -25,13 +25,8 @@ async fn refused_on(node: &TestApp, access: &str, what: &str) {
         StatusCode::UNAUTHORIZED,
         "userinfo after {what}"
     );
-    let introspected: Value = reqwest::Client::new()
-        .post(node.url("/oauth2/introspect"))
-        .basic_auth("rp", Some(SECRET))
-        .form(&[("token", access)])
-        .send()
+    let introspected: Value = as_rp(node, "/oauth2/introspect", &[("token", access)])
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -149,7 +149,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family(backend: Back
 }
 
 /// `POST /oauth2/{path}` as the confidential client `rp`.
-async fn as_rp(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+pub(super) async fn as_rp(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     reqwest::Client::new()
         .post(app.url(path))
         .basic_auth("rp", Some(SECRET))
