@@ -20,6 +20,8 @@ use jsonwebtoken::jwk::{
     PublicKeyUse,
 };
 use jsonwebtoken::{Algorithm, Header};
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::random_bytes;
@@ -71,24 +73,28 @@ struct StoredKeySet {
 /// A private key, parsed once: a JWT library that takes the key as PKCS#8 bytes parses it
 /// again for every signature, and for P-256 that parse computes the public point, a scalar
 /// multiplication as costly as the signature itself.
+///
+/// ES256 signs with ring (already in the tree for TLS): its P-256 is written for speed
+/// (assembly, precomputed tables), and signing was a third of a code exchange's CPU with the
+/// `p256` crate's portable arithmetic. Its nonce comes from the OS CSPRNG, hedged with the
+/// key and the message. `p256` still checks the stored scalar and gives the public point.
 enum Signer {
-    Es256(p256::ecdsa::SigningKey),
+    Es256(Box<EcdsaKeyPair>),
     EdDsa(Box<ed25519_dalek::SigningKey>),
 }
 
 impl Signer {
     /// The JWS signature of `message` (RFC 7518 §3.4: `R || S` for ES256; RFC 8037 §3.1
     /// for EdDSA).
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         match self {
-            Signer::Es256(key) => {
-                let signature: p256::ecdsa::Signature =
-                    p256::ecdsa::signature::Signer::sign(key, message);
-                signature.to_bytes().to_vec()
-            }
-            Signer::EdDsa(key) => ed25519_dalek::Signer::sign(key.as_ref(), message)
+            Signer::Es256(key) => key
+                .sign(&SystemRandom::new(), message)
+                .map(|signature| signature.as_ref().to_vec())
+                .map_err(|_| KeyError::Sign("ES256 signing failed".to_owned())),
+            Signer::EdDsa(key) => Ok(ed25519_dalek::Signer::sign(key.as_ref(), message)
                 .to_bytes()
-                .to_vec(),
+                .to_vec()),
         }
     }
 }
@@ -213,7 +219,14 @@ fn build(stored: &StoredKey) -> Result<SigningKey, KeyError> {
                     y: URL_SAFE_NO_PAD.encode(y),
                 }),
             };
-            (Signer::Es256(p256::ecdsa::SigningKey::from(&key)), public)
+            let pair = EcdsaKeyPair::from_private_key_and_public_key(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                &secret,
+                point.as_bytes(),
+                &SystemRandom::new(),
+            )
+            .map_err(|_| malformed())?;
+            (Signer::Es256(Box::new(pair)), public)
         }
         SigningAlgorithm::EdDSA => {
             let key = ed25519_dalek::SigningKey::from_bytes(&secret);
@@ -344,7 +357,7 @@ impl SigningKeys {
         header.kid = Some(key.kid.clone());
         // JWS Compact Serialization (RFC 7515 §7.1), signed with the key parsed at start.
         let message = format!("{}.{}", segment(&header)?, segment(claims)?);
-        let signature = URL_SAFE_NO_PAD.encode(key.signer.sign(message.as_bytes()));
+        let signature = URL_SAFE_NO_PAD.encode(key.signer.sign(message.as_bytes())?);
         Ok(format!("{message}.{signature}"))
     }
 
