@@ -45,14 +45,17 @@ pub struct Totals {
     pub sessions_ended: usize,
     pub outbox_rows: usize,
     pub outbox_wait: Duration,
-    /// Deliveries received again because the node that sent them was SIGKILLed before it
-    /// recorded them (at-least-once, as the README says: the first receipt was in the
-    /// second before the kill).
-    pub resent_after_kill: usize,
+    /// Deliveries received again because the transaction that sent them was cut before it
+    /// recorded them: its node was SIGKILLed, or PostgreSQL stopped (at-least-once, as the
+    /// README says: the first receipt was in the second before that fault).
+    pub resent_after_cut: usize,
+    /// When each delivery received twice for no such reason was first received.
+    pub twice_first_at: Vec<Duration>,
 }
 
-/// How long before a SIGKILL a delivery may have been sent and not yet recorded.
-const UNRECORDED_AT_KILL: Duration = Duration::from_secs(1);
+/// How long before a fault that cuts its transaction a delivery may have been sent and not
+/// yet recorded.
+const UNRECORDED_AT_CUT: Duration = Duration::from_secs(1);
 
 /// Checks `log`, the clients' log taken from `shared` once the workers are done.
 pub async fn check(
@@ -60,7 +63,7 @@ pub async fn check(
     log: &Log,
     pool: &sqlx::PgPool,
     receiver: &Receiver,
-    killed_at: Option<Duration>,
+    cut_at: &[Duration],
 ) -> Result<(Counts, Totals), Error> {
     let mut counts = Counts::default();
     let mut totals = Totals {
@@ -152,15 +155,18 @@ pub async fn check(
         seen.entry(id).or_insert((0, at)).0 += 1;
     }
     counts.notifications_lost = rows.iter().filter(|id| !seen.contains_key(id)).count();
-    let sent_before_kill = |first: Duration| {
-        killed_at.is_some_and(|kill| first <= kill && first + UNRECORDED_AT_KILL >= kill)
+    let sent_before_cut = |first: Duration| {
+        cut_at
+            .iter()
+            .any(|cut| first <= *cut && first + UNRECORDED_AT_CUT >= *cut)
     };
     for (id, (times, first)) in &seen {
         let again = if rows.contains(id) { times - 1 } else { *times };
-        if again > 0 && rows.contains(id) && sent_before_kill(*first) {
-            totals.resent_after_kill += again;
-        } else {
+        if again > 0 && rows.contains(id) && sent_before_cut(*first) {
+            totals.resent_after_cut += again;
+        } else if again > 0 {
             counts.notifications_twice += again;
+            totals.twice_first_at.push(*first);
         }
     }
     Ok((counts, totals))

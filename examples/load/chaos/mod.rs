@@ -110,8 +110,15 @@ pub async fn run(binary: &Path, seconds: u64) -> Result<Option<Report>, Error> {
     let log = shared
         .with_log(std::mem::take)
         .ok_or("the log's lock is poisoned")?;
-    let killed_at = faults.iter().find(|f| f.node == Some(1)).map(|f| f.started);
-    let (mut counts, totals) = checks::check(&shared, &log, &pool, &receiver, killed_at).await?;
+    // The faults that cut a sending transaction before it could record its delivery: the
+    // PostgreSQL restart and the SIGKILL (a frozen node keeps its transaction, and the row
+    // lock that keeps the other node from sending the same delivery).
+    let cut_at: Vec<Duration> = faults
+        .iter()
+        .filter(|f| f.node != Some(0))
+        .map(|f| f.started)
+        .collect();
+    let (mut counts, totals) = checks::check(&shared, &log, &pool, &receiver, &cut_at).await?;
     for (n, node) in nodes.iter_mut().enumerate() {
         if !node.running() || !came_back(&shared, n, &plain[0].email).await {
             counts.nodes_not_back += 1;

@@ -177,10 +177,12 @@ impl Report {
         );
         println!(
             "outbox: {} webhook deliveries, all done {:.1} s after the load stopped; {} sent again \
-             because the node that sent them was killed before recording them (at-least-once)",
+             because a node was killed or PostgreSQL stopped before the sender recorded them \
+             (at-least-once); received twice otherwise, first at: {:?}",
             t.outbox_rows,
             t.outbox_wait.as_secs_f64(),
-            t.resent_after_kill
+            t.resent_after_cut,
+            t.twice_first_at
         );
         println!(
             "TWICE/LOST (all must be 0): TOTP step twice {} (clients) {} (database); recovery code twice {} / {}; \
