@@ -80,12 +80,6 @@ fn connection(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreEr
     Ok(conn)
 }
 
-/// The writer's page cache, in KiB (SQLite's default is 2 MiB per connection). Every write
-/// goes through the one writer, so its cache is the one that keeps the indexes writes touch
-/// (random token digests land on any page) from being read back from the file; pages are
-/// taken only as the file grows to need them.
-const WRITER_CACHE_KIB: i64 = 32 * 1024;
-
 /// WAL pages past which the writer copies the WAL into the file itself (SQLite's automatic
 /// checkpoint, 1 000 pages by default): only should the checkpointer fall far behind.
 const WRITER_AUTOCHECKPOINT: u32 = 10_000;
@@ -110,8 +104,7 @@ impl Db {
     ) -> Result<Self, StoreError> {
         let writer = connection(path, busy_timeout)?;
         writer.execute_batch(&format!(
-            "PRAGMA cache_size = -{WRITER_CACHE_KIB}; \
-             PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT};"
+            "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT};"
         ))?;
         let checkpointer = connection(path, busy_timeout)?;
         let (committed, commits) = mpsc::sync_channel(1);
