@@ -21,12 +21,20 @@ pub(crate) fn deadbolt(dir: &Path) -> Command {
     command
 }
 
+/// A port free on 127.0.0.1 now, for a process started later (a node, a proxy, Apache).
+///
+/// Chosen at random below Linux's ephemeral range (32768 and up), never by binding port 0:
+/// a port the kernel hands out can be handed out again, to another test's listener or
+/// outgoing connection, before the process meant to listen there has bound it (a proxy
+/// test once found its port taken that way, and its browser was refused).
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use rand_core::RngCore;
+    loop {
+        let port = 20_000 + (rand_core::OsRng.next_u32() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 #[test]

@@ -32,14 +32,7 @@ const CADDY: &str = include_str!("../../deploy/Caddyfile");
 const HAPROXY: &str = include_str!("../../deploy/haproxy.cfg");
 const HAPROXY_LUA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/haproxy-deadbolt.lua");
 
-/// A free port on 127.0.0.1 (bound and released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub(crate) use crate::cli::free_port;
 
 /// Where the proxy listens.
 pub struct Ports {
