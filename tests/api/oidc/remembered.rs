@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use super::driver::{exchange, two_providers, userinfo, VERIFIER};
-use super::tokens::{as_rp, offline_tokens, refresh, refused};
+use super::tokens::{as_rp, offline_tokens, refresh, refused, revoke};
 use crate::helpers::{Backend, TestApp};
 
 /// Userinfo on `node` answers for `access` (twice: the second answer is the memory's).
@@ -35,21 +35,6 @@ async fn refused_on(node: &TestApp, access: &str, what: &str) {
         json!({"active": false}),
         "introspection after {what}"
     );
-}
-
-/// `POST /oauth2/revoke` on `node` as the public client `spa`.
-async fn revoke(node: &TestApp, token: &str, hint: &str) {
-    let response = reqwest::Client::new()
-        .post(node.url("/oauth2/revoke"))
-        .form(&[
-            ("token", token),
-            ("token_type_hint", hint),
-            ("client_id", "spa"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
 }
 
 fn access_of(tokens: &Value) -> &str {

@@ -148,6 +148,21 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family(backend: Back
     refused(&refresh(&app.base, fresh["refresh_token"].as_str().unwrap()).await);
 }
 
+/// `POST /oauth2/revoke` on `app` as the public client `spa` (RFC 7009), answered 200.
+pub(super) async fn revoke(app: &TestApp, token: &str, hint: &str) {
+    let response = reqwest::Client::new()
+        .post(app.url("/oauth2/revoke"))
+        .form(&[
+            ("token", token),
+            ("token_type_hint", hint),
+            ("client_id", "spa"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 /// `POST /oauth2/{path}` as the confidential client `rp`.
 pub(super) async fn as_rp(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     reqwest::Client::new()
@@ -273,17 +288,7 @@ async fn introspection_and_revocation(backend: Backend) {
         assert_eq!(dead, json!({"active": false}));
     }
     // A public client revokes its own access token alone.
-    let response = reqwest::Client::new()
-        .post(app.url("/oauth2/revoke"))
-        .form(&[
-            ("token", spa_access),
-            ("token_type_hint", "access_token"),
-            ("client_id", "spa"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    revoke(&app, spa_access, "access_token").await;
     assert_eq!(
         userinfo(&app.base, spa_access).await.status(),
         StatusCode::UNAUTHORIZED
