@@ -52,6 +52,17 @@ pub async fn begin_attempt_from(
     Ok(counted)
 }
 
+/// [`begin_attempt_from`] for a counter not read yet: reads it first.
+pub async fn begin_attempt(
+    store: &dyn Store,
+    key: &str,
+    rule: Rule,
+    now: UnixTime,
+) -> Result<Counter, Error> {
+    let current = store.throttle_counter(key).await?;
+    begin_attempt_from(store, key, rule, now, current).await
+}
+
 /// [`begin_attempt_from`], also returning the counter as it was before.
 async fn count_attempt(
     store: &dyn Store,

@@ -15,7 +15,7 @@
 
 use serde_json::json;
 
-use super::attempts::{begin_attempt_from, Rule};
+use super::attempts::{begin_attempt, Rule};
 use super::{Denial, Error, SignIn, Step};
 use crate::domain::account::Account;
 use crate::domain::email::Email;
@@ -65,8 +65,7 @@ impl SignIn {
             (by_client, EMAIL_CLIENT_WINDOW),
             (by_address, EMAIL_ADDRESS_WINDOW),
         ] {
-            let current = store.throttle_counter(&key).await?;
-            begin_attempt_from(store, &key, Rule::Window(window), now, current).await?;
+            begin_attempt(store, &key, Rule::Window(window), now).await?;
         }
         let link = LinkToken::generate();
         let code = purpose.has_code().then(EmailCode::generate);
@@ -185,13 +184,11 @@ impl SignIn {
             "email-code-ip:{}",
             client.ip.as_deref().unwrap_or("unknown")
         );
-        let current = store.throttle_counter(&by_client).await?;
         let rule = Rule::Window(EMAIL_CODE_CLIENT_WINDOW);
-        begin_attempt_from(store, &by_client, rule, now, current).await?;
+        begin_attempt(store, &by_client, rule, now).await?;
         let key = purpose.code_counter(to);
-        let current = store.throttle_counter(&key).await?;
         let rule = Rule::Window(EMAIL_CODE_WINDOW);
-        match begin_attempt_from(store, &key, rule, now, current).await {
+        match begin_attempt(store, &key, rule, now).await {
             Ok(_) => {}
             Err(Error::Denied(Denial::TooManyAttempts { .. })) => return Ok(None),
             Err(other) => return Err(other),

@@ -10,7 +10,7 @@ use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PublicKeyCredential, WebauthnError,
 };
 
-use super::attempts::{begin_attempt_from, Rule};
+use super::attempts::{begin_attempt, Rule};
 use super::webauthn::{credential_of, user_handle, Options};
 use super::{Denial, Error, SignIn, SignedIn};
 use crate::domain::event::{ClientInfo, EventKind, NewEvent};
@@ -43,11 +43,8 @@ impl SignIn {
         now: UnixTime,
     ) -> Result<Options, Error> {
         let webauthn = self.relying_party()?.webauthn();
-        let store = self.store();
-        let key = options_key(client);
-        let current = store.throttle_counter(&key).await?;
         let rule = Rule::Window(PASSKEY_OPTIONS_WINDOW);
-        begin_attempt_from(store, &key, rule, now, current).await?;
+        begin_attempt(self.store(), &options_key(client), rule, now).await?;
         let (options, state) = webauthn
             .start_discoverable_authentication()
             .map_err(|_| Error::Invariant("WebAuthn passkey options"))?;
@@ -75,9 +72,7 @@ impl SignIn {
     ) -> Result<SignedIn, Error> {
         let store = self.store();
         let key = answers_key(client);
-        let current = store.throttle_counter(&key).await?;
-        let rule = Rule::Window(PASSKEY_CLIENT_WINDOW);
-        begin_attempt_from(store, &key, rule, now, current).await?;
+        begin_attempt(store, &key, Rule::Window(PASSKEY_CLIENT_WINDOW), now).await?;
         let signed_in = self.judge_passkey(answer, client, now).await?;
         store.refund_failure(&key).await?;
         Ok(signed_in)
