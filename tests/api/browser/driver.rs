@@ -67,11 +67,7 @@ impl Browser {
     /// Like [`Browser::open`], with Deadbolt's pages at `base` (a proxy in front of it).
     pub async fn open_at(base: &str, width: u32, dark: bool) -> Option<Browser> {
         let driver_path = chromedriver()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::cli::free_port();
         let driver = Command::new(driver_path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
