@@ -47,14 +47,15 @@ pub struct Totals {
     pub outbox_wait: Duration,
     /// Deliveries received again because the transaction that sent them was cut before it
     /// recorded them: its node was SIGKILLed, or PostgreSQL stopped (at-least-once, as the
-    /// README says: the first receipt was in the second before that fault).
+    /// README says: the first receipt was in the second before that fault, or while it struck).
     pub resent_after_cut: usize,
     /// When each delivery received twice for no such reason was first received.
     pub twice_first_at: Vec<Duration>,
 }
 
 /// How long before a fault that cuts its transaction a delivery may have been sent and not
-/// yet recorded.
+/// yet recorded. The fault itself takes a while to strike (`pg_ctl stop` returns once the
+/// server is down): a delivery first received while it was striking may have been cut too.
 const UNRECORDED_AT_CUT: Duration = Duration::from_secs(1);
 
 /// Checks `log`, the clients' log taken from `shared` once the workers are done.
@@ -63,7 +64,7 @@ pub async fn check(
     log: &Log,
     pool: &sqlx::PgPool,
     receiver: &Receiver,
-    cut_at: &[Duration],
+    cuts: &[(Duration, Duration)],
 ) -> Result<(Counts, Totals), Error> {
     let mut counts = Counts::default();
     let mut totals = Totals {
@@ -156,9 +157,8 @@ pub async fn check(
     }
     counts.notifications_lost = rows.iter().filter(|id| !seen.contains_key(id)).count();
     let sent_before_cut = |first: Duration| {
-        cut_at
-            .iter()
-            .any(|cut| first <= *cut && first + UNRECORDED_AT_CUT >= *cut)
+        cuts.iter()
+            .any(|(started, struck)| first <= *struck && first + UNRECORDED_AT_CUT >= *started)
     };
     for (id, (times, first)) in &seen {
         let again = if rows.contains(id) { times - 1 } else { *times };

@@ -113,12 +113,12 @@ pub async fn run(binary: &Path, seconds: u64) -> Result<Option<Report>, Error> {
     // The faults that cut a sending transaction before it could record its delivery: the
     // PostgreSQL restart and the SIGKILL (a frozen node keeps its transaction, and the row
     // lock that keeps the other node from sending the same delivery).
-    let cut_at: Vec<Duration> = faults
+    let cuts: Vec<(Duration, Duration)> = faults
         .iter()
         .filter(|f| f.node.is_none() || f.name.starts_with("SIGKILL"))
-        .map(|f| f.started)
+        .map(|f| (f.started, f.struck))
         .collect();
-    let (mut counts, totals) = checks::check(&shared, &log, &pool, &receiver, &cut_at).await?;
+    let (mut counts, totals) = checks::check(&shared, &log, &pool, &receiver, &cuts).await?;
     for (n, node) in nodes.iter_mut().enumerate() {
         if !node.running() || !came_back(&shared, n, &plain[0].email).await {
             counts.nodes_not_back += 1;
@@ -161,24 +161,42 @@ async fn inject(
     tokio::time::sleep(at(0.15).saturating_sub(shared.now())).await;
     let started = shared.now();
     database.stop_immediately()?;
+    let struck = shared.now();
     tokio::time::sleep(DATABASE_DOWN).await;
     database.start_server().await?;
-    faults.push(fault("PostgreSQL restart", None, started, shared.now()));
+    faults.push(fault(
+        "PostgreSQL restart",
+        None,
+        (started, struck),
+        shared.now(),
+    ));
 
     tokio::time::sleep(at(0.4).saturating_sub(shared.now())).await;
     let started = shared.now();
     nodes[1].kill()?;
+    let struck = shared.now();
     tokio::time::sleep(Duration::from_millis(500)).await;
     nodes[1].restart().await?;
-    faults.push(fault("SIGKILL of node 1", Some(1), started, shared.now()));
+    faults.push(fault(
+        "SIGKILL of node 1",
+        Some(1),
+        (started, struck),
+        shared.now(),
+    ));
 
     tokio::time::sleep(at(0.65).saturating_sub(shared.now())).await;
     let started = shared.now();
     nodes[0].signal("STOP")?;
+    let struck = shared.now();
     tokio::time::sleep(FROZEN).await;
     nodes[0].signal("CONT")?;
     let healed = shared.now();
-    faults.push(fault("SIGSTOP of node 0", Some(0), started, healed));
+    faults.push(fault(
+        "SIGSTOP of node 0",
+        Some(0),
+        (started, struck),
+        healed,
+    ));
 
     let end = at(1.0).max(healed + Duration::from_secs(2));
     tokio::time::sleep(end.saturating_sub(shared.now())).await;
@@ -188,13 +206,14 @@ async fn inject(
 fn fault(
     name: &'static str,
     node: Option<usize>,
-    started: Duration,
+    (started, struck): (Duration, Duration),
     healed: Duration,
 ) -> report::Fault {
     report::Fault {
         name,
         node,
         started,
+        struck,
         healed,
     }
 }

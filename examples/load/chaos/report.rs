@@ -13,6 +13,9 @@ pub struct Fault {
     pub name: &'static str,
     pub node: Option<usize>,
     pub started: Duration,
+    /// When it had struck whole: the database down, the process dead or stopped (a
+    /// transaction it cut may have been cut at any instant from `started` to this).
+    pub struck: Duration,
     pub healed: Duration,
 }
 
