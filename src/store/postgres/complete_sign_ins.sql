@@ -33,6 +33,10 @@
 --    follow-up, the deliveries of an event that notifies someone) runs after this statement
 --    in the same transaction (completion.rs), using the event ids returned here.
 --
+-- A part that only some factors use first asks whether the item carries its column
+-- (`i.recovery IS NOT NULL`, say), a test on the batch's own rows: it would match nothing
+-- without it, but this way a batch of TOTP codes never probes the tables of the others.
+--
 -- Every table is also matched with `= ANY(array)`: the plan PostgreSQL keeps for this
 -- statement cannot know the batch size, and the array lets it reach rows through their
 -- keys' indexes instead of scanning and hashing whole tables.
@@ -86,7 +90,7 @@ step AS (
 -- Promise 1, for a recovery code.
 used_code AS (
     DELETE FROM recovery_codes r USING live i
-    WHERE r.account_id = ANY($2) AND r.account_id = i.account
+    WHERE i.recovery IS NOT NULL AND r.account_id = ANY($2) AND r.account_id = i.account
       AND r.code_hash = i.recovery AND i.idx IN (SELECT idx FROM open)
     RETURNING i.idx),
 -- Promise 1, for a security key or passkey: its ceremony (read when the answer was judged,
@@ -94,7 +98,7 @@ used_code AS (
 -- Then its signature counter moves forward, once (or stays 0 for a key that keeps none).
 ceremony AS (
     DELETE FROM webauthn_ceremonies e USING live i
-    WHERE e.id_hash = i.ceremony AND e.purpose = 'second_factor'
+    WHERE i.ceremony IS NOT NULL AND e.id_hash = i.ceremony AND e.purpose = 'second_factor'
       AND e.account_id = i.account AND e.expires_at > i.now
       AND i.idx IN (SELECT idx FROM open)
     RETURNING i.idx),
@@ -121,7 +125,8 @@ cleared AS (
       AND i.idx IN (SELECT idx FROM challenge)),
 claimed_from_value AS (
     DELETE FROM throttle_counters k USING input i
-    WHERE k.key = ANY($6) AND k.key = i.key AND NOT i.counted AND k.failures = i.failures
+    WHERE i.failures IS NOT NULL AND k.key = ANY($6) AND k.key = i.key AND NOT i.counted
+      AND k.failures = i.failures
       AND k.window_start = i.window_start AND k.locked_until = i.locked_until
       AND i.idx IN (SELECT idx FROM challenge)
     RETURNING k.key),
