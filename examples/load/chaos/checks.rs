@@ -46,8 +46,9 @@ pub struct Totals {
     pub outbox_rows: usize,
     pub outbox_wait: Duration,
     /// Deliveries received again because the transaction that sent them was cut before it
-    /// recorded them: its node was SIGKILLed, or PostgreSQL stopped (at-least-once, as the
-    /// README says: the first receipt was in the second before that fault, or while it struck).
+    /// recorded them: its node was SIGKILLed, or PostgreSQL stopped. That is at-least-once
+    /// (the README has receivers drop a repeat by its `Deadbolt-Delivery`); counted here when
+    /// the first receipt was in the second before that fault, or while it struck.
     pub resent_after_cut: usize,
     /// When each delivery received twice for no such reason was first received.
     pub twice_first_at: Vec<Duration>,
