@@ -16,6 +16,11 @@
 //! alone is one statement; under load the queue fills and batches grow by themselves. A
 //! second statement runs beside the first only when enough is waiting to make it worth its
 //! fixed cost, or when the first is held up (see [`dispatch`]).
+//!
+//! Each queue runs its next batch on the connection its last batch ran on (a [`Lease`]), not
+//! on whichever the pool hands out next: the pool gives out its idle connections oldest
+//! first, so batches would take turns among them, and each turn would run the large plan of
+//! the statement in a backend whose memory has gone cold in the CPU's caches.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
@@ -23,8 +28,9 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 
 use super::challenge_read::{Read, Reads};
@@ -63,11 +69,42 @@ pub(super) trait Lane: 'static {
     type Outcome: Send + 'static;
     /// Two jobs with the same key never share a batch (`None`: any may).
     fn key(job: &Self::Job) -> Option<&str>;
-    /// Runs a batch and answers every job in it.
+    /// Runs a batch on `lease` and answers every job in it; gives the lease back, released
+    /// if the batch failed in a way that may have broken its connection.
     fn run(
-        pool: PgPool,
+        lease: Lease,
         batch: Vec<Queued<Self::Job, Self::Outcome>>,
-    ) -> impl std::future::Future<Output = ()> + Send;
+    ) -> impl std::future::Future<Output = Lease> + Send;
+}
+
+/// The connection a batch runs on: the one the queue's last batch ran on, while it is not in
+/// use, or else one from the pool, taken when the batch first needs it.
+pub(super) struct Lease {
+    pool: PgPool,
+    connection: Option<PoolConnection<Postgres>>,
+}
+
+impl Lease {
+    /// The connection, taken from the pool if this lease holds none yet.
+    pub(super) async fn connection(&mut self) -> Result<&mut PgConnection, StoreError> {
+        let connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => self.pool.acquire().await?,
+        };
+        Ok(&mut **self.connection.insert(connection))
+    }
+
+    /// Gives the connection back to the pool, which tests it and closes it if it broke:
+    /// after an error that was not the statement aborting itself (the database restarting,
+    /// say), and before a batch's items run again one by one on connections of the pool.
+    pub(super) fn release(&mut self) {
+        self.connection = None;
+    }
+
+    /// The pool, for work beside the batch (its items run again one by one).
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 /// The queues of this node's code sign-ins and code exchanges waiting for a statement.
@@ -158,13 +195,19 @@ impl Batcher {
 /// handed over once, into the queue, and answered through its oneshot channel. A batch must
 /// therefore never panic (the lints forbid `unwrap` and `expect`, and no batch indexes a
 /// slice): a panic here would stop the queue, and every later job would fail.
+///
+/// A batch that ends gives its connection back to this queue, and the next batch takes the
+/// one given back last: with one batch at a time, which is the usual case, every batch runs
+/// on the same connection.
 async fn dispatch<L: Lane>(
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Queued<L::Job, L::Outcome>>,
 ) {
-    type Running = Pin<Box<dyn Future<Output = ()> + Send>>;
+    type Running = Pin<Box<dyn Future<Output = Lease> + Send>>;
     // The running batches, with when each started.
     let mut running: Vec<(Running, Instant)> = Vec::new();
+    // Connections given back by ended batches, the last given back on top.
+    let mut idle: Vec<PoolConnection<Postgres>> = Vec::new();
     let mut waiting = VecDeque::new();
     let mut open = true;
     loop {
@@ -198,10 +241,12 @@ async fn dispatch<L: Lane>(
             };
             let busy = !running.is_empty();
             let ended = std::future::poll_fn(|cx| {
-                let done = running
-                    .iter_mut()
-                    .position(|(batch, _)| batch.as_mut().poll(cx).is_ready());
-                done.map_or(Poll::Pending, Poll::Ready)
+                for (n, (batch, _)) in running.iter_mut().enumerate() {
+                    if let Poll::Ready(lease) = batch.as_mut().poll(cx) {
+                        return Poll::Ready((n, lease));
+                    }
+                }
+                Poll::Pending
             });
             let ended = tokio::select! {
                 queued = receiver.recv(), if open => {
@@ -214,12 +259,17 @@ async fn dispatch<L: Lane>(
                 ended = ended, if busy => Some(ended),
                 () = tokio::time::sleep_until(slow.into()) => None,
             };
-            if let Some(ended) = ended {
+            if let Some((ended, lease)) = ended {
                 drop(running.swap_remove(ended));
+                idle.extend(lease.connection);
             }
         }
         let batch = take_batch::<L>(&mut waiting);
-        running.push((Box::pin(L::run(pool.clone(), batch)), Instant::now()));
+        let lease = Lease {
+            pool: pool.clone(),
+            connection: idle.pop(),
+        };
+        running.push((Box::pin(L::run(lease, batch)), Instant::now()));
     }
 }
 

@@ -2,9 +2,7 @@
 //! authenticator, the failure counter, the recovery codes left), shared by the challenges
 //! answered on this node at about the same time (the read queue of `batch.rs`).
 
-use sqlx::PgPool;
-
-use super::batch::{fail_all, Lane, Queued};
+use super::batch::{fail_all, Lane, Lease, Queued};
 use crate::store::rows::ChallengeContextRow;
 use crate::store::{ChallengeContext, StoreError};
 
@@ -17,8 +15,9 @@ impl Lane for Reads {
     fn key(_: &Read) -> Option<&str> {
         None
     }
-    async fn run(pool: PgPool, batch: Vec<Queued<Read, Self::Outcome>>) {
-        read_all(&pool, batch).await
+    async fn run(mut lease: Lease, batch: Vec<Queued<Read, Self::Outcome>>) -> Lease {
+        read_all(&mut lease, batch).await;
+        lease
     }
 }
 
@@ -55,7 +54,7 @@ WHERE c.token_hash = ANY($1)";
 
 /// Reads a batch of challenges (one statement per counter prefix; there is one in practice)
 /// and answers each read.
-async fn read_all(pool: &PgPool, batch: Vec<Queued<Read, <Reads as Lane>::Outcome>>) {
+async fn read_all(lease: &mut Lease, batch: Vec<Queued<Read, <Reads as Lane>::Outcome>>) {
     use sqlx::{FromRow, Row};
     let mut by_prefix: std::collections::HashMap<String, Vec<Queued<Read, _>>> =
         std::collections::HashMap::new();
@@ -67,15 +66,20 @@ async fn read_all(pool: &PgPool, batch: Vec<Queued<Read, <Reads as Lane>::Outcom
     }
     for (prefix, batch) in by_prefix {
         let tokens: Vec<Vec<u8>> = batch.iter().map(|q| q.job.token.clone()).collect();
-        let rows = sqlx::query(READ_ALL)
-            .bind(&tokens)
-            .bind(&prefix)
-            .fetch_all(pool)
-            .await;
+        let rows = match lease.connection().await {
+            Ok(connection) => sqlx::query(READ_ALL)
+                .bind(&tokens)
+                .bind(&prefix)
+                .fetch_all(connection)
+                .await
+                .map_err(StoreError::Backend),
+            Err(error) => Err(error),
+        };
         let rows = match rows {
             Ok(rows) => rows,
             Err(error) => {
-                fail_all(batch, "read", StoreError::Backend(error));
+                lease.release();
+                fail_all(batch, "read", error);
                 continue;
             }
         };

@@ -17,9 +17,9 @@
 //! A batch with none of that is the statement alone, committed by itself.
 
 use sqlx::postgres::PgConnection;
-use sqlx::PgPool;
+use sqlx::Connection;
 
-use super::batch::{fail_all, Lane, Queued};
+use super::batch::{fail_all, Lane, Lease, Queued};
 use super::{journal, outbox};
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::AccountId;
@@ -183,26 +183,37 @@ impl Lane for Completions {
     fn key(job: &Item) -> Option<&str> {
         Some(&job.account)
     }
-    async fn run(pool: PgPool, batch: Vec<Queued<Item, Self::Outcome>>) {
-        run(&pool, batch).await
+    async fn run(mut lease: Lease, batch: Vec<Queued<Item, Self::Outcome>>) -> Lease {
+        run(&mut lease, batch).await;
+        lease
     }
 }
 
 /// Runs one batch and answers each item; a batch that aborted is run again item by item.
-async fn run(pool: &PgPool, batch: Vec<Queued<Item, <Completions as Lane>::Outcome>>) {
+async fn run(lease: &mut Lease, batch: Vec<Queued<Item, <Completions as Lane>::Outcome>>) {
     let items: Vec<&Item> = batch.iter().map(|q| &q.job).collect();
-    match complete_all(pool, &items).await {
+    let outcomes = match lease.connection().await {
+        Ok(connection) => complete_all(connection, &items).await,
+        Err(error) => Err(error),
+    };
+    match outcomes {
         Ok(outcomes) => {
             for (queued, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = queued.reply.send(Ok(outcome));
             }
         }
         Err(error) if items.len() > 1 && rolled_back(&error) => {
+            // The items run alone beside one another, on connections from the pool: this
+            // batch's own goes back to it first, so that they never wait for it.
+            lease.release();
             let mut alone = tokio::task::JoinSet::new();
             for queued in batch {
-                let pool = pool.clone();
+                let pool = lease.pool().clone();
                 alone.spawn(async move {
-                    let outcome = complete_all(&pool, &[&queued.job]).await;
+                    let outcome = match pool.acquire().await {
+                        Ok(mut connection) => complete_all(&mut connection, &[&queued.job]).await,
+                        Err(error) => Err(error.into()),
+                    };
                     let outcome = match outcome {
                         Ok(outcomes) => outcomes.into_iter().next().ok_or_else(|| {
                             StoreError::Task("a completion statement answered no row".to_owned())
@@ -220,7 +231,10 @@ async fn run(pool: &PgPool, batch: Vec<Queued<Item, <Completions as Lane>::Outco
                 let _ = queued.reply.send(Ok(Completion::CounterMoved));
             }
         }
-        Err(error) => fail_all(batch, "completion", error),
+        Err(error) => {
+            lease.release();
+            fail_all(batch, "completion", error);
+        }
     }
 }
 
@@ -264,9 +278,12 @@ type Row = (
 /// Completes `items` (at most one per account): the statement alone when no item has
 /// follow-ups, else the statement and the granted items' follow-ups in one transaction.
 /// Their outcomes, in order.
-async fn complete_all(pool: &PgPool, items: &[&Item]) -> Result<Vec<Completion>, StoreError> {
+async fn complete_all(
+    connection: &mut PgConnection,
+    items: &[&Item],
+) -> Result<Vec<Completion>, StoreError> {
     let rows = if items.iter().any(|item| item.has_follow_ups()) {
-        let mut tx = pool.begin().await?;
+        let mut tx = connection.begin().await?;
         let rows = statement(&mut tx, items).await?;
         for (item, row) in items.iter().zip(&rows) {
             if row.3 {
@@ -276,8 +293,7 @@ async fn complete_all(pool: &PgPool, items: &[&Item]) -> Result<Vec<Completion>,
         tx.commit().await?;
         rows
     } else {
-        let mut conn = pool.acquire().await?;
-        statement(&mut conn, items).await?
+        statement(connection, items).await?
     };
     Ok(items
         .iter()

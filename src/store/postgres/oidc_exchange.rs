@@ -12,9 +12,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
-use super::batch::{fail_all, Lane, Queued};
+use super::batch::{fail_all, Lane, Lease, Queued};
 use super::PostgresStore;
 use crate::store::cache::Write;
 use crate::store::oidc::GrantRow;
@@ -82,27 +82,40 @@ impl Lane for Exchanges {
     fn key(job: &Job) -> Option<&str> {
         Some(&job.code)
     }
-    async fn run(pool: PgPool, batch: Vec<Queued<Job, Self::Outcome>>) {
-        run(&pool, batch).await
+    async fn run(mut lease: Lease, batch: Vec<Queued<Job, Self::Outcome>>) -> Lease {
+        run(&mut lease, batch).await;
+        lease
     }
 }
 
 /// Runs one batch and answers each exchange: what the statement read of its code, or
 /// `None` when it spent none; a batch aborted by a deadlock is run again item by item.
-async fn run(pool: &PgPool, batch: Vec<Queued<Job, <Exchanges as Lane>::Outcome>>) {
+async fn run(lease: &mut Lease, batch: Vec<Queued<Job, <Exchanges as Lane>::Outcome>>) {
     let jobs: Vec<&CodeExchange> = batch.iter().map(|q| &q.job.exchange).collect();
-    match exchange_all(pool, &jobs).await {
+    let judged = match lease.connection().await {
+        Ok(connection) => exchange_all(connection, &jobs).await,
+        Err(error) => Err(error),
+    };
+    match judged {
         Ok(mut judged) => {
             for (queued, idx) in batch.into_iter().zip(1i64..) {
                 let _ = queued.reply.send(Ok(judged.remove(&idx)));
             }
         }
         Err(error) if jobs.len() > 1 && deadlocked(&error) => {
+            // The items run alone beside one another, on connections from the pool: this
+            // batch's own goes back to it first, so that they never wait for it.
+            lease.release();
             let mut alone = tokio::task::JoinSet::new();
             for queued in batch {
-                let pool = pool.clone();
+                let pool = lease.pool().clone();
                 alone.spawn(async move {
-                    let judged = exchange_all(&pool, &[&queued.job.exchange]).await;
+                    let judged = match pool.acquire().await {
+                        Ok(mut connection) => {
+                            exchange_all(&mut connection, &[&queued.job.exchange]).await
+                        }
+                        Err(error) => Err(error.into()),
+                    };
                     let _ = queued
                         .reply
                         .send(judged.map(|mut judged| judged.remove(&1)));
@@ -110,7 +123,10 @@ async fn run(pool: &PgPool, batch: Vec<Queued<Job, <Exchanges as Lane>::Outcome>
             }
             while alone.join_next().await.is_some() {}
         }
-        Err(error) => fail_all(batch, "code exchange", error),
+        Err(error) => {
+            lease.release();
+            fail_all(batch, "code exchange", error);
+        }
     }
 }
 
@@ -124,7 +140,7 @@ fn deadlocked(error: &StoreError) -> bool {
 
 /// Runs `exchange_codes.sql` for `jobs`: what it read of each code it spent, by position.
 async fn exchange_all(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     jobs: &[&CodeExchange],
 ) -> Result<HashMap<i64, JudgedRow>, StoreError> {
     fn column<T>(jobs: &[&CodeExchange], f: impl Fn(&CodeExchange) -> T) -> Vec<T> {
@@ -142,7 +158,7 @@ async fn exchange_all(
         .bind(column(jobs, |j| j.refresh_expires_at.0))
         .bind(column(jobs, |j| j.ip.clone()))
         .bind(column(jobs, |j| j.user_agent.clone()))
-        .fetch_all(pool)
+        .fetch_all(connection)
         .await?;
     Ok(rows.into_iter().map(|row| (row.idx, row)).collect())
 }
