@@ -18,9 +18,10 @@
 //! fixed cost, or when the first is held up (see [`dispatch`]).
 //!
 //! Each queue runs its next batch on the connection its last batch ran on (a [`Lease`]), not
-//! on whichever the pool hands out next: the pool gives out its idle connections oldest
-//! first, so batches would take turns among them, and each turn would run the large plan of
-//! the statement in a backend whose memory has gone cold in the CPU's caches.
+//! on whichever the pool hands out next. The pool gives out its idle connections oldest
+//! first and pings each one it takes back: batches took turns among the connections, each
+//! with one more round trip, and PostgreSQL spent more CPU per answer (BENCHMARKS.md,
+//! sixteenth session).
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
