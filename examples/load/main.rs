@@ -9,9 +9,10 @@
 //! 3. `GET /api/v1/me` and `GET /api/v1/authz` throughput ÷ `/healthz` (wrk, same
 //!    connections);
 //! 4. TOTP challenge completions per second for many accounts ÷ the database's own rate of
-//!    the conditional used-step update, measured on the same database with 16 connections;
-//!    on PostgreSQL also over two nodes, each flow's requests spread round-robin (its
-//!    password step on one node, its code on the other);
+//!    the conditional used-step update, measured on the same database with 16 connections
+//!    just before and just after the completions (their mean); on PostgreSQL also over two
+//!    nodes, each flow's requests spread round-robin (its password step on one node, its
+//!    code on the other);
 //! 5. resident memory idle and at the peak of the load;
 //! 6. (`--email`) the latency of "send me an e-mail" for addresses that get a message ÷ for
 //!    addresses that get none ([`email`]);
@@ -26,6 +27,7 @@ mod email;
 mod oidc;
 mod tokens;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -221,10 +223,9 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
     let baseline = (healthz + healthz_after) / 2.0;
 
     // 4: TOTP completions for many accounts against the raw conditional-update rate.
-    let completions = totp_load(&client, &[&server], backend).await?;
+    let one_node = totp_load(&client, &[&server], backend, seconds).await?;
     let peak = server.memory_kib("VmHWM:");
-    let round_robin = round_robin_totp(&client, backend, binary).await?;
-    let raw_updates = raw_update_rate(backend, &server.database, seconds).await?;
+    let round_robin = round_robin_totp(&client, backend, binary, seconds).await?;
 
     println!(
         "raw argon2id verify          {verify_rate:8.1} /s per core; bound {bound:.1} /s on {cores} cores"
@@ -251,7 +252,7 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
         "   GET /api/v1/authz         {authz:8.0} req/s   ratio {:.2} of /healthz (target >= 0.5)",
         authz / baseline
     );
-    print_figure_4(completions, round_robin, raw_updates);
+    print_figure_4(&one_node, round_robin.as_ref());
     println!(
         "5. RSS idle {:.1} MiB (target < 30); peak {:.1} MiB after sign-in, {:.1} MiB overall (target < 150)",
         idle_rss as f64 / 1024.0,
@@ -263,17 +264,36 @@ async fn run(backend: Backend, binary: &Path, seconds: u64, cores: usize) -> Res
     oidc::run(backend, binary, seconds).await
 }
 
-fn print_figure_4(completions: f64, round_robin: Option<f64>, raw_updates: f64) {
-    println!("   raw used-step UPDATE      {raw_updates:8.0} /s with {CONNECTIONS} connections");
-    println!(
-        "4. TOTP completions          {completions:8.0} /s for {TOTP_ACCOUNTS} accounts   ratio {:.2} of the raw update rate (target >= 0.4)",
-        completions / raw_updates
-    );
-    if let Some(spread) = round_robin {
+/// Figure 4 of one phase: its completions per second, and the raw update rate on its
+/// database just before and just after them.
+struct Figure4 {
+    completions: f64,
+    raw_before: f64,
+    raw_after: f64,
+}
+
+impl Figure4 {
+    fn ratio(&self) -> f64 {
+        self.completions / ((self.raw_before + self.raw_after) / 2.0)
+    }
+
+    fn print(&self, what: &str) {
         println!(
-            "4. round-robin, 2 nodes      {spread:8.0} /s for {TOTP_ACCOUNTS} accounts   ratio {:.2} of the raw update rate (target >= 0.4)",
-            spread / raw_updates
+            "   raw used-step UPDATE      {:8.0} /s before, {:.0} /s after, with {CONNECTIONS} connections",
+            self.raw_before, self.raw_after
         );
+        println!(
+            "4. {what:<26}{:8.0} /s for {TOTP_ACCOUNTS} accounts   ratio {:.2} of the raw update rate (target >= 0.4)",
+            self.completions,
+            self.ratio()
+        );
+    }
+}
+
+fn print_figure_4(one_node: &Figure4, round_robin: Option<&Figure4>) {
+    one_node.print("TOTP completions");
+    if let Some(spread) = round_robin {
+        spread.print("round-robin, 2 nodes");
     }
 }
 
@@ -283,14 +303,17 @@ async fn round_robin_totp(
     client: &reqwest::Client,
     backend: Backend,
     binary: &Path,
-) -> Result<Option<f64>, Error> {
+    seconds: u64,
+) -> Result<Option<Figure4>, Error> {
     if backend != Backend::Postgres {
         return Ok(None);
     }
     let first = start(backend, binary).await?;
     let second = another_node(&first, binary).await?;
     println!("   round-robin over two nodes:");
-    Ok(Some(totp_load(client, &[&first, &second], backend).await?))
+    Ok(Some(
+        totp_load(client, &[&first, &second], backend, seconds).await?,
+    ))
 }
 
 /// Figure 4 alone.
@@ -300,10 +323,9 @@ async fn run_totp(backend: Backend, binary: &Path, seconds: u64) -> Result<(), E
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
-    let completions = totp_load(&client, &[&server], backend).await?;
-    let round_robin = round_robin_totp(&client, backend, binary).await?;
-    let raw_updates = raw_update_rate(backend, &server.database, seconds).await?;
-    print_figure_4(completions, round_robin, raw_updates);
+    let one_node = totp_load(&client, &[&server], backend, seconds).await?;
+    let round_robin = round_robin_totp(&client, backend, binary, seconds).await?;
+    print_figure_4(&one_node, round_robin.as_ref());
     Ok(())
 }
 
@@ -494,8 +516,7 @@ async fn sign_in_load(
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let count = done.load(Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = CpuSplit::now(&[server_pid]).since(&cpu_before);
-    cpu.print_per(count, "sign-in");
+    CpuSplit::now(&[server_pid]).print_since(&cpu_before, count, "sign-in");
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = task.await;
@@ -569,14 +590,16 @@ async fn enroll(client: &reqwest::Client, base: &str, email: &str) -> Result<Enr
 }
 
 /// Enrols many accounts, opens one challenge each, then answers them all with 16
-/// concurrent clients; returns completions per second of the answering phase. Over several
-/// `nodes`, account `n` enrols and opens its challenge on node `n`, and answers it on the
-/// next one (round-robin).
+/// concurrent clients; returns completions per second of the answering phase, with the raw
+/// update rate measured for `seconds` on the same database just before and just after it.
+/// Over several `nodes`, account `n` enrols and opens its challenge on node `n`, and
+/// answers it on the next one (round-robin).
 async fn totp_load(
     client: &reqwest::Client,
     nodes: &[&Server],
     backend: Backend,
-) -> Result<f64, Error> {
+    seconds: u64,
+) -> Result<Figure4, Error> {
     let base = |n: usize| nodes[n % nodes.len()].base.clone();
     let server_pids: Vec<u32> = nodes.iter().map(|node| node.child.id()).collect();
     let mut accounts = Vec::new();
@@ -632,6 +655,7 @@ async fn totp_load(
     // prepare its statements, which a node that has served for a while has done long ago.
     let warm_up = work.split_off(work.len() - TOTP_WARM_UP);
     let mut completed = answer_all(client, warm_up).await?;
+    let raw_before = raw_update_rate(backend, &nodes[0].database, seconds).await?;
     let wal = match backend {
         Backend::Postgres => Some(WalPosition::open(&nodes[0].database).await?),
         Backend::Sqlite => None,
@@ -644,8 +668,7 @@ async fn totp_load(
     let started = Instant::now();
     let timed = answer_all(client, work).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = CpuSplit::now(&server_pids).since(&cpu_before);
-    cpu.print_per(timed, "completion");
+    CpuSplit::now(&server_pids).print_since(&cpu_before, timed, "completion");
     if let (Some(wal), Some(before)) = (&wal, wal_before) {
         let after = wal.now().await?;
         let (transactions, bytes) = (after.0 - before.0, after.1 - before.1);
@@ -659,7 +682,11 @@ async fn totp_load(
     if completed < TOTP_ACCOUNTS as u64 {
         return Err(format!("only {completed} of {TOTP_ACCOUNTS} challenges completed").into());
     }
-    Ok(timed as f64 / elapsed)
+    Ok(Figure4 {
+        completions: timed as f64 / elapsed,
+        raw_before,
+        raw_after: raw_update_rate(backend, &nodes[0].database, seconds).await?,
+    })
 }
 
 /// One challenge to answer: on which node, and with which code.
@@ -705,21 +732,22 @@ async fn answer_all(client: &reqwest::Client, work: Vec<Answer>) -> Result<u64, 
     Ok(completed.load(Ordering::Relaxed))
 }
 
-/// CPU seconds used so far by the server, by every PostgreSQL process, and by this tool.
+/// CPU seconds used so far by the server, by each PostgreSQL process, and by this tool.
 struct CpuSplit {
     server: f64,
-    postgres: f64,
+    postgres: HashMap<u32, f64>,
     tool: f64,
 }
 
 impl CpuSplit {
     fn now(server_pids: &[u32]) -> CpuSplit {
-        let mut postgres = 0.0;
+        let mut postgres = HashMap::new();
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let path = entry.path();
             let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-            if comm.trim() == "postgres" {
-                postgres += cpu_seconds(&path);
+            let pid = entry.file_name().to_str().and_then(|pid| pid.parse().ok());
+            if let (Some(pid), "postgres") = (pid, comm.trim()) {
+                postgres.insert(pid, cpu_seconds(&path));
             }
         }
         CpuSplit {
@@ -732,24 +760,22 @@ impl CpuSplit {
         }
     }
 
-    /// Prints the CPU used per one of `count` things done.
-    fn print_per(&self, count: u64, what: &str) {
+    /// Prints the CPU used since `before`, per one of `count` things done. A PostgreSQL
+    /// process that ended meanwhile is not counted (the raw update's connections, closing
+    /// as the phase starts); one that started is counted whole.
+    fn print_since(&self, before: &CpuSplit, count: u64, what: &str) {
         let per = |seconds: f64| seconds * 1e6 / count.max(1) as f64;
+        let postgres: f64 = self
+            .postgres
+            .iter()
+            .map(|(pid, now)| now - before.postgres.get(pid).unwrap_or(&0.0))
+            .sum();
         println!(
             "   CPU per {what}: server {:.0} µs, postgres {:.0} µs, this tool {:.0} µs",
-            per(self.server),
-            per(self.postgres),
-            per(self.tool),
+            per(self.server - before.server),
+            per(postgres),
+            per(self.tool - before.tool),
         );
-    }
-
-    /// What was used since `before`; a PostgreSQL process that ended meanwhile is not counted.
-    fn since(&self, before: &CpuSplit) -> CpuSplit {
-        CpuSplit {
-            server: self.server - before.server,
-            postgres: (self.postgres - before.postgres).max(0.0),
-            tool: self.tool - before.tool,
-        }
     }
 }
 
@@ -794,12 +820,18 @@ fn cpu_seconds(proc: &Path) -> f64 {
 
 /// The database's own rate of the used-step update (`UPDATE two_factor SET last_step = …
 /// WHERE account_id = … AND last_step < …`), with the server's durability settings and
-/// 16 connections, on the accounts the TOTP phase enrolled.
+/// 16 connections, on the accounts the TOTP phase enrolled. It may run before the codes are
+/// answered, so it moves `last_step` between its value and one below it (`-1 - last_step`,
+/// from the step confirmed at enrolment), never forward: a code answered later is still
+/// later than the used step. Writing the value back unchanged would not do: SQLite skips a
+/// write that changes no byte.
 async fn raw_update_rate(backend: Backend, database: &str, seconds: u64) -> Result<f64, Error> {
     let ids: Vec<String>;
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
+    // Closed at the end, so that its connections have gone before what is measured next.
+    let mut postgres_pool = None;
     match backend {
         Backend::Sqlite => {
             // The server's durability settings (`store/sqlite/db.rs`), one connection per
@@ -829,7 +861,7 @@ async fn raw_update_rate(backend: Backend, database: &str, seconds: u64) -> Resu
                         n += CONNECTIONS;
                         let updated = conn
                             .prepare_cached(
-                                "UPDATE two_factor SET last_step = last_step + 1
+                                "UPDATE two_factor SET last_step = -1 - last_step
                                  WHERE account_id = ?1 AND last_step < ?2",
                             )
                             .and_then(|mut update| update.execute((id, i64::MAX)));
@@ -848,6 +880,7 @@ async fn raw_update_rate(backend: Backend, database: &str, seconds: u64) -> Resu
             ids = sqlx::query_scalar("SELECT account_id FROM two_factor")
                 .fetch_all(&pool)
                 .await?;
+            postgres_pool = Some(pool.clone());
             for worker in 0..CONNECTIONS {
                 let (pool, ids, done) = (pool.clone(), ids.clone(), Arc::clone(&done));
                 tasks.push(tokio::spawn(async move {
@@ -856,7 +889,7 @@ async fn raw_update_rate(backend: Backend, database: &str, seconds: u64) -> Resu
                         let id = &ids[n % ids.len()];
                         n += CONNECTIONS;
                         let updated = sqlx::query(
-                            "UPDATE two_factor SET last_step = last_step + 1
+                            "UPDATE two_factor SET last_step = -1 - last_step
                              WHERE account_id = $1 AND last_step < $2",
                         )
                         .bind(id)
@@ -875,8 +908,12 @@ async fn raw_update_rate(backend: Backend, database: &str, seconds: u64) -> Resu
     for task in tasks {
         task.await?;
     }
+    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    if let Some(pool) = postgres_pool {
+        pool.close().await;
+    }
     if ids.is_empty() {
         return Err("no enrolled accounts to update".into());
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    Ok(rate)
 }
