@@ -66,16 +66,12 @@ async fn read_all(lease: &mut Lease, batch: Vec<Queued<Read, <Reads as Lane>::Ou
     }
     for (prefix, batch) in by_prefix {
         let tokens: Vec<Vec<u8>> = batch.iter().map(|q| q.job.token.clone()).collect();
-        let rows = match lease.connection().await {
-            Ok(connection) => sqlx::query(READ_ALL)
-                .bind(&tokens)
-                .bind(&prefix)
-                .fetch_all(connection)
-                .await
-                .map_err(StoreError::Backend),
-            Err(error) => Err(error),
+        let read = async {
+            let connection = lease.connection().await?;
+            let query = sqlx::query(READ_ALL).bind(&tokens).bind(&prefix);
+            Ok::<_, StoreError>(query.fetch_all(connection).await?)
         };
-        let rows = match rows {
+        let rows = match read.await {
             Ok(rows) => rows,
             Err(error) => {
                 lease.release();

@@ -192,11 +192,7 @@ impl Lane for Completions {
 /// Runs one batch and answers each item; a batch that aborted is run again item by item.
 async fn run(lease: &mut Lease, batch: Vec<Queued<Item, <Completions as Lane>::Outcome>>) {
     let items: Vec<&Item> = batch.iter().map(|q| &q.job).collect();
-    let outcomes = match lease.connection().await {
-        Ok(connection) => complete_all(connection, &items).await,
-        Err(error) => Err(error),
-    };
-    match outcomes {
+    match async { complete_all(lease.connection().await?, &items).await }.await {
         Ok(outcomes) => {
             for (queued, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = queued.reply.send(Ok(outcome));
@@ -210,11 +206,9 @@ async fn run(lease: &mut Lease, batch: Vec<Queued<Item, <Completions as Lane>::O
             for queued in batch {
                 let pool = lease.pool().clone();
                 alone.spawn(async move {
-                    let outcome = match pool.acquire().await {
-                        Ok(mut connection) => complete_all(&mut connection, &[&queued.job]).await,
-                        Err(error) => Err(error.into()),
-                    };
-                    let outcome = match outcome {
+                    let outcome =
+                        async { complete_all(&mut *pool.acquire().await?, &[&queued.job]).await };
+                    let outcome = match outcome.await {
                         Ok(outcomes) => outcomes.into_iter().next().ok_or_else(|| {
                             StoreError::Task("a completion statement answered no row".to_owned())
                         }),

@@ -92,11 +92,7 @@ impl Lane for Exchanges {
 /// `None` when it spent none; a batch aborted by a deadlock is run again item by item.
 async fn run(lease: &mut Lease, batch: Vec<Queued<Job, <Exchanges as Lane>::Outcome>>) {
     let jobs: Vec<&CodeExchange> = batch.iter().map(|q| &q.job.exchange).collect();
-    let judged = match lease.connection().await {
-        Ok(connection) => exchange_all(connection, &jobs).await,
-        Err(error) => Err(error),
-    };
-    match judged {
+    match async { exchange_all(lease.connection().await?, &jobs).await }.await {
         Ok(mut judged) => {
             for (queued, idx) in batch.into_iter().zip(1i64..) {
                 let _ = queued.reply.send(Ok(judged.remove(&idx)));
@@ -110,12 +106,9 @@ async fn run(lease: &mut Lease, batch: Vec<Queued<Job, <Exchanges as Lane>::Outc
             for queued in batch {
                 let pool = lease.pool().clone();
                 alone.spawn(async move {
-                    let judged = match pool.acquire().await {
-                        Ok(mut connection) => {
-                            exchange_all(&mut connection, &[&queued.job.exchange]).await
-                        }
-                        Err(error) => Err(error.into()),
-                    };
+                    let job = &queued.job.exchange;
+                    let judged =
+                        async { exchange_all(&mut *pool.acquire().await?, &[job]).await }.await;
                     let _ = queued
                         .reply
                         .send(judged.map(|mut judged| judged.remove(&1)));
