@@ -102,9 +102,26 @@ impl Lease {
         self.connection = None;
     }
 
-    /// The pool, for work beside the batch (its items run again one by one).
-    pub(super) fn pool(&self) -> &PgPool {
-        &self.pool
+    /// Runs each job of a batch that aborted alone, beside one another, on connections from
+    /// the pool: this batch's own goes back to it first, so that they never wait for it.
+    /// `alone` runs one job on a connection it acquires from the pool and gives its outcome.
+    pub(super) async fn run_alone<J, O, F>(
+        &mut self,
+        batch: Vec<Queued<J, O>>,
+        alone: impl Fn(PgPool, J) -> F,
+    ) where
+        F: Future<Output = O> + Send + 'static,
+        O: Send + 'static,
+    {
+        self.release();
+        let mut running = tokio::task::JoinSet::new();
+        for Queued { job, reply } in batch {
+            let outcome = alone(self.pool.clone(), job);
+            running.spawn(async move {
+                let _ = reply.send(outcome.await);
+            });
+        }
+        while running.join_next().await.is_some() {}
     }
 }
 

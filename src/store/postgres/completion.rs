@@ -199,26 +199,17 @@ async fn run(lease: &mut Lease, batch: Vec<Queued<Item, <Completions as Lane>::O
             }
         }
         Err(error) if items.len() > 1 && rolled_back(&error) => {
-            // The items run alone beside one another, on connections from the pool: this
-            // batch's own goes back to it first, so that they never wait for it.
-            lease.release();
-            let mut alone = tokio::task::JoinSet::new();
-            for queued in batch {
-                let pool = lease.pool().clone();
-                alone.spawn(async move {
-                    let outcome =
-                        async { complete_all(&mut *pool.acquire().await?, &[&queued.job]).await };
-                    let outcome = match outcome.await {
+            lease
+                .run_alone(batch, |pool, item| async move {
+                    match complete_all(&mut *pool.acquire().await?, &[&item]).await {
                         Ok(outcomes) => outcomes.into_iter().next().ok_or_else(|| {
                             StoreError::Task("a completion statement answered no row".to_owned())
                         }),
                         Err(error) if counter_moved(&error) => Ok(Completion::CounterMoved),
                         Err(error) => Err(error),
-                    };
-                    let _ = queued.reply.send(outcome);
-                });
-            }
-            while alone.join_next().await.is_some() {}
+                    }
+                })
+                .await;
         }
         Err(error) if counter_moved(&error) => {
             for queued in batch {

@@ -99,22 +99,13 @@ async fn run(lease: &mut Lease, batch: Vec<Queued<Job, <Exchanges as Lane>::Outc
             }
         }
         Err(error) if jobs.len() > 1 && deadlocked(&error) => {
-            // The items run alone beside one another, on connections from the pool: this
-            // batch's own goes back to it first, so that they never wait for it.
-            lease.release();
-            let mut alone = tokio::task::JoinSet::new();
-            for queued in batch {
-                let pool = lease.pool().clone();
-                alone.spawn(async move {
-                    let job = &queued.job.exchange;
-                    let judged =
-                        async { exchange_all(&mut *pool.acquire().await?, &[job]).await }.await;
-                    let _ = queued
-                        .reply
-                        .send(judged.map(|mut judged| judged.remove(&1)));
-                });
-            }
-            while alone.join_next().await.is_some() {}
+            lease
+                .run_alone(batch, |pool, job| async move {
+                    let mut connection = pool.acquire().await?;
+                    let mut judged = exchange_all(&mut connection, &[&job.exchange]).await?;
+                    Ok(judged.remove(&1))
+                })
+                .await;
         }
         Err(error) => {
             lease.release();
