@@ -665,9 +665,11 @@ async fn totp_load(
         None => None,
     };
     let cpu_before = CpuSplit::now(&server_pids);
+    phase_hook("start", &nodes[0].database);
     let started = Instant::now();
     let timed = answer_all(client, work).await?;
     let elapsed = started.elapsed().as_secs_f64();
+    phase_hook("stop", &nodes[0].database);
     CpuSplit::now(&server_pids).print_since(&cpu_before, timed, "completion");
     if let (Some(wal), Some(before)) = (&wal, wal_before) {
         let after = wal.now().await?;
@@ -687,6 +689,16 @@ async fn totp_load(
         raw_before,
         raw_after: raw_update_rate(backend, &nodes[0].database, seconds).await?,
     })
+}
+
+/// Runs the program that `DEADBOLT_LOAD_HOOK` names, if any, with `start` (just before the
+/// clock starts) or `stop` (just after it stops) and the phase's database: a profiler or a
+/// `pg_stat_wal` reading around figure 4's timed answers only, never around the enrolment.
+/// Whatever it prints and however it ends changes nothing here.
+fn phase_hook(when: &str, database: &str) {
+    if let Some(hook) = std::env::var_os("DEADBOLT_LOAD_HOOK") {
+        let _ = Command::new(hook).args([when, database]).status();
+    }
 }
 
 /// One challenge to answer: on which node, and with which code.
