@@ -164,7 +164,7 @@ pub(super) async fn list_users(config: &Config) -> anyhow::Result<()> {
             if account.is_admin { "yes" } else { "no" },
             TwoFactorState::of(summary.two_factor_enabled, summary.pending_until, now).as_str(),
             account.created_at.to_rfc3339(),
-            account
+            summary
                 .last_sign_in_at
                 .map_or_else(|| "never".to_owned(), UnixTime::to_rfc3339),
         );

@@ -24,8 +24,6 @@ pub struct Account {
     pub is_admin: bool,
     /// When the account was created.
     pub created_at: UnixTime,
-    /// When the account last completed a sign-in.
-    pub last_sign_in_at: Option<UnixTime>,
     /// When the address was last proven by a message sent to it.
     pub email_verified_at: Option<UnixTime>,
     /// When an instance admin suspended it; `None` while it is not suspended.

@@ -77,8 +77,8 @@ pub trait Accounts: Send + Sync {
 /// Signed-in sessions.
 #[async_trait]
 pub trait Sessions: Send + Sync {
-    /// Inserts a session and records the sign-in time on its account, appending `journal`
-    /// (the sign-in's events) in the same transaction.
+    /// Inserts a session, appending `journal` (the sign-in's events, whose
+    /// `sign_in_succeeded` is the account's last sign-in) in the same transaction.
     async fn create_session(
         &self,
         session: &NewSession,

@@ -31,7 +31,7 @@
 //!   [`ENTRY_TTL`], and at most [`CAPACITY`] of them are kept.
 //! - Not published (so up to [`ENTRY_TTL`] stale on another node): fields no remembered
 //!   decision uses, i.e. a session's `last_seen_at` (each node records use itself, at most
-//!   once a minute) and the account's `last_sign_in_at`.
+//!   once a minute).
 
 mod gate;
 mod memory;

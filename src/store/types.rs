@@ -91,7 +91,7 @@ macro_rules! owner_columns {
     () => {
         "a.id AS a_id, a.email AS a_email, a.name AS a_name, \
          a.password_hash AS a_password_hash, a.is_admin AS a_is_admin, \
-         a.created_at AS a_created_at, a.last_sign_in_at AS a_last_sign_in_at, \
+         a.created_at AS a_created_at, \
          a.email_verified_at AS a_email_verified_at, a.suspended_at AS a_suspended_at, \
          (t.secret IS NOT NULL) AS a_has_totp, \
          EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.account_id = a.id) \
@@ -117,6 +117,14 @@ pub(crate) const SESSION_LOOKUP_COLUMNS: &str = concat!(
 /// on PostgreSQL the extra sub-plan cost a fifth of the query.
 pub(crate) const RECOVERY_COUNT_COLUMN: &str =
     "(SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = a.id) AS t_recovery_codes";
+
+/// An account's last sign-in, for queries over `accounts a`: the time of its newest
+/// `sign_in_succeeded` event, which every way of signing in records in the commit that starts
+/// its session. Read backwards along `security_events_by_account`, it stops at the first
+/// sign-in it meets; no sign-in writes the account's row.
+pub(crate) const LAST_SIGN_IN_COLUMN: &str = "(SELECT e.at FROM security_events e \
+     WHERE e.account_id = a.id AND e.kind = 'sign_in_succeeded' \
+     ORDER BY e.id DESC LIMIT 1) AS last_sign_in_at";
 
 /// The membership columns of a forward-auth lookup (decoded by `MembershipRow`), for queries
 /// joining `LEFT JOIN memberships m LEFT JOIN workspaces w ON w.id = m.workspace_id`.
@@ -222,6 +230,9 @@ pub struct AccountSummary {
     pub two_factor_enabled: bool,
     /// When a pending enrolment lapses, if one was started.
     pub pending_until: Option<UnixTime>,
+    /// When the account last signed in: its newest `sign_in_succeeded` event
+    /// ([`LAST_SIGN_IN_COLUMN`]).
+    pub last_sign_in_at: Option<UnixTime>,
 }
 
 /// The outcome of changing or removing a membership.

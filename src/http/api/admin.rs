@@ -187,7 +187,7 @@ pub async fn list_accounts(
             two_factor: TwoFactorState::of(s.two_factor_enabled, s.pending_until, auth.now)
                 .as_str(),
             created_at: s.account.created_at,
-            last_sign_in_at: s.account.last_sign_in_at,
+            last_sign_in_at: s.last_sign_in_at,
         })
         .collect();
     Ok(Json(AdminAccountList {

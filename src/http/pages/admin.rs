@@ -189,7 +189,7 @@ async fn render_page(
                 is_admin: a.account.is_admin,
                 two_factor: a.two_factor_enabled,
                 email_verified: a.account.email_verified_at.is_some(),
-                last_sign_in_at: when_or_dash(a.account.last_sign_in_at),
+                last_sign_in_at: when_or_dash(a.last_sign_in_at),
                 suspended_at: a.account.suspended_at.map(when).unwrap_or_default(),
             })
             .collect(),

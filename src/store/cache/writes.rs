@@ -89,9 +89,8 @@ pub(crate) enum Write {
 /// its own answer says it changed nothing (`NodeCache::write_if`).
 pub(super) const EXEMPT: &[(&str, &[Write])] = &[
     (
-        "a new account or session, and last_sign_in_at: nothing unknown is remembered, so no \
-         node remembers it missing, and no remembered decision uses last_sign_in_at (settling \
-         a password may instead open a challenge, and clears counters)",
+        "a new account or session: nothing unknown is remembered, so no node remembers it \
+         missing (settling a password may instead open a challenge, and clears counters)",
         &[
             Write::CreateAccount,
             Write::CreateFirstAdmin,

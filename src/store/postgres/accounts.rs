@@ -14,12 +14,12 @@ use crate::store::email_tokens::void_tokens;
 use crate::store::rows::{conflict_as, AccountRow, AccountSummaryRow};
 use crate::store::{
     AccountSummary, Accounts, Constraint, FirstAdmin, Journal, NewAccount, StoreError,
+    LAST_SIGN_IN_COLUMN,
 };
 
 /// The columns of [`AccountRow`], in order.
 pub(super) const ACCOUNT_COLUMNS: &str =
-    "id, email, name, password_hash, is_admin, created_at, last_sign_in_at, email_verified_at, \
-     suspended_at";
+    "id, email, name, password_hash, is_admin, created_at, email_verified_at, suspended_at";
 
 #[async_trait]
 impl Accounts for PostgresStore {
@@ -170,21 +170,22 @@ impl Accounts for PostgresStore {
         limit: u32,
     ) -> Result<Vec<AccountSummary>, StoreError> {
         // `instr` / `strpos` rather than LIKE, so `%` and `_` in a query match themselves.
-        let rows: Vec<AccountSummaryRow> = sqlx::query_as(
+        let sql = format!(
             "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                    a.last_sign_in_at, a.email_verified_at, a.suspended_at,
+                    a.email_verified_at, a.suspended_at,
                     (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w
                                                 WHERE w.account_id = a.id)) AS has_two_factor,
-                    t.pending_expires_at AS pending_until
+                    t.pending_expires_at AS pending_until, {LAST_SIGN_IN_COLUMN}
              FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
              WHERE ($1::TEXT IS NULL OR strpos(a.email, $1::TEXT) > 0) AND a.email > $2
-             ORDER BY a.email LIMIT $3",
-        )
-        .bind(query.map(str::to_lowercase))
-        .bind(after.unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+             ORDER BY a.email LIMIT $3"
+        );
+        let rows: Vec<AccountSummaryRow> = sqlx::query_as(&sql)
+            .bind(query.map(str::to_lowercase))
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().map(AccountSummary::from).collect())
     }
 

@@ -33,8 +33,7 @@ pub(super) struct Read {
 /// generic plan would scan those whole tables for a handful of rows).
 const READ_ALL: &str = "
 SELECT c.token_hash, c.account_id, c.expires_at, c.failures,
-       a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at, a.last_sign_in_at,
-       a.email_verified_at,
+       a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at, a.email_verified_at,
        a.suspended_at,
        t.key_id, t.secret, t.enabled_at, COALESCE(t.last_step, -1) AS last_step,
        t.pending_key_id, t.pending_secret, t.pending_expires_at,

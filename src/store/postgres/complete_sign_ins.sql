@@ -28,8 +28,9 @@
 --    that value by compare-and-swap; if the challenge was consumed but that claim lost a
 --    race after `moved` was checked, `counter_moved()` raises SQLSTATE DB001 and the whole
 --    statement rolls back; completion.rs then runs each item alone.
--- 4. A session exists only for a granted item, with its account's sign-in time and its
---    events, in the same commit. What a granted item may need besides (a recovery code's
+-- 4. A session exists only for a granted item, with its events, in the same commit (its
+--    `sign_in_succeeded` event is also the account's last sign-in; nothing else about the
+--    account is written). What a granted item may need besides (a recovery code's
 --    follow-up, the deliveries of an event that notifies someone) runs after this statement
 --    in the same transaction (completion.rs), using the event ids returned here.
 --
@@ -154,9 +155,6 @@ session AS (
     SELECT g.session_id, g.account, g.session_token, g.now, g.now, g.expires_at, g.ip,
            g.user_agent, c.first_factor || ' ' || g.second_amr
     FROM granted g JOIN challenge c ON c.idx = g.idx),
-signed_in AS (
-    UPDATE accounts a SET last_sign_in_at = g.now FROM granted g
-    WHERE a.id = ANY($2) AND a.id = g.account),
 recorded AS (
     INSERT INTO security_events
         (account_id, actor_id, kind, at, ip, user_agent, details, workspace_id)

@@ -14,8 +14,8 @@ use crate::store::{
     MEMBERSHIP_COLUMNS, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
 };
 
-/// Inserts a session and records the sign-in time on its account, inside the caller's
-/// transaction (a password sign-in, or the completion of a challenge).
+/// Inserts a session inside the caller's transaction (a password sign-in, or the completion
+/// of a challenge), whose `sign_in_succeeded` event is the account's last sign-in.
 pub(super) async fn insert_session(
     conn: &mut sqlx::PgConnection,
     new: &NewSession,
@@ -38,11 +38,6 @@ pub(super) async fn insert_session(
     .bind(&new.amr)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
-        .bind(session.created_at.0)
-        .bind(session.account_id.as_str())
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 

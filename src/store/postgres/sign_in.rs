@@ -168,8 +168,7 @@ impl SignIns for PostgresStore {
                              INSERT INTO sessions (id, account_id, token_hash, created_at,
                                                    last_seen_at, expires_at, ip, user_agent,
                                                    amr)
-                             VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11)),
-                         signed_in AS (UPDATE accounts SET last_sign_in_at = $6 WHERE id = $4)"
+                             VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11))"
                     }
                     AfterPassword::Challenge { .. } => {
                         "started AS (

@@ -1,4 +1,5 @@
-//! Account rows: the account itself, and the admin area's summary with its two-factor state.
+//! Account rows: the account itself, and the admin area's summary with its two-factor state
+//! and last sign-in.
 
 use crate::domain::account::Account;
 use crate::domain::email::Email;
@@ -14,7 +15,6 @@ pub(in crate::store) struct AccountRow {
     pub password_hash: String,
     pub is_admin: bool,
     pub created_at: i64,
-    pub last_sign_in_at: Option<i64>,
     pub email_verified_at: Option<i64>,
     pub suspended_at: Option<i64>,
 }
@@ -34,7 +34,6 @@ impl From<AccountRow> for Account {
             password_hash: password_hash(row.password_hash),
             is_admin: row.is_admin,
             created_at: UnixTime(row.created_at),
-            last_sign_in_at: row.last_sign_in_at.map(UnixTime),
             email_verified_at: row.email_verified_at.map(UnixTime),
             suspended_at: row.suspended_at.map(UnixTime),
         }
@@ -48,6 +47,7 @@ pub(in crate::store) struct AccountSummaryRow {
     pub account: AccountRow,
     pub has_two_factor: bool,
     pub pending_until: Option<i64>,
+    pub last_sign_in_at: Option<i64>,
 }
 
 impl From<AccountSummaryRow> for AccountSummary {
@@ -56,6 +56,7 @@ impl From<AccountSummaryRow> for AccountSummary {
             account: row.account.into(),
             two_factor_enabled: row.has_two_factor,
             pending_until: row.pending_until.map(UnixTime),
+            last_sign_in_at: row.last_sign_in_at.map(UnixTime),
         }
     }
 }

@@ -45,7 +45,6 @@ pub(in crate::store) struct OwnerRow {
     pub a_password_hash: String,
     pub a_is_admin: bool,
     pub a_created_at: i64,
-    pub a_last_sign_in_at: Option<i64>,
     pub a_email_verified_at: Option<i64>,
     pub a_suspended_at: Option<i64>,
     pub a_has_totp: bool,
@@ -65,7 +64,6 @@ impl OwnerRow {
             password_hash: super::accounts::password_hash(self.a_password_hash),
             is_admin: self.a_is_admin,
             created_at: UnixTime(self.a_created_at),
-            last_sign_in_at: self.a_last_sign_in_at.map(UnixTime),
             email_verified_at: self.a_email_verified_at.map(UnixTime),
             suspended_at: self.a_suspended_at.map(UnixTime),
         };

@@ -17,12 +17,12 @@ use crate::store::email_tokens::void_tokens;
 use crate::store::rows::{conflict_as, AccountRow, AccountSummaryRow};
 use crate::store::{
     AccountSummary, Accounts, Constraint, FirstAdmin, Journal, NewAccount, StoreError,
+    LAST_SIGN_IN_COLUMN,
 };
 
 /// The columns of [`AccountRow`], in order.
 const ACCOUNT_COLUMNS: &str =
-    "id, email, name, password_hash, is_admin, created_at, last_sign_in_at, email_verified_at, \
-     suspended_at";
+    "id, email, name, password_hash, is_admin, created_at, email_verified_at, suspended_at";
 
 #[async_trait]
 impl Accounts for SqliteStore {
@@ -170,17 +170,20 @@ impl Accounts for SqliteStore {
         limit: u32,
     ) -> Result<Vec<AccountSummary>, StoreError> {
         // `instr` / `strpos` rather than LIKE, so `%` and `_` in a query match themselves.
+        let sql = format!(
+            "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
+                    a.email_verified_at, a.suspended_at,
+                    (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w
+                                                WHERE w.account_id = a.id)) AS has_two_factor,
+                    t.pending_expires_at AS pending_until, {LAST_SIGN_IN_COLUMN}
+             FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
+             WHERE (?1 IS NULL OR instr(a.email, ?1) > 0) AND a.email > ?2
+             ORDER BY a.email LIMIT ?3"
+        );
         let rows: Vec<AccountSummaryRow> = self.db.read(|conn| {
             all(
                 conn,
-                "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                        a.last_sign_in_at, a.email_verified_at, a.suspended_at,
-                        (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w
-                                                WHERE w.account_id = a.id)) AS has_two_factor,
-                        t.pending_expires_at AS pending_until
-                 FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
-                 WHERE (?1 IS NULL OR instr(a.email, ?1) > 0) AND a.email > ?2
-                 ORDER BY a.email LIMIT ?3",
+                &sql,
                 (
                     query.map(str::to_lowercase),
                     after.unwrap_or(""),

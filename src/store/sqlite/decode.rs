@@ -66,10 +66,9 @@ macro_rules! from_rows {
 
 from_rows! {
     AccountRow {
-        id, email, name, password_hash, is_admin, created_at, last_sign_in_at,
-        email_verified_at, suspended_at,
+        id, email, name, password_hash, is_admin, created_at, email_verified_at, suspended_at,
     },
-    AccountSummaryRow { account: AccountRow, has_two_factor, pending_until },
+    AccountSummaryRow { account: AccountRow, has_two_factor, pending_until, last_sign_in_at },
     ChallengeRow { account_id, expires_at, failures },
     ChallengeContextRow {
         challenge: ChallengeRow, account: AccountRow, two_factor: TwoFactorRow, k_failures,
@@ -79,8 +78,8 @@ from_rows! {
     SealedRow { slot, owner, key_id, blob },
     SessionRow { id, account_id, created_at, last_seen_at, expires_at, ip, user_agent },
     OwnerRow {
-        a_id, a_email, a_name, a_password_hash, a_is_admin, a_created_at, a_last_sign_in_at,
-        a_email_verified_at, a_suspended_at, a_has_totp, a_has_webauthn, t_enabled_at,
+        a_id, a_email, a_name, a_password_hash, a_is_admin, a_created_at, a_email_verified_at,
+        a_suspended_at, a_has_totp, a_has_webauthn, t_enabled_at,
         t_pending_until, t_recovery_codes,
     },
     SessionAccountRow { session: SessionRow, owner: OwnerRow },

@@ -62,6 +62,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!(17, "api tokens", "0017_api_tokens.sql"),
     migration!(18, "webauthn", "0018_webauthn.sql"),
     migration!(19, "required factor", "0019_required_factor.sql"),
+    migration!(
+        20,
+        "last sign in from events",
+        "0020_last_sign_in_from_events.sql"
+    ),
 ];
 
 /// The history table, as sqlx's migrator created it.

@@ -17,8 +17,8 @@ use crate::store::{
     MEMBERSHIP_COLUMNS, RECOVERY_COUNT_COLUMN, SESSION_LOOKUP_COLUMNS,
 };
 
-/// Inserts a session and records the sign-in time on its account, inside the caller's
-/// transaction (a password sign-in, or the completion of a challenge).
+/// Inserts a session inside the caller's transaction (a password sign-in, or the completion
+/// of a challenge), whose `sign_in_succeeded` event is the account's last sign-in.
 pub(super) fn insert_session(tx: &Connection, new: &NewSession) -> rusqlite::Result<()> {
     let session = &new.session;
     tx.prepare_cached(
@@ -38,8 +38,6 @@ pub(super) fn insert_session(tx: &Connection, new: &NewSession) -> rusqlite::Res
         &session.user_agent,
         &new.amr,
     ))?;
-    tx.prepare_cached("UPDATE accounts SET last_sign_in_at = ?1 WHERE id = ?2")?
-        .execute((session.created_at.0, session.account_id.as_str()))?;
     Ok(())
 }
 
