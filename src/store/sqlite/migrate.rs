@@ -179,9 +179,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 17, 18, 19]
+            vec![1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 17, 18, 19, 20]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(19));
+        assert_eq!(latest(&conn).unwrap(), Some(20));
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('accounts', 'notification_outbox')",
@@ -199,9 +199,9 @@ mod tests {
         run(&mut conn, &MIGRATIONS[..3]).unwrap();
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 17, 18, 19]
+            vec![4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 17, 18, 19, 20]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(19));
+        assert_eq!(latest(&conn).unwrap(), Some(20));
     }
 
     #[test]
@@ -257,9 +257,9 @@ mod tests {
         // What it has applied is recognised; only what came after runs.
         assert_eq!(
             run(&mut conn, MIGRATIONS).unwrap(),
-            vec![10, 11, 12, 13, 14, 15, 17, 18, 19]
+            vec![10, 11, 12, 13, 14, 15, 17, 18, 19, 20]
         );
-        assert_eq!(latest(&conn).unwrap(), Some(19));
+        assert_eq!(latest(&conn).unwrap(), Some(20));
         assert_eq!(run(&mut conn, MIGRATIONS).unwrap(), Vec::<i64>::new());
     }
 
