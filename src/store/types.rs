@@ -118,13 +118,19 @@ pub(crate) const SESSION_LOOKUP_COLUMNS: &str = concat!(
 pub(crate) const RECOVERY_COUNT_COLUMN: &str =
     "(SELECT COUNT(*) FROM recovery_codes r WHERE r.account_id = a.id) AS t_recovery_codes";
 
-/// An account's last sign-in, for queries over `accounts a`: the time of its newest
+/// The columns of an [`AccountSummary`] (decoded by `AccountSummaryRow`), for queries over
+/// `accounts a LEFT JOIN two_factor t`. The last sign-in is the time of the account's newest
 /// `sign_in_succeeded` event, which every way of signing in records in the commit that starts
-/// its session. Read backwards along `security_events_by_account`, it stops at the first
-/// sign-in it meets; no sign-in writes the account's row.
-pub(crate) const LAST_SIGN_IN_COLUMN: &str = "(SELECT e.at FROM security_events e \
-     WHERE e.account_id = a.id AND e.kind = 'sign_in_succeeded' \
-     ORDER BY e.id DESC LIMIT 1) AS last_sign_in_at";
+/// its session: read backwards along `security_events_by_account`, it stops at the first
+/// sign-in it meets, and no sign-in writes the account's row.
+pub(crate) const ACCOUNT_SUMMARY_COLUMNS: &str = "a.id, a.email, a.name, a.password_hash, \
+     a.is_admin, a.created_at, a.email_verified_at, a.suspended_at, \
+     (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w \
+                                      WHERE w.account_id = a.id)) AS has_two_factor, \
+     t.pending_expires_at AS pending_until, \
+     (SELECT e.at FROM security_events e \
+      WHERE e.account_id = a.id AND e.kind = 'sign_in_succeeded' \
+      ORDER BY e.id DESC LIMIT 1) AS last_sign_in_at";
 
 /// The membership columns of a forward-auth lookup (decoded by `MembershipRow`), for queries
 /// joining `LEFT JOIN memberships m LEFT JOIN workspaces w ON w.id = m.workspace_id`.
@@ -231,7 +237,7 @@ pub struct AccountSummary {
     /// When a pending enrolment lapses, if one was started.
     pub pending_until: Option<UnixTime>,
     /// When the account last signed in: its newest `sign_in_succeeded` event
-    /// ([`LAST_SIGN_IN_COLUMN`]).
+    /// ([`ACCOUNT_SUMMARY_COLUMNS`]).
     pub last_sign_in_at: Option<UnixTime>,
 }
 

@@ -17,7 +17,7 @@ use crate::store::email_tokens::void_tokens;
 use crate::store::rows::{conflict_as, AccountRow, AccountSummaryRow};
 use crate::store::{
     AccountSummary, Accounts, Constraint, FirstAdmin, Journal, NewAccount, StoreError,
-    LAST_SIGN_IN_COLUMN,
+    ACCOUNT_SUMMARY_COLUMNS,
 };
 
 /// The columns of [`AccountRow`], in order.
@@ -171,11 +171,7 @@ impl Accounts for SqliteStore {
     ) -> Result<Vec<AccountSummary>, StoreError> {
         // `instr` / `strpos` rather than LIKE, so `%` and `_` in a query match themselves.
         let sql = format!(
-            "SELECT a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                    a.email_verified_at, a.suspended_at,
-                    (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w
-                                                WHERE w.account_id = a.id)) AS has_two_factor,
-                    t.pending_expires_at AS pending_until, {LAST_SIGN_IN_COLUMN}
+            "SELECT {ACCOUNT_SUMMARY_COLUMNS}
              FROM accounts a LEFT JOIN two_factor t ON t.account_id = a.id
              WHERE (?1 IS NULL OR instr(a.email, ?1) > 0) AND a.email > ?2
              ORDER BY a.email LIMIT ?3"
