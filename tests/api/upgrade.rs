@@ -158,8 +158,8 @@ async fn a_database_of_the_previous_release_upgrades_in_place(backend: Backend) 
     let me = app.get("/api/v1/me", Some(&recorded.session_token)).await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["email"], recorded.email);
-    // The last sign-ins, which the previous release kept on the account (migration 0020
-    // dropped that column): now read from the sign-in events, with the same values.
+    // The last sign-ins, which the previous release kept on the account (migration 0020):
+    // now read from the sign-in events, with the same values.
     for (email, at) in [
         (&recorded.email, START),
         (&recorded.member_email, START.plus_seconds(30)),
