@@ -495,6 +495,18 @@ impl TestApp {
         .await
     }
 
+    /// The account's last sign-in as the admin list reads it (from its newest
+    /// `sign_in_succeeded` event).
+    pub async fn last_sign_in(&self, email: &str) -> Option<UnixTime> {
+        let found = self
+            .store
+            .search_accounts(Some(email), None, 1)
+            .await
+            .unwrap();
+        assert_eq!(found[0].account.email.as_str(), email);
+        found[0].last_sign_in_at
+    }
+
     /// The kinds of the account's events, newest first.
     pub async fn event_kinds(&self, token: &str) -> Vec<String> {
         let reply = self.get("/api/v1/me/events?limit=100", Some(token)).await;

@@ -222,33 +222,21 @@ async fn ended_sessions_are_purged(backend: Backend) {
     assert_eq!(app.store.purge_expired_sessions(later).await.unwrap(), 1);
 }
 
-/// The last sign-in as the admin list reads it: from the account's newest
-/// `sign_in_succeeded` event, whichever way it signed in.
-async fn last_sign_in(app: &TestApp, email: &str) -> Option<deadbolt::domain::time::UnixTime> {
-    let found = app
-        .store
-        .search_accounts(Some(email), None, 1)
-        .await
-        .unwrap();
-    assert_eq!(found[0].account.email.as_str(), email);
-    found[0].last_sign_in_at
-}
-
 async fn sign_in_records_the_last_sign_in_time(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_account("ada@example.com", PASSWORD).await;
-    assert_eq!(last_sign_in(&app, "ada@example.com").await, None);
+    assert_eq!(app.last_sign_in("ada@example.com").await, None);
     app.clock.advance(500);
     assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status, 201);
     assert_eq!(
-        last_sign_in(&app, "ada@example.com").await,
+        app.last_sign_in("ada@example.com").await,
         Some(START.plus_seconds(500))
     );
     // A wrong password is an event too, but not a sign-in.
     app.clock.advance(100);
     assert_eq!(app.sign_in("ada@example.com", "wrong").await.status, 401);
     assert_eq!(
-        last_sign_in(&app, "ada@example.com").await,
+        app.last_sign_in("ada@example.com").await,
         Some(START.plus_seconds(500))
     );
 }
@@ -256,13 +244,13 @@ async fn sign_in_records_the_last_sign_in_time(backend: Backend) {
 async fn a_second_factor_sign_in_is_the_last_sign_in(backend: Backend) {
     let app = spawn_app(backend).await;
     let grace = app.enrolled("grace@example.com").await;
-    let enrolled_at = last_sign_in(&app, "grace@example.com").await.unwrap();
+    let enrolled_at = app.last_sign_in("grace@example.com").await.unwrap();
     // The password step alone signs nobody in; a wrong code does not either.
     app.clock.advance(60);
     let challenge = app.challenge("grace@example.com").await;
     assert_eq!(app.answer_code(&challenge, "000000").await.status, 401);
     assert_eq!(
-        last_sign_in(&app, "grace@example.com").await,
+        app.last_sign_in("grace@example.com").await,
         Some(enrolled_at)
     );
     // The code (on PostgreSQL, the batched completion) does.
@@ -270,7 +258,7 @@ async fn a_second_factor_sign_in_is_the_last_sign_in(backend: Backend) {
     assert_eq!(answered.status, 201, "{}", answered.text);
     let by_code = app.clock.now();
     assert!(by_code > enrolled_at);
-    assert_eq!(last_sign_in(&app, "grace@example.com").await, Some(by_code));
+    assert_eq!(app.last_sign_in("grace@example.com").await, Some(by_code));
     // So does a recovery code.
     app.clock.advance(60);
     let challenge = app.challenge("grace@example.com").await;
@@ -279,7 +267,7 @@ async fn a_second_factor_sign_in_is_the_last_sign_in(backend: Backend) {
         .await;
     assert_eq!(recovered.status, 201, "{}", recovered.text);
     assert_eq!(
-        last_sign_in(&app, "grace@example.com").await,
+        app.last_sign_in("grace@example.com").await,
         Some(by_code.plus_seconds(60))
     );
 }
