@@ -5,9 +5,9 @@
 //! (`oidc_exchange.rs`).
 //!
 //! What one completion writes (the factor spent, the challenge consumed, the failure counter
-//! claimed, the session, the account's last sign-in, the audit event) touches six tables and a
-//! dozen indexes. PostgreSQL pays most of it per statement, not per row: locking some twenty
-//! relations, starting the executor on a plan of a dozen nodes, one commit, one round trip.
+//! claimed, the session, the audit event) touches five tables and a dozen indexes. PostgreSQL
+//! pays most of it per statement, not per row: locking some twenty relations, starting the
+//! executor on a plan of a dozen nodes, one commit, one round trip.
 //! A statement over arrays pays that once for the whole batch. The same holds, on a smaller
 //! scale, for the read of the challenge, its account, authenticator and counter.
 //!
