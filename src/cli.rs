@@ -79,11 +79,27 @@ pub fn main(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
             None => {
-                eprintln!("deadbolt: {error:#}");
+                eprintln!("deadbolt: {}", describe(&error));
                 ExitCode::FAILURE
             }
         },
     }
+}
+
+/// The error and its causes on one line, each cause once: a cause whose text its error's
+/// message already ends with (`database error: {0}` over the driver's error, say) is not
+/// repeated.
+fn describe(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line = format!("{line}: {text}");
+        }
+    }
+    line
 }
 
 /// Dispatches a parsed command line.
@@ -144,4 +160,28 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     open_store(config).await?;
     println!("Migrations applied to {:?}", config.database);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+    use crate::store::StoreError;
+    use anyhow::Context;
+
+    #[test]
+    fn an_error_line_names_each_cause_once() {
+        let missing = sqlx::migrate::MigrateError::VersionMissing(20);
+        let error = Err::<(), _>(StoreError::from(missing))
+            .context("cannot apply migrations")
+            .unwrap_err();
+        assert_eq!(
+            describe(&error),
+            "cannot apply migrations: migration error: migration 20 was previously applied \
+             but is missing in the resolved migrations"
+        );
+        let plain = Err::<(), _>(std::io::Error::other("disk full"))
+            .context("cannot write the key")
+            .unwrap_err();
+        assert_eq!(describe(&plain), "cannot write the key: disk full");
+    }
 }
