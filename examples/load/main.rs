@@ -20,12 +20,14 @@
 //! 8. (`--tokens`) `GET /api/v1/authz` with an API token ÷ `/healthz`, beside a session's
 //!    ([`tokens`]).
 //!
-//! `chaos [seconds]` is another run altogether: faults under load ([`chaos`]).
+//! `chaos [seconds]` is another run altogether: faults under load ([`chaos`]); so is
+//! `upgrade PREVIOUS`, a rolling upgrade from the `deadbolt` binary `PREVIOUS` ([`upgrade`]).
 
 mod chaos;
 mod email;
 mod oidc;
 mod tokens;
+mod upgrade;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -96,6 +98,7 @@ async fn main() -> Result<(), Error> {
     let mut oidc_only = false;
     let mut tokens_only = false;
     let mut chaos_run = false;
+    let mut upgrade_from = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--server" => server_binary = PathBuf::from(args.next().ok_or("--server PATH")?),
@@ -112,6 +115,8 @@ async fn main() -> Result<(), Error> {
             "--tokens" => tokens_only = true,
             // Faults under load, on a private PostgreSQL (default 60 s).
             "chaos" => chaos_run = true,
+            // A rolling upgrade from this earlier `deadbolt` binary, on PostgreSQL.
+            "upgrade" => upgrade_from = Some(PathBuf::from(args.next().ok_or("upgrade PATH")?)),
             other => {
                 seconds = Some(
                     other
@@ -125,6 +130,11 @@ async fn main() -> Result<(), Error> {
         .map_err(|e| format!("{}: {e}", server_binary.display()))?;
     if chaos_run {
         return run_chaos(&server_binary, seconds.unwrap_or(60)).await;
+    }
+    if let Some(previous) = upgrade_from {
+        let previous =
+            std::fs::canonicalize(&previous).map_err(|e| format!("{}: {e}", previous.display()))?;
+        return upgrade::run(&server_binary, &previous).await;
     }
     let seconds = seconds.unwrap_or(10);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
