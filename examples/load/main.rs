@@ -566,7 +566,9 @@ fn wrk(url: &str, token: &str, seconds: u64) -> Result<f64, Error> {
 struct Enrolled {
     email: String,
     secret: TotpSecret,
+    /// The step of the code that confirmed the enrolment (spent).
     step: i64,
+    recovery_codes: Vec<String>,
 }
 
 async fn enroll(client: &reqwest::Client, base: &str, email: &str) -> Result<Enrolled, Error> {
@@ -592,10 +594,18 @@ async fn enroll(client: &reqwest::Client, base: &str, email: &str) -> Result<Enr
     if confirmed.status() != 200 {
         return Err(format!("confirm answered {}", confirmed.status()).into());
     }
+    let confirmed: Value = confirmed.json().await?;
+    let recovery_codes = confirmed["recovery_codes"]
+        .as_array()
+        .ok_or_else(|| format!("no recovery codes in {confirmed}"))?
+        .iter()
+        .filter_map(|code| code.as_str().map(str::to_owned))
+        .collect();
     Ok(Enrolled {
         email: email.to_owned(),
         secret,
         step,
+        recovery_codes,
     })
 }
 

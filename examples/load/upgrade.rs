@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadbolt::domain::time::UnixTime;
-use deadbolt::domain::totp::{code_at_step, step_at, TotpSecret};
+use deadbolt::domain::totp::{code_at_step, step_at};
 use serde_json::{json, Value};
 
-use super::{another_node, fresh_postgres, sign_up, spawn_node, unix_now, Error, PASSWORD};
+use super::{another_node, enroll, fresh_postgres, spawn_node, unix_now, Error, PASSWORD};
 
 const EMAIL: &str = "upgrade@example.com";
 
@@ -25,8 +25,8 @@ pub(super) async fn run(binary: &Path, previous: &Path) -> Result<(), Error> {
     let old = spawn_node(previous, database.clone(), dir).await?;
     let before = schema_version(&database).await?;
     let client = reqwest::Client::new();
-    sign_up(&client, &old.base, EMAIL).await?;
-    let (secret, recovery) = enrol(&client, &old.base).await?;
+    let enrolled = enroll(&client, &old.base, EMAIL).await?;
+    let (secret, recovery) = (enrolled.secret, enrolled.recovery_codes);
     let new = another_node(&old, binary).await?;
     let after = schema_version(&database).await?;
     println!("   schema version {before} (previous release) → {after} (this one)");
@@ -34,11 +34,10 @@ pub(super) async fn run(binary: &Path, previous: &Path) -> Result<(), Error> {
     let mut checks = Checks::default();
 
     // A fresh step, so that the previous release spends a code after the migration.
-    let confirmed = step_at(UnixTime(unix_now()));
-    while step_at(UnixTime(unix_now())) == confirmed {
+    while step_at(UnixTime(unix_now())) == enrolled.step {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let code = json!({"code": format!("{:06}", code_at_step(&secret, confirmed + 1))});
+    let code = json!({"code": format!("{:06}", code_at_step(&secret, enrolled.step + 1))});
     let (status, on_old) = sign_in(&client, old, old, &code).await?;
     checks.expect("a code, on the previous release", status, 201);
     let (status, _) = sign_in(&client, new, old, &json!({"recovery_code": recovery[0]})).await?;
@@ -133,40 +132,6 @@ async fn schema_version(database: &str) -> Result<i64, Error> {
             .fetch_one(&mut connection)
             .await?,
     )
-}
-
-/// Turns two-factor on for the account; its secret and recovery codes.
-async fn enrol(client: &reqwest::Client, base: &str) -> Result<(TotpSecret, Vec<String>), Error> {
-    let token = password_step(client, base).await?["token"]
-        .as_str()
-        .ok_or("no session token")?
-        .to_owned();
-    let enrollment: Value = client
-        .post(format!("{base}/api/v1/me/two-factor/enrollment"))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let secret = enrollment["secret"].as_str().ok_or("no secret")?;
-    let bytes = data_encoding::BASE32_NOPAD.decode(secret.as_bytes())?;
-    let secret = TotpSecret::from_bytes(&bytes).ok_or("bad secret")?;
-    let code = code_at_step(&secret, step_at(UnixTime(unix_now())));
-    let confirmed: Value = client
-        .post(format!("{base}/api/v1/me/two-factor/enrollment/confirm"))
-        .bearer_auth(&token)
-        .json(&json!({"code": format!("{code:06}")}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let recovery = confirmed["recovery_codes"]
-        .as_array()
-        .ok_or_else(|| format!("no recovery codes in {confirmed}"))?
-        .iter()
-        .filter_map(|code| code.as_str().map(str::to_owned))
-        .collect();
-    Ok((secret, recovery))
 }
 
 async fn password_step(client: &reqwest::Client, base: &str) -> Result<Value, Error> {
