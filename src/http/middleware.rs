@@ -94,7 +94,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let response = next.run(request).await;
+    let response = crate::store::cache::one_request(next.run(request)).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state

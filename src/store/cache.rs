@@ -58,6 +58,27 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(10);
 /// Most entries kept; past it the memory starts over.
 pub const CAPACITY: usize = 65_536;
 
+tokio::task_local! {
+    /// Within one request ([`one_request`]): whether a coherence that may be asked once per
+    /// request (SQLite's, whose question costs a read transaction and its file locks) has
+    /// been asked already.
+    static ASKED: std::cell::Cell<bool>;
+}
+
+/// Runs `request` as one request for [`asked_before_in_this_request`]: SQLite's coherence
+/// then asks `PRAGMA data_version` once per request, at its first remembered read, instead
+/// of at every one. A change committed before the request's first remembered read is seen
+/// by all of them, so the next request after any commit still sees it (`http/middleware.rs`
+/// wraps every request). Outside a request (background tasks, the CLI) every read asks.
+pub async fn one_request<F: std::future::Future>(request: F) -> F::Output {
+    ASKED.scope(std::cell::Cell::new(false), request).await
+}
+
+/// Whether this request has asked already (and from now on, it has); false outside one.
+pub(crate) fn asked_before_in_this_request() -> bool {
+    ASKED.try_with(|asked| asked.replace(true)).unwrap_or(false)
+}
+
 /// How a backend keeps every node's memory coherent with the database.
 #[async_trait]
 pub(crate) trait Coherence: Send + Sync + std::fmt::Debug {

@@ -8,6 +8,7 @@ use crate::helpers::*;
 use deadbolt::domain::account::Session;
 use deadbolt::domain::email::Email;
 use deadbolt::domain::ids::{AccountId, SessionId, Token};
+use deadbolt::store::cache::one_request;
 use deadbolt::store::{self, NewAccount, NewSession, PoolSettings, Store};
 use sqlx::Connection;
 
@@ -109,6 +110,58 @@ async fn sqlite_memory_sees_a_change_committed_by_another_process_at_once() {
         .await
         .unwrap()
         .is_none());
+}
+
+/// Within one request (`cache::one_request`, as every HTTP request runs) SQLite's memory is
+/// checked once, at the first remembered read: a change committed before a request is seen by
+/// all of its reads, and one committed during it by the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_memory_is_checked_once_per_request_and_by_every_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Backend::Sqlite, &dir).await;
+    let node = connect(&url).await;
+    node.migrate().await.unwrap();
+    node.join_cache().await.unwrap();
+    let cli = connect(&url).await;
+    let ada = account(cli.as_ref(), "ada@example.com").await;
+    let found = |token: Token| {
+        let node = Arc::clone(&node);
+        async move {
+            node.session_by_token(&token.hash())
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    let delete = |id: SessionId| {
+        let url = url.clone();
+        async move {
+            raw_execute(
+                &url,
+                &format!("DELETE FROM sessions WHERE id = '{}'", id.as_str()),
+            )
+            .await
+        }
+    };
+
+    let (token, id) = session(cli.as_ref(), &ada).await;
+    assert!(one_request(found(token.clone())).await);
+    delete(id).await;
+    one_request(async {
+        assert!(!found(token.clone()).await);
+        assert!(!found(token.clone()).await);
+    })
+    .await;
+
+    let (token, id) = session(cli.as_ref(), &ada).await;
+    one_request(async {
+        assert!(found(token.clone()).await);
+        delete(id).await;
+        // Asked once already: this request goes on with what it saw.
+        assert!(found(token.clone()).await);
+    })
+    .await;
+    assert!(!one_request(found(token.clone())).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
