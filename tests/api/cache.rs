@@ -67,16 +67,24 @@ async fn raw_execute(url: &str, sql: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_memory_sees_a_change_committed_by_another_process_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(Backend::Sqlite, &dir).await;
+/// A SQLite file in `dir` with a node that remembers (joined) and the CLI (its own
+/// connections to the same file, never joined), and an account made by the CLI.
+async fn sqlite_node_and_cli(
+    dir: &tempfile::TempDir,
+) -> (String, Arc<dyn Store>, Arc<dyn Store>, AccountId) {
+    let url = fresh_database(Backend::Sqlite, dir).await;
     let node = connect(&url).await;
     node.migrate().await.unwrap();
     node.join_cache().await.unwrap();
-    // The CLI: its own connections to the same file, never joined.
     let cli = connect(&url).await;
     let ada = account(cli.as_ref(), "ada@example.com").await;
+    (url, node, cli, ada)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_memory_sees_a_change_committed_by_another_process_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, node, cli, ada) = sqlite_node_and_cli(&dir).await;
     let (token, id) = session(cli.as_ref(), &ada).await;
     for _ in 0..3 {
         assert!(node
@@ -118,12 +126,7 @@ async fn sqlite_memory_sees_a_change_committed_by_another_process_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_memory_is_checked_once_per_request_and_by_every_request() {
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(Backend::Sqlite, &dir).await;
-    let node = connect(&url).await;
-    node.migrate().await.unwrap();
-    node.join_cache().await.unwrap();
-    let cli = connect(&url).await;
-    let ada = account(cli.as_ref(), "ada@example.com").await;
+    let (url, node, cli, ada) = sqlite_node_and_cli(&dir).await;
     let found = |token: Token| {
         let node = Arc::clone(&node);
         async move {
