@@ -84,6 +84,19 @@ pub struct SessionLookup {
     pub two_factor: TwoFactorSummary,
 }
 
+/// The columns of an account (decoded by `AccountRow`), for queries naming `accounts a`; the
+/// one list every read of an account selects, directly or through [`ACCOUNT_COLUMNS`].
+macro_rules! account_columns {
+    () => {
+        "a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at, \
+         a.email_verified_at, a.suspended_at"
+    };
+}
+pub(crate) use account_columns;
+
+/// The account columns (`account_columns!`) as a constant.
+pub(crate) const ACCOUNT_COLUMNS: &str = account_columns!();
+
 /// The account behind a credential with its two-factor summary (decoded by `OwnerRow`), for
 /// queries joining `accounts a` and `LEFT JOIN two_factor t` (add [`RECOVERY_COUNT_COLUMN`]
 /// or `NULL AS t_recovery_codes`).
@@ -123,14 +136,15 @@ pub(crate) const RECOVERY_COUNT_COLUMN: &str =
 /// `sign_in_succeeded` event, which every way of signing in records in the commit that starts
 /// its session: read backwards along `security_events_by_account`, it stops at the first
 /// sign-in it meets, and no sign-in writes the account's row.
-pub(crate) const ACCOUNT_SUMMARY_COLUMNS: &str = "a.id, a.email, a.name, a.password_hash, \
-     a.is_admin, a.created_at, a.email_verified_at, a.suspended_at, \
-     (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w \
+pub(crate) const ACCOUNT_SUMMARY_COLUMNS: &str = concat!(
+    account_columns!(),
+    ", (t.secret IS NOT NULL OR EXISTS (SELECT 1 FROM webauthn_credentials w \
                                       WHERE w.account_id = a.id)) AS has_two_factor, \
      t.pending_expires_at AS pending_until, \
      (SELECT e.at FROM security_events e \
       WHERE e.account_id = a.id AND e.kind = 'sign_in_succeeded' \
-      ORDER BY e.id DESC LIMIT 1) AS last_sign_in_at";
+      ORDER BY e.id DESC LIMIT 1) AS last_sign_in_at"
+);
 
 /// The membership columns of a forward-auth lookup (decoded by `MembershipRow`), for queries
 /// joining `LEFT JOIN memberships m LEFT JOIN workspaces w ON w.id = m.workspace_id`.

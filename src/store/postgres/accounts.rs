@@ -14,12 +14,8 @@ use crate::store::email_tokens::void_tokens;
 use crate::store::rows::{conflict_as, AccountRow, AccountSummaryRow};
 use crate::store::{
     AccountSummary, Accounts, Constraint, FirstAdmin, Journal, NewAccount, StoreError,
-    ACCOUNT_SUMMARY_COLUMNS,
+    ACCOUNT_COLUMNS, ACCOUNT_SUMMARY_COLUMNS,
 };
-
-/// The columns of [`AccountRow`], in order.
-pub(super) const ACCOUNT_COLUMNS: &str =
-    "id, email, name, password_hash, is_admin, created_at, email_verified_at, suspended_at";
 
 #[async_trait]
 impl Accounts for PostgresStore {
@@ -46,7 +42,7 @@ impl Accounts for PostgresStore {
 
     async fn account_by_id(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
         let row: Option<AccountRow> = sqlx::query_as(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"
         ))
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -56,7 +52,7 @@ impl Accounts for PostgresStore {
 
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, StoreError> {
         let row: Option<AccountRow> = sqlx::query_as(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1"
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email = $1"
         ))
         .bind(email.as_str())
         .fetch_optional(&self.pool)
@@ -73,7 +69,7 @@ impl Accounts for PostgresStore {
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
         let rows: Vec<AccountRow> = sqlx::query_as(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY email"
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.email"
         ))
         .fetch_all(&self.pool)
         .await?;

@@ -4,7 +4,7 @@
 
 use super::batch::{fail_all, Lane, Lease, Queued};
 use crate::store::rows::ChallengeContextRow;
-use crate::store::{ChallengeContext, StoreError};
+use crate::store::{account_columns, ChallengeContext, StoreError};
 
 /// Challenge reads: any number in a batch.
 pub(super) struct Reads;
@@ -31,10 +31,11 @@ pub(super) struct Read {
 /// account, authenticator and counter are each looked up by key for each challenge
 /// (`LATERAL … OFFSET 0` keeps PostgreSQL from turning them into hash joins, which in the
 /// generic plan would scan those whole tables for a handful of rows).
-const READ_ALL: &str = "
-SELECT c.token_hash, c.account_id, c.expires_at, c.failures,
-       a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at, a.email_verified_at,
-       a.suspended_at,
+const READ_ALL: &str = concat!(
+    "
+SELECT c.token_hash, c.account_id, c.expires_at, c.failures, ",
+    account_columns!(),
+    ",
        t.key_id, t.secret, t.enabled_at, COALESCE(t.last_step, -1) AS last_step,
        t.pending_key_id, t.pending_secret, t.pending_expires_at,
        k.failures AS k_failures, k.window_start AS k_window_start,
@@ -49,7 +50,8 @@ LEFT JOIN LATERAL (SELECT * FROM two_factor t WHERE t.account_id = c.account_id 
     ON TRUE
 LEFT JOIN LATERAL (
     SELECT * FROM throttle_counters k WHERE k.key = $2 || c.account_id OFFSET 0) k ON TRUE
-WHERE c.token_hash = ANY($1)";
+WHERE c.token_hash = ANY($1)"
+);
 
 /// Reads a batch of challenges (one statement per counter prefix; there is one in practice)
 /// and answers each read.

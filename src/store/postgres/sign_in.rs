@@ -5,7 +5,6 @@
 
 use async_trait::async_trait;
 
-use super::accounts::ACCOUNT_COLUMNS;
 use super::{challenge_read, completion, journal, PostgresStore};
 use crate::domain::account::Account;
 use crate::domain::email::Email;
@@ -15,7 +14,7 @@ use crate::store::cache::Write;
 use crate::store::rows::{AccountRow, CounterRow};
 use crate::store::{
     notifies, AfterPassword, ChallengeContext, Completion, Journal, PasswordAttempt,
-    PasswordSettlement, SignInCompletion, SignIns, SpentFactor, StoreError,
+    PasswordSettlement, SignInCompletion, SignIns, SpentFactor, StoreError, ACCOUNT_COLUMNS,
 };
 
 #[async_trait]
@@ -38,7 +37,7 @@ impl SignIns for PostgresStore {
              FROM (SELECT 1) AS one
              LEFT JOIN throttle_counters k1 ON k1.key = $1
              LEFT JOIN throttle_counters k2 ON k2.key = $2
-             LEFT JOIN accounts ON email = $3"
+             LEFT JOIN accounts a ON a.email = $3"
         ))
         .bind(address)
         .bind(account_key)

@@ -17,12 +17,8 @@ use crate::store::email_tokens::void_tokens;
 use crate::store::rows::{conflict_as, AccountRow, AccountSummaryRow};
 use crate::store::{
     AccountSummary, Accounts, Constraint, FirstAdmin, Journal, NewAccount, StoreError,
-    ACCOUNT_SUMMARY_COLUMNS,
+    ACCOUNT_COLUMNS, ACCOUNT_SUMMARY_COLUMNS,
 };
-
-/// The columns of [`AccountRow`], in order.
-const ACCOUNT_COLUMNS: &str =
-    "id, email, name, password_hash, is_admin, created_at, email_verified_at, suspended_at";
 
 #[async_trait]
 impl Accounts for SqliteStore {
@@ -53,13 +49,13 @@ impl Accounts for SqliteStore {
     }
 
     async fn account_by_id(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1");
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ?1");
         let row: Option<AccountRow> = self.db.read(|conn| optional(conn, &sql, [id.as_str()]))?;
         Ok(row.map(Account::from))
     }
 
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1");
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email = ?1");
         let row: Option<AccountRow> = self
             .db
             .read(|conn| optional(conn, &sql, [email.as_str()]))?;
@@ -75,7 +71,7 @@ impl Accounts for SqliteStore {
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY email");
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.email");
         let rows: Vec<AccountRow> = self.db.read(|conn| all(conn, &sql, []))?;
         Ok(rows.into_iter().map(Account::from).collect())
     }

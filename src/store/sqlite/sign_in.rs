@@ -15,8 +15,9 @@ use crate::domain::throttle::Counter;
 use crate::store::cache::Write;
 use crate::store::rows::{ChallengeContextRow, CounterRow};
 use crate::store::{
-    AfterPassword, ChallengeContext, Completion, CounterClaim, Journal, NewSession,
-    PasswordSettlement, RecoveryFollowUp, SignInCompletion, SignIns, SpentFactor, StoreError,
+    account_columns, AfterPassword, ChallengeContext, Completion, CounterClaim, Journal,
+    NewSession, PasswordSettlement, RecoveryFollowUp, SignInCompletion, SignIns, SpentFactor,
+    StoreError,
 };
 
 /// [`SpentFactor`], owned for the writer thread.
@@ -45,9 +46,10 @@ impl SignIns for SqliteStore {
         counter_prefix: &str,
     ) -> Result<Option<ChallengeContext>, StoreError> {
         let row: Option<ChallengeContextRow> = self.db.read(|conn| {
-            let sql = "SELECT c.account_id, c.expires_at, c.failures,
-                              a.id, a.email, a.name, a.password_hash, a.is_admin, a.created_at,
-                              a.email_verified_at, a.suspended_at,
+            let sql = concat!(
+                "SELECT c.account_id, c.expires_at, c.failures, ",
+                account_columns!(),
+                ",
                               t.key_id, t.secret, t.enabled_at,
                                   COALESCE(t.last_step, -1) AS last_step,
                               t.pending_key_id, t.pending_secret, t.pending_expires_at,
@@ -60,7 +62,8 @@ impl SignIns for SqliteStore {
                        FROM challenges c JOIN accounts a ON a.id = c.account_id
                        LEFT JOIN two_factor t ON t.account_id = c.account_id
                        LEFT JOIN throttle_counters k ON k.key = ?2 || c.account_id
-                       WHERE c.token_hash = ?1";
+                       WHERE c.token_hash = ?1"
+            );
             optional(conn, sql, (&token.0, counter_prefix))
         })?;
         Ok(row.map(ChallengeContext::from))
